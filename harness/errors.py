@@ -1,0 +1,27 @@
+"""The harness's own exception types: every user error is one of these.
+
+The CLI prints ``str(error)`` as one line and exits with ``error.exit_code``;
+anything else reaching the top level is a bug in the harness.
+"""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """A user-facing error: bad input, a missing file, an unknown name."""
+
+    exit_code = 2
+
+
+class SuiteError(HarnessError):
+    """A suite file is invalid. Renders as ``FILE:LINE: field.path: message``."""
+
+    def __init__(self, message: str, *, file: str = "<suite>", line: int | None = None, path: str = ""):
+        self.file, self.line, self.path, self.message = file, line, path, message
+        where = f"{file}:{line}" if line is not None else file
+        field = f" {path}:" if path else ""
+        super().__init__(f"{where}:{field} {message}")
+
+
+class UnknownNameError(HarnessError):
+    """A registry lookup failed; the message lists what exists and near names."""

@@ -1,0 +1,50 @@
+"""Metric declarations: name, unit, direction. Reports and gates read these.
+
+A metric is added by registering a :class:`Metric`; nothing else special-cases
+metric names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.registry import Registry
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str
+    higher_is_better: bool
+    per_batch_size: bool
+    description: str
+
+
+METRICS: Registry[Metric] = Registry("metric")
+
+
+def _declare(name: str, unit: str, higher_is_better: bool, description: str, per_batch_size: bool = False) -> None:
+    METRICS.add(name, Metric(name, unit, higher_is_better, per_batch_size, description))
+
+
+_declare("accuracy", "fraction", True, "top-1 accuracy on the test split, bootstrap 95% interval")
+_declare("teacher_agreement", "fraction", True, "share of test inputs where the top-1 class equals the teacher's")
+_declare("kl_to_teacher", "nats", False, "mean KL(teacher || model) of the softmax outputs on the test split")
+_declare("params", "count", False, "number of parameters")
+_declare("params_nonzero", "count", False, "number of parameters that are not exactly zero")
+_declare("size_bytes", "bytes", False, "bytes of the serialized state dict (torch.save)")
+_declare("flops", "flop", False, "floating-point operations of one forward pass on one sample")
+_declare("latency_p50_ms", "ms", False, "median forward latency of one batch; interval: order-statistic 95% CI", True)
+_declare("latency_p90_ms", "ms", False, "90th percentile forward latency of one batch", True)
+_declare("latency_p99_ms", "ms", False, "99th percentile forward latency of one batch", True)
+_declare("latency_mean_ms", "ms", False, "mean forward latency of one batch", True)
+_declare("throughput_sps", "samples/s", True, "samples per second: batch size over mean latency", True)
+_declare("peak_memory_bytes", "bytes", False, "weights + input + peak live intermediate tensors in one forward", True)
+_declare("gpu_util_pct", "%", False, "mean GPU utilisation while timing", True)
+_declare("gpu_power_w", "W", False, "mean GPU power while timing", True)
+_declare("energy_j_per_sample", "J", False, "GPU energy per sample while timing", True)
+_declare("train_seconds", "s", False, "wall time the method took to build the model")
+
+
+def metric(name: str) -> Metric:
+    return METRICS.get(name)
