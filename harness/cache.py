@@ -1,0 +1,83 @@
+"""The model cache: a trained model is stored under a hash of everything that made it.
+
+``key`` covers the dataset spec, the architecture and its parameters, the
+method and its parameters, the seed and, for a distilled student, the
+teacher's own key; so a second run of an unchanged suite trains nothing,
+and any change retrains exactly what it affects. Entries hold a safetensors
+file and ``meta.json`` with its sha256; a corrupt entry is reported and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from harness.store import atomic_write_bytes
+
+CACHE_FORMAT = 1
+
+
+def default_cache_dir() -> Path:
+    """``$HARNESS_CACHE_DIR``, else ``$XDG_CACHE_HOME/harness``, else ``~/.cache/harness``."""
+    if os.environ.get("HARNESS_CACHE_DIR"):
+        return Path(os.environ["HARNESS_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "harness"
+
+
+def cache_key(**parts: Any) -> str:
+    text = json.dumps({"cache_format": CACHE_FORMAT, "torch": torch.__version__.split("+")[0], **parts},
+                      sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ModelCache:
+    def __init__(self, root: Path):
+        self.root = root
+
+    def _entry(self, key: str) -> Path:
+        return self.root / key[:2] / key
+
+    def load(self, key: str, model: nn.Module) -> dict[str, Any] | None:
+        """Fill ``model`` with the cached weights and return the entry's meta, or None on a miss."""
+        entry = self._entry(key)
+        weights, meta_file = entry / "model.safetensors", entry / "meta.json"
+        if not meta_file.is_file():
+            return None
+        try:
+            meta = json.loads(meta_file.read_text())
+            if _sha256(weights) != meta["sha256"]:
+                raise ValueError("checksum mismatch")
+            model.load_state_dict(load_file(weights))
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            print(f"harness: cache entry {entry} is corrupt ({exc}); rebuilding it", file=sys.stderr)
+            shutil.rmtree(entry, ignore_errors=True)
+            return None
+        return dict(meta)
+
+    def save(self, key: str, model: nn.Module, meta: dict[str, Any]) -> None:
+        entry = self._entry(key)
+        entry.mkdir(parents=True, exist_ok=True)
+        weights = entry / "model.safetensors"
+        state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        tmp = entry / ".model.safetensors.tmp"
+        save_file(state, tmp)
+        os.replace(tmp, weights)
+        atomic_write_bytes(entry / "meta.json", json.dumps({**meta, "sha256": _sha256(weights)}, indent=2).encode())

@@ -1,0 +1,141 @@
+"""The ``harness`` command line.
+
+    harness run SUITE [--out RESULTS_DIR]     train/load, measure, write a run (last line: the run directory)
+    harness validate SUITE                    check a suite without running it
+    harness report RUN_DIR... [--out DIR]     write reports/<suite>/<run_id>/report.md from stored results
+    harness list [KIND]                       what the registries hold
+
+Bad input is one line on stderr and exit code 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+EPILOG = """exit codes: 0 success; 1 a run finished but some cells failed; 2 bad input (one line on stderr);
+130 interrupted. Environment: HARNESS_CACHE_DIR sets where trained models are cached."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    from harness import __version__
+
+    parser = argparse.ArgumentParser(prog="harness", description="Benchmark compressed models against their teacher.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a suite end to end and write a run directory",
+                         description="Build the teacher and every student (from the model cache where possible), "
+                                     "measure them, write results/<suite>/<run_id>/ and a report. "
+                                     "The last line printed is the run directory.")
+    run.add_argument("suite", type=Path, help="suite YAML file")
+    run.add_argument("--out", type=Path, default=Path("results"), help="results directory (default: results/)")
+    run.add_argument("--reports", type=Path, default=Path("reports"), help="reports directory (default: reports/)")
+    run.add_argument("--no-report", action="store_true", help="do not write the report after the run")
+    run.add_argument("--no-cache", action="store_true", help="rebuild every model; neither read nor write the cache")
+
+    validate = sub.add_parser("validate", help="check a suite without running it",
+                              description="Exit 0 for a valid suite; otherwise print one line "
+                                          "FILE:LINE: field.path: what is wrong, and exit 2.")
+    validate.add_argument("suite", type=Path, help="suite YAML file")
+
+    report = sub.add_parser("report", help="write a markdown report from stored results",
+                            description="Write <out>/<suite>/<run_id>/report.md for each run directory.")
+    report.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run directory")
+    report.add_argument("--out", type=Path, default=Path("reports"), help="reports directory (default: reports/)")
+
+    listing = sub.add_parser("list", help="list datasets, architectures, methods and metrics")
+    listing.add_argument("kind", nargs="?", choices=["datasets", "architectures", "methods", "metrics"])
+    return parser
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.suite import load_suite
+    from harness.suite_resolve import import_paths
+
+    suite = load_suite(args.suite)
+    models = 1 + len(suite.students) * len(suite.seeds)
+    print(f"{args.suite}: valid suite {suite.name!r} v{suite.version}: dataset {suite.dataset.name}, "
+          f"1 teacher + {len(suite.students)} students x {len(suite.seeds)} seeds = {models} models, "
+          f"batch sizes {list(suite.measure.batch_sizes)} on {', '.join(suite.measure.devices)}")
+    for path in import_paths(suite):
+        print(f"  runs user code: {path}")
+    return 0
+
+
+def write_report(run_dir: Path, reports_dir: Path) -> Path:
+    from harness.report import write_markdown_report
+    from harness.store import load_results, read_manifest
+
+    manifest = read_manifest(run_dir)
+    out = reports_dir / manifest["suite_name"] / manifest["run_id"]
+    return write_markdown_report(load_results(run_dir), manifest, out)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.cache import ModelCache, default_cache_dir
+    from harness.runner import run_suite
+    from harness.suite import load_suite
+
+    suite = load_suite(args.suite)
+    cache = None if args.no_cache else ModelCache(default_cache_dir())
+    try:
+        writer = run_suite(suite, args.out, cache)
+    except KeyboardInterrupt:
+        print("harness: interrupted; rows written so far are kept", file=sys.stderr)
+        return 130
+    if not args.no_report:
+        print(f"report: {write_report(writer.run_dir, args.reports)}")
+    failed = writer.manifest.get("failed_rows", 0)
+    if failed:
+        print(f"harness: {failed} measurements failed; see the report or the error column", file=sys.stderr)
+    print(writer.run_dir)
+    return 1 if failed else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    for run_dir in args.run_dirs:
+        print(write_report(run_dir, args.out))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from harness.data import DATASETS
+    from harness.methods import METHODS
+    from harness.metrics import METRICS
+    from harness.models import ARCHITECTURES
+
+    registries = {"datasets": DATASETS, "architectures": ARCHITECTURES, "methods": METHODS, "metrics": METRICS}
+    for kind, registry in registries.items():
+        if args.kind not in (None, kind):
+            continue
+        print(f"{kind}:")
+        for name, item in registry.items():
+            doc = getattr(item, "summary", None) or getattr(item, "description", None) or (item.__doc__ or "")
+            unit = f" [{item.unit}]" if hasattr(item, "unit") else ""
+            print(f"  {name:<20}{unit} {doc.strip().splitlines()[0] if doc.strip() else ''}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "list": cmd_list}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except HarnessError as exc:
+        print(str(exc), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("harness: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Architectures: importing this package registers every built-in one in :data:`ARCHITECTURES`.
+
+>>> from harness.models import ARCHITECTURES
+>>> ARCHITECTURES.names()
+['cnn1d', 'cnn2d', 'mlp', 'resnet']
+"""
+
+from harness.models import cnn, mlp, resnet
+from harness.models.base import ARCHITECTURES, INJECTED
+from harness.models.checkpoint import load_state_dict_file, load_weights, save_safetensors
+
+__all__ = [
+    "ARCHITECTURES",
+    "INJECTED",
+    "cnn",
+    "load_state_dict_file",
+    "load_weights",
+    "mlp",
+    "resnet",
+    "save_safetensors",
+]

@@ -1,0 +1,299 @@
+"""The Markdown report of one run: machine, models, a summary per batch size, failures, findings.
+
+Numbers come from :mod:`harness.report.tables`; this module only formats them
+(by the units declared in :mod:`harness.metrics`) and words the findings.
+A missing value is shown as "—" with its reason listed under its table.
+
+>>> format_value(0.9421, "fraction"), format_value(12595, "bytes"), format_value(0.12345, "ms")
+('94.2', '12.3 KiB', '0.123')
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tabulate import tabulate
+
+from harness.errors import HarnessError
+from harness.metrics import metric
+from harness.report.tables import (Estimate, batch_sizes, check_columns, devices, accuracies, model_order,
+                                   model_table, summary_table, verdict)
+
+MISSING = "—"
+LEGEND = ("Intervals are 95%: with one seed the measurement's own (bootstrap for accuracy, order statistics "
+          "for latency), with several seeds a Student-t interval of the mean across seeds. Drop is teacher "
+          "accuracy minus model accuracy in percentage points; ratios and speedup are teacher / model, so "
+          "10.00x means ten times fewer or faster. — marks a missing value; the reason is listed under the table.")
+
+
+def _significant(value: float, digits: int = 3) -> str:
+    """``value`` with ``digits`` significant digits and no exponent: 0.1234 -> '0.123', 1234 -> '1230'."""
+    if value == 0:
+        return "0"
+    decimals = digits - 1 - math.floor(math.log10(abs(value)))
+    value = round(value, decimals)
+    decimals = digits - 1 - math.floor(math.log10(abs(value))) if value else decimals
+    return f"{value:.{max(decimals, 0)}f}"
+
+
+def human_bytes(value: float) -> str:
+    """Binary units: 512 -> '512 B', 12595 -> '12.3 KiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if round(abs(value), 0 if unit == "B" else 1) < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """One number by its unit, '—' when missing: fraction -> percent with 1 decimal (the header says %),
+    bytes -> KiB/MiB, count -> 1,234, flop -> SI prefix, x -> 2 decimals, pp -> 1 decimal, else 3 digits."""
+    if value is None or pd.isna(value):
+        return MISSING
+    value = float(value)
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    if unit == "fraction":
+        return f"{100 * value:.1f}"
+    if unit == "bytes":
+        return human_bytes(value)
+    if unit == "count":
+        return f"{value:,.0f}"
+    if unit == "flop":
+        exponent, prefix = next((e, p) for e, p in ((12, "T"), (9, "G"), (6, "M"), (3, "k"), (0, ""))
+                                if abs(value) >= 10**e or e == 0)
+        return f"{_significant(value / 10**exponent)} {prefix}FLOP"
+    if unit == "x":
+        return f"{value:.2f}x"
+    if unit == "pp":
+        return "0.0" if f"{value:.1f}" == "-0.0" else f"{value:.1f}"
+    return _significant(value)
+
+
+def format_interval(low: float, high: float, unit: str) -> str:
+    """'low–high' in the unit's format, or '—' when either end is missing."""
+    if pd.isna(low) or pd.isna(high):
+        return MISSING
+    return f"{format_value(low, unit)}–{format_value(high, unit)}"
+
+
+def header(label: str, unit: str) -> str:
+    """A header with its display unit: ('accuracy', 'fraction') -> 'accuracy (%)'; cells in bytes,
+    count, flop and x carry their own scale."""
+    shown = {"fraction": "%", "bytes": "", "count": "", "flop": "", "x": ""}.get(unit, unit)
+    return f"{label} ({shown})" if shown else label
+
+
+def _column(table: pd.DataFrame, out: pd.DataFrame, label: str, key: str, unit: str) -> None:
+    out[header(label, unit)] = [format_value(v, unit) for v in table[key]]
+
+
+def _interval_column(table: pd.DataFrame, out: pd.DataFrame, label: str, key: str, unit: str) -> None:
+    out[header(label, unit)] = [format_interval(lo, hi, unit) for lo, hi in zip(table[f"{key}_low"], table[f"{key}_high"])]
+
+
+def display_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`~harness.report.tables.summary_table` as strings; dtype shown only when there are several."""
+    out = pd.DataFrame({"model": table["model"], "method": table["method"]})
+    if table["dtype"].nunique(dropna=False) > 1:
+        out["dtype"] = table["dtype"]
+    out["seeds"] = table["seeds"].astype(str)
+    acc, lat = metric("accuracy").unit, metric("latency_p50_ms").unit
+    _column(table, out, "accuracy", "accuracy", acc)
+    _interval_column(table, out, "acc 95% CI", "accuracy", acc)
+    _column(table, out, "drop vs teacher", "drop_pp", "pp")
+    _column(table, out, "params", "params", metric("params").unit)
+    _column(table, out, "params ratio", "params_ratio", "x")
+    _column(table, out, "size", "size_bytes", metric("size_bytes").unit)
+    _column(table, out, "size ratio", "size_ratio", "x")
+    _column(table, out, "latency p50", "latency_p50_ms", lat)
+    _interval_column(table, out, "p50 95% CI", "latency_p50_ms", lat)
+    _column(table, out, "speedup", "speedup", "x")
+    _column(table, out, "throughput", "throughput_sps", metric("throughput_sps").unit)
+    _column(table, out, "peak memory", "peak_memory_bytes", metric("peak_memory_bytes").unit)
+    return out
+
+
+def display_models(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`~harness.report.tables.model_table` as strings: model, role, method, seeds, sizes, train time."""
+    out = table[["model", "role", "method", "seeds"]].copy()
+    for label, name in (("params", "params"), ("size", "size_bytes"), ("flops", "flops"), ("train", "train_seconds")):
+        _column(table, out, label, name, metric(name).unit)
+    return out
+
+
+def _cell(value: Any) -> str:
+    """One table cell: a pipe or newline would break the Markdown table."""
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def _table(frame: pd.DataFrame) -> str:
+    rows = [[_cell(v) for v in row] for row in frame.itertuples(index=False)]
+    return tabulate(rows, headers=[_cell(c) for c in frame.columns], tablefmt="github", disable_numparse=True)
+
+
+def _missing_notes(table: pd.DataFrame) -> list[str]:
+    """One bullet per (metric, reason), naming its models, or 'all models'."""
+    models: dict[tuple[str, str], list[str]] = {}
+    for row in table.itertuples(index=False):
+        for name, reason in row.missing.items():
+            models.setdefault((name, reason), []).append(str(row.model))
+    return [f"- {name} ({'all models' if len(who) == len(table) else ', '.join(who)}): {_cell(reason)}"
+            for (name, reason), who in models.items()]
+
+
+def _title(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
+    suite = manifest.get("suite") if isinstance(manifest.get("suite"), dict) else {}
+    name = suite.get("name") or (df["suite"].iloc[0] if "suite" in df.columns else "unknown suite")
+    run_id = manifest.get("run_id") or (df["run_id"].iloc[0] if "run_id" in df.columns else "unknown run")
+    known = {"suite version": suite.get("version"), "started": manifest.get("started_at"),
+             "finished": manifest.get("finished_at"), "status": manifest.get("status"),
+             "harness": manifest.get("harness_version")}
+    facts = ", ".join(f"{label} {value}" for label, value in known.items() if value not in (None, ""))
+    return f"# {name}: run {run_id}" + (f"\n\n{facts[0].upper()}{facts[1:]}." if facts else "")
+
+
+def _hardware_value(hardware: dict[str, Any], key: str) -> str:
+    if key not in hardware:
+        return "unknown"
+    value = hardware[key]
+    if key == "ram_bytes" and isinstance(value, (int, float)):
+        return f"{value / 2**30:.1f} GiB"
+    if key == "gpu":
+        gpus = value if isinstance(value, list) else [value] if value else []
+        names = [g.get("name", json.dumps(g, sort_keys=True)) if isinstance(g, dict) else str(g) for g in gpus]
+        return ", ".join(names) or "none"
+    return "unknown" if value in (None, "") else str(value)
+
+
+def _machine(manifest: dict[str, Any]) -> str:
+    hardware = manifest.get("hardware") if isinstance(manifest.get("hardware"), dict) else {}
+    shown = (("CPU", "cpu"), ("Cores", "cores"), ("RAM", "ram_bytes"), ("GPU", "gpu"), ("Driver", "driver"),
+             ("CUDA", "cuda"), ("torch", "torch"), ("Python", "python"), ("Threads", "threads"))
+    lines = [f"- {label}: {_hardware_value(hardware, key)}" for label, key in shown
+             if hardware.get(key) or key not in ("driver", "cuda")]
+    return "\n".join(["## Machine", "", *lines, f"- Commit: {manifest.get('git_commit') or 'unknown'}"])
+
+
+def _with_notes(heading: str, table: pd.DataFrame, shown: pd.DataFrame) -> str:
+    notes = _missing_notes(table)
+    return "\n".join([heading, "", _table(shown), *(["", "Missing values:", "", *notes] if notes else [])])
+
+
+def _models(df: pd.DataFrame) -> str:
+    table = model_table(df)
+    return _with_notes("## Models", table, display_models(table))
+
+
+def _results(df: pd.DataFrame) -> str | None:
+    found = devices(df)
+    sections = []
+    for device in found:
+        on_device = df[df["device"] == device]
+        for size in batch_sizes(on_device):
+            table = summary_table(df, size, device=device)
+            sections.append(_with_notes(f"### Batch size {size} ({device})", table, display_summary(table)))
+    return "\n\n".join(["## Results by batch size", LEGEND, *sections]) if sections else None
+
+
+def _failures(df: pd.DataFrame) -> str | None:
+    """Every row whose status is not ok, grouped when only batch size and seed differ."""
+    bad = df[df["status"] != "ok"]
+    if bad.empty:
+        return None
+    groups: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
+    for row in bad.itertuples(index=False):
+        key = (str(row.model), str(row.metric), str(row.status), str(row.device), str(row.dtype), str(row.error))
+        sizes, seeds = groups.setdefault(key, ([], []))
+        for found, value in ((sizes, "n/a" if pd.isna(row.batch_size) else str(int(row.batch_size))),
+                             (seeds, str(row.seed))):
+            if value not in found:
+                found.append(value)
+    rows = [[model, name, status, device, dtype, ", ".join(sizes), ", ".join(seeds), error or MISSING]
+            for (model, name, status, device, dtype, error), (sizes, seeds) in groups.items()]
+    frame = pd.DataFrame(rows, columns=["model", "metric", "status", "device", "dtype", "batch sizes", "seeds",
+                                        "error"])
+    return "\n".join(["## Failures and skips", "", _table(frame)])
+
+
+def _architectures(manifest: dict[str, Any]) -> dict[str, str]:
+    """Student name -> its architecture (arch and params) from the manifest's resolved suite."""
+    suite = manifest.get("suite") if isinstance(manifest.get("suite"), dict) else {}
+    found = {}
+    for student in suite.get("students") or []:
+        if isinstance(student, dict) and student.get("name") and student.get("arch"):
+            params = json.dumps(student.get("params") or {}, sort_keys=True, default=str)
+            found[str(student["name"])] = f"{student['arch']} {params}"
+    return found
+
+
+def compare_accuracy(name: str, ours: Estimate, other_name: str, other: Estimate) -> tuple[str, str]:
+    """The :func:`~harness.report.tables.verdict` of ``ours`` against ``other`` and the sentence saying it."""
+    if math.isnan(ours.value) or math.isnan(other.value):
+        reason = ours.note if math.isnan(ours.value) else other.note
+        return "unknown", f"{name} vs {other_name}: accuracy missing ({reason}), no comparison."
+    head = f"{name} vs {other_name}: {100 * ours.value:.1f}% vs {100 * other.value:.1f}%"
+    diff = f"{100 * (ours.value - other.value):+.1f} pp"
+    found = verdict(ours, other)
+    tail = {"unknown": f"no intervals to judge by ({diff} on the point estimates)",
+            "better": f"intervals disjoint: clearly better ({diff})",
+            "worse": f"intervals disjoint: clearly worse ({diff})",
+            "same": "intervals overlap: no measurable difference"}[found]
+    return found, f"{head}, {tail}."
+
+
+def _findings(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
+    """One paragraph: each student against the teacher and against scratch students of its architecture."""
+    order = model_order(df)
+    first = df.drop_duplicates("model").set_index("model")
+    method = {m: str(first.loc[m, "method"]) for m in order}
+    label = {m: f"{m} ({method[m]})" for m in order}
+    teachers = [str(m) for m in pd.unique(df.loc[df["role"] == "teacher", "model"])]
+    students = [m for m in order if m not in teachers]
+    arch, accuracy = _architectures(manifest), accuracies(df)
+    sentences, tally = [], {"better": 0, "same": 0, "worse": 0, "unknown": 0}
+    for student in students:
+        ours = accuracy[student]
+        if teachers:
+            sentences.append(compare_accuracy(label[student], ours, label[teachers[0]], accuracy[teachers[0]])[1])
+        if method[student] == "scratch" or student not in arch:
+            continue
+        for other in (s for s in students if method[s] == "scratch" and arch.get(s) == arch[student]):
+            found, sentence = compare_accuracy(label[student], ours, label[other], accuracy[other])
+            sentences.append(sentence)
+            tally[found] += 1
+    if not students:
+        sentences.append("The run holds no students to compare.")
+    if sum(tally.values()):
+        sentences.append(f"Against scratch students of the same architecture, {tally['better']} of "
+                         f"{sum(tally.values())} comparisons came out clearly better, {tally['same']} showed no "
+                         f"measurable difference and {tally['worse']} came out clearly worse"
+                         + (f" ({tally['unknown']} could not be judged)." if tally["unknown"] else "."))
+    elif not arch and any(method[s] == "scratch" for s in students):
+        sentences.append("The manifest names no student architectures, so no student was compared with the "
+                         "scratch students.")
+    sentences.append("A difference is called clear only when the two 95% intervals do not overlap.")
+    return "\n".join(["## Findings", "", " ".join(sentences)])
+
+
+def render_markdown(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
+    """The whole report of one run as Markdown: ``df`` is its results table, ``manifest`` its manifest.json."""
+    check_columns(df)
+    if df.empty:
+        raise HarnessError("the results table is empty: nothing to report")
+    sections = [_title(df, manifest), _machine(manifest), _models(df), _results(df), _failures(df),
+                _findings(df, manifest)]
+    return "\n\n".join(s for s in sections if s) + "\n"
+
+
+def write_markdown_report(df: pd.DataFrame, manifest: dict[str, Any], out_dir: Path) -> Path:
+    """Write ``out_dir/report.md`` (creating ``out_dir``) and return its path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "report.md"
+    path.write_text(render_markdown(df, manifest), encoding="utf-8")
+    return path

@@ -1,0 +1,276 @@
+"""Summary tables: views of the tidy results table, one row per model.
+
+Numbers stay numbers here. A value that is missing (no row, or every row has
+status ``error``/``skipped``) is NaN, never 0, and the ``missing`` column maps
+each such metric to the reason. :mod:`harness.report.markdown` turns these tables into strings, with
+"—" in every missing cell.
+
+Aggregation over seeds: with one seed a metric is that seed's value and its own
+interval (``ci_low``..``ci_high``, e.g. the bootstrap interval of accuracy).
+With several seeds it is the mean over seeds and the 95% Student-t interval of
+that mean, ``mean ± t(0.975, k-1) · sd / sqrt(k)``; the per-seed intervals are
+not pooled, so the interval describes seed-to-seed variation.
+
+Model-level metrics (``per_batch_size`` false in :mod:`harness.metrics`) are
+taken from rows of the section's device and dtype where there are any, and
+from the model's other rows otherwise; per-batch metrics only ever from rows
+of exactly that batch size, device and dtype.
+
+>>> import pandas as pd
+>>> batch_sizes(pd.DataFrame({"batch_size": pd.array([None, 64, 1, 64], dtype="Int64")}))
+[1, 64]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from harness.errors import HarnessError
+from harness.metrics import metric
+
+SUMMARY_METRICS = ("accuracy", "params", "size_bytes", "latency_p50_ms", "throughput_sps", "peak_memory_bytes")
+MODEL_METRICS = ("accuracy", "params", "size_bytes", "flops", "train_seconds")
+
+# Two-sided 95% Student-t critical values for 1..30 degrees of freedom.
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def t975(dof: int) -> float:
+    """The 97.5% quantile of Student's t (tabulated to 30 dof, Cornish-Fisher beyond)."""
+    if dof < 1:
+        raise ValueError("a t-interval needs at least 2 values")
+    return _T975[dof - 1] if dof <= len(_T975) else 1.959964 + 2.3723 / dof
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One metric of one model aggregated over seeds; ``value`` is NaN when missing."""
+
+    value: float = math.nan
+    low: float = math.nan
+    high: float = math.nan
+    seeds: int = 0
+    note: str = ""  # why the value is missing or rests on fewer seeds than were run; "" otherwise
+
+
+Row = dict[str, Any]
+REQUIRED_COLUMNS = ("model", "role", "method", "seed", "device", "dtype", "batch_size", "metric", "value",
+                    "ci_low", "ci_high", "status", "error")
+
+
+def _mean(values: list[float]) -> float:
+    present = [v for v in values if not pd.isna(v)]
+    return sum(present) / len(present) if present else math.nan
+
+
+def aggregate(rows: pd.DataFrame | list[Row]) -> Estimate:
+    """Aggregate the rows of one metric of one model over seeds (see the module docstring)."""
+    rows = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else rows
+    if not rows:
+        return Estimate(note="not measured")
+    per_seed: dict[Any, list[Row]] = {}
+    for r in rows:
+        if r["status"] == "ok" and not pd.isna(r["value"]):
+            per_seed.setdefault(r["seed"], []).append(r)
+    failed = [r for r in rows if r["status"] != "ok" and r["seed"] not in per_seed]
+    note = ""
+    if failed:
+        reason = f"{failed[0]['status']}: {failed[0]['error']}" if failed[0]["error"] else str(failed[0]["status"])
+        tried = len(per_seed) + len({r["seed"] for r in failed})
+        note = reason if not per_seed else f"only {len(per_seed)} of {tried} seeds ok ({reason})"
+    if not per_seed:
+        return Estimate(note=note or "no valid value")
+    seeds = [per_seed[s] for s in sorted(per_seed)]
+    values = [_mean([r["value"] for r in seed]) for seed in seeds]
+    if len(values) == 1:
+        low, high = (_mean([r[key] for r in seeds[0]]) for key in ("ci_low", "ci_high"))
+        return Estimate(values[0], low, high, 1, note)
+    mean = sum(values) / len(values)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    half = t975(len(values) - 1) * sd / math.sqrt(len(values))
+    return Estimate(mean, mean - half, mean + half, len(values), note)
+
+
+def check_columns(df: pd.DataFrame) -> None:
+    """Raise :class:`HarnessError` unless ``df`` has the result-table columns this module reads."""
+    absent = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if absent:
+        raise HarnessError(f"results table lacks columns: {', '.join(absent)}")
+
+
+def _by_model(df: pd.DataFrame) -> dict[str, list[Row]]:
+    """The table as plain row dicts, per model (one conversion; filtering these is cheap)."""
+    check_columns(df)
+    grouped: dict[str, list[Row]] = {}
+    for r in df[list(REQUIRED_COLUMNS)].to_dict("records"):
+        grouped.setdefault(str(r["model"]), []).append(r)
+    return grouped
+
+
+def batch_sizes(df: pd.DataFrame) -> list[int]:
+    """The batch sizes the table holds measurements for, ascending."""
+    return sorted(int(b) for b in df["batch_size"].dropna().unique())
+
+
+def devices(df: pd.DataFrame) -> list[str]:
+    """Devices that per-batch-size measurements were taken on, in order of appearance."""
+    return [str(d) for d in pd.unique(df.loc[df["batch_size"].notna(), "device"])]
+
+
+def model_order(df: pd.DataFrame) -> list[str]:
+    """Teacher(s) first, then the other models in order of appearance."""
+    teachers = [str(m) for m in pd.unique(df.loc[df["role"] == "teacher", "model"])]
+    return teachers + [str(m) for m in pd.unique(df["model"]) if m not in teachers]
+
+
+def _prefer(rows: list[Row], device: str | None, dtype: str | None) -> list[Row]:
+    """Rows of ``device``/``dtype`` when any of them is ok, else rows of ``device``, else all."""
+    if device is None:
+        return rows
+    for same_dtype in (True, False):
+        chosen = [r for r in rows if r["device"] == device and (r["dtype"] == dtype or not same_dtype)]
+        if any(r["status"] == "ok" for r in chosen):
+            return chosen
+    return rows
+
+
+def _estimate(scope: list[Row], name: str, batch_size: int | None, device: str | None, dtype: str | None) -> Estimate:
+    rows = [r for r in scope if r["metric"] == name]
+    if not metric(name).per_batch_size:
+        return aggregate(_prefer([r for r in rows if pd.isna(r["batch_size"])], device, dtype))
+    return aggregate([r for r in rows if not pd.isna(r["batch_size"]) and r["batch_size"] == batch_size
+                      and (device is None or (r["device"] == device and r["dtype"] == dtype))])
+
+
+def _dtypes(scope: list[Row], device: str | None) -> list[str | None]:
+    """The dtypes a model was measured in on ``device`` (one summary row each)."""
+    if device is None:
+        return [None]
+    on_device = [r for r in scope if r["device"] == device]
+    for rows in ([r for r in on_device if not pd.isna(r["batch_size"])], on_device, scope):
+        if rows:
+            return list(dict.fromkeys(str(r["dtype"]) for r in rows))
+    return [None]
+
+
+def _one_device(df: pd.DataFrame, device: str | None) -> str | None:
+    found = devices(df)
+    if device is not None:
+        if device not in found:
+            raise HarnessError(f"no measurements on device {device!r} (found: {', '.join(found) or 'none'})")
+        return device
+    if len(found) > 1:
+        raise HarnessError(f"results hold several devices ({', '.join(found)}); pass device= to pick one")
+    return found[0] if found else None
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    if math.isnan(numerator) or math.isnan(denominator) or denominator == 0:
+        return math.nan
+    return numerator / denominator
+
+
+def _missing(estimates: dict[str, Estimate]) -> dict[str, str]:
+    return {name: est.note for name, est in estimates.items() if est.note}
+
+
+def _reference(teachers: pd.DataFrame, dtype: str | None) -> pd.Series | None:
+    """The teacher row to compare with: the same dtype where the teacher has it, else its first row."""
+    same = teachers[teachers["dtype"] == dtype]
+    if not same.empty:
+        return same.iloc[0]
+    return teachers.iloc[0] if not teachers.empty else None
+
+
+def _versus_teacher(row: pd.Series, teacher: pd.Series | None) -> dict[str, float]:
+    """Accuracy drop (pp) and the teacher/model ratios of one summary row."""
+    if teacher is None:
+        return dict.fromkeys(("drop_pp", "params_ratio", "size_ratio", "speedup"), math.nan)
+    return {
+        "drop_pp": (teacher["accuracy"] - row["accuracy"]) * 100.0,
+        "params_ratio": _ratio(teacher["params"], row["params"]),
+        "size_ratio": _ratio(teacher["size_bytes"], row["size_bytes"]),
+        "speedup": _ratio(teacher["latency_p50_ms"], row["latency_p50_ms"]),
+    }
+
+
+def summary_table(df: pd.DataFrame, batch_size: int, *, device: str | None = None) -> pd.DataFrame:
+    """One row per model (teacher first) at ``batch_size``, aggregated over seeds.
+
+    Columns: model, role, method, dtype, seeds, accuracy (+ ``accuracy_low``,
+    ``accuracy_high``), drop_pp (teacher accuracy minus model accuracy, in
+    percentage points), params, params_ratio (teacher/model: 10.0 means 10x
+    fewer), size_bytes, size_ratio, latency_p50_ms (+ ``_low``, ``_high``),
+    speedup (teacher p50 / model p50), throughput_sps, peak_memory_bytes and
+    missing ({metric: why it is absent or partial}, empty when nothing is). A model measured in
+    several dtypes gets one row per dtype, compared with the teacher in the
+    same dtype where the teacher has it. ``device`` may be left out when the
+    results hold a single device.
+    """
+    grouped = _by_model(df)
+    device = _one_device(df, device)
+    records = []
+    for model in model_order(df):
+        scope = grouped[model]
+        for dtype in _dtypes(scope, device):
+            est = {name: _estimate(scope, name, batch_size, device, dtype) for name in SUMMARY_METRICS}
+            acc, lat = est["accuracy"], est["latency_p50_ms"]
+            records.append({
+                "model": model, "role": str(scope[0]["role"]), "method": str(scope[0]["method"]),
+                "dtype": dtype, "seeds": len({r["seed"] for r in scope}),
+                "accuracy": acc.value, "accuracy_low": acc.low, "accuracy_high": acc.high,
+                "params": est["params"].value, "size_bytes": est["size_bytes"].value,
+                "latency_p50_ms": lat.value, "latency_p50_ms_low": lat.low, "latency_p50_ms_high": lat.high,
+                "throughput_sps": est["throughput_sps"].value, "peak_memory_bytes": est["peak_memory_bytes"].value,
+                "missing": _missing(est),
+            })
+    table = pd.DataFrame.from_records(records)
+    if table.empty:
+        return table
+    teachers = table[table["role"] == "teacher"]
+    versus = [_versus_teacher(row, _reference(teachers, row["dtype"])) for _, row in table.iterrows()]
+    for key, after in (("drop_pp", "accuracy_high"), ("params_ratio", "params"),
+                       ("size_ratio", "size_bytes"), ("speedup", "latency_p50_ms_high")):
+        table.insert(table.columns.get_loc(after) + 1, key, [v[key] for v in versus])
+    return table
+
+
+def model_table(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per model (teacher first) with its model-level metrics, aggregated over seeds.
+
+    Columns: model, role, method, seeds (the seed list as text), accuracy,
+    accuracy_low, accuracy_high, params, size_bytes, flops, train_seconds,
+    missing (as in :func:`summary_table`). Rows of every device and dtype are averaged per seed.
+    """
+    grouped = _by_model(df)
+    records = []
+    for model in model_order(df):
+        scope = grouped[model]
+        est = {name: _estimate(scope, name, None, None, None) for name in MODEL_METRICS}
+        acc = est["accuracy"]
+        records.append({
+            "model": model, "role": str(scope[0]["role"]), "method": str(scope[0]["method"]),
+            "seeds": ", ".join(str(s) for s in sorted({r["seed"] for r in scope})),
+            "accuracy": acc.value, "accuracy_low": acc.low, "accuracy_high": acc.high,
+            **{name: est[name].value for name in MODEL_METRICS[1:]},
+            "missing": _missing(est),
+        })
+    return pd.DataFrame.from_records(records)
+
+
+def accuracies(df: pd.DataFrame) -> dict[str, Estimate]:
+    """Each model's model-level accuracy, aggregated over seeds (rows of every device and dtype)."""
+    return {model: _estimate(scope, "accuracy", None, None, None) for model, scope in _by_model(df).items()}
+
+
+def verdict(ours: Estimate, other: Estimate) -> str:
+    """'better' or 'worse' when the 95% intervals are disjoint, 'same' when they overlap,
+    'unknown' when a value or an interval is missing."""
+    if any(math.isnan(v) for v in (ours.low, ours.high, other.low, other.high)):
+        return "unknown"
+    return "better" if ours.low > other.high else "worse" if ours.high < other.low else "same"

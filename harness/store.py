@@ -1,0 +1,167 @@
+"""Run directories and the tidy results table.
+
+``results/<suite>/<run_id>/`` holds ``manifest.json`` (what ran, where, when),
+``measurements.parquet`` (one row per model, device, dtype, batch size, seed
+and metric) and ``samples.parquet`` (every raw latency sample). Files are
+replaced atomically (write to a temporary file, then rename), so a reader
+never sees half a file.
+
+>>> from harness import load_results
+>>> df = load_results("results/quick")                 # doctest: +SKIP
+>>> df.pivot_table(index="model", columns="metric", values="value")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.errors import HarnessError
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+MEASUREMENTS = "measurements.parquet"
+SAMPLES = "samples.parquet"
+
+#: column -> pandas dtype, in order (DESIGN.md's result schema)
+COLUMNS: dict[str, str] = {
+    "run_id": "string", "suite": "string", "model": "string", "role": "string", "method": "string",
+    "seed": "Int64", "device": "string", "dtype": "string", "batch_size": "Int64", "metric": "string",
+    "value": "float64", "unit": "string", "ci_low": "float64", "ci_high": "float64", "n": "Int64",
+    "status": "string", "error": "string",
+}
+SAMPLE_COLUMNS: dict[str, str] = {
+    "run_id": "string", "model": "string", "seed": "Int64", "device": "string", "dtype": "string",
+    "batch_size": "Int64", "iteration": "Int64", "latency_ms": "float64",
+}
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run_id() -> str:
+    """Sortable by start time and unique across concurrent runs: ``20261127T233500Z-3f9a1c``."""
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def frame(rows: Iterable[Mapping[str, Any]], columns: Mapping[str, str] = COLUMNS) -> pd.DataFrame:
+    """Rows (dicts) as a DataFrame with exactly the schema's columns and dtypes."""
+    df = pd.DataFrame(list(rows), columns=list(columns))
+    for name in ("status", "error"):
+        if name in columns:
+            df[name] = df[name].fillna("ok" if name == "status" else "")
+    return df.astype(dict(columns))
+
+
+def _write_parquet(path: Path, df: pd.DataFrame) -> None:
+    atomic_write_bytes(path, df.to_parquet(index=False))
+
+
+class RunWriter:
+    """Writes one run directory as the run goes: rows are saved as each model finishes."""
+
+    def __init__(self, run_dir: Path, manifest: dict[str, Any]):
+        self.run_dir, self.manifest = run_dir, manifest
+        self._rows: list[pd.DataFrame] = []
+        self._samples: list[pd.DataFrame] = []
+
+    @classmethod
+    def create(cls, results_dir: Path, suite_name: str, manifest: dict[str, Any]) -> RunWriter:
+        run_id = new_run_id()
+        run_dir = results_dir / suite_name / run_id
+        run_dir.mkdir(parents=True, exist_ok=False)
+        full = {"schema_version": SCHEMA_VERSION, "run_id": run_id, "started_at": now_iso(),
+                "finished_at": None, "status": "running", **manifest}
+        writer = cls(run_dir, full)
+        writer.write_manifest()
+        return writer
+
+    @property
+    def run_id(self) -> str:
+        return str(self.manifest["run_id"])
+
+    def write_manifest(self) -> None:
+        atomic_write_bytes(self.run_dir / MANIFEST, json.dumps(self.manifest, indent=2).encode())
+
+    def append(self, rows: Iterable[Mapping[str, Any]], samples: Iterable[Mapping[str, Any]] = ()) -> None:
+        """Add rows (and raw samples) and rewrite the files atomically."""
+        self._rows.append(frame(({"run_id": self.run_id, **r} for r in rows)))
+        _write_parquet(self.run_dir / MEASUREMENTS, pd.concat(self._rows, ignore_index=True))
+        new_samples = frame(({"run_id": self.run_id, **s} for s in samples), SAMPLE_COLUMNS)
+        if len(new_samples) or not (self.run_dir / SAMPLES).exists():
+            self._samples.append(new_samples)
+            _write_parquet(self.run_dir / SAMPLES, pd.concat(self._samples, ignore_index=True))
+
+    def finish(self, status: str, **extra: Any) -> None:
+        self.manifest.update(status=status, finished_at=now_iso(), **extra)
+        self.write_manifest()
+
+
+def _run_dirs(path: Path) -> list[Path]:
+    if (path / MANIFEST).is_file():
+        return [path]
+    if not path.exists():
+        raise HarnessError(f"{path}: no such run directory")
+    found = sorted(p.parent for p in path.rglob(MANIFEST))
+    if not found:
+        raise HarnessError(f"{path}: no run directories (no {MANIFEST}) under it")
+    return found
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((run_dir / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise HarnessError(f"{run_dir / MANIFEST}: unreadable manifest: {exc}") from None
+    version = manifest.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise HarnessError(f"{run_dir}: schema_version {version!r} is not one this harness reads (<= {SCHEMA_VERSION})")
+    return manifest
+
+
+def _migrate(df: pd.DataFrame, version: int) -> pd.DataFrame:
+    """Bring rows written by an older schema to the current one (on read, never rewriting files)."""
+    for name in COLUMNS:
+        if name not in df.columns:
+            df[name] = pd.NA
+    return df
+
+
+def load_results(*paths: str | Path, samples: bool = False) -> pd.DataFrame:
+    """One DataFrame of the rows (or raw latency samples) of every run under ``paths``.
+
+    A path is a run directory or any folder above run directories.
+    """
+    frames = []
+    columns = SAMPLE_COLUMNS if samples else COLUMNS
+    for path in paths:
+        for run_dir in _run_dirs(Path(path)):
+            manifest = read_manifest(run_dir)
+            table = run_dir / (SAMPLES if samples else MEASUREMENTS)
+            if table.is_file():
+                frames.append(_migrate(pd.read_parquet(table), manifest["schema_version"]))
+    if not frames:
+        return frame([], columns)
+    return pd.concat([f[list(columns)].astype(dict(columns)) for f in frames], ignore_index=True)

@@ -1,0 +1,172 @@
+"""Suites: YAML files validated once into typed, frozen objects.
+
+>>> from harness.suite import load_suite
+>>> suite = load_suite("suites/quick.yaml")            # doctest: +SKIP
+>>> [s.name for s in suite.students]                   # doctest: +SKIP
+['scratch-16', 'kd-16']
+
+Every problem is reported as one :class:`~harness.errors.SuiteError` line,
+``FILE:LINE: field.path: what is wrong (allowed: ...; did you mean ...?)``.
+Loading is in two passes: the structure (this module's models), then each
+component's own parameters against the registered component's signature
+(:mod:`harness.suite_resolve`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from harness.measure.latency import LatencySettings
+
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$", max_length=64)]
+ComponentName = Annotated[str, Field(min_length=1, max_length=200)]
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+BatchSize = Annotated[int, Field(ge=1, le=1 << 20)]
+Device = Annotated[str, Field(pattern=r"^(cpu|cuda(:[0-9]+)?)$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _gather_params(own: set[str]):
+    """A before-validator: keys other than ``own`` are the component's parameters."""
+
+    def gather(cls: type, data: Any) -> Any:
+        if not isinstance(data, dict) or "params" in data:
+            return data
+        params = {k: v for k, v in data.items() if k not in own}
+        return {**{k: v for k, v in data.items() if k in own}, "params": params}
+
+    return model_validator(mode="before")(classmethod(gather))
+
+
+class DatasetSpec(Strict):
+    """``{name: digits, seed: 0, <the dataset's own parameters>...}``"""
+
+    name: ComponentName
+    seed: Seed = 0
+    params: dict[str, Any] = {}
+    _flat = _gather_params({"name", "seed"})
+
+
+class MethodSpec(Strict):
+    """``{name: kd, <the method's own parameters>...}``"""
+
+    name: ComponentName
+    params: dict[str, Any] = {}
+    _flat = _gather_params({"name"})
+
+
+class TeacherSpec(Strict):
+    """The reference model: trained by the ``train`` recipe, or loaded from ``checkpoint``."""
+
+    name: Name = "teacher"
+    arch: ComponentName
+    params: dict[str, Any] = {}
+    train: dict[str, Any] | None = None
+    checkpoint: str | None = None
+    seed: Seed = 0
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TeacherSpec:
+        if (self.train is None) == (self.checkpoint is None):
+            raise ValueError("give exactly one of 'train' (a recipe) or 'checkpoint' (a file)")
+        return self
+
+
+class StudentSpec(Strict):
+    name: Name
+    arch: ComponentName
+    params: dict[str, Any] = {}
+    method: MethodSpec
+
+
+class LatencySpec(Strict):
+    warmup_iters: int = Field(5, ge=0, le=1_000_000)
+    min_iters: int = Field(30, ge=1, le=10_000_000)
+    max_seconds: float = Field(2.0, gt=0, le=3600)
+    target_ci: float = Field(0.02, gt=0, lt=1)
+
+    def settings(self) -> LatencySettings:
+        from harness.measure.latency import LatencySettings
+
+        return LatencySettings(warmup_iters=self.warmup_iters, min_iters=self.min_iters,
+                               max_seconds=self.max_seconds, target_ci=self.target_ci)
+
+
+class MeasureSpec(Strict):
+    devices: list[Device] = Field(default_factory=lambda: ["cpu"], min_length=1)
+    threads: int | None = Field(None, ge=1, le=1024)
+    batch_sizes: list[BatchSize] = Field(default_factory=lambda: [1, 8, 64, 256], min_length=1)
+    latency: LatencySpec = LatencySpec()
+
+    @field_validator("batch_sizes", "devices")
+    @classmethod
+    def _unique(cls, values: list[Any]) -> list[Any]:
+        repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
+        if repeated:
+            raise ValueError(f"values must be unique; repeated: {', '.join(map(str, repeated))}")
+        return values
+
+
+class Suite(Strict):
+    """A teacher, its students, the data they learn from and what to measure."""
+
+    name: Name
+    version: int = Field(1, ge=1)
+    description: str = ""
+    dataset: DatasetSpec
+    teacher: TeacherSpec
+    students: list[StudentSpec] = Field(min_length=1)
+    measure: MeasureSpec = MeasureSpec()
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1, max_length=1000)
+
+    _source: Path | None = PrivateAttr(None)
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, seeds: list[int]) -> list[int]:
+        return MeasureSpec._unique(seeds)
+
+    @field_validator("students")
+    @classmethod
+    def _unique_names(cls, students: list[StudentSpec]) -> list[StudentSpec]:
+        names = [s.name for s in students]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"student names must be unique; repeated: {', '.join(repeated)}")
+        return students
+
+    @model_validator(mode="after")
+    def _teacher_name_is_not_a_student(self) -> Suite:
+        if any(s.name == self.teacher.name for s in self.students):
+            raise ValueError(f"a student is named like the teacher ({self.teacher.name!r})")
+        return self
+
+    @property
+    def source(self) -> Path | None:
+        """The file this suite was loaded from, if any."""
+        return self._source
+
+    def resolved(self) -> dict[str, Any]:
+        """The suite with every default filled in, as plain JSON data."""
+        return self.model_dump(mode="json")
+
+    def content_hash(self) -> str:
+        """sha256 of the resolved suite: equal hashes, equal experiments."""
+        text = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Load, validate and resolve a suite file; raises :class:`~harness.errors.SuiteError`."""
+    from harness.suite_resolve import load_and_resolve
+
+    return load_and_resolve(Path(path))

@@ -1,0 +1,172 @@
+"""Turning a suite file into a resolved :class:`~harness.suite.Suite`, or one error line.
+
+First pass: the structure, against :mod:`harness.suite`'s models. Second pass:
+each named component (dataset, architecture, method) is looked up in its
+registry, or imported when named ``module:attr`` (the suite's folder is on
+the import path), and its parameters are validated against its signature;
+defaults are filled in so the resolved suite says everything the run did.
+"""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from harness.errors import HarnessError, SuiteError
+from harness.registry import did_you_mean, extra_sys_path, params_model
+from harness.suite import DatasetSpec, MethodSpec, StudentSpec, Suite, TeacherSpec
+from harness.yamlsrc import Locations, format_path, line_of, load_yaml
+
+Loc = tuple[Any, ...]
+
+
+def _fields_at(model: type[pydantic.BaseModel], loc: Loc) -> list[str]:
+    """The keys allowed at ``loc`` inside ``model`` (for an 'unknown key' message)."""
+    current: Any = model
+    for part in loc:
+        while typing.get_origin(current) in (list, typing.Union, typing.Annotated) or isinstance(current, type(int | None)):
+            args = [a for a in typing.get_args(current) if a is not type(None)]
+            current = args[0]
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, pydantic.BaseModel)):
+            return []
+        if part not in current.model_fields:
+            break
+        current = current.model_fields[part].annotation
+    if isinstance(current, type) and issubclass(current, pydantic.BaseModel):
+        return [f for f in current.model_fields if f != "params"]
+    return []
+
+
+def _describe(error: dict[str, Any], allowed: list[str]) -> str:
+    kind, loc = error["type"], error["loc"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1]) if loc else ""
+        listing = ", ".join(allowed) if allowed else "none"
+        return f"unknown key (allowed: {listing}{did_you_mean(key, allowed)})"
+    if kind == "missing":
+        return "required key is missing"
+    message = error["msg"].removeprefix("Value error, ")
+    if kind.endswith("_type") or kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal",
+                                          "string_pattern_mismatch", "literal_error"):
+        value = error.get("input")
+        shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+        return f"{message} (got {shown[:60]})"
+    return message
+
+
+def _to_suite_error(exc: pydantic.ValidationError, model: type[pydantic.BaseModel], prefix: Loc,
+                    file: str, locations: Locations) -> SuiteError:
+    # an unknown key first: it usually explains the 'missing' error beside it (a misspelt name)
+    error = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
+    loc = tuple(part for part in error["loc"] if part != "params" or not prefix)
+    allowed = _fields_at(model, loc[:-1]) if error["type"] == "extra_forbidden" else []
+    if error["type"] == "extra_forbidden" and not allowed and model is not Suite:
+        allowed = list(model.model_fields)
+    path = prefix + loc
+    return SuiteError(_describe(error, allowed), file=file, line=line_of(locations, path), path=format_path(path))
+
+
+class _Resolver:
+    def __init__(self, file: str, raw: dict[str, Any], locations: Locations):
+        self.file, self.raw, self.locations = file, raw, locations
+
+    def fail(self, message: str, path: Loc) -> SuiteError:
+        return SuiteError(message, file=self.file, line=line_of(self.locations, path), path=format_path(path))
+
+    def lookup(self, registry_get: typing.Callable[[str], Any], name: str, path: Loc) -> Any:
+        try:
+            return registry_get(name)
+        except HarnessError as exc:
+            raise self.fail(str(exc), path) from None
+
+    def params(self, model: type[pydantic.BaseModel], params: dict[str, Any], path: Loc) -> dict[str, Any]:
+        try:
+            return model.model_validate(params).model_dump(mode="json")
+        except pydantic.ValidationError as exc:
+            raise _to_suite_error(exc, model, path, self.file, self.locations) from None
+
+    def flat_prefix(self, path: Loc) -> Loc:
+        """Where a flat component's parameters sit in the file: beside ``name``, or under ``params``."""
+        node: Any = self.raw
+        for part in path:
+            node = node[part]
+        return path + ("params",) if isinstance(node, dict) and "params" in node else path
+
+    def dataset(self, spec: DatasetSpec) -> DatasetSpec:
+        from harness.data import DATASETS
+
+        fn = self.lookup(DATASETS.get, spec.name, ("dataset", "name"))
+        model = params_model(fn, skip=("seed",))
+        return spec.model_copy(update={"params": self.params(model, spec.params, self.flat_prefix(("dataset",)))})
+
+    def arch_params(self, arch: str, params: dict[str, Any], path: Loc) -> dict[str, Any]:
+        from harness.models import ARCHITECTURES, INJECTED
+
+        fn = self.lookup(ARCHITECTURES.get, arch, path + ("arch",))
+        return self.params(params_model(fn, skip=INJECTED), params, path + ("params",))
+
+    def method(self, spec: MethodSpec, path: Loc) -> MethodSpec:
+        from harness.methods import get_method
+
+        found = self.lookup(get_method, spec.name, path + ("name",))
+        return spec.model_copy(update={"params": self.params(found.params, spec.params, self.flat_prefix(path))})
+
+    def teacher(self, spec: TeacherSpec, suite_dir: Path) -> TeacherSpec:
+        from harness.methods import get_method
+        from harness.models.checkpoint import load_state_dict_file
+
+        update: dict[str, Any] = {"params": self.arch_params(spec.arch, spec.params, ("teacher",))}
+        if spec.train is not None:
+            update["train"] = self.params(get_method("train").params, spec.train, ("teacher", "train"))
+        if spec.checkpoint is not None:
+            path = (suite_dir / spec.checkpoint).resolve()
+            if not path.is_file():
+                raise self.fail(f"checkpoint file not found: {path}", ("teacher", "checkpoint"))
+            try:
+                load_state_dict_file(path)
+            except HarnessError as exc:
+                raise self.fail(str(exc), ("teacher", "checkpoint")) from None
+            update["checkpoint"] = str(path)
+        return spec.model_copy(update=update)
+
+    def student(self, spec: StudentSpec, index: int) -> StudentSpec:
+        path: Loc = ("students", index)
+        return spec.model_copy(update={"params": self.arch_params(spec.arch, spec.params, path),
+                                       "method": self.method(spec.method, path + ("method",))})
+
+
+def load_and_resolve(path: Path) -> Suite:
+    file = str(path)
+    raw, locations = load_yaml(path)
+    if raw is None:
+        raise SuiteError("the file is empty; a suite needs name, dataset, teacher and students", file=file, line=1)
+    if not isinstance(raw, dict):
+        raise SuiteError(f"a suite is a mapping of keys to values, not a {type(raw).__name__}", file=file,
+                         line=line_of(locations, ()))
+    try:
+        suite = Suite.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        raise _to_suite_error(exc, Suite, (), file, locations) from None
+    suite_dir = path.resolve().parent
+    resolver = _Resolver(file, raw, locations)
+    with extra_sys_path(suite_dir):
+        resolved = suite.model_copy(update={
+            "dataset": resolver.dataset(suite.dataset),
+            "teacher": resolver.teacher(suite.teacher, suite_dir),
+            "students": [resolver.student(s, i) for i, s in enumerate(suite.students)],
+        })
+    resolved._source = path.resolve()
+    return resolved
+
+
+def import_paths(suite: Suite) -> list[str]:
+    """Every ``module:attr`` the suite names: code that running it will import and execute."""
+    names = [suite.dataset.name, suite.teacher.arch]
+    for student in suite.students:
+        names += [student.arch, student.method.name]
+    return sorted({n for n in names if ":" in n})

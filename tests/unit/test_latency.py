@@ -1,0 +1,234 @@
+"""Latency statistics pinned on fixed samples; timing loop bounds; the thread and seed context managers."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from harness.measure import latency
+from harness.measure.latency import LatencySettings, median_ci, summarize, time_forward
+from harness.measure.threads import seeded, torch_threads
+
+NO_WARMUP = dict(warmup_seconds=0.0, warmup_iters=0)
+
+
+class Sleeper(nn.Module):
+    """A model whose forward takes at least ``seconds``: slow without burning a core."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        time.sleep(self.seconds)
+        return x
+
+
+# --- median_ci -------------------------------------------------------------
+
+
+def test_median_ci_on_1_to_101_is_pinned():
+    # n=101, z=1.959964: z*sqrt(101)/2 = 9.8493; j = floor(50.5 - 9.8493) = 40, k = ceil(51.5 + 9.8493) = 62.
+    assert median_ci(np.arange(1, 102)) == (40.0, 62.0)
+
+
+def test_median_ci_ignores_order_and_is_symmetric_in_rank():
+    values = np.arange(1, 102)[::-1].copy()
+    np.random.default_rng(0).shuffle(values)
+    assert median_ci(values) == (40.0, 62.0)
+    low, high = median_ci(np.arange(1, 31))  # n=30: j = floor(15 - 5.367) = 9, k = ceil(16 + 5.367) = 22
+    assert (low, high) == (9.0, 22.0) and 9 + 22 == 30 + 1
+
+
+def test_median_ci_clamps_small_samples_to_min_and_max():
+    assert median_ci([5.0, 1.0, 3.0]) == (1.0, 5.0)
+    assert median_ci([2.5]) == (2.5, 2.5)
+
+
+def test_median_ci_wider_at_higher_confidence():
+    low90, high90 = median_ci(np.arange(1, 102), confidence=0.90)
+    assert (low90, high90) == (42.0, 60.0)  # z=1.644854: 8.2652 -> floor(42.23), ceil(59.77)
+
+
+def test_median_ci_rejects_empty_and_bad_confidence():
+    with pytest.raises(ValueError):
+        median_ci([])
+    with pytest.raises(ValueError):
+        median_ci([1.0], confidence=1.0)
+
+
+# --- summarize -------------------------------------------------------------
+
+
+def test_summarize_pins_every_field():
+    samples = np.array([10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0, 18.0, 19.0, 20.0])
+    stats = summarize(samples, batch_size=4)
+    # linear percentiles over 11 points: rank = q/100 * 10, so p90 -> 19.0, p99 -> 19.9, p25 -> 12.5, p75 -> 17.5
+    assert stats.n == 11
+    assert stats.p50_ms == 15.0
+    assert stats.p90_ms == 19.0
+    assert stats.p99_ms == pytest.approx(19.9, abs=1e-12)
+    assert stats.mean_ms == 15.0
+    assert stats.std_ms == pytest.approx(np.sqrt(11.0), abs=1e-12)  # sum of squares 110, ddof=1 -> 110/10
+    # n=11: z*sqrt(11)/2 = 3.2502; j = floor(2.2498) = 2, k = ceil(9.7502) = 10 -> x(2)=11, x(10)=19
+    assert (stats.ci_low_ms, stats.ci_high_ms) == (11.0, 19.0)
+    assert stats.iqr_over_median == pytest.approx(5.0 / 15.0, abs=1e-12)
+    assert stats.noisy is True
+    assert stats.throughput_sps == pytest.approx(4 * 1000.0 / 15.0, abs=1e-9)
+
+
+def test_summarize_quiet_samples_are_not_noisy():
+    samples = [100.0, 101.0, 102.0, 103.0, 104.0]  # IQR = 103 - 101 = 2, median 102 -> 0.0196
+    stats = summarize(samples, batch_size=1)
+    assert stats.iqr_over_median == pytest.approx(2.0 / 102.0, abs=1e-12)
+    assert stats.noisy is False
+    assert stats.throughput_sps == pytest.approx(1000.0 / 102.0, abs=1e-12)
+
+
+def test_summarize_noise_threshold_is_strictly_above_ten_percent():
+    assert summarize([9.5, 10.0, 10.5], batch_size=1).noisy is False  # IQR 0.5 / 10 = 0.05
+    assert summarize([9.0, 10.0, 11.5], batch_size=1).noisy is True  # IQR 1.25 / 10 = 0.125
+
+
+def test_summarize_single_sample_has_zero_std():
+    stats = summarize([2.0], batch_size=8)
+    assert (stats.n, stats.std_ms, stats.ci_low_ms, stats.ci_high_ms) == (1, 0.0, 2.0, 2.0)
+    assert stats.throughput_sps == 4000.0
+
+
+# --- time_forward ----------------------------------------------------------
+
+
+def test_time_forward_returns_float64_ms_and_at_least_min_iters():
+    model = nn.Linear(8, 4).eval()
+    samples = time_forward(model, torch.randn(2, 8), LatencySettings(min_iters=20, max_seconds=3.0, target_ci=10.0))
+    assert samples.dtype == np.float64 and samples.ndim == 1
+    assert len(samples) >= 20
+    assert np.all(samples > 0) and np.all(samples < 1000.0)
+
+
+def test_time_forward_stops_at_min_iters_when_ci_is_already_tight():
+    # target_ci=10 holds unless the 22nd of 30 samples exceeds 20x the median: the first check stops it.
+    model = nn.Linear(8, 4).eval()
+    started = time.perf_counter()
+    samples = time_forward(model, torch.randn(2, 8), LatencySettings(min_iters=30, max_seconds=30.0, target_ci=10.0))
+    assert len(samples) == 30
+    assert time.perf_counter() - started < 10.0
+
+
+def test_time_forward_stops_by_max_seconds_on_a_slow_model():
+    settings = LatencySettings(min_iters=1000, max_seconds=0.3, target_ci=0.0, **NO_WARMUP)
+    started = time.perf_counter()
+    samples = time_forward(Sleeper(0.02), torch.zeros(1), settings)
+    elapsed = time.perf_counter() - started
+    assert elapsed < settings.max_seconds + 1.0
+    assert 3 <= len(samples) < 1000
+    assert samples.min() >= 20.0  # each sample covers one whole forward (>= the 20 ms sleep)
+
+
+def test_time_forward_takes_three_samples_even_past_max_seconds():
+    settings = LatencySettings(min_iters=30, max_seconds=0.01, **NO_WARMUP)
+    assert len(time_forward(Sleeper(0.03), torch.zeros(1), settings)) == 3
+
+
+def test_time_forward_checks_the_ci_only_now_and_then(monkeypatch):
+    calls = []
+
+    def counting_median_ci(samples, confidence=0.95):
+        calls.append(len(samples))
+        return median_ci(samples, confidence)
+
+    monkeypatch.setattr(latency, "median_ci", counting_median_ci)
+    settings = LatencySettings(min_iters=10, max_seconds=0.3, target_ci=0.0, **NO_WARMUP)
+    samples = time_forward(nn.Linear(4, 4), torch.randn(1, 4), settings)
+    assert calls[0] == 10
+    assert all(later >= max(earlier * 1.25, earlier + 16) for earlier, later in zip(calls, calls[1:]))
+    assert len(calls) <= 1 + (len(samples) - 10) // 16
+
+
+def test_time_forward_warms_up_at_least_warmup_iters():
+    class Counter(nn.Module):
+        calls = 0
+
+        def forward(self, x):
+            Counter.calls += 1
+            return x
+
+    time_forward(Counter(), torch.zeros(1), LatencySettings(warmup_iters=7, warmup_seconds=0.0, min_iters=5, target_ci=10.0))
+    assert Counter.calls == 7 + 5
+
+
+def test_time_forward_runs_under_inference_mode():
+    seen = []
+
+    class Probe(nn.Module):
+        def forward(self, x):
+            seen.append(torch.is_inference_mode_enabled())
+            return x
+
+    time_forward(Probe(), torch.zeros(1), LatencySettings(min_iters=3, target_ci=10.0, **NO_WARMUP))
+    assert seen and all(seen)
+
+
+def test_settings_reject_nonsense():
+    with pytest.raises(ValueError):
+        LatencySettings(min_iters=0)
+    with pytest.raises(ValueError):
+        LatencySettings(max_seconds=0.0)
+
+
+# --- threads and seeds -----------------------------------------------------
+
+
+def test_torch_threads_sets_and_restores():
+    before = torch.get_num_threads()
+    with torch_threads(1) as effective:
+        assert effective == 1 == torch.get_num_threads()
+    assert torch.get_num_threads() == before
+
+
+def test_torch_threads_restores_on_exception():
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        with torch_threads(1):
+            raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
+
+
+def test_torch_threads_none_keeps_the_current_count():
+    before = torch.get_num_threads()
+    with torch_threads(None) as effective:
+        assert effective == before == torch.get_num_threads()
+
+
+def test_torch_threads_rejects_zero():
+    with pytest.raises(ValueError):
+        with torch_threads(0):
+            pass
+
+
+def _draw() -> tuple[float, float, float]:
+    return random.random(), float(np.random.random()), float(torch.rand(1))
+
+
+def test_seeded_is_reproducible_and_restores_all_rng_states():
+    random.seed(123)
+    np.random.seed(123)
+    torch.manual_seed(123)
+    expected_after = _draw()
+
+    random.seed(123)
+    np.random.seed(123)
+    torch.manual_seed(123)
+    with seeded(7):
+        first = _draw()
+    with pytest.raises(KeyError):
+        with seeded(7):
+            assert _draw() == first
+            raise KeyError("states are restored on exception too")
+    assert _draw() == expected_after

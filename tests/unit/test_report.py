@@ -1,0 +1,242 @@
+"""Report tables and Markdown, from a results table built by hand.
+
+A teacher and two students (scratch-16, kd-16) on cpu at batch sizes 1 and 64;
+kd-16's latency at 64 failed and it has no peak memory at all.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from harness.errors import HarnessError
+from harness.report import batch_sizes, model_table, render_markdown, summary_table, write_markdown_report
+from harness.report.markdown import display_models, display_summary, format_interval, format_value, human_bytes
+from harness.report.tables import Estimate, aggregate, verdict
+
+NAN = math.nan
+ROLES = {"teacher": ("teacher", "train"), "scratch-16": ("student", "scratch"), "kd-16": ("student", "kd")}
+TEACHER_ACC = (0.990, 0.980, 0.998)
+SCRATCH_ACC = (0.950, 0.930, 0.970)
+KD_ACC = (0.942, 0.920, 0.960)  # overlaps scratch-16
+KD_ACC_BETTER = (0.975, 0.971, 0.979)  # disjoint from scratch-16, above it
+MANIFEST = {
+    "run_id": "20250101-000000-abc123",
+    "status": "ok",
+    "started_at": "2025-01-01T00:00:00Z",
+    "harness_version": "0.1.0",
+    "git_commit": "4eb73ab",
+    "suite": {
+        "name": "quick", "version": 1,
+        "teacher": {"arch": "mlp", "params": {"hidden": [512, 512]}},
+        "students": [
+            {"name": "scratch-16", "arch": "mlp", "params": {"hidden": [16]}, "method": {"name": "scratch"}},
+            {"name": "kd-16", "arch": "mlp", "params": {"hidden": [16]}, "method": {"name": "kd", "alpha": 0.9}},
+        ],
+    },
+    "hardware": {"cpu": "Test CPU", "cores": 2, "ram_bytes": 8 * 2**30, "gpu": None, "torch": "2.4.0",
+                 "python": "3.11.9", "threads": 2},
+}
+
+
+def row(model: str, metric: str, value: float, *, batch_size: int | None = None, ci: tuple[float, float] = (NAN, NAN),
+        status: str = "ok", error: str = "", seed: int = 0, device: str = "cpu") -> dict:
+    role, method = ROLES[model]
+    return {"run_id": "r1", "suite": "quick", "model": model, "role": role, "method": method, "seed": seed,
+            "device": device, "dtype": "float32", "batch_size": batch_size, "metric": metric,
+            "value": value if status == "ok" else NAN, "unit": "", "ci_low": ci[0], "ci_high": ci[1], "n": None,
+            "status": status, "error": error}
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    df["batch_size"] = df["batch_size"].astype("Int64")
+    df["n"] = df["n"].astype("Int64")
+    return df
+
+
+def results(kd_accuracy: tuple[float, float, float] = KD_ACC) -> pd.DataFrame:
+    rows = []
+    for model, acc, params, size, p50, peak in (
+        ("teacher", TEACHER_ACC, 10_000, 40_960, {1: 2.0, 64: 8.0}, 81_920),
+        ("scratch-16", SCRATCH_ACC, 1_000, 4_096, {1: 0.5, 64: 1.6}, 8_192),
+        ("kd-16", kd_accuracy, 1_000, 4_096, {1: 0.4, 64: None}, None),
+    ):
+        rows += [row(model, "accuracy", acc[0], ci=acc[1:]), row(model, "params", params),
+                 row(model, "size_bytes", size)]
+        for bs, ms in p50.items():
+            if ms is None:
+                rows.append(row(model, "latency_p50_ms", NAN, batch_size=bs, status="error",
+                                error="timed out after 60 s"))
+            else:
+                rows.append(row(model, "latency_p50_ms", ms, batch_size=bs, ci=(0.9 * ms, 1.1 * ms)))
+            rows.append(row(model, "throughput_sps", 1000.0 * bs / (ms or 1.0), batch_size=bs))
+            if peak is not None:
+                rows.append(row(model, "peak_memory_bytes", peak * bs, batch_size=bs))
+    return frame(rows)
+
+
+def by_model(table: pd.DataFrame) -> pd.DataFrame:
+    return table.set_index("model")
+
+
+def test_batch_sizes_and_model_order() -> None:
+    df = results()
+    assert batch_sizes(df) == [1, 64]
+    assert summary_table(df, 1)["model"].tolist() == ["teacher", "scratch-16", "kd-16"]
+    # teacher first even when its rows come last
+    assert summary_table(df.iloc[::-1], 1)["model"].tolist() == ["teacher", "kd-16", "scratch-16"]
+
+
+def test_summary_ratios_drops_and_speedups() -> None:
+    t = by_model(summary_table(results(), 1))
+    assert t.loc["teacher", ["drop_pp", "params_ratio", "size_ratio", "speedup"]].tolist() == [0.0, 1.0, 1.0, 1.0]
+    assert t.loc["scratch-16", "drop_pp"] == pytest.approx(4.0)
+    assert t.loc["kd-16", "drop_pp"] == pytest.approx(4.8)
+    assert t.loc["kd-16", "params_ratio"] == 10.0
+    assert t.loc["kd-16", "size_ratio"] == 10.0
+    assert t.loc["scratch-16", "speedup"] == 4.0
+    assert t.loc["kd-16", "speedup"] == 5.0
+    assert t.loc["kd-16", ["accuracy_low", "accuracy_high"]].tolist() == [0.920, 0.960]
+    assert t.loc["kd-16", ["latency_p50_ms_low", "latency_p50_ms_high"]].tolist() == pytest.approx([0.36, 0.44])
+    assert t.loc["scratch-16", "seeds"] == 1
+
+
+def test_missing_values_are_nan_with_reason_never_zero() -> None:
+    t = by_model(summary_table(results(), 64))
+    assert t.loc["scratch-16", "speedup"] == 5.0
+    assert math.isnan(t.loc["kd-16", "latency_p50_ms"]) and math.isnan(t.loc["kd-16", "speedup"])
+    assert math.isnan(t.loc["kd-16", "peak_memory_bytes"])
+    assert t.loc["kd-16", "missing"] == {"latency_p50_ms": "error: timed out after 60 s",
+                                         "peak_memory_bytes": "not measured"}
+    assert t.loc["teacher", "missing"] == {}
+    shown = by_model(display_summary(summary_table(results(), 64)))
+    assert shown.loc["kd-16", "latency p50 (ms)"] == "—"
+    assert shown.loc["kd-16", "p50 95% CI (ms)"] == "—"
+    assert shown.loc["kd-16", "speedup"] == "—"
+    assert shown.loc["kd-16", "peak memory"] == "—"
+    assert shown.loc["kd-16", "params ratio"] == "10.00x"
+    assert shown.loc["scratch-16", "speedup"] == "5.00x"
+    assert shown.loc["scratch-16", "latency p50 (ms)"] == "1.60"
+    assert shown.loc["scratch-16", "peak memory"] == "512.0 KiB"
+    assert shown.loc["kd-16", "accuracy (%)"] == "94.2"
+    assert shown.loc["kd-16", "acc 95% CI (%)"] == "92.0–96.0"
+    assert shown.loc["kd-16", "drop vs teacher (pp)"] == "4.8"
+    assert shown.loc["teacher", "size"] == "40.0 KiB"
+    assert shown.loc["teacher", "throughput (samples/s)"] == "8000"
+
+
+def test_seeds_aggregate_to_mean_and_t_interval() -> None:
+    rows = [row("kd-16", "accuracy", v, seed=s, ci=(v - 0.01, v + 0.01)) for s, v in enumerate((0.90, 0.92, 0.94))]
+    est = aggregate(frame(rows))
+    assert (est.value, est.seeds, est.note) == (pytest.approx(0.92), 3, "")
+    half = 4.303 * 0.02 / math.sqrt(3)
+    assert (est.low, est.high) == (pytest.approx(0.92 - half), pytest.approx(0.92 + half))
+    failed = aggregate(frame(rows + [row("kd-16", "accuracy", NAN, seed=3, status="error", error="nan loss")]))
+    assert failed.value == pytest.approx(0.92)
+    assert failed.note == "only 3 of 4 seeds ok (error: nan loss)"
+    one = aggregate(frame(rows[:1]))
+    assert (one.value, one.low, one.high, one.seeds) == (0.90, 0.89, 0.91, 1)
+    assert aggregate(frame(rows[:0] or [row("kd-16", "accuracy", NAN, status="skipped", error="no GPU")])).note \
+        == "skipped: no GPU"
+
+
+def test_verdicts() -> None:
+    assert verdict(Estimate(0.9, 0.85, 0.95), Estimate(0.8, 0.75, 0.84)) == "better"
+    assert verdict(Estimate(0.8, 0.75, 0.84), Estimate(0.9, 0.85, 0.95)) == "worse"
+    assert verdict(Estimate(0.8, 0.75, 0.86), Estimate(0.9, 0.85, 0.95)) == "same"
+    assert verdict(Estimate(0.8), Estimate(0.9, 0.85, 0.95)) == "unknown"
+
+
+def test_formatting() -> None:
+    assert [format_value(v, "bytes") for v in (512, 12595, 1048575, 3 * 2**30)] == \
+        ["512 B", "12.3 KiB", "1.0 MiB", "3.0 GiB"]
+    assert human_bytes(1023) == "1023 B"
+    assert [format_value(v, "ms") for v in (0.12345, 1.0, 9.996, 1234.5)] == ["0.123", "1.00", "10.0", "1230"]
+    assert format_value(0.9425, "fraction") == "94.2"
+    assert format_value(22_713_216, "count") == "22,713,216"
+    assert format_value(1.5e6, "flop") == "1.50 MFLOP"
+    assert format_value(-0.01, "pp") == "0.0"
+    assert format_value(None, "ms") == format_value(NAN, "x") == format_interval(0.1, NAN, "ms") == "—"
+
+
+def test_model_table() -> None:
+    models = model_table(results())
+    assert models["model"].tolist() == ["teacher", "scratch-16", "kd-16"]
+    shown = by_model(display_models(models))
+    assert shown.loc["kd-16"].tolist() == ["student", "kd", "0", "1,000", "4.0 KiB", "—", "—"]
+    assert by_model(models).loc["kd-16", "missing"] == {"flops": "not measured", "train_seconds": "not measured"}
+
+
+def test_markdown_sections() -> None:
+    md = render_markdown(results(), MANIFEST)
+    assert md.startswith("# quick: run 20250101-000000-abc123\n")
+    for section in ("## Machine", "## Models", "### Batch size 1 (cpu)", "### Batch size 64 (cpu)",
+                    "## Failures and skips", "## Findings"):
+        assert f"\n{section}\n" in md
+    assert "- RAM: 8.0 GiB" in md and "- GPU: none" in md and "- Commit: 4eb73ab" in md
+    assert "| kd-16   | latency_p50_ms | error    | cpu      | float32 | 64            | 0       | timed out after 60 s |" in md
+    assert "- latency_p50_ms (kd-16): error: timed out after 60 s" in md
+    assert "- flops (all models): not measured" in md
+    assert md.index("## Failures and skips") < md.index("## Findings")
+
+
+def test_failures_section_omitted_when_all_ok() -> None:
+    df = results()
+    assert "Failures and skips" not in render_markdown(df[df["status"] == "ok"], MANIFEST)
+
+
+def test_findings_overlap_and_shortfall() -> None:
+    findings = render_markdown(results(), MANIFEST).split("## Findings\n\n")[1]
+    assert "kd-16 (kd) vs scratch-16 (scratch): 94.2% vs 95.0%, intervals overlap: no measurable difference." \
+        in findings
+    assert "kd-16 (kd) vs teacher (train): 94.2% vs 99.0%, intervals disjoint: clearly worse (-4.8 pp)." in findings
+    assert "scratch-16 (scratch) vs teacher (train): 95.0% vs 99.0%, intervals disjoint: clearly worse (-4.0 pp)." \
+        in findings
+    assert "0 of 1 comparisons came out clearly better, 1 showed no measurable difference" in findings
+    assert "scratch-16 (scratch) vs scratch-16" not in findings  # scratch students are not compared with themselves
+
+
+def test_findings_clearly_better() -> None:
+    findings = render_markdown(results(KD_ACC_BETTER), MANIFEST).split("## Findings\n\n")[1]
+    assert "kd-16 (kd) vs scratch-16 (scratch): 97.5% vs 95.0%, intervals disjoint: clearly better (+2.5 pp)." \
+        in findings
+    assert "1 of 1 comparisons came out clearly better" in findings
+
+
+def test_tolerates_a_bare_manifest() -> None:
+    md = render_markdown(results(), {})
+    assert md.startswith("# quick: run r1\n")
+    assert "- CPU: unknown" in md and "- Commit: unknown" in md
+    assert "vs scratch-16" not in md
+    assert "names no student architectures" in md
+
+
+def test_several_devices_need_a_choice() -> None:
+    df = results()
+    cuda = [row(m, "latency_p50_ms", ms, batch_size=1, ci=(ms, ms), device="cuda")
+            for m, ms in (("teacher", 0.2), ("kd-16", 0.1))]
+    both = frame(df.to_dict("records") + cuda)
+    with pytest.raises(HarnessError, match="several devices"):
+        summary_table(both, 1)
+    t = by_model(summary_table(both, 1, device="cuda"))
+    assert t.loc["kd-16", "speedup"] == 2.0
+    assert t.loc["kd-16", "accuracy"] == 0.942  # model-level metrics fall back to the cpu rows
+    assert t.loc["scratch-16", "missing"]["latency_p50_ms"] == "not measured"
+    md = render_markdown(both, MANIFEST)
+    assert "### Batch size 1 (cuda)" in md and "### Batch size 64 (cuda)" not in md
+
+
+def test_write_markdown_report(tmp_path) -> None:
+    path = write_markdown_report(results(), MANIFEST, tmp_path / "reports" / "quick")
+    assert path == tmp_path / "reports" / "quick" / "report.md"
+    assert path.read_text(encoding="utf-8") == render_markdown(results(), MANIFEST)
+
+
+def test_bad_input_is_a_harness_error() -> None:
+    with pytest.raises(HarnessError, match="lacks columns: status"):
+        summary_table(results().drop(columns="status"), 1)
+    with pytest.raises(HarnessError, match="empty"):
+        render_markdown(results().iloc[:0], MANIFEST)
