@@ -25,6 +25,7 @@ from harness.data import DATASETS
 from harness.data.base import Dataset
 from harness.hardware import fingerprint, git_commit
 from harness.measure import quality, size
+from harness.measure.threads import torch_threads
 from harness.measure.worker import BatchResult, measure_isolated
 from harness.methods import BuildContext, get_method
 from harness.metrics import metric
@@ -38,8 +39,11 @@ from harness.train import predict_logits
 Log = Callable[[str], None]
 
 
+_START = time.perf_counter()
+
+
 def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(f"[{time.perf_counter() - _START:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -66,6 +70,7 @@ class Builder:
     def __init__(self, suite: Suite, data: Dataset, cache: ModelCache | None, log: Log):
         self.suite, self.data, self.cache, self.log = suite, data, cache, log
         self.dataset_spec = suite.dataset.model_dump(mode="json")
+        self.threads = suite.build.threads
         self._teacher_logits: dict[str, torch.Tensor] = {}
 
     def _cached_build(self, key: str, model: nn.Module, build: Callable[[], nn.Module], label: str) -> tuple[nn.Module, float, bool]:
@@ -90,7 +95,8 @@ class Builder:
             return Built(spec.name, "teacher", "checkpoint", spec.seed, model.eval(), None, False, None)
         recipe = get_method("train")
         key = cache_key(role="teacher", dataset=self.dataset_spec, arch=spec.arch, params=spec.params,
-                        method={"name": "train", "params": spec.train}, seed=spec.seed)
+                        method={"name": "train", "params": spec.train}, seed=spec.seed,
+                        threads=self.threads)
         ctx = BuildContext(model, self.data, spec.seed, spec.name)
         module, seconds, cached = self._cached_build(
             key, model, lambda: recipe.build(ctx, recipe.params.model_validate(spec.train)), spec.name)
@@ -102,7 +108,7 @@ class Builder:
                 found = get_method(spec.method.name)
                 model = make_model(spec.arch, spec.params, self.data, seed)
                 key = cache_key(role="student", dataset=self.dataset_spec, arch=spec.arch, params=spec.params,
-                                method=spec.method.model_dump(mode="json"), seed=seed,
+                                method=spec.method.model_dump(mode="json"), seed=seed, threads=self.threads,
                                 teacher=teacher.key if found.uses_teacher else None)
                 ctx = BuildContext(model, self.data, seed, f"{spec.name} seed {seed}",
                                    teacher.module if found.uses_teacher else None, self._teacher_logits)
@@ -208,10 +214,11 @@ def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log) ->
     log(f"dataset {suite.dataset.name}")
     data = load_dataset(suite)
     log(f"  {len(data.x_train)} train / {len(data.x_test)} test, input {data.input_shape}, {data.num_classes} classes")
-    log("build")
+    log(f"build ({suite.build.threads} thread{'s' if suite.build.threads > 1 else ''})")
     builder = Builder(suite, data, cache, log)
-    teacher = builder.teacher()
-    models = [teacher, *builder.students(teacher)]
+    with torch_threads(suite.build.threads):
+        teacher = builder.teacher()
+        models = [teacher, *builder.students(teacher)]
     log("measure")
     measurer = Measurer(suite, data, predict_logits(teacher.module, data.x_test))
     failed = 0

@@ -13,8 +13,8 @@ machine for the same model, input shape and dtype:
 
 How the peak is counted: a ``TorchDispatchMode`` sees every ATen op's outputs.
 An output whose storage is neither a parameter, a buffer, the input, a
-storage of the op's own arguments, nor one already tracked, is new: its ``nbytes`` are added to the live total, once
-per storage. Every output tensor that refers to a tracked storage (the new
+storage of the op's own arguments, nor one already tracked, is new: its
+``nbytes`` are added to the live total, once per storage. Every output tensor that refers to a tracked storage (the new
 tensor itself, later views of it, in-place results) gets a ``weakref.finalize``
 and adds one to that storage's reference count; when the last of them is
 garbage collected, the storage's bytes leave the live total. The cyclic
@@ -22,7 +22,9 @@ garbage collector is paused during the forward so the count does not depend
 on when it happens to run.
 
 What it does not see: scratch buffers a kernel allocates and frees inside one
-op (e.g. the mean and rstd of ``aten.layer_norm``), allocator caching and
+op (e.g. the mean and rstd of ``aten.layer_norm``, or everything inside a
+fused kernel such as the fast path of ``nn.TransformerEncoderLayer`` in
+eval mode), storages resized in place, allocator caching and
 fragmentation, and the Python/C++ object overhead. It is a lower bound on the
 process's real peak, and a stable one, which is what comparisons need.
 ``process_peak_rss_bytes`` reports the noisy process-level number alongside.

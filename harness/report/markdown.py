@@ -20,8 +20,7 @@ from tabulate import tabulate
 
 from harness.errors import HarnessError
 from harness.metrics import metric
-from harness.report.tables import (Estimate, batch_sizes, check_columns, devices, accuracies, model_order,
-                                   model_table, summary_table, verdict)
+from harness.report import tables
 
 MISSING = "—"
 LEGEND = ("Intervals are 95%: with one seed the measurement's own (bootstrap for accuracy, order statistics "
@@ -93,7 +92,8 @@ def _column(table: pd.DataFrame, out: pd.DataFrame, label: str, key: str, unit: 
 
 
 def _interval_column(table: pd.DataFrame, out: pd.DataFrame, label: str, key: str, unit: str) -> None:
-    out[header(label, unit)] = [format_interval(lo, hi, unit) for lo, hi in zip(table[f"{key}_low"], table[f"{key}_high"])]
+    ends = zip(table[f"{key}_low"], table[f"{key}_high"], strict=True)
+    out[header(label, unit)] = [format_interval(low, high, unit) for low, high in ends]
 
 
 def display_summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -139,15 +139,21 @@ def _table(frame: pd.DataFrame) -> str:
 def _missing_notes(table: pd.DataFrame) -> list[str]:
     """One bullet per (metric, reason), naming its models, or 'all models'."""
     models: dict[tuple[str, str], list[str]] = {}
-    for row in table.itertuples(index=False):
-        for name, reason in row.missing.items():
-            models.setdefault((name, reason), []).append(str(row.model))
+    for row in table.to_dict("records"):
+        for name, reason in row["missing"].items():
+            models.setdefault((name, reason), []).append(str(row["model"]))
     return [f"- {name} ({'all models' if len(who) == len(table) else ', '.join(who)}): {_cell(reason)}"
             for (name, reason), who in models.items()]
 
 
+def _section(manifest: dict[str, Any], key: str) -> dict[str, Any]:
+    """``manifest[key]`` when it is a dict, else an empty one (old or partial manifests)."""
+    value = manifest.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _title(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
-    suite = manifest.get("suite") if isinstance(manifest.get("suite"), dict) else {}
+    suite = _section(manifest, "suite")
     name = suite.get("name") or (df["suite"].iloc[0] if "suite" in df.columns else "unknown suite")
     run_id = manifest.get("run_id") or (df["run_id"].iloc[0] if "run_id" in df.columns else "unknown run")
     known = {"suite version": suite.get("version"), "started": manifest.get("started_at"),
@@ -171,7 +177,7 @@ def _hardware_value(hardware: dict[str, Any], key: str) -> str:
 
 
 def _machine(manifest: dict[str, Any]) -> str:
-    hardware = manifest.get("hardware") if isinstance(manifest.get("hardware"), dict) else {}
+    hardware = _section(manifest, "hardware")
     shown = (("CPU", "cpu"), ("Cores", "cores"), ("RAM", "ram_bytes"), ("GPU", "gpu"), ("Driver", "driver"),
              ("CUDA", "cuda"), ("torch", "torch"), ("Python", "python"), ("Threads", "threads"))
     lines = [f"- {label}: {_hardware_value(hardware, key)}" for label, key in shown
@@ -184,18 +190,12 @@ def _with_notes(heading: str, table: pd.DataFrame, shown: pd.DataFrame) -> str:
     return "\n".join([heading, "", _table(shown), *(["", "Missing values:", "", *notes] if notes else [])])
 
 
-def _models(df: pd.DataFrame) -> str:
-    table = model_table(df)
-    return _with_notes("## Models", table, display_models(table))
-
-
 def _results(df: pd.DataFrame) -> str | None:
-    found = devices(df)
     sections = []
-    for device in found:
+    for device in tables.devices(df):
         on_device = df[df["device"] == device]
-        for size in batch_sizes(on_device):
-            table = summary_table(df, size, device=device)
+        for size in tables.batch_sizes(on_device):
+            table = tables.summary_table(df, size, device=device)
             sections.append(_with_notes(f"### Batch size {size} ({device})", table, display_summary(table)))
     return "\n\n".join(["## Results by batch size", LEGEND, *sections]) if sections else None
 
@@ -206,23 +206,23 @@ def _failures(df: pd.DataFrame) -> str | None:
     if bad.empty:
         return None
     groups: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
-    for row in bad.itertuples(index=False):
-        key = (str(row.model), str(row.metric), str(row.status), str(row.device), str(row.dtype), str(row.error))
+    for row in bad.to_dict("records"):
+        shown = (str(row[c]) for c in ("model", "metric", "status", "device", "dtype"))
+        key = (*shown, tables.error_text(row["error"]))
         sizes, seeds = groups.setdefault(key, ([], []))
-        for found, value in ((sizes, "n/a" if pd.isna(row.batch_size) else str(int(row.batch_size))),
-                             (seeds, str(row.seed))):
+        for found, value in ((sizes, "n/a" if pd.isna(row["batch_size"]) else str(int(row["batch_size"]))),
+                             (seeds, str(row["seed"]))):
             if value not in found:
                 found.append(value)
     rows = [[model, name, status, device, dtype, ", ".join(sizes), ", ".join(seeds), error or MISSING]
             for (model, name, status, device, dtype, error), (sizes, seeds) in groups.items()]
-    frame = pd.DataFrame(rows, columns=["model", "metric", "status", "device", "dtype", "batch sizes", "seeds",
-                                        "error"])
-    return "\n".join(["## Failures and skips", "", _table(frame)])
+    columns = ["model", "metric", "status", "device", "dtype", "batch sizes", "seeds", "error"]
+    return "\n".join(["## Failures and skips", "", _table(pd.DataFrame(rows, columns=columns))])
 
 
 def _architectures(manifest: dict[str, Any]) -> dict[str, str]:
     """Student name -> its architecture (arch and params) from the manifest's resolved suite."""
-    suite = manifest.get("suite") if isinstance(manifest.get("suite"), dict) else {}
+    suite = _section(manifest, "suite")
     found = {}
     for student in suite.get("students") or []:
         if isinstance(student, dict) and student.get("name") and student.get("arch"):
@@ -231,14 +231,14 @@ def _architectures(manifest: dict[str, Any]) -> dict[str, str]:
     return found
 
 
-def compare_accuracy(name: str, ours: Estimate, other_name: str, other: Estimate) -> tuple[str, str]:
+def compare_accuracy(name: str, ours: tables.Estimate, other_name: str, other: tables.Estimate) -> tuple[str, str]:
     """The :func:`~harness.report.tables.verdict` of ``ours`` against ``other`` and the sentence saying it."""
     if math.isnan(ours.value) or math.isnan(other.value):
         reason = ours.note if math.isnan(ours.value) else other.note
         return "unknown", f"{name} vs {other_name}: accuracy missing ({reason}), no comparison."
     head = f"{name} vs {other_name}: {100 * ours.value:.1f}% vs {100 * other.value:.1f}%"
     diff = f"{100 * (ours.value - other.value):+.1f} pp"
-    found = verdict(ours, other)
+    found = tables.verdict(ours, other)
     tail = {"unknown": f"no intervals to judge by ({diff} on the point estimates)",
             "better": f"intervals disjoint: clearly better ({diff})",
             "worse": f"intervals disjoint: clearly worse ({diff})",
@@ -248,13 +248,13 @@ def compare_accuracy(name: str, ours: Estimate, other_name: str, other: Estimate
 
 def _findings(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
     """One paragraph: each student against the teacher and against scratch students of its architecture."""
-    order = model_order(df)
+    order = tables.model_order(df)
     first = df.drop_duplicates("model").set_index("model")
     method = {m: str(first.loc[m, "method"]) for m in order}
     label = {m: f"{m} ({method[m]})" for m in order}
     teachers = [str(m) for m in pd.unique(df.loc[df["role"] == "teacher", "model"])]
     students = [m for m in order if m not in teachers]
-    arch, accuracy = _architectures(manifest), accuracies(df)
+    arch, accuracy = _architectures(manifest), tables.accuracies(df)
     sentences, tally = [], {"better": 0, "same": 0, "worse": 0, "unknown": 0}
     for student in students:
         ours = accuracy[student]
@@ -282,18 +282,18 @@ def _findings(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
 
 def render_markdown(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
     """The whole report of one run as Markdown: ``df`` is its results table, ``manifest`` its manifest.json."""
-    check_columns(df)
+    tables.check_columns(df)
     if df.empty:
         raise HarnessError("the results table is empty: nothing to report")
-    sections = [_title(df, manifest), _machine(manifest), _models(df), _results(df), _failures(df),
-                _findings(df, manifest)]
+    models = tables.model_table(df)
+    sections = [_title(df, manifest), _machine(manifest), _with_notes("## Models", models, display_models(models)),
+                _results(df), _failures(df), _findings(df, manifest)]
     return "\n\n".join(s for s in sections if s) + "\n"
 
 
 def write_markdown_report(df: pd.DataFrame, manifest: dict[str, Any], out_dir: Path) -> Path:
     """Write ``out_dir/report.md`` (creating ``out_dir``) and return its path."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "report.md"
+    path = Path(out_dir) / "report.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_markdown(df, manifest), encoding="utf-8")
     return path

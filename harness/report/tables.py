@@ -2,8 +2,8 @@
 
 Numbers stay numbers here. A value that is missing (no row, or every row has
 status ``error``/``skipped``) is NaN, never 0, and the ``missing`` column maps
-each such metric to the reason. :mod:`harness.report.markdown` turns these tables into strings, with
-"—" in every missing cell.
+each such metric to the reason. :mod:`harness.report.markdown` turns these
+tables into strings, with "—" in every missing cell.
 
 Aggregation over seeds: with one seed a metric is that seed's value and its own
 interval (``ci_low``..``ci_high``, e.g. the bootstrap interval of accuracy).
@@ -70,7 +70,7 @@ def _mean(values: list[float]) -> float:
 
 def aggregate(rows: pd.DataFrame | list[Row]) -> Estimate:
     """Aggregate the rows of one metric of one model over seeds (see the module docstring)."""
-    rows = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else rows
+    rows = _records(rows) if isinstance(rows, pd.DataFrame) else rows
     if not rows:
         return Estimate(note="not measured")
     per_seed: dict[Any, list[Row]] = {}
@@ -80,7 +80,8 @@ def aggregate(rows: pd.DataFrame | list[Row]) -> Estimate:
     failed = [r for r in rows if r["status"] != "ok" and r["seed"] not in per_seed]
     note = ""
     if failed:
-        reason = f"{failed[0]['status']}: {failed[0]['error']}" if failed[0]["error"] else str(failed[0]["status"])
+        status, error = str(failed[0]["status"]), error_text(failed[0]["error"])
+        reason = f"{status}: {error}" if error else status
         tried = len(per_seed) + len({r["seed"] for r in failed})
         note = reason if not per_seed else f"only {len(per_seed)} of {tried} seeds ok ({reason})"
     if not per_seed:
@@ -96,6 +97,15 @@ def aggregate(rows: pd.DataFrame | list[Row]) -> Estimate:
     return Estimate(mean, mean - half, mean + half, len(values), note)
 
 
+def error_text(error: Any) -> str:
+    """A row's error as text: '' for an empty or missing (None/NaN) one."""
+    return "" if error is None or (isinstance(error, float) and math.isnan(error)) else str(error)
+
+
+def _records(df: pd.DataFrame) -> list[Row]:
+    return [{str(k): v for k, v in r.items()} for r in df.to_dict("records")]
+
+
 def check_columns(df: pd.DataFrame) -> None:
     """Raise :class:`HarnessError` unless ``df`` has the result-table columns this module reads."""
     absent = [c for c in REQUIRED_COLUMNS if c not in df.columns]
@@ -107,7 +117,7 @@ def _by_model(df: pd.DataFrame) -> dict[str, list[Row]]:
     """The table as plain row dicts, per model (one conversion; filtering these is cheap)."""
     check_columns(df)
     grouped: dict[str, list[Row]] = {}
-    for r in df[list(REQUIRED_COLUMNS)].to_dict("records"):
+    for r in _records(df[list(REQUIRED_COLUMNS)]):
         grouped.setdefault(str(r["model"]), []).append(r)
     return grouped
 
@@ -207,10 +217,10 @@ def summary_table(df: pd.DataFrame, batch_size: int, *, device: str | None = Non
     percentage points), params, params_ratio (teacher/model: 10.0 means 10x
     fewer), size_bytes, size_ratio, latency_p50_ms (+ ``_low``, ``_high``),
     speedup (teacher p50 / model p50), throughput_sps, peak_memory_bytes and
-    missing ({metric: why it is absent or partial}, empty when nothing is). A model measured in
-    several dtypes gets one row per dtype, compared with the teacher in the
-    same dtype where the teacher has it. ``device`` may be left out when the
-    results hold a single device.
+    missing ({metric: why it is absent or partial}; empty when nothing is).
+    A model measured in several dtypes gets one row per dtype, compared with
+    the teacher in the same dtype where the teacher has it. ``device`` may be
+    left out when the results hold a single device.
     """
     grouped = _by_model(df)
     device = _one_device(df, device)
@@ -236,7 +246,7 @@ def summary_table(df: pd.DataFrame, batch_size: int, *, device: str | None = Non
     versus = [_versus_teacher(row, _reference(teachers, row["dtype"])) for _, row in table.iterrows()]
     for key, after in (("drop_pp", "accuracy_high"), ("params_ratio", "params"),
                        ("size_ratio", "size_bytes"), ("speedup", "latency_p50_ms_high")):
-        table.insert(table.columns.get_loc(after) + 1, key, [v[key] for v in versus])
+        table.insert(list(table.columns).index(after) + 1, key, [v[key] for v in versus])
     return table
 
 
@@ -245,7 +255,8 @@ def model_table(df: pd.DataFrame) -> pd.DataFrame:
 
     Columns: model, role, method, seeds (the seed list as text), accuracy,
     accuracy_low, accuracy_high, params, size_bytes, flops, train_seconds,
-    missing (as in :func:`summary_table`). Rows of every device and dtype are averaged per seed.
+    missing (as in :func:`summary_table`). Rows of every device and dtype are
+    averaged per seed.
     """
     grouped = _by_model(df)
     records = []
@@ -269,8 +280,8 @@ def accuracies(df: pd.DataFrame) -> dict[str, Estimate]:
 
 
 def verdict(ours: Estimate, other: Estimate) -> str:
-    """'better' or 'worse' when the 95% intervals are disjoint, 'same' when they overlap,
-    'unknown' when a value or an interval is missing."""
+    """'better' or 'worse' when the 95% intervals are disjoint, 'same' when they
+    overlap, 'unknown' when a value or an interval is missing."""
     if any(math.isnan(v) for v in (ours.low, ours.high, other.low, other.high)):
         return "unknown"
     return "better" if ours.low > other.high else "worse" if ours.high < other.low else "same"
