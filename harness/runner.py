@@ -168,7 +168,12 @@ class Measurer:
                 results = [BatchResult(b, "error", reason) for b in measure.batch_sizes]
                 threads = None
         rows, samples = [], []
+        gpu_metrics = ("gpu_util_pct", "gpu_power_w", "energy_j_per_sample")
         for res in results:
+            gpu_reason = (f"GPU telemetry applies to cuda devices, not {device}" if not device.startswith("cuda")
+                          else "NVML telemetry is not implemented yet")
+            rows += [self._row(built, m, None, batch_size=res.batch_size, device=device, status="skipped",
+                               error=gpu_reason) for m in gpu_metrics]
             if res.status != "ok":
                 rows += [self._row(built, m, None, batch_size=res.batch_size, device=device, status=res.status,
                                    error=res.error) for m in per_batch]

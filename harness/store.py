@@ -71,7 +71,7 @@ def frame(rows: Iterable[Mapping[str, Any]], columns: Mapping[str, str] = COLUMN
     df = pd.DataFrame(list(rows), columns=list(columns))
     for name in ("status", "error"):
         if name in columns:
-            df[name] = df[name].fillna("ok" if name == "status" else "")
+            df[name] = df[name].astype("object").fillna("ok" if name == "status" else "")
     return df.astype(dict(columns))
 
 

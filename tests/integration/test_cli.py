@@ -1,0 +1,78 @@
+"""The command line as a user meets it: in a real subprocess, one line per error, no tracebacks."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from tests.conftest import FIXTURES, ROOT
+
+
+def _harness(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_help_documents_every_command():
+    result = _harness("--help")
+    assert result.returncode == 0
+    for command in ("run", "validate", "report", "list"):
+        assert command in result.stdout
+    assert "HARNESS_CACHE_DIR" in result.stdout
+    run_help = _harness("run", "--help").stdout
+    assert "--out" in run_help and "last line" in run_help
+
+
+def test_validate_a_good_suite():
+    result = _harness("validate", "suites/quick.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "valid suite 'quick'" in result.stdout
+
+
+def test_validate_lists_the_user_code_a_suite_would_run():
+    result = _harness("validate", str(FIXTURES / "plugin_suite.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "runs user code: plugins.my_components:wide_linear" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["unknown_method", "batch_size_zero", "bad_indent", "empty", "missing_checkpoint"])
+def test_validate_a_bad_suite_is_one_line_and_exit_2(name: str):
+    path = FIXTURES / "bad_suites" / f"{name}.yaml"
+    result = _harness("validate", str(path))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{path}:"), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_with_a_bad_suite_fails_before_doing_anything(tmp_path: Path):
+    result = _harness("run", str(FIXTURES / "bad_suites" / "unknown_arch.yaml"), "--out", str(tmp_path))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())
+
+
+def test_missing_files_are_one_line_errors(tmp_path: Path):
+    for args in (["validate", "no/such/suite.yaml"], ["report", str(tmp_path / "no-run")]):
+        result = _harness(*args)
+        assert result.returncode == 2, args
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_list_shows_every_registry(capsys: pytest.CaptureFixture[str]):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for heading in ("datasets:", "architectures:", "methods:", "metrics:"):
+        assert heading in out
+    for name in ("digits", "mnist1d", "mnist", "mlp", "cnn1d", "cnn2d", "resnet", "kd", "scratch", "train",
+                 "latency_p50_ms", "accuracy"):
+        assert f"  {name} " in out, name
+    assert main(["list", "methods"]) == 0
+    assert "datasets:" not in capsys.readouterr().out
+
+
+def test_usage_errors_exit_2():
+    result = _harness("frobnicate")
+    assert result.returncode == 2 and "invalid choice" in result.stderr

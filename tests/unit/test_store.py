@@ -1,0 +1,75 @@
+"""The result store: schema, atomic incremental writes, round trip through load_results."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.errors import HarnessError
+from harness.store import COLUMNS, MANIFEST, MEASUREMENTS, SAMPLES, SCHEMA_VERSION, RunWriter, load_results
+
+
+def _row(model: str, metric: str, value: float, batch_size: int | None = None, **kw) -> dict:
+    return {"suite": "s", "model": model, "role": "student", "method": "kd", "seed": 0, "device": "cpu",
+            "dtype": "float32", "batch_size": batch_size, "metric": metric, "value": value, "unit": "ms", **kw}
+
+
+def test_round_trip(tmp_path: Path):
+    writer = RunWriter.create(tmp_path, "s", {"suite_name": "s"})
+    writer.append([_row("a", "accuracy", 0.5), _row("a", "latency_p50_ms", 1.25, 8, ci_low=1.0, ci_high=1.5, n=30)],
+                  [{"model": "a", "seed": 0, "device": "cpu", "dtype": "float32", "batch_size": 8,
+                    "iteration": i, "latency_ms": 1.0 + i} for i in range(3)])
+    writer.append([_row("b", "latency_p50_ms", float("nan"), 8, status="error", error="boom")])
+    writer.finish("complete")
+
+    df = load_results(writer.run_dir)
+    assert list(df.columns) == list(COLUMNS)
+    assert df["model"].tolist() == ["a", "a", "b"]
+    assert df["run_id"].unique().tolist() == [writer.run_id]
+    assert pd.isna(df.loc[0, "batch_size"]) and df.loc[1, "batch_size"] == 8
+    assert df.loc[1, ["value", "ci_low", "ci_high", "n"]].tolist() == [1.25, 1.0, 1.5, 30]
+    assert df["status"].tolist() == ["ok", "ok", "error"] and df.loc[2, "error"] == "boom"
+    assert load_results(writer.run_dir, samples=True)["latency_ms"].tolist() == [1.0, 2.0, 3.0]
+
+    manifest = json.loads((writer.run_dir / MANIFEST).read_text())
+    assert manifest["schema_version"] == SCHEMA_VERSION and manifest["status"] == "complete"
+    assert manifest["finished_at"] is not None
+    assert not list(writer.run_dir.glob(".*tmp")), "no temporary files left behind"
+    assert {p.name for p in writer.run_dir.iterdir()} == {MANIFEST, MEASUREMENTS, SAMPLES}
+
+
+def test_load_results_spans_runs_and_parent_folders(tmp_path: Path):
+    for model in ("a", "b"):
+        RunWriter.create(tmp_path, "s", {}).append([_row(model, "accuracy", 1.0)])
+    RunWriter.create(tmp_path, "other", {}).append([_row("c", "accuracy", 1.0)])
+    assert sorted(load_results(tmp_path)["model"]) == ["a", "b", "c"]
+    assert sorted(load_results(tmp_path / "s")["model"]) == ["a", "b"]
+    assert load_results(tmp_path / "s", tmp_path / "other")["run_id"].nunique() == 3
+
+
+def test_run_ids_are_unique_and_never_reused(tmp_path: Path):
+    dirs = {RunWriter.create(tmp_path, "s", {}).run_dir for _ in range(20)}
+    assert len(dirs) == 20
+
+
+def test_missing_or_future_results_are_one_line_errors(tmp_path: Path):
+    with pytest.raises(HarnessError, match="no such run directory"):
+        load_results(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(HarnessError, match="no run directories"):
+        load_results(tmp_path / "empty")
+    writer = RunWriter.create(tmp_path, "s", {})
+    writer.manifest["schema_version"] = SCHEMA_VERSION + 1
+    writer.write_manifest()
+    with pytest.raises(HarnessError, match="schema_version"):
+        load_results(writer.run_dir)
+
+
+def test_old_rows_missing_a_column_are_migrated_on_read(tmp_path: Path):
+    writer = RunWriter.create(tmp_path, "s", {})
+    writer.append([_row("a", "accuracy", 0.5)])
+    path = writer.run_dir / MEASUREMENTS
+    pd.read_parquet(path).drop(columns=["n"]).to_parquet(path)
+    df = load_results(writer.run_dir)
+    assert list(df.columns) == list(COLUMNS) and pd.isna(df.loc[0, "n"])
