@@ -8,8 +8,11 @@ tables into strings, with "—" in every missing cell.
 Aggregation over seeds: with one seed a metric is that seed's value and its own
 interval (``ci_low``..``ci_high``, e.g. the bootstrap interval of accuracy).
 With several seeds it is the mean over seeds and the 95% Student-t interval of
-that mean, ``mean ± t(0.975, k-1) · sd / sqrt(k)``; the per-seed intervals are
-not pooled, so the interval describes seed-to-seed variation.
+that mean, ``mean ± t(0.975, k-1) · sd / sqrt(k)``, clipped to the metric's
+range (fractions to [0, 1], non-negative values at 0); the per-seed intervals
+are not pooled, so the interval describes seed-to-seed variation. Per-batch
+metrics (latency, throughput, memory) are the exception: seeds change the
+weights, not the cost, so their interval is the envelope of the per-seed ones.
 
 Model-level metrics (``per_batch_size`` false in :mod:`harness.metrics`) are
 taken from rows of the section's device and dtype where there are any, and
@@ -30,7 +33,7 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.metrics import metric
+from harness.metrics import METRICS, metric
 
 SUMMARY_METRICS = ("accuracy", "params", "size_bytes", "latency_p50_ms", "throughput_sps", "peak_memory_bytes")
 MODEL_METRICS = ("accuracy", "params", "size_bytes", "flops", "train_seconds")
@@ -92,9 +95,22 @@ def aggregate(rows: pd.DataFrame | list[Row]) -> Estimate:
         low, high = (_mean([r[key] for r in seeds[0]]) for key in ("ci_low", "ci_high"))
         return Estimate(values[0], low, high, 1, note)
     mean = sum(values) / len(values)
+    declared = METRICS.get(str(rows[0]["metric"])) if str(rows[0]["metric"]) in METRICS.names() else None
+    if declared is not None and declared.per_batch_size:
+        # Seeds change a model's weights, not its cost: the spread across seeds of a speed or memory
+        # number is measurement noise between processes, so the interval is the per-seed intervals' envelope.
+        lows = [r["ci_low"] for seed in seeds for r in seed if not pd.isna(r["ci_low"])]
+        highs = [r["ci_high"] for seed in seeds for r in seed if not pd.isna(r["ci_high"])]
+        low, high = (min(lows), max(highs)) if lows and highs else (math.nan, math.nan)
+        return Estimate(mean, low, high, len(values), note)
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
     half = t975(len(values) - 1) * sd / math.sqrt(len(values))
-    return Estimate(mean, mean - half, mean + half, len(values), note)
+    low, high = mean - half, mean + half
+    if declared is not None and declared.unit == "fraction":
+        low, high = max(low, 0.0), min(high, 1.0)
+    elif all(v >= 0 for v in values):
+        low = max(low, 0.0)
+    return Estimate(mean, low, high, len(values), note)
 
 
 def error_text(error: Any) -> str:
