@@ -97,7 +97,7 @@ class Registry(Generic[T]):
         """Decorator: register the decorated object under ``name`` (default: its ``__name__``)."""
 
         def decorator(obj: T) -> T:
-            key = name or getattr(obj, "__name__")
+            key = name or obj.__name__
             if key in self._items and self._items[key] is not obj:
                 raise ValueError(f"{self.kind} {key!r} is registered twice")
             self._items[key] = obj

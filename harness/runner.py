@@ -8,6 +8,7 @@ and memory per model and device in a fresh process.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import time
@@ -73,7 +74,8 @@ class Builder:
         self.threads = suite.build.threads
         self._teacher_logits: dict[str, torch.Tensor] = {}
 
-    def _cached_build(self, key: str, model: nn.Module, build: Callable[[], nn.Module], label: str) -> tuple[nn.Module, float, bool]:
+    def _cached_build(self, key: str, model: nn.Module, build: Callable[[], nn.Module],
+                      label: str) -> tuple[nn.Module, float, bool]:
         meta = self.cache.load(key, model) if self.cache else None
         if meta is not None:
             self.log(f"  {label}: from cache ({meta['train_seconds']:.1f} s to build)")
@@ -114,7 +116,7 @@ class Builder:
                                    teacher.module if found.uses_teacher else None, self._teacher_logits)
                 params = found.params.model_validate(spec.method.params)
                 module, seconds, cached = self._cached_build(
-                    key, model, lambda: found.build(ctx, params), f"{spec.name} (seed {seed})")
+                    key, model, functools.partial(found.build, ctx, params), f"{spec.name} (seed {seed})")
                 yield Built(spec.name, "student", spec.method.name, seed, module, seconds, cached, key)
 
 

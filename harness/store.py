@@ -18,7 +18,7 @@ import os
 import secrets
 import tempfile
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +45,12 @@ SAMPLE_COLUMNS: dict[str, str] = {
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def new_run_id() -> str:
     """Sortable by start time and unique across concurrent runs: ``20261127T233500Z-3f9a1c``."""
-    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -107,7 +107,7 @@ class RunWriter:
 
     def append(self, rows: Iterable[Mapping[str, Any]], samples: Iterable[Mapping[str, Any]] = ()) -> None:
         """Add rows (and raw samples) and rewrite the files atomically."""
-        self._rows.append(frame(({"run_id": self.run_id, **r} for r in rows)))
+        self._rows.append(frame({"run_id": self.run_id, **r} for r in rows))
         _write_parquet(self.run_dir / MEASUREMENTS, pd.concat(self._rows, ignore_index=True))
         new_samples = frame(({"run_id": self.run_id, **s} for s in samples), SAMPLE_COLUMNS)
         if len(new_samples) or not (self.run_dir / SAMPLES).exists():

@@ -27,7 +27,8 @@ def _fields_at(model: type[pydantic.BaseModel], loc: Loc) -> list[str]:
     """The keys allowed at ``loc`` inside ``model`` (for an 'unknown key' message)."""
     current: Any = model
     for part in loc:
-        while typing.get_origin(current) in (list, typing.Union, typing.Annotated) or isinstance(current, type(int | None)):
+        while (typing.get_origin(current) in (list, typing.Union, typing.Annotated)
+               or isinstance(current, type(int | None))):
             args = [a for a in typing.get_args(current) if a is not type(None)]
             current = args[0]
         if isinstance(part, int):

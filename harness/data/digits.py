@@ -22,7 +22,5 @@ def digits(*, seed: int, test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.
 
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).reshape(-1, 1, 8, 8)
-    x_train, x_test, y_train, y_test = stratified_split(
-        x, y, test_fraction=test_fraction, seed=seed, name="digits"
-    )
+    x_train, x_test, y_train, y_test = stratified_split(x, y, test_fraction=test_fraction, seed=seed, name="digits")
     return to_dataset("digits", x_train, y_train, x_test, y_test, num_classes=10)

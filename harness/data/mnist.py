@@ -33,7 +33,5 @@ def mnist(*, seed: int, test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
     ((1, 28, 28), 10, 4000)
     """
     x, y = _load_mnist_subset()
-    x_train, x_test, y_train, y_test = stratified_split(
-        x, y, test_fraction=test_fraction, seed=seed, name="mnist"
-    )
+    x_train, x_test, y_train, y_test = stratified_split(x, y, test_fraction=test_fraction, seed=seed, name="mnist")
     return to_dataset("mnist", x_train, y_train, x_test, y_test, num_classes=10)

@@ -66,6 +66,4 @@ def mnist1d(
     """
     del seed  # the benchmark's split is fixed; see the docstring
     x_train, y_train, x_test, y_test = _generate(num_samples, train_split, generator_seed)
-    return to_dataset(
-        "mnist1d", x_train[:, None, :], y_train, x_test[:, None, :], y_test, num_classes=10
-    )
+    return to_dataset("mnist1d", x_train[:, None, :], y_train, x_test[:, None, :], y_test, num_classes=10)

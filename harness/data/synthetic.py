@@ -36,7 +36,5 @@ def synthetic(
     centres = rng.normal(scale=2.0, size=(num_classes, num_features))
     y = np.arange(num_samples) % num_classes
     x = centres[y] + rng.normal(size=(num_samples, num_features))
-    x_train, x_test, y_train, y_test = stratified_split(
-        x, y, test_fraction=test_fraction, seed=seed, name="synthetic"
-    )
+    x_train, x_test, y_train, y_test = stratified_split(x, y, test_fraction=test_fraction, seed=seed, name="synthetic")
     return to_dataset("synthetic", x_train, y_train, x_test, y_test, num_classes=num_classes)

@@ -97,7 +97,8 @@ def flops_per_sample(model: nn.Module, example_one_sample: Tensor) -> int:
         raise ValueError(f"flops_per_sample needs a batch of one sample, got shape {tuple(example_one_sample.shape)}")
     quantized = sorted({type(m).__name__ for m in model.modules() if _is_quantized(m)})
     if quantized:
-        raise ValueError(f"flops not measurable: FlopCounterMode does not count quantized modules ({', '.join(quantized)})")
+        raise ValueError("flops not measurable: FlopCounterMode does not count quantized modules "
+                         f"({', '.join(quantized)})")
     counter = FlopCounterMode(display=False)
     with torch.inference_mode(), counter:
         model(example_one_sample)

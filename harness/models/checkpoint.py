@@ -6,10 +6,10 @@ failure is a :class:`~harness.errors.HarnessError` with one line that names the 
 >>> import tempfile, torch
 >>> from pathlib import Path
 >>> model = torch.nn.Linear(4, 2)
->>> path = save_safetensors(model, Path(tempfile.mkdtemp()) / "linear.safetensors")
+>>> path = save_safetensors(model, Path(tempfile.mkdtemp()) / "m.safetensors")
 >>> load_weights(torch.nn.Linear(4, 3), path)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
-harness.errors.HarnessError: .../linear.safetensors: key 'weight' has shape (2, 4) in the checkpoint but (3, 4) in the model
+harness.errors.HarnessError: .../m.safetensors: key 'weight' has shape (2, 4) in the checkpoint but (3, 4) in the model
 """
 
 from __future__ import annotations
@@ -43,16 +43,14 @@ def load_state_dict_file(path: Path) -> dict[str, Tensor]:
         raise HarnessError(f"{path}: checkpoint file not found")
     try:
         content = _read(path)
-    except Exception as exc:  # noqa: BLE001 - any reader failure means "not a checkpoint"
+    except Exception as exc:  # any reader failure means "not a checkpoint"
         raise HarnessError(f"{path}: not a readable checkpoint ({_first_line(exc)})") from None
     if not isinstance(content, Mapping):
         raise HarnessError(f"{path}: checkpoint holds a {type(content).__name__}, not a state_dict (str -> Tensor)")
     for key, value in content.items():
         if not isinstance(key, str) or not isinstance(value, Tensor):
             hint = " (save model.state_dict() itself)" if isinstance(value, Mapping) else ""
-            raise HarnessError(
-                f"{path}: checkpoint entry {key!r} is a {type(value).__name__}, not a Tensor{hint}"
-            )
+            raise HarnessError(f"{path}: checkpoint entry {key!r} is a {type(value).__name__}, not a Tensor{hint}")
     return dict(content)
 
 

@@ -21,7 +21,7 @@ Channels = Annotated[tuple[PositiveInt, ...], Field(min_length=1)]
 
 
 def conv_output_size(size: int, kernel_size: int, stride: int) -> int:
-    """Spatial size after a convolution padded by ``kernel_size // 2``."""
+    """Spatial size after a convolution padded by ``kernel_size // 2`` (never below 1)."""
     return (size + 2 * (kernel_size // 2) - kernel_size) // stride + 1
 
 
@@ -36,6 +36,7 @@ def _conv_net(
     head: Head,
     dropout: float,
 ) -> nn.Sequential:
+    """The network shared by ``cnn1d`` (``dims=1``) and ``cnn2d`` (``dims=2``)."""
     conv, norm = (nn.Conv1d, nn.BatchNorm1d) if dims == 1 else (nn.Conv2d, nn.BatchNorm2d)
     in_channels, sizes = input_shape[0], list(input_shape[1:])
     layers: list[nn.Module] = []
@@ -46,11 +47,6 @@ def _conv_net(
             layers.append(norm(out))
         layers.append(nn.ReLU())
         in_channels, sizes = out, [conv_output_size(s, kernel_size, stride) for s in sizes]
-    if min(sizes) < 1:
-        raise HarnessError(
-            f"cnn{dims}d: input of shape {tuple(input_shape)} is too small for"
-            f" {len(channels)} stride-{stride} convolutions"
-        )
     if head == "avgpool":
         layers += [nn.AdaptiveAvgPool1d(1) if dims == 1 else nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         features = in_channels

@@ -35,7 +35,8 @@ class BasicBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = self.bn1(self.conv1(x)).relu()
         out = self.bn2(self.conv2(out))
-        return (out + self.shortcut(x)).relu()
+        shortcut: Tensor = self.shortcut(x)
+        return (out + shortcut).relu()
 
 
 @ARCHITECTURES.register("resnet")

@@ -14,7 +14,7 @@ def _hand(student: list[float], teacher: list[float], label: int, t: float, alph
         return [v / sum(e) for v in e]
 
     p_t, p_s = softmax(teacher), softmax(student)
-    kl = sum(a * math.log(a / b) for a, b in zip(p_t, p_s))
+    kl = sum(a * math.log(a / b) for a, b in zip(p_t, p_s, strict=True))
     ce = -math.log(math.exp(student[label]) / sum(math.exp(v) for v in student))
     return alpha * t * t * kl + (1 - alpha) * ce
 

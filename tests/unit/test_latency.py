@@ -147,7 +147,7 @@ def test_time_forward_checks_the_ci_only_now_and_then(monkeypatch):
     settings = LatencySettings(min_iters=10, max_seconds=0.3, target_ci=0.0, **NO_WARMUP)
     samples = time_forward(nn.Linear(4, 4), torch.randn(1, 4), settings)
     assert calls[0] == 10
-    assert all(later >= max(earlier * 1.25, earlier + 16) for earlier, later in zip(calls, calls[1:]))
+    assert all(later >= max(earlier * 1.25, earlier + 16) for earlier, later in zip(calls, calls[1:], strict=False))
     assert len(calls) <= 1 + (len(samples) - 10) // 16
 
 
@@ -159,7 +159,8 @@ def test_time_forward_warms_up_at_least_warmup_iters():
             Counter.calls += 1
             return x
 
-    time_forward(Counter(), torch.zeros(1), LatencySettings(warmup_iters=7, warmup_seconds=0.0, min_iters=5, target_ci=10.0))
+    settings = LatencySettings(warmup_iters=7, warmup_seconds=0.0, min_iters=5, target_ci=10.0)
+    time_forward(Counter(), torch.zeros(1), settings)
     assert Counter.calls == 7 + 5
 
 

@@ -60,10 +60,10 @@ def test_entry_point_plugins_are_loaded(tmp_path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_params_model_from_signature():
-    def arch(input_shape: tuple[int, ...], num_classes: int, *, hidden: list[int] = [8], dropout: float = 0.0):
+    def arch(input_shape: tuple[int, ...], num_classes: int, *, hidden: tuple[int, ...] = (8,), dropout: float = 0.0):
         return None
 
     model = params_model(arch, skip=("input_shape", "num_classes"))
-    assert model.model_validate({"hidden": [4, 4]}).model_dump() == {"hidden": [4, 4], "dropout": 0.0}
+    assert model.model_validate({"hidden": [4, 4]}).model_dump() == {"hidden": (4, 4), "dropout": 0.0}
     with pytest.raises(Exception, match="Extra inputs are not permitted"):
         model.model_validate({"hiden": [4]})

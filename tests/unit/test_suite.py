@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pydantic
 import pytest
 
 from harness.errors import SuiteError
@@ -25,7 +26,7 @@ def test_good_suite_resolves_with_defaults():
 
 def test_suite_is_frozen():
     suite = load_suite(FIXTURES / "tiny.yaml")
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         suite.name = "other"  # type: ignore[misc]
 
 
