@@ -114,3 +114,27 @@ def test_a_plugin_architecture_runs_without_changing_the_harness(tmp_path, capsy
     df = load_results(Path(out.strip().splitlines()[-1]))
     linear = df[(df["model"] == "linear") & (df["metric"] == "params")]
     assert linear["value"].tolist() == [8 * 3 + 3]
+
+
+def test_a_teacher_loaded_from_a_checkpoint(tmp_path, capsys):
+    """A teacher given as a safetensors state dict is loaded, not trained, and says so."""
+    from harness.data import DATASETS
+    from harness.models.checkpoint import save_safetensors
+    from harness.runner import make_model
+
+    data = DATASETS.get("synthetic")(seed=0, num_samples=120)
+    teacher = make_model("mlp", {"hidden": (16,)}, data, seed=3)
+    save_safetensors(teacher, tmp_path / "teacher.safetensors")
+    text = (FIXTURES / "tiny.yaml").read_text().replace(
+        "  train: {epochs: 2, lr: 1.0e-2, batch_size: 32}", "  checkpoint: teacher.safetensors")
+    (tmp_path / "suite.yaml").write_text(text)
+    code = main(["run", str(tmp_path / "suite.yaml"), "--out", str(tmp_path / "results"), "--no-report"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    df = load_results(Path(out.strip().splitlines()[-1]))
+    rows = df[df["model"] == "teacher"].set_index("metric")
+    assert rows.loc["train_seconds", "status"] == "skipped"
+    assert rows.loc["train_seconds", "error"] == "loaded from a checkpoint"
+    assert rows.loc["teacher_agreement", "value"] == 1.0
+    expected = (teacher.eval()(data.x_test).argmax(1) == data.y_test).float().mean().item()
+    assert rows.loc["accuracy", "value"] == pytest.approx(expected)
