@@ -1,0 +1,46 @@
+"""Measuring in a fresh process: results come back, user classes load, failures are contained."""
+
+import textwrap
+
+import torch
+
+from harness.measure.latency import LatencySettings
+from harness.measure.worker import measure_isolated, measure_speed
+
+FAST = LatencySettings(warmup_iters=1, warmup_seconds=0.0, min_iters=5, max_seconds=0.05)
+
+
+def test_isolated_measurement_returns_every_batch_size():
+    threads, results = measure_isolated(torch.nn.Linear(4, 2), (4,), [1, 8], "cpu", 1, FAST)
+    assert threads == 1
+    assert [r.batch_size for r in results] == [1, 8]
+    assert all(r.status == "ok" and r.stats["n"] == len(r.samples_ms) >= 3 for r in results)
+    # Linear(4, 2): 40 bytes of weights; input 4 floats per sample; output 2 floats per sample
+    assert [r.memory_bytes for r in results] == [40 + 16 + 8, 40 + 128 + 64]
+
+
+def test_a_model_class_from_a_folder_added_after_the_server_started(tmp_path, monkeypatch):
+    measure_isolated(torch.nn.Linear(2, 2), (2,), [1], "cpu", 1, FAST)  # the fork server is up now
+    (tmp_path / "late_user_module.py").write_text(textwrap.dedent("""
+        import torch
+        class Doubler(torch.nn.Module):
+            def forward(self, x):
+                return x * 2
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from late_user_module import Doubler  # type: ignore[import-not-found]
+
+    _, results = measure_isolated(Doubler(), (3,), [2], "cpu", 1, FAST)
+    assert results[0].status == "ok", results[0].error
+
+
+def test_a_failing_batch_size_is_recorded_and_the_sweep_goes_on():
+    class Picky(torch.nn.Module):
+        def forward(self, x):
+            if len(x) == 2:
+                raise RuntimeError("cannot do two")
+            return x
+
+    _, results = measure_speed(Picky(), (3,), [1, 2, 4], "cpu", 1, FAST)
+    assert [r.status for r in results] == ["ok", "error", "ok"]
+    assert results[1].error == "RuntimeError: cannot do two"
