@@ -1,6 +1,7 @@
 """The ``harness`` command line.
 
-    harness run SUITE [--out RESULTS_DIR]     train/load, measure, write a run (last line: the run directory)
+    harness run SUITE [--out RESULTS_DIR] [--resume RUN_DIR]
+                                              train/load, measure, write a run (last line: the run directory)
     harness validate SUITE                    check a suite without running it
     harness report RUN_DIR... [--out DIR]     write reports/<suite>/<run_id>/report.md from stored results
     harness list [KIND]                       what the registries hold
@@ -11,6 +12,7 @@ Bad input is one line on stderr and exit code 2; never a traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--reports", type=Path, default=Path("reports"), help="reports directory (default: reports/)")
     run.add_argument("--no-report", action="store_true", help="do not write the report after the run")
     run.add_argument("--no-cache", action="store_true", help="rebuild every model; neither read nor write the cache")
+    run.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                     help="continue an interrupted run of the same suite: measure only the models it lacks")
 
     validate = sub.add_parser("validate", help="check a suite without running it",
                               description="Exit 0 for a valid suite; otherwise print one line "
@@ -79,23 +83,37 @@ def write_report(run_dir: Path, reports_dir: Path) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.cache import ModelCache, default_cache_dir
-    from harness.runner import run_suite
+    from harness.runner import RunInterrupted, run_suite
     from harness.suite import load_suite
 
     suite = load_suite(args.suite)
     cache = None if args.no_cache else ModelCache(default_cache_dir())
+    previous = signal.signal(signal.SIGTERM, _terminate)  # a CI job's cancel stops as cleanly as Ctrl-C
     try:
-        writer = run_suite(suite, args.out, cache)
-    except KeyboardInterrupt:
-        print("harness: interrupted; rows written so far are kept", file=sys.stderr)
+        writer = run_suite(suite, args.out, cache, resume=args.resume)
+    except RunInterrupted as stop:
+        kept = len(stop.writer.done_models())
+        print(f"harness: interrupted; {kept} models measured are kept. Resume with: "
+              f"harness run {args.suite} --resume {stop.writer.run_dir}", file=sys.stderr)
+        print(stop.writer.run_dir)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if not args.no_report:
         print(f"report: {write_report(writer.run_dir, args.reports)}")
-    failed = writer.manifest.get("failed_rows", 0)
+    manifest = writer.manifest
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(manifest.get("row_counts", {}).items()))
+    print(f"summary: {len(writer.done_models())} models, {counts}; "
+          f"{manifest.get('failed_models', 0)} models with failed measurements")
+    failed = manifest.get("failed_rows", 0)
     if failed:
-        print(f"harness: {failed} measurements failed; see the report or the error column", file=sys.stderr)
+        print(f"harness: {failed} measurements failed; their rows carry the error (see the report)", file=sys.stderr)
     print(writer.run_dir)
     return 1 if failed else 0
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def cmd_report(args: argparse.Namespace) -> int:

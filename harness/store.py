@@ -98,6 +98,32 @@ class RunWriter:
         writer.write_manifest()
         return writer
 
+    @classmethod
+    def open(cls, run_dir: Path) -> RunWriter:
+        """An existing run directory, with its rows, to add what is missing (``harness run --resume``)."""
+        manifest = read_manifest(run_dir)
+        writer = cls(run_dir, manifest)
+        for name, columns, kept in ((MEASUREMENTS, COLUMNS, writer._rows), (SAMPLES, SAMPLE_COLUMNS, writer._samples)):
+            if (run_dir / name).is_file():
+                kept.append(_migrate(pd.read_parquet(run_dir / name), manifest["schema_version"], columns))
+        return writer
+
+    def rows(self) -> pd.DataFrame:
+        return pd.concat(self._rows, ignore_index=True) if self._rows else frame([])
+
+    def done_models(self) -> set[tuple[str, int]]:
+        """(model, seed) pairs whose rows are written; a model's rows are written all at once."""
+        rows = self.rows()
+        return {(str(m), int(s)) for m, s in zip(rows["model"], rows["seed"], strict=True)}
+
+    def status_counts(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self.rows()["status"].value_counts().items()}
+
+    def failed_models(self) -> set[tuple[str, int]]:
+        rows = self.rows()
+        failed = rows[rows["status"] == "error"]
+        return {(str(m), int(s)) for m, s in zip(failed["model"], failed["seed"], strict=True)}
+
     @property
     def run_id(self) -> str:
         return str(self.manifest["run_id"])
@@ -108,7 +134,7 @@ class RunWriter:
     def append(self, rows: Iterable[Mapping[str, Any]], samples: Iterable[Mapping[str, Any]] = ()) -> None:
         """Add rows (and raw samples) and rewrite the files atomically."""
         self._rows.append(frame({"run_id": self.run_id, **r} for r in rows))
-        _write_parquet(self.run_dir / MEASUREMENTS, pd.concat(self._rows, ignore_index=True))
+        _write_parquet(self.run_dir / MEASUREMENTS, self.rows())
         new_samples = frame(({"run_id": self.run_id, **s} for s in samples), SAMPLE_COLUMNS)
         if len(new_samples) or not (self.run_dir / SAMPLES).exists():
             self._samples.append(new_samples)
@@ -141,12 +167,15 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def _migrate(df: pd.DataFrame, version: int) -> pd.DataFrame:
-    """Bring rows written by an older schema to the current one (on read, never rewriting files)."""
-    for name in COLUMNS:
+def _migrate(df: pd.DataFrame, version: int, columns: Mapping[str, str] = COLUMNS) -> pd.DataFrame:
+    """Bring a table written by an older schema to the current one (on read, never rewriting files).
+
+    Schema 1 is the first; a column added since reads as null in older runs.
+    """
+    for name in columns:
         if name not in df.columns:
             df[name] = pd.NA
-    return df
+    return df[list(columns)].astype(dict(columns))
 
 
 def load_results(*paths: str | Path, samples: bool = False) -> pd.DataFrame:
@@ -161,7 +190,7 @@ def load_results(*paths: str | Path, samples: bool = False) -> pd.DataFrame:
             manifest = read_manifest(run_dir)
             table = run_dir / (SAMPLES if samples else MEASUREMENTS)
             if table.is_file():
-                frames.append(_migrate(pd.read_parquet(table), manifest["schema_version"]))
+                frames.append(_migrate(pd.read_parquet(table), manifest["schema_version"], columns))
     if not frames:
         return frame([], columns)
-    return pd.concat([f[list(columns)].astype(dict(columns)) for f in frames], ignore_index=True)
+    return pd.concat(frames, ignore_index=True)

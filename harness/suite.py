@@ -106,6 +106,8 @@ class MeasureSpec(Strict):
     threads: int | None = Field(None, ge=1, le=1024)
     batch_sizes: list[BatchSize] = Field(default_factory=lambda: [1, 8, 64, 256], min_length=1)
     latency: LatencySpec = LatencySpec()
+    #: a model × device measurement still running after this long is killed and recorded as an error
+    timeout_seconds: float = Field(600.0, gt=0, le=7 * 24 * 3600)
 
     @field_validator("batch_sizes", "devices")
     @classmethod

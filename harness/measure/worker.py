@@ -11,9 +11,9 @@ the models.
 
 from __future__ import annotations
 
-import concurrent.futures
 import multiprocessing
 from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
 import torch
@@ -62,12 +62,48 @@ def measure_speed(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: l
     return used, results
 
 
+class WorkerFailed(Exception):
+    """The measuring process crashed, timed out or raised; the message says which."""
+
+
+def _child(conn: Connection, *args: Any) -> None:
+    try:
+        conn.send(("ok", measure_speed(*args)))
+    except BaseException as exc:  # everything goes back to the parent as one line
+        conn.send(("error", f"{type(exc).__name__}: {exc}".splitlines()[0][:500]))
+    finally:
+        conn.close()
+
+
 def measure_isolated(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: list[int], device: str,
                      threads: int | None, settings: LatencySettings,
                      timeout: float | None = None) -> tuple[int, list[BatchResult]]:
-    """:func:`measure_speed` in a fresh process; blocks until it returns."""
+    """:func:`measure_speed` in a fresh process; blocks until it returns.
+
+    Raises :class:`WorkerFailed` when the process raises, dies (a segfault, the
+    OOM killer) or runs past ``timeout`` seconds (it is then killed).
+    """
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["torch", __name__])
-    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        future = pool.submit(measure_speed, model, input_shape, batch_sizes, device, threads, settings)
-        return future.result(timeout=timeout)
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(send, model, input_shape, batch_sizes, device, threads, settings),
+                              daemon=True)
+    try:
+        process.start()
+        send.close()
+        if not receive.poll(timeout):  # one blocking wait: no polling loop competes with the child for a core
+            raise WorkerFailed(f"timed out after {timeout:g} s (measure.timeout_seconds); the process was killed")
+        try:
+            status, result = receive.recv()
+        except EOFError:
+            process.join()
+            raise WorkerFailed(f"the measuring process died (exit code {process.exitcode})") from None
+        if status != "ok":
+            raise WorkerFailed(result)
+        return result
+    finally:
+        if process.is_alive():
+            process.kill()
+        if process.pid is not None:
+            process.join()
+        receive.close()

@@ -118,9 +118,9 @@ def test_a_plugin_architecture_runs_without_changing_the_harness(tmp_path, capsy
 
 def test_a_teacher_loaded_from_a_checkpoint(tmp_path, capsys):
     """A teacher given as a safetensors state dict is loaded, not trained, and says so."""
+    from harness.build import make_model
     from harness.data import DATASETS
     from harness.models.checkpoint import save_safetensors
-    from harness.runner import make_model
 
     data = DATASETS.get("synthetic")(seed=0, num_samples=120)
     teacher = make_model("mlp", {"hidden": (16,)}, data, seed=3)

@@ -1,8 +1,9 @@
 """The teacher of suites/mnist1d.yaml reaches at least 90% test accuracy (the paper's CNN: about 94%)."""
 
+from harness.build import Builder
 from harness.measure.quality import accuracy
 from harness.measure.threads import torch_threads
-from harness.runner import Builder, load_dataset
+from harness.runner import load_dataset
 from harness.suite import load_suite
 from harness.train import predict_logits
 from tests.conftest import ROOT

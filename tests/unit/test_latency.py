@@ -11,7 +11,15 @@ import torch
 from torch import nn
 
 from harness.measure import latency
-from harness.measure.latency import LatencySettings, median_ci, summarize, time_forward
+from harness.measure.latency import (
+    LatencySettings,
+    bootstrap_median_ci,
+    measure_latency,
+    median_ci,
+    prepare_example,
+    summarize,
+    time_forward,
+)
 from harness.measure.threads import seeded, torch_threads
 
 NO_WARMUP = dict(warmup_seconds=0.0, warmup_iters=0)
@@ -80,6 +88,8 @@ def test_summarize_pins_every_field():
     assert stats.iqr_over_median == pytest.approx(5.0 / 15.0, abs=1e-12)
     assert stats.noisy is True
     assert stats.throughput_sps == pytest.approx(4 * 1000.0 / 15.0, abs=1e-9)
+    assert stats.p95_ms == 19.5  # rank 9.5 -> halfway between 19 and 20
+    assert (stats.boot_low_ms, stats.boot_high_ms) == bootstrap_median_ci(samples) == (12.0, 18.0)
 
 
 def test_summarize_quiet_samples_are_not_noisy():
@@ -159,7 +169,7 @@ def test_time_forward_warms_up_at_least_warmup_iters():
             Counter.calls += 1
             return x
 
-    settings = LatencySettings(warmup_iters=7, warmup_seconds=0.0, min_iters=5, target_ci=10.0)
+    settings = LatencySettings(warmup_iters=7, warmup_seconds=0.0, min_iters=5, target_ci=10.0, settle_block=0)
     time_forward(Counter(), torch.zeros(1), settings)
     assert Counter.calls == 7 + 5
 

@@ -1,11 +1,14 @@
 """Measuring in a fresh process: results come back, user classes load, failures are contained."""
 
+import multiprocessing
 import textwrap
+import time
 
+import pytest
 import torch
 
 from harness.measure.latency import LatencySettings
-from harness.measure.worker import measure_isolated, measure_speed
+from harness.measure.worker import WorkerFailed, measure_isolated, measure_speed
 
 FAST = LatencySettings(warmup_iters=1, warmup_seconds=0.0, min_iters=5, max_seconds=0.05)
 
@@ -44,3 +47,34 @@ def test_a_failing_batch_size_is_recorded_and_the_sweep_goes_on():
     _, results = measure_speed(Picky(), (3,), [1, 2, 4], "cpu", 1, FAST)
     assert [r.status for r in results] == ["ok", "error", "ok"]
     assert results[1].error == "RuntimeError: cannot do two"
+
+
+class Crasher(torch.nn.Module):
+    """Kills its own process on the first forward, as a segfault or the OOM killer would."""
+
+    def forward(self, x):
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Sleeper(torch.nn.Module):
+    def forward(self, x):
+        import time
+
+        time.sleep(60)
+        return x
+
+
+def test_a_crashed_worker_is_an_error_not_a_crash():
+    with pytest.raises(WorkerFailed, match=r"died \(exit code -9\)"):
+        measure_isolated(Crasher(), (2,), [1], "cpu", 1, FAST)
+
+
+def test_a_worker_past_its_timeout_is_killed():
+    started = time.perf_counter()
+    with pytest.raises(WorkerFailed, match="timed out after 1 s"):
+        measure_isolated(Sleeper(), (2,), [1], "cpu", 1, FAST, timeout=1.0)
+    assert time.perf_counter() - started < 30
+    assert multiprocessing.active_children() == []
