@@ -5,6 +5,8 @@ method and its parameters, the seed and, for a distilled student, the
 teacher's own key; so a second run of an unchanged suite trains nothing,
 and any change retrains exactly what it affects. Entries hold a safetensors
 file and ``meta.json`` with its sha256; a corrupt entry is reported and rebuilt.
+Each entry is read and written under a file lock, so concurrent runs that
+share a cache never see half an entry.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -55,8 +58,17 @@ class ModelCache:
     def _entry(self, key: str) -> Path:
         return self.root / key[:2] / key
 
+    def _lock(self, key: str) -> FileLock:
+        entry = self._entry(key)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(entry) + ".lock")
+
     def load(self, key: str, model: nn.Module) -> dict[str, Any] | None:
         """Fill ``model`` with the cached weights and return the entry's meta, or None on a miss."""
+        with self._lock(key):
+            return self._load(key, model)
+
+    def _load(self, key: str, model: nn.Module) -> dict[str, Any] | None:
         entry = self._entry(key)
         weights, meta_file = entry / "model.safetensors", entry / "meta.json"
         if not meta_file.is_file():
@@ -74,10 +86,12 @@ class ModelCache:
 
     def save(self, key: str, model: nn.Module, meta: dict[str, Any]) -> None:
         entry = self._entry(key)
-        entry.mkdir(parents=True, exist_ok=True)
-        weights = entry / "model.safetensors"
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-        tmp = entry / ".model.safetensors.tmp"
-        save_file(state, tmp)
-        os.replace(tmp, weights)
-        atomic_write_bytes(entry / "meta.json", json.dumps({**meta, "sha256": _sha256(weights)}, indent=2).encode())
+        with self._lock(key):
+            entry.mkdir(parents=True, exist_ok=True)
+            weights = entry / "model.safetensors"
+            tmp = entry / f".model.safetensors.{os.getpid()}.tmp"
+            save_file(state, tmp)
+            os.replace(tmp, weights)
+            meta_bytes = json.dumps({**meta, "sha256": _sha256(weights)}, indent=2).encode()
+            atomic_write_bytes(entry / "meta.json", meta_bytes)

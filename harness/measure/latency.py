@@ -27,8 +27,10 @@ import statistics
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 import torch
@@ -280,26 +282,36 @@ def _warm_up(time_one: Callable[[], float], settings: LatencySettings) -> tuple[
 
 
 def measure_latency(model: nn.Module, example: Tensor, settings: LatencySettings = LatencySettings(), *,
-                    host_example: Tensor | None = None) -> Timing:
-    """Warm up, then time ``model(example)`` repeatedly; see :func:`time_forward`."""
+                    host_example: Tensor | None = None, window: AbstractContextManager[Any] | None = None) -> Timing:
+    """Warm up, then time ``model(example)`` repeatedly; see :func:`time_forward`.
+
+    ``window``, when given, is entered after the warm-up and exited after the
+    last timed forward, so it observes exactly the ``len(samples_ms)`` timed
+    forwards (e.g. a :class:`harness.measure.gpu.GpuSampler`).
+    """
     time_one = _timer(model, example, host_example)
     samples: list[float] = []
     with torch.inference_mode():
         warm_iters, warm_seconds, settled = _warm_up(time_one, settings)
         if example.device.type == "cuda":
             torch.cuda.synchronize(example.device)
-        next_check = settings.min_iters
-        started = time.perf_counter()
-        while True:
-            samples.append(time_one())
-            n = len(samples)
-            if n >= MIN_SAMPLES and time.perf_counter() - started >= settings.max_seconds:
-                break
-            if n >= next_check:
-                if _relative_ci_half_width(samples) <= settings.target_ci:
-                    break
-                next_check = max(math.ceil(n * CHECK_GROWTH), n + CHECK_EVERY)
+        with window if window is not None else nullcontext():
+            _timed_loop(time_one, settings, samples)
     return Timing(np.asarray(samples, dtype=np.float64), warm_iters, warm_seconds, settled)
+
+
+def _timed_loop(time_one: Callable[[], float], settings: LatencySettings, samples: list[float]) -> None:
+    next_check = settings.min_iters
+    started = time.perf_counter()
+    while True:
+        samples.append(time_one())
+        n = len(samples)
+        if n >= MIN_SAMPLES and time.perf_counter() - started >= settings.max_seconds:
+            return
+        if n >= next_check:
+            if _relative_ci_half_width(samples) <= settings.target_ci:
+                return
+            next_check = max(math.ceil(n * CHECK_GROWTH), n + CHECK_EVERY)
 
 
 def time_forward(model: nn.Module, example: Tensor, settings: LatencySettings = LatencySettings(), *,

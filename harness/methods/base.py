@@ -7,6 +7,7 @@ keyword signature), validated when the suite loads.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,8 +56,14 @@ METHODS: Registry[Any] = Registry("method")
 
 
 def _as_method(name: str, fn: Callable[..., nn.Module], uses_teacher: bool) -> Method:
+    """``fn(ctx, params: Model)`` as it is; ``fn(ctx, *, a=1, b=2)`` gets its keywords from the validated model."""
     summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-    return Method(name, fn, params_model(fn, skip=("ctx",)), uses_teacher, summary)
+    model = params_model(fn, skip=("ctx",))
+    build = fn
+    if "params" not in inspect.signature(fn).parameters:
+        def build(ctx: BuildContext, params: Any) -> nn.Module:
+            return fn(ctx, **dict(params))
+    return Method(name, build, model, uses_teacher, summary)
 
 
 def method(name: str, *, uses_teacher: bool = False) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:

@@ -70,6 +70,48 @@ def test_median_ci_rejects_empty_and_bad_confidence():
         median_ci([1.0], confidence=1.0)
 
 
+# --- bootstrap_median_ci ---------------------------------------------------
+
+
+def test_bootstrap_median_ci_is_pinned_for_seed_zero():
+    assert bootstrap_median_ci(np.arange(1.0, 12.0)) == (3.0, 9.0)
+    assert bootstrap_median_ci(np.arange(1, 102)) == (41.0, 61.0)
+    assert bootstrap_median_ci(np.arange(1, 31)) == (10.0, 20.5)  # even n: mean of two order statistics
+    # 10 replicates: the 2.5/97.5 percentiles interpolate between replicate medians
+    assert bootstrap_median_ci(np.arange(1, 31), resamples=10) == (12.1125, 17.9375)
+
+
+def test_bootstrap_median_ci_is_reproducible_and_ignores_order():
+    values = np.random.default_rng(3).lognormal(size=201)
+    shuffled = values[::-1].copy()
+    assert bootstrap_median_ci(values, seed=7) == bootstrap_median_ci(shuffled, seed=7)
+    low, high = bootstrap_median_ci(values)
+    assert low <= float(np.median(values)) <= high
+    assert bootstrap_median_ci(values, confidence=0.5) != (low, high)
+
+
+def test_bootstrap_median_ci_degenerate_samples():
+    assert bootstrap_median_ci([2.5]) == (2.5, 2.5)
+    assert bootstrap_median_ci([1.0, 3.0]) == (1.0, 3.0)
+    with pytest.raises(ValueError):
+        bootstrap_median_ci([])
+    with pytest.raises(ValueError):
+        bootstrap_median_ci([1.0], resamples=0)
+
+
+@pytest.mark.parametrize("n", [31, 40])
+def test_bootstrap_replicates_match_resampling(n):
+    # The Beta shortcut must give the same replicate distribution as drawing n indices with
+    # replacement. Both sides use fixed seeds, so this comparison is deterministic.
+    values = np.sort(np.random.default_rng(n).lognormal(size=n))
+    rng = np.random.default_rng(1)
+    naive = np.median(values[rng.integers(0, n, size=(20000, n))], axis=1)
+    naive_low, naive_high = np.percentile(naive, [2.5, 97.5])
+    low, high = bootstrap_median_ci(values, resamples=20000)
+    ranks = np.searchsorted(values, [low, naive_low, high, naive_high])
+    assert abs(ranks[0] - ranks[1]) <= 1 and abs(ranks[2] - ranks[3]) <= 1
+
+
 # --- summarize -------------------------------------------------------------
 
 
@@ -184,6 +226,117 @@ def test_time_forward_runs_under_inference_mode():
 
     time_forward(Probe(), torch.zeros(1), LatencySettings(min_iters=3, target_ci=10.0, **NO_WARMUP))
     assert seen and all(seen)
+
+
+# --- warm-up until timings settle ------------------------------------------
+
+
+class SlowStart(nn.Module):
+    """Sleeps ``slow`` s on its first ``slow_calls`` calls and ``fast`` s after; remembers each call's index."""
+
+    def __init__(self, slow_calls: int, slow: float = 0.02, fast: float = 0.002):
+        super().__init__()
+        self.slow_calls, self.slow, self.fast = slow_calls, slow, fast
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        time.sleep(self.slow if self.calls < self.slow_calls else self.fast)
+        self.calls += 1
+        return x
+
+
+def test_warm_up_goes_on_until_two_blocks_agree():
+    # Blocks of 10 are compared at 20, 30, ... warm-up calls. Calls 0-4 are slow, so the block
+    # medians at call 20 are 11 ms vs 2 ms; at call 30 both blocks are all fast: settled.
+    model = SlowStart(slow_calls=5)
+    settings = LatencySettings(warmup_iters=1, warmup_seconds=0.0, min_iters=10, target_ci=10.0,
+                               settle_tolerance=0.25)
+    timing = measure_latency(model, torch.zeros(1), settings)
+    assert (timing.warmup_iters, timing.warmup_settled) == (30, True)
+    assert model.calls == 30 + len(timing.samples_ms)
+    assert timing.samples_ms.max() < 20.0  # no slow call was timed
+
+
+def test_warm_up_stops_at_its_cap_when_timings_never_settle():
+    class Alternating(nn.Module):
+        calls = 0
+
+        def forward(self, x):  # 10 calls of 1 ms, 10 of 3 ms, ...: adjacent blocks never agree
+            time.sleep(0.001 if (Alternating.calls // 10) % 2 == 0 else 0.003)
+            Alternating.calls += 1
+            return x
+
+    settings = LatencySettings(warmup_iters=1, warmup_seconds=0.0, min_iters=3, target_ci=10.0,
+                               warmup_max_seconds=0.15)
+    timing = measure_latency(Alternating(), torch.zeros(1), settings)
+    assert timing.warmup_settled is False
+    assert 0.15 <= timing.warmup_seconds < 0.15 + 0.1
+
+
+def test_minimum_warm_up_completes_even_past_the_cap():
+    settings = LatencySettings(warmup_iters=6, warmup_seconds=0.0, min_iters=3, target_ci=10.0,
+                               warmup_max_seconds=0.01)
+    timing = measure_latency(Sleeper(0.005), torch.zeros(1), settings)
+    assert (timing.warmup_iters, timing.warmup_settled) == (6, False)
+
+
+def test_no_warm_up_at_all_when_both_minimums_are_zero():
+    timing = measure_latency(nn.Identity(), torch.zeros(1), LatencySettings(min_iters=3, target_ci=10.0, **NO_WARMUP))
+    assert (timing.warmup_iters, timing.warmup_seconds, timing.warmup_settled) == (0, 0.0, None)
+
+
+def test_warmup_cap_defaults_to_a_quarter_of_max_seconds_but_at_least_half_a_second():
+    assert LatencySettings(max_seconds=8.0).warmup_cap_seconds == 2.0
+    assert LatencySettings(max_seconds=1.0).warmup_cap_seconds == 0.5
+    assert LatencySettings(max_seconds=8.0, warmup_max_seconds=0.1).warmup_cap_seconds == 0.1
+    with pytest.raises(ValueError):
+        LatencySettings(settle_block=-1)
+
+
+def test_window_observes_exactly_the_timed_forwards():
+    model = SlowStart(slow_calls=0, fast=0.0)
+    seen = {}
+
+    class Window:
+        def __enter__(self):
+            seen["enter"] = model.calls
+
+        def __exit__(self, *exc):
+            seen["exit"] = model.calls
+
+    timing = measure_latency(model, torch.zeros(1), LatencySettings(min_iters=5, target_ci=10.0), window=Window())
+    assert seen["enter"] == timing.warmup_iters
+    assert seen["exit"] - seen["enter"] == len(timing.samples_ms)
+
+# --- host-to-device copy ---------------------------------------------------
+
+
+def test_host_example_is_ignored_on_cpu():
+    seen = []
+
+    class Probe(nn.Module):
+        def forward(self, x):
+            seen.append(x)
+            return x
+
+    example, host = torch.zeros(2), torch.ones(2)
+    time_forward(Probe(), example, LatencySettings(min_iters=3, target_ci=10.0, **NO_WARMUP), host_example=host)
+    assert seen and all(x is example for x in seen)
+
+
+def test_prepare_example_keeps_the_copy_out_on_cpu():
+    example, host = prepare_example(torch.zeros(2, 3), "cpu", torch.float64, include_h2d=True)
+    assert (example.dtype, example.device.type, host) == (torch.float64, "cpu", None)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_host_example_copy_is_timed_on_cuda():
+    example, host = prepare_example(torch.randn(256, 1024), "cuda", include_h2d=True)
+    assert host is not None and host.is_pinned() and host.device.type == "cpu"
+    settings = LatencySettings(min_iters=20, target_ci=10.0)
+    without = np.median(time_forward(nn.Identity(), example, settings))
+    with_copy = np.median(time_forward(nn.Identity(), example, settings, host_example=host))
+    assert with_copy > without
 
 
 def test_settings_reject_nonsense():
