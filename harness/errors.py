@@ -20,7 +20,7 @@ class SuiteError(HarnessError):
         self.file, self.line, self.path, self.message = file, line, path, message
         where = f"{file}:{line}" if line is not None else file
         field = f" {path}:" if path else ""
-        super().__init__(f"{where}:{field} {message}")
+        super().__init__(" ".join(f"{where}:{field} {message}".splitlines()))  # always one line
 
 
 class UnknownNameError(HarnessError):

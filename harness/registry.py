@@ -140,8 +140,13 @@ def params_model(fn: Callable[..., Any], skip: tuple[str, ...] = ()) -> type[pyd
     ``params`` are validated against it (types, defaults, unknown keys).
     A parameter named ``params`` annotated with a pydantic model is used as is.
     """
-    hints = typing.get_type_hints(fn, include_extras=True)
-    signature = inspect.signature(fn)
+    if not callable(fn):
+        raise UnknownNameError(f"{fn!r} is not callable: a component is a function or a class")
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError, NameError) as exc:
+        raise UnknownNameError(f"cannot read the parameters of {getattr(fn, '__name__', fn)!r}: {exc}") from None
     declared = hints.get("params")
     if isinstance(declared, type) and issubclass(declared, pydantic.BaseModel):
         return declared

@@ -9,6 +9,7 @@ defaults are filled in so the resolved suite says everything the run did.
 
 from __future__ import annotations
 
+import re
 import typing
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ def _describe(error: dict[str, Any], allowed: list[str]) -> str:
         return f"unknown key (allowed: {listing}{did_you_mean(key, allowed)})"
     if kind == "missing":
         return "required key is missing"
-    message = error["msg"].removeprefix("Value error, ")
+    message = re.sub(r" or instance of \w+", "", error["msg"].removeprefix("Value error, "))
     if kind.endswith("_type") or kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal",
                                           "string_pattern_mismatch", "literal_error"):
         value = error.get("input")
@@ -127,7 +128,8 @@ class _Resolver:
         if spec.checkpoint is not None:
             path = (suite_dir / spec.checkpoint).resolve()
             if not path.is_file():
-                raise self.fail(f"checkpoint file not found: {path}", ("teacher", "checkpoint"))
+                what = "is a directory, not a checkpoint file" if path.is_dir() else "checkpoint file not found"
+                raise self.fail(f"{what}: {path}", ("teacher", "checkpoint"))
             try:
                 load_state_dict_file(path)
             except HarnessError as exc:

@@ -8,6 +8,8 @@ validation error can name the line it is about.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,12 @@ def format_path(path: tuple[Any, ...]) -> str:
     """``("students", 0, "method")`` -> ``students[0].method``."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif isinstance(part, str) and re.fullmatch(r"[A-Za-z0-9_.+:-]+", part):
+            text += f".{part}" if text else part
+        else:  # a key with spaces, newlines or no text at all: quoted, escaped, still one line
+            text += f"[{json.dumps(part if isinstance(part, str) else str(part))}]"
     return text
 
 
@@ -55,11 +62,17 @@ def load_yaml(path: Path) -> tuple[Any, Locations]:
     """Parse ``path`` safely; syntax errors become one-line :class:`SuiteError`."""
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise SuiteError("file not found", file=file) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SuiteError(f"cannot read: {exc}", file=file) from None
+    except OSError as exc:
+        raise SuiteError(f"cannot read: {exc.strerror or exc}", file=file) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SuiteError(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); a suite is a YAML text file",
+                         file=file, line=line) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

@@ -48,7 +48,7 @@ def test_import_path_components_resolve_from_the_suite_folder():
 
 
 def _expected(path: Path) -> tuple[int | None, str, str]:
-    header = path.read_text().splitlines()[0].removeprefix("# expect: ")
+    header = path.read_bytes().decode("utf-8", "replace").splitlines()[0].removeprefix("# expect: ")
     where, substring = (part.strip() for part in header.split("|", 1))
     line, _, field = where.partition(" ")
     return int(line), field, substring
@@ -67,4 +67,16 @@ def test_bad_suite_gives_one_line_naming_file_line_and_field(path: Path):
 
 
 def test_the_bad_suite_corpus_is_large_enough():
-    assert len(BAD) >= 30
+    assert len(BAD) >= 40
+
+
+def test_odd_keys_are_quoted_so_the_error_stays_one_line(tmp_path: Path):
+    from harness.yamlsrc import format_path
+
+    assert format_path(("students", 0, "method", "temperature")) == "students[0].method.temperature"
+    assert format_path(("measure", "a b\nc")) == 'measure["a b\\nc"]'
+    (tmp_path / "s.yaml").write_text((FIXTURES / "tiny.yaml").read_text() + '"two\\nlines": 1\n')
+    with pytest.raises(SuiteError) as info:
+        load_suite(tmp_path / "s.yaml")
+    assert str(info.value) == (f'{tmp_path / "s.yaml"}:16: ["two\\nlines"]: unknown key (allowed: name, version, '
+                               "description, dataset, teacher, students, build, measure, seeds)")
