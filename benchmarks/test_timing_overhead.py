@@ -7,7 +7,8 @@ Not part of the default test run (testpaths are tests/ and harness/). One
 process, one intra-op thread, an MLP 256 -> 256 -> 10 at batch sizes 1, 16
 and 256, timed three ways, round-robin over ROUNDS rounds (each round visits
 every batch size and every method, in an order rotated from round to round,
-so drift on a busy machine hits all methods alike):
+so drift on a busy machine hits all methods alike; the harness and bare
+cells of one batch size run back to back, and their ratio is taken per round):
 
 - harness: :func:`harness.measure.latency.time_forward`, p50 of its samples;
 - bare: a ``time.perf_counter_ns`` pair around each ``model(x)``, p50;
@@ -38,8 +39,9 @@ from harness.measure.latency import LatencySettings, measure_latency, time_forwa
 from harness.measure.threads import torch_threads
 
 BATCH_SIZES = (1, 16, 256)
-ROUNDS = 7
-WINDOW_S = 0.15  # each method's timing window per cell and round
+ROUNDS = 15
+WINDOW_S = 0.05  # each method's timing window per cell and round: short, so a slow phase of the
+# machine (seen here lasting 0.1 s to 1 s on a shared 2-core VM) covers a harness cell and its bare neighbour alike
 SETTINGS = LatencySettings(warmup_iters=10, warmup_seconds=0.02, min_iters=100, max_seconds=WINDOW_S,
                            target_ci=0.0)  # target 0: always time the whole window, as the bare loop does
 TOLERANCE = 0.03
