@@ -201,22 +201,25 @@ def _results(df: pd.DataFrame) -> str | None:
 
 
 def _failures(df: pd.DataFrame) -> str | None:
-    """Every row whose status is not ok, grouped when only batch size and seed differ."""
+    """Every row whose status is not ok, one line per (status, device, dtype, reason), errors first."""
     bad = df[df["status"] != "ok"]
     if bad.empty:
         return None
-    groups: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
+    every_model = list(pd.unique(df["model"]))
+    groups: dict[tuple[str, ...], tuple[list[str], ...]] = {}
     for row in bad.to_dict("records"):
-        shown = (str(row[c]) for c in ("model", "metric", "status", "device", "dtype"))
-        key = (*shown, tables.error_text(row["error"]))
-        sizes, seeds = groups.setdefault(key, ([], []))
-        for found, value in ((sizes, "n/a" if pd.isna(row["batch_size"]) else str(int(row["batch_size"]))),
+        key = (*(str(row[c]) for c in ("status", "device", "dtype")), tables.error_text(row["error"]))
+        models, metrics, sizes, seeds = groups.setdefault(key, ([], [], [], []))
+        size = "n/a" if pd.isna(row["batch_size"]) else str(int(row["batch_size"]))
+        for found, value in ((models, str(row["model"])), (metrics, str(row["metric"])), (sizes, size),
                              (seeds, str(row["seed"]))):
             if value not in found:
                 found.append(value)
-    rows = [[model, name, status, device, dtype, ", ".join(sizes), ", ".join(seeds), error or MISSING]
-            for (model, name, status, device, dtype, error), (sizes, seeds) in groups.items()]
-    columns = ["model", "metric", "status", "device", "dtype", "batch sizes", "seeds", "error"]
+    rows = [[status, "all models" if models == every_model else ", ".join(models), ", ".join(metrics), device,
+             dtype, ", ".join(sizes), ", ".join(seeds), error or MISSING]
+            for (status, device, dtype, error), (models, metrics, sizes, seeds)
+            in sorted(groups.items(), key=lambda item: item[0][0] != "error")]
+    columns = ["status", "models", "metrics", "device", "dtype", "batch sizes", "seeds", "reason"]
     return "\n".join(["## Failures and skips", "", _table(pd.DataFrame(rows, columns=columns))])
 
 

@@ -178,7 +178,7 @@ def test_markdown_sections() -> None:
                     "## Failures and skips", "## Findings"):
         assert f"\n{section}\n" in md
     assert "- RAM: 8.0 GiB" in md and "- GPU: none" in md and "- Commit: 4eb73ab" in md
-    failure = "| kd-16   | latency_p50_ms | error    | cpu      | float32 | 64            | 0       |"
+    failure = "| error    | kd-16    | latency_p50_ms | cpu      | float32 | 64            | 0       |"
     assert failure + " timed out after 60 s |" in md
     assert "- latency_p50_ms (kd-16): error: timed out after 60 s" in md
     assert "- flops (all models): not measured" in md
