@@ -13,6 +13,7 @@ import psutil
 import torch
 
 import harness
+from harness.measure.gpu import nvml_driver_info
 
 
 def cpu_model() -> str:
@@ -56,7 +57,9 @@ def fingerprint(threads: int | None = None) -> dict[str, Any]:
         "cores_physical": psutil.cpu_count(logical=False),
         "ram_bytes": psutil.virtual_memory().total,
         "gpu": torch.cuda.get_device_name(0) if cuda else None,
+        "gpu_count": torch.cuda.device_count() if cuda else 0,
         "cuda": torch.version.cuda if cuda else None,
+        "driver": (nvml_driver_info() or {}).get("driver") if cuda else None,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),

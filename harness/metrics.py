@@ -34,15 +34,27 @@ _declare("params", "count", False, "number of parameters")
 _declare("params_nonzero", "count", False, "number of parameters that are not exactly zero")
 _declare("size_bytes", "bytes", False, "bytes of the serialized state dict (torch.save)")
 _declare("flops", "flop", False, "floating-point operations of one forward pass on one sample")
-_declare("latency_p50_ms", "ms", False, "median forward latency of one batch; interval: order-statistic 95% CI", True)
+_declare("latency_p50_ms", "ms", False,
+         "median forward latency of one batch; interval: percentile bootstrap (2000 resamples, seed 0)", True)
 _declare("latency_p90_ms", "ms", False, "90th percentile forward latency of one batch", True)
+_declare("latency_p95_ms", "ms", False, "95th percentile forward latency of one batch", True)
 _declare("latency_p99_ms", "ms", False, "99th percentile forward latency of one batch", True)
 _declare("latency_mean_ms", "ms", False, "mean forward latency of one batch", True)
 _declare("throughput_sps", "samples/s", True, "samples per second: batch size over mean latency", True)
+_declare("latency_iqr_over_median", "fraction", False,
+         "latency spread: interquartile range over median; above 0.10 the cell is flagged noisy", True)
 _declare("peak_memory_bytes", "bytes", False, "weights + input + peak live intermediate tensors in one forward", True)
-_declare("gpu_util_pct", "%", False, "mean GPU utilisation while timing", True)
-_declare("gpu_power_w", "W", False, "mean GPU power while timing", True)
-_declare("energy_j_per_sample", "J", False, "GPU energy per sample while timing", True)
+_declare("rss_peak_bytes", "bytes", False, "peak resident memory of the measuring process during one forward (cpu)",
+         True)
+_declare("rss_weights_bytes", "bytes", False, "resident memory the weights added to the measuring process (cpu)", True)
+_declare("rss_activations_bytes", "bytes", False, "resident memory one forward added above the weights (cpu)", True)
+_declare("cuda_peak_allocated_bytes", "bytes", False, "torch.cuda.max_memory_allocated during one forward (cuda)",
+         True)
+_declare("gpu_process_memory_bytes", "bytes", False, "GPU memory NVML reports for the measuring process (cuda)", True)
+_declare("gpu_util_pct", "%", False, "mean NVML utilisation while timing: share of time a kernel ran", True)
+_declare("gpu_power_w", "W", False, "mean GPU board power while timing (NVML)", True)
+_declare("energy_j_per_sample", "J", False,
+         "GPU energy while timing over samples processed (energy counter, else power integrated)", True)
 _declare("train_seconds", "s", False, "wall time the method took to build the model")
 
 

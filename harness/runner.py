@@ -35,9 +35,7 @@ from harness.suite import Suite
 from harness.train import predict_logits
 
 _START = time.perf_counter()
-PER_BATCH = ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "throughput_sps",
-             "peak_memory_bytes")
-GPU_METRICS = ("gpu_util_pct", "gpu_power_w", "energy_j_per_sample")
+PER_BATCH = [name for name, declared in METRICS.items() if declared.per_batch_size]
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -71,8 +69,8 @@ class Measurer:
         rows = [self._row(built, m.name, None, status="error", error=built.error)
                 for _, m in METRICS.items() if not m.per_batch_size]
         for device in self.suite.measure.devices:
-            rows += [self._row(built, m.name, None, batch_size=b, device=device, status="error", error=built.error)
-                     for _, m in METRICS.items() if m.per_batch_size for b in self.suite.measure.batch_sizes]
+            rows += [self._row(built, name, None, batch_size=b, device=device, status="error", error=built.error)
+                     for name in PER_BATCH for b in self.suite.measure.batch_sizes]
         return rows
 
     def model_rows(self, built: Built) -> list[dict[str, Any]]:
@@ -104,40 +102,35 @@ class Measurer:
         return rows
 
     def speed_rows(self, built: Built, device: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int | None]:
+        """Every per-batch-size metric at every batch size on ``device``: a value, or why there is none."""
         if built.module is None:
             return [], [], None
         measure = self.suite.measure
+        threads = None
         if device.startswith("cuda") and not torch.cuda.is_available():
             reason = f"{device} is not available on this host"
             results = [BatchResult(b, "skipped", reason) for b in measure.batch_sizes]
-            threads = None
         else:
             try:
                 threads, results = measure_isolated(built.module, self.data.input_shape, list(measure.batch_sizes),
                                                     device, measure.threads, measure.latency.settings(),
+                                                    include_h2d=measure.latency.include_h2d,
                                                     timeout=measure.timeout_seconds)
             except Exception as exc:  # the worker crashed, timed out or could not start
                 reason = f"measurement process failed: {one_line(exc)}"
                 results = [BatchResult(b, "error", reason) for b in measure.batch_sizes]
-                threads = None
         rows, samples = [], []
         for res in results:
-            gpu_reason = (f"GPU telemetry applies to cuda devices, not {device}" if not device.startswith("cuda")
-                          else "NVML telemetry is not implemented yet")
-            rows += [self._row(built, m, None, batch_size=res.batch_size, device=device, status="skipped",
-                               error=gpu_reason) for m in GPU_METRICS]
-            if res.status != "ok":
-                rows += [self._row(built, m, None, batch_size=res.batch_size, device=device, status=res.status,
-                                   error=res.error) for m in PER_BATCH]
-                continue
-            st = res.stats
-            kw = {"batch_size": res.batch_size, "device": device, "n": st["n"]}
-            rows += [self._row(built, "latency_p50_ms", st["p50_ms"], ci=(st["ci_low_ms"], st["ci_high_ms"]), **kw),
-                     self._row(built, "latency_p90_ms", st["p90_ms"], **kw),
-                     self._row(built, "latency_p99_ms", st["p99_ms"], **kw),
-                     self._row(built, "latency_mean_ms", st["mean_ms"], **kw),
-                     self._row(built, "throughput_sps", st["throughput_sps"], **kw),
-                     self._row(built, "peak_memory_bytes", res.memory_bytes, batch_size=res.batch_size, device=device)]
+            for name in PER_BATCH:
+                kw: dict[str, Any] = {"batch_size": res.batch_size, "device": device}
+                if name in res.values:
+                    value, low, high, n = res.values[name]
+                    rows.append(self._row(built, name, value, ci=(low, high), n=n, **kw))
+                elif res.status != "ok":
+                    rows.append(self._row(built, name, None, status=res.status, error=res.error, **kw))
+                else:
+                    status, reason = res.absent.get(name, ("error", "the measuring process did not report it"))
+                    rows.append(self._row(built, name, None, status=status, error=reason, **kw))
             samples += [{"model": built.name, "seed": built.seed, "device": device, "dtype": "float32",
                          "batch_size": res.batch_size, "iteration": i, "latency_ms": s}
                         for i, s in enumerate(res.samples_ms)]

@@ -93,6 +93,8 @@ class LatencySpec(Strict):
     min_iters: int = Field(30, ge=1, le=10_000_000)
     max_seconds: float = Field(2.0, gt=0, le=3600)
     target_ci: float = Field(0.02, gt=0, lt=1)
+    #: on cuda, time the host-to-device copy of each batch with the forward
+    include_h2d: bool = False
 
     def settings(self) -> LatencySettings:
         from harness.measure.latency import LatencySettings

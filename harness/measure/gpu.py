@@ -161,7 +161,8 @@ def telemetry_from_samples(samples: Sequence[GpuSample], counter_energy_j: float
     Energy is ``counter_energy_j`` when given; otherwise the trapezoid
     integral of power over the readings that have it (at least two).
 
-    >>> readings = [GpuSample(0.0, 50.0, 100, 100.0), GpuSample(1.0, 70.0, 300, 200.0), GpuSample(3.0, 70.0, 200, 200.0)]
+    >>> readings = [GpuSample(0.0, 50.0, 100, 100.0), GpuSample(1.0, 70.0, 300, 200.0),
+    ...             GpuSample(3.0, 70.0, 200, 200.0)]
     >>> t = telemetry_from_samples(readings)
     >>> t.util_pct_mean, t.power_w_mean, t.energy_j, t.energy_source, t.memory_used_max_bytes
     (66.66666666666667, 183.33333333333334, 550.0, 'integrated', 300)
@@ -227,14 +228,14 @@ class GpuSampler:
                 self._handle = nvml.nvmlDeviceGetHandleByUUID(self.device)
             else:
                 self._handle = nvml.nvmlDeviceGetHandleByIndex(self.device)
+            self._samples, self._telemetry, self._thread_error = [], None, None
+            self._stop.clear()
+            self._energy_start = self._energy_mj()
+            self._process_memory = [self._own_memory()]
+            self._sample()
         except BaseException:
             nvml.nvmlShutdown()
             raise
-        self._samples, self._telemetry, self._thread_error = [], None, None
-        self._stop.clear()
-        self._energy_start = self._energy_mj()
-        self._process_memory = [self._own_memory()]
-        self._sample()
         self._thread = threading.Thread(target=self._run, name="harness-gpu-sampler", daemon=True)
         self._thread.start()
         return self

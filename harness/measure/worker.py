@@ -11,52 +11,112 @@ the models.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
 import torch
 from torch import nn
 
-from harness.measure.latency import LatencySettings, summarize, time_forward
+from harness.measure.gpu import GpuSampler, GpuTelemetry, nvml_device_id, nvml_status
+from harness.measure.latency import LatencySettings, Timing, measure_latency, prepare_example, summarize
 from harness.measure.memory import inference_memory
+from harness.measure.rss import RssBreakdown, cuda_peak, rss_breakdown
 from harness.measure.threads import torch_threads
+
+#: (value, ci_low, ci_high, n) of one metric; NaN where there is no interval
+Value = tuple[float, float, float, int | None]
 
 
 @dataclass
 class BatchResult:
+    """Everything measured at one batch size: values, and for each metric that is absent, why."""
+
     batch_size: int
     status: str = "ok"
     error: str = ""
-    stats: dict[str, Any] = field(default_factory=dict)
-    memory_bytes: int | None = None
+    values: dict[str, Value] = field(default_factory=dict)
+    absent: dict[str, tuple[str, str]] = field(default_factory=dict)  # metric -> (status, reason)
     samples_ms: list[float] = field(default_factory=list)
+
+    def put(self, metric: str, value: float | None, ci: tuple[float, float] = (math.nan, math.nan),
+            n: int | None = None, reason: str = "not measured") -> None:
+        if value is None:
+            self.absent[metric] = ("skipped", reason)
+        else:
+            self.values[metric] = (float(value), ci[0], ci[1], n)
 
 
 def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or "out of memory" in str(exc).lower()
 
 
+def _latency(result: BatchResult, timing: Timing) -> None:
+    st = summarize(timing.samples_ms, result.batch_size)
+    result.samples_ms = [float(s) for s in timing.samples_ms]
+    result.put("latency_p50_ms", st.p50_ms, (st.boot_low_ms, st.boot_high_ms), st.n)
+    for name, value in (("latency_p90_ms", st.p90_ms), ("latency_p95_ms", st.p95_ms), ("latency_p99_ms", st.p99_ms),
+                        ("latency_mean_ms", st.mean_ms), ("throughput_sps", st.throughput_sps),
+                        ("latency_iqr_over_median", st.iqr_over_median)):
+        result.put(name, value, n=st.n)
+
+
+def _gpu(result: BatchResult, telemetry: GpuTelemetry | None, reason: str) -> None:
+    if telemetry is None:
+        for name in ("gpu_util_pct", "gpu_power_w", "energy_j_per_sample", "gpu_process_memory_bytes"):
+            result.put(name, None, reason=reason)
+        return
+    unsupported = "not reported by this GPU's NVML"
+    items = len(result.samples_ms) * result.batch_size
+    result.put("gpu_util_pct", telemetry.util_pct_mean, n=telemetry.samples, reason=unsupported)
+    result.put("gpu_power_w", telemetry.power_w_mean, n=telemetry.samples, reason=unsupported)
+    result.put("energy_j_per_sample", telemetry.energy_j_per_item(items), n=items, reason=unsupported)
+    result.put("gpu_process_memory_bytes", telemetry.process_memory_bytes,
+               reason="NVML does not report this process's memory here")
+
+
+def _memory(result: BatchResult, model: nn.Module, example: torch.Tensor, rss: RssBreakdown | None) -> None:
+    result.put("peak_memory_bytes", inference_memory(model, example).total_bytes)
+    on_cuda = example.device.type == "cuda"
+    for name in ("rss_peak_bytes", "rss_weights_bytes", "rss_activations_bytes"):
+        value = getattr(rss, name.removeprefix("rss_")) if rss is not None else None
+        result.put(name, value, reason="process RSS is measured on cpu devices")
+    peak = cuda_peak(model, example)["peak_allocated_bytes"] if on_cuda else None
+    result.put("cuda_peak_allocated_bytes", peak, reason="the CUDA allocator peak applies to cuda devices")
+
+
 def measure_speed(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: list[int], device: str,
-                  threads: int | None, settings: LatencySettings, seed: int = 0) -> tuple[int, list[BatchResult]]:
-    """Time and size one model at each batch size; returns (threads used, results)."""
+                  threads: int | None, settings: LatencySettings, include_h2d: bool = False,
+                  seed: int = 0) -> tuple[int, list[BatchResult]]:
+    """Time and size one model at each batch size; returns (threads used, results).
+
+    Per batch size, in this order: resident memory (CPU, before anything is
+    timed at this size), latency (with GPU telemetry sampled over exactly the
+    timed window on CUDA), tensor and CUDA-allocator memory.
+    """
     results = []
+    on_cuda = device.startswith("cuda")
+    gpu_reason = (nvml_status() or "") if on_cuda else f"GPU telemetry applies to cuda devices, not {device}"
     with torch_threads(threads) as used:
         model = model.to(device).eval()
         generator = torch.Generator().manual_seed(seed)
         for batch_size in batch_sizes:
             result = BatchResult(batch_size)
             try:
-                example = torch.randn((batch_size, *input_shape), generator=generator).to(device)
-                samples = time_forward(model, example, settings)
-                result.stats = asdict(summarize(samples, batch_size))
-                result.samples_ms = [float(s) for s in samples]
-                result.memory_bytes = inference_memory(model, example).total_bytes
+                cpu_example = torch.randn((batch_size, *input_shape), generator=generator)
+                example, host = prepare_example(cpu_example, device, include_h2d=include_h2d)
+                rss = rss_breakdown(model, example) if not on_cuda else None
+                sampler = GpuSampler(nvml_device_id(torch.device(device).index or 0)) if on_cuda and not gpu_reason \
+                    else None
+                _latency(result, measure_latency(model, example, settings, host_example=host, window=sampler))
+                _gpu(result, sampler.telemetry if sampler else None, gpu_reason)
+                _memory(result, model, example, rss)
             except Exception as exc:  # recorded per batch size; the sweep goes on
                 result.status = "skipped" if _is_oom(exc) else "error"
                 result.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-                if device.startswith("cuda"):
+                if on_cuda:
                     torch.cuda.empty_cache()
             results.append(result)
     return used, results
@@ -76,7 +136,7 @@ def _child(conn: Connection, *args: Any) -> None:
 
 
 def measure_isolated(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: list[int], device: str,
-                     threads: int | None, settings: LatencySettings,
+                     threads: int | None, settings: LatencySettings, include_h2d: bool = False,
                      timeout: float | None = None) -> tuple[int, list[BatchResult]]:
     """:func:`measure_speed` in a fresh process; blocks until it returns.
 
@@ -86,8 +146,8 @@ def measure_isolated(model: nn.Module, input_shape: tuple[int, ...], batch_sizes
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["torch", __name__])
     receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(send, model, input_shape, batch_sizes, device, threads, settings),
-                              daemon=True)
+    args = (send, model, input_shape, batch_sizes, device, threads, settings, include_h2d)
+    process = context.Process(target=_child, args=args, daemon=True)
     try:
         process.start()
         send.close()

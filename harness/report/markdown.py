@@ -112,6 +112,9 @@ def display_summary(table: pd.DataFrame) -> pd.DataFrame:
     _column(table, out, "size ratio", "size_ratio", "x")
     _column(table, out, "latency p50", "latency_p50_ms", lat)
     _interval_column(table, out, "p50 95% CI", "latency_p50_ms", lat)
+    if "latency_iqr_over_median" in table:
+        out["noise (IQR/p50)"] = [MISSING if pd.isna(v) else f"{100 * v:.0f}%" + (" noisy" if v > tables.NOISY else "")
+                                  for v in table["latency_iqr_over_median"]]
     _column(table, out, "speedup", "speedup", "x")
     _column(table, out, "throughput", "throughput_sps", metric("throughput_sps").unit)
     _column(table, out, "peak memory", "peak_memory_bytes", metric("peak_memory_bytes").unit)

@@ -35,7 +35,10 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.metrics import METRICS, metric
 
-SUMMARY_METRICS = ("accuracy", "params", "size_bytes", "latency_p50_ms", "throughput_sps", "peak_memory_bytes")
+SUMMARY_METRICS = ("accuracy", "params", "size_bytes", "latency_p50_ms", "latency_iqr_over_median", "throughput_sps",
+                   "peak_memory_bytes")
+#: a cell whose latency IQR/median is above this is flagged noisy
+NOISY = 0.10
 MODEL_METRICS = ("accuracy", "params", "size_bytes", "flops", "train_seconds")
 
 # Two-sided 95% Student-t critical values for 1..30 degrees of freedom.
@@ -252,6 +255,7 @@ def summary_table(df: pd.DataFrame, batch_size: int, *, device: str | None = Non
                 "accuracy": acc.value, "accuracy_low": acc.low, "accuracy_high": acc.high,
                 "params": est["params"].value, "size_bytes": est["size_bytes"].value,
                 "latency_p50_ms": lat.value, "latency_p50_ms_low": lat.low, "latency_p50_ms_high": lat.high,
+                "latency_iqr_over_median": est["latency_iqr_over_median"].value,
                 "throughput_sps": est["throughput_sps"].value, "peak_memory_bytes": est["peak_memory_bytes"].value,
                 "missing": _missing(est),
             })

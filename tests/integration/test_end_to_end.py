@@ -12,7 +12,9 @@ from harness.metrics import METRICS
 from harness.store import load_results, read_manifest
 from tests.conftest import FIXTURES
 
-GPU_METRICS = {"gpu_util_pct", "gpu_power_w", "energy_j_per_sample"}
+#: measured on cuda devices only; on this CPU run each is a skipped row with its reason
+GPU_METRICS = {"gpu_util_pct", "gpu_power_w", "energy_j_per_sample", "gpu_process_memory_bytes",
+               "cuda_peak_allocated_bytes"}
 
 
 def _run(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, Path, str, str]:

@@ -223,7 +223,7 @@ def test_an_exception_in_the_block_goes_on_and_nvml_is_shut_down():
             raise KeyError("boom")
     assert (nvml.inits, nvml.shutdowns) == (1, 1)
     with pytest.raises(RuntimeError):
-        sampler.telemetry
+        _ = sampler.telemetry
 
 
 def test_an_unknown_device_raises_and_shuts_nvml_down():
@@ -238,7 +238,7 @@ def test_telemetry_only_after_the_block_and_period_is_bounded():
     clock = FakeClock()
     sampler = GpuSampler("GPU-1234", nvml=FakeNVML(clock), clock=clock)
     with pytest.raises(RuntimeError):
-        sampler.telemetry
+        _ = sampler.telemetry
     with sampler:
         pass
     assert sampler.telemetry.samples == 2  # entry and exit (the 50 ms period never elapsed)

@@ -72,6 +72,8 @@ def results(kd_accuracy: tuple[float, float, float] = KD_ACC) -> pd.DataFrame:
                                 error="timed out after 60 s"))
             else:
                 rows.append(row(model, "latency_p50_ms", ms, batch_size=bs, ci=(0.9 * ms, 1.1 * ms)))
+                spread = 0.25 if (model, bs) == ("teacher", 64) else 0.04
+                rows.append(row(model, "latency_iqr_over_median", spread, batch_size=bs))
             rows.append(row(model, "throughput_sps", 1000.0 * bs / (ms or 1.0), batch_size=bs))
             if peak is not None:
                 rows.append(row(model, "peak_memory_bytes", peak * bs, batch_size=bs))
@@ -110,6 +112,7 @@ def test_missing_values_are_nan_with_reason_never_zero() -> None:
     assert math.isnan(t.loc["kd-16", "latency_p50_ms"]) and math.isnan(t.loc["kd-16", "speedup"])
     assert math.isnan(t.loc["kd-16", "peak_memory_bytes"])
     assert t.loc["kd-16", "missing"] == {"latency_p50_ms": "error: timed out after 60 s",
+                                         "latency_iqr_over_median": "not measured",
                                          "peak_memory_bytes": "not measured"}
     assert t.loc["teacher", "missing"] == {}
     shown = by_model(display_summary(summary_table(results(), 64)))
@@ -242,3 +245,10 @@ def test_bad_input_is_a_harness_error() -> None:
         summary_table(results().drop(columns="status"), 1)
     with pytest.raises(HarnessError, match="empty"):
         render_markdown(results().iloc[:0], MANIFEST)
+
+
+def test_noisy_cells_are_flagged() -> None:
+    shown = by_model(display_summary(summary_table(results(), 64)))
+    assert shown.loc["teacher", "noise (IQR/p50)"] == "25% noisy"
+    assert shown.loc["scratch-16", "noise (IQR/p50)"] == "4%"
+    assert shown.loc["kd-16", "noise (IQR/p50)"] == "—"

@@ -17,9 +17,18 @@ def test_isolated_measurement_returns_every_batch_size():
     threads, results = measure_isolated(torch.nn.Linear(4, 2), (4,), [1, 8], "cpu", 1, FAST)
     assert threads == 1
     assert [r.batch_size for r in results] == [1, 8]
-    assert all(r.status == "ok" and r.stats["n"] == len(r.samples_ms) >= 3 for r in results)
+    assert all(r.status == "ok" and r.values["latency_p50_ms"][3] == len(r.samples_ms) >= 3 for r in results)
     # Linear(4, 2): 40 bytes of weights; input 4 floats per sample; output 2 floats per sample
-    assert [r.memory_bytes for r in results] == [40 + 16 + 8, 40 + 128 + 64]
+    assert [r.values["peak_memory_bytes"][0] for r in results] == [40 + 16 + 8, 40 + 128 + 64]
+    for r in results:
+        value, low, high, n = r.values["latency_p50_ms"]
+        assert low <= value <= high
+        assert r.values["latency_p50_ms"][0] <= r.values["latency_p95_ms"][0] <= r.values["latency_p99_ms"][0]
+        assert r.values["rss_peak_bytes"][0] > 0 and r.values["rss_weights_bytes"][0] >= 0
+        # absent on a CPU, each with its reason, never 0
+        assert r.absent["gpu_util_pct"] == ("skipped", "GPU telemetry applies to cuda devices, not cpu")
+        assert r.absent["cuda_peak_allocated_bytes"][0] == "skipped"
+        assert not set(r.values) & set(r.absent)
 
 
 def test_a_model_class_from_a_folder_added_after_the_server_started(tmp_path, monkeypatch):
