@@ -200,7 +200,7 @@ def _rank(uniform_order_statistic: np.ndarray, n: int) -> np.ndarray:
     return np.minimum((uniform_order_statistic * n).astype(np.int64), n - 1)
 
 
-def _relative_ci_half_width(samples: list[float]) -> float:
+def relative_ci_half_width(samples: list[float]) -> float:
     low, high = median_ci(samples)
     median = float(np.median(samples))
     return math.inf if median <= 0 else (high - low) / 2.0 / median
@@ -309,7 +309,7 @@ def _timed_loop(time_one: Callable[[], float], settings: LatencySettings, sample
         if n >= MIN_SAMPLES and time.perf_counter() - started >= settings.max_seconds:
             return
         if n >= next_check:
-            if _relative_ci_half_width(samples) <= settings.target_ci:
+            if relative_ci_half_width(samples) <= settings.target_ci:
                 return
             next_check = max(math.ceil(n * CHECK_GROWTH), n + CHECK_EVERY)
 

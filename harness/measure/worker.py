@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from harness.measure.gpu import GpuSampler, GpuTelemetry, nvml_device_id, nvml_status
-from harness.measure.latency import LatencySettings, Timing, measure_latency, prepare_example, summarize
+from harness.measure.latency import LatencySettings, measure_latency, prepare_example, summarize
 from harness.measure.memory import inference_memory
+from harness.measure.rounds import measure_interleaved
 from harness.measure.rss import RssBreakdown, cuda_peak, rss_breakdown
 from harness.measure.threads import torch_threads
 
@@ -53,9 +55,9 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or "out of memory" in str(exc).lower()
 
 
-def _latency(result: BatchResult, timing: Timing) -> None:
-    st = summarize(timing.samples_ms, result.batch_size)
-    result.samples_ms = [float(s) for s in timing.samples_ms]
+def _latency(result: BatchResult, samples_ms: np.ndarray) -> None:
+    st = summarize(samples_ms, result.batch_size)
+    result.samples_ms = [float(s) for s in samples_ms]
     result.put("latency_p50_ms", st.p50_ms, (st.boot_low_ms, st.boot_high_ms), st.n)
     for name, value in (("latency_p90_ms", st.p90_ms), ("latency_p95_ms", st.p95_ms), ("latency_p99_ms", st.p99_ms),
                         ("latency_mean_ms", st.mean_ms), ("throughput_sps", st.throughput_sps),
@@ -87,39 +89,80 @@ def _memory(result: BatchResult, model: nn.Module, example: torch.Tensor, rss: R
     result.put("cuda_peak_allocated_bytes", peak, reason="the CUDA allocator peak applies to cuda devices")
 
 
+def _failed(result: BatchResult, exc: BaseException, on_cuda: bool) -> None:
+    result.status = "skipped" if _is_oom(exc) else "error"
+    result.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+    if on_cuda:
+        torch.cuda.empty_cache()
+
+
+def _measure_cpu(model: nn.Module, examples: dict[int, torch.Tensor], results: dict[int, BatchResult],
+                 settings: LatencySettings, gpu_reason: str) -> None:
+    """Resident memory of each batch size first, then every batch size timed in interleaved rounds."""
+    rss: dict[int, RssBreakdown] = {}
+    for batch_size, example in list(examples.items()):
+        try:
+            rss[batch_size] = rss_breakdown(model, example)
+        except Exception as exc:  # this batch size fails; the sweep goes on
+            _failed(results[batch_size], exc, on_cuda=False)
+            del examples[batch_size]
+    timings, failed = measure_interleaved(model, examples, settings)
+    for batch_size, exc in failed.items():
+        _failed(results[batch_size], exc, on_cuda=False)
+    for batch_size, samples in timings.items():
+        result = results[batch_size]
+        try:
+            _latency(result, samples)
+            _gpu(result, None, gpu_reason)
+            _memory(result, model, examples[batch_size], rss[batch_size])
+        except Exception as exc:
+            _failed(result, exc, on_cuda=False)
+
+
+def _measure_cuda(model: nn.Module, examples: dict[int, torch.Tensor], hosts: dict[int, torch.Tensor | None],
+                  results: dict[int, BatchResult], settings: LatencySettings, device: str, gpu_reason: str) -> None:
+    """Each batch size in one contiguous window, so that NVML telemetry covers exactly its timed forwards."""
+    for batch_size, example in examples.items():
+        result = results[batch_size]
+        try:
+            sampler = GpuSampler(nvml_device_id(torch.device(device).index or 0)) if not gpu_reason else None
+            timing = measure_latency(model, example, settings, host_example=hosts[batch_size], window=sampler)
+            _latency(result, timing.samples_ms)
+            _gpu(result, sampler.telemetry if sampler else None, gpu_reason)
+            _memory(result, model, example, None)
+        except Exception as exc:  # recorded per batch size; the sweep goes on
+            _failed(result, exc, on_cuda=True)
+
+
 def measure_speed(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: list[int], device: str,
                   threads: int | None, settings: LatencySettings, include_h2d: bool = False,
                   seed: int = 0) -> tuple[int, list[BatchResult]]:
-    """Time and size one model at each batch size; returns (threads used, results).
+    """Time and size one model at each batch size; returns (threads used, results in batch-size order).
 
-    Per batch size, in this order: resident memory (CPU, before anything is
-    timed at this size), latency (with GPU telemetry sampled over exactly the
-    timed window on CUDA), tensor and CUDA-allocator memory.
+    Inputs are built before anything is timed. On CPU: resident memory per
+    batch size, then latency in interleaved rounds (:mod:`harness.measure.rounds`),
+    then tensor memory. On CUDA: per batch size, latency with NVML telemetry
+    over exactly the timed window, then tensor and allocator memory.
     """
-    results = []
     on_cuda = device.startswith("cuda")
     gpu_reason = (nvml_status() or "") if on_cuda else f"GPU telemetry applies to cuda devices, not {device}"
+    results = {b: BatchResult(b) for b in batch_sizes}
     with torch_threads(threads) as used:
         model = model.to(device).eval()
         generator = torch.Generator().manual_seed(seed)
+        examples: dict[int, torch.Tensor] = {}
+        hosts: dict[int, torch.Tensor | None] = {}
         for batch_size in batch_sizes:
-            result = BatchResult(batch_size)
             try:
                 cpu_example = torch.randn((batch_size, *input_shape), generator=generator)
-                example, host = prepare_example(cpu_example, device, include_h2d=include_h2d)
-                rss = rss_breakdown(model, example) if not on_cuda else None
-                sampler = GpuSampler(nvml_device_id(torch.device(device).index or 0)) if on_cuda and not gpu_reason \
-                    else None
-                _latency(result, measure_latency(model, example, settings, host_example=host, window=sampler))
-                _gpu(result, sampler.telemetry if sampler else None, gpu_reason)
-                _memory(result, model, example, rss)
-            except Exception as exc:  # recorded per batch size; the sweep goes on
-                result.status = "skipped" if _is_oom(exc) else "error"
-                result.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-                if on_cuda:
-                    torch.cuda.empty_cache()
-            results.append(result)
-    return used, results
+                examples[batch_size], hosts[batch_size] = prepare_example(cpu_example, device, include_h2d=include_h2d)
+            except Exception as exc:  # an input that does not fit is that batch size's failure
+                _failed(results[batch_size], exc, on_cuda)
+        if on_cuda:
+            _measure_cuda(model, examples, hosts, results, settings, device, gpu_reason)
+        else:
+            _measure_cpu(model, examples, results, settings, gpu_reason)
+    return used, [results[b] for b in batch_sizes]
 
 
 class WorkerFailed(Exception):
