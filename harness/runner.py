@@ -27,7 +27,7 @@ from harness.errors import HarnessError
 from harness.hardware import fingerprint, git_commit
 from harness.measure import quality, size
 from harness.measure.threads import torch_threads
-from harness.measure.worker import BatchResult, measure_isolated
+from harness.measure.worker import BatchResult, measure_isolated, start_server
 from harness.metrics import METRICS, metric
 from harness.registry import extra_sys_path
 from harness.store import RunWriter
@@ -178,6 +178,7 @@ def run_suite(suite: Suite, results_dir: Path, cache: ModelCache | None, log: Lo
 
 
 def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log) -> None:
+    start_server()  # its start-up (importing torch) overlaps loading data and training
     done = writer.done_models()
     if done:
         log(f"resuming: {len(done)} models already measured are kept")

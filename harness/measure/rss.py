@@ -47,6 +47,7 @@ from __future__ import annotations
 import copy
 import ctypes
 import ctypes.util
+import functools
 import gc
 import re
 import threading
@@ -100,16 +101,22 @@ def _reset_peak() -> bool:
     return hwm is not None and rss is not None and hwm - rss < 2**20  # a reset that was ignored leaves the old peak
 
 
-def _trim() -> None:
-    """Collect garbage and hand free heap pages back to the OS (glibc only; elsewhere a no-op)."""
-    gc.collect()
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None
-        if libc is not None and hasattr(libc, "malloc_trim"):
-            libc.malloc_trim(0)
     except OSError:
-        pass
+        return None
+    return getattr(libc, "malloc_trim", None)
+
+
+def _trim() -> None:
+    """Collect garbage and hand free heap pages back to the OS (glibc only; elsewhere a no-op)."""
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 class _RssSampler:
