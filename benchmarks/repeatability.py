@@ -48,7 +48,7 @@ def main() -> int:
         env = {**os.environ, "HARNESS_CACHE_DIR": str(Path(tmp) / "cache")}
         run(args.suite, Path(tmp) / "warm-up", env)
         first, second = (cells(run(args.suite, Path(tmp) / name, env)) for name in ("a", "b"))
-    both = first.join(second, lsuffix="_a", rsuffix="_b")
+    both = first.add_suffix("_a").join(second.add_suffix("_b"))
     both["change"] = both["p50_b"] / both["p50_a"] - 1
     both["noisy"] = (both["iqr_a"] > NOISY) | (both["iqr_b"] > NOISY)
     steady = both[~both["noisy"]]
