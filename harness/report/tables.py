@@ -33,12 +33,13 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import HarnessError
+from harness.measure.stats import NOISY_IQR_OVER_MEDIAN
 from harness.metrics import METRICS, metric
 
 SUMMARY_METRICS = ("accuracy", "params", "size_bytes", "latency_p50_ms", "latency_iqr_over_median", "throughput_sps",
                    "peak_memory_bytes")
 #: a cell whose latency IQR/median is above this is flagged noisy
-NOISY = 0.10
+NOISY = NOISY_IQR_OVER_MEDIAN
 MODEL_METRICS = ("accuracy", "params", "size_bytes", "flops", "train_seconds")
 
 # Two-sided 95% Student-t critical values for 1..30 degrees of freedom.

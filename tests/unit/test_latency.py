@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from harness.measure import latency
+from harness.measure import latency, stats
 from harness.measure.latency import (
     LatencySettings,
     bootstrap_median_ci,
@@ -195,7 +195,7 @@ def test_time_forward_checks_the_ci_only_now_and_then(monkeypatch):
         calls.append(len(samples))
         return median_ci(samples, confidence)
 
-    monkeypatch.setattr(latency, "median_ci", counting_median_ci)
+    monkeypatch.setattr(stats, "median_ci", counting_median_ci)  # the stopping rule calls it
     settings = LatencySettings(min_iters=10, max_seconds=0.3, target_ci=0.0, **NO_WARMUP)
     samples = time_forward(nn.Linear(4, 4), torch.randn(1, 4), settings)
     assert calls[0] == 10
