@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from harness.measure import latency, stats
+from harness.measure import stats
 from harness.measure.latency import (
     LatencySettings,
     bootstrap_median_ci,
