@@ -19,6 +19,7 @@ from torch import nn
 from harness.cache import ModelCache, cache_key
 from harness.data.base import Dataset
 from harness.methods import BuildContext, get_method
+from harness.methods.base import TeacherOutputs
 from harness.models import ARCHITECTURES
 from harness.models.checkpoint import load_weights
 from harness.suite import Suite
@@ -57,7 +58,7 @@ class Builder:
         self.suite, self.data, self.cache, self.log = suite, data, cache, log
         self.dataset_spec = suite.dataset.model_dump(mode="json")
         self.threads = suite.build.threads
-        self._teacher_logits: dict[str, torch.Tensor] = {}
+        self.outputs = TeacherOutputs()
 
     def _cached_build(self, key: str, model: nn.Module, build: Callable[[], nn.Module],
                       label: str) -> tuple[nn.Module, float, bool]:
@@ -105,7 +106,7 @@ class Builder:
                             method=spec.method.model_dump(mode="json"), seed=seed, threads=self.threads,
                             teacher=teacher.key if found.uses_teacher else None)
             ctx = BuildContext(model, self.data, seed, label, teacher.module if found.uses_teacher else None,
-                               self._teacher_logits)
+                               self.outputs)
             build = functools.partial(found.build, ctx, found.params.model_validate(spec.method.params))
             module, seconds, cached = self._cached_build(key, model, build, label)
             return Built(spec.name, "student", spec.method.name, seed, module, seconds, cached, key)

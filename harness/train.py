@@ -42,24 +42,27 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, _indices: torch.Te
     return F.cross_entropy(logits, labels)
 
 
-def _optimizer(model: nn.Module, params: TrainParams) -> torch.optim.Optimizer:
+def _optimizer(parameters: list[nn.Parameter], params: TrainParams) -> torch.optim.Optimizer:
     if params.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=params.lr, momentum=params.momentum,
-                               weight_decay=params.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+        return torch.optim.SGD(parameters, lr=params.lr, momentum=params.momentum, weight_decay=params.weight_decay)
+    return torch.optim.AdamW(parameters, lr=params.lr, weight_decay=params.weight_decay)
 
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: TrainParams, seed: int,
-        loss_fn: LossFn = cross_entropy, desc: str = "train") -> nn.Module:
+        loss_fn: LossFn = cross_entropy, desc: str = "train", extra: tuple[nn.Module, ...] = ()) -> nn.Module:
     """Train ``model`` in place on tensors ``x``, ``y``; return it in eval mode.
 
+    ``extra`` modules (a distillation regressor, say) are trained alongside
+    by the same optimizer and, like the model, left in eval mode.
     Deterministic for a given seed and thread count: the shuffling comes from
     a generator seeded with ``seed``. A trailing batch of one sample is
     skipped (batch norm cannot train on it).
     """
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
-    optimizer = _optimizer(model, params)
+    optimizer = _optimizer([p for m in (model, *extra) for p in m.parameters()], params)
+    for module in extra:
+        module.train()
     n = len(x)
     steps = params.epochs * math.ceil(n / params.batch_size)
     schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
@@ -78,6 +81,8 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: TrainParams,
             optimizer.step()
             schedule.step()
         bar.set_postfix(loss=f"{loss.item():.4f}")
+    for module in extra:
+        module.eval()
     return model.eval()
 
 

@@ -8,6 +8,7 @@ keyword signature), validated when the suite loads.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,25 +23,66 @@ from harness.registry import Registry, params_model
 
 
 @dataclass
+class TeacherOutputs:
+    """The teacher's outputs on the training set, computed once and shared by every student and seed.
+
+    ``seconds`` is what computing them cost; ``uses`` counts the builds that
+    read them, so the time saved is ``seconds * (uses - 1)``.
+    """
+
+    cache: dict[str, torch.Tensor] = field(default_factory=dict)
+    seconds: float = 0.0
+    uses: int = 0
+
+    def get(self, key: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        if key not in self.cache:
+            started = time.perf_counter()
+            self.cache[key] = compute()
+            self.seconds += time.perf_counter() - started
+        return self.cache[key]
+
+
+@dataclass
 class BuildContext:
-    """What a method gets: the freshly initialised model, the data, the seed and the teacher."""
+    """What a method gets.
+
+    ``model``: the model to work on: a freshly initialised architecture, the
+    teacher's weights for a student with ``init: teacher``, or the previous
+    step's output in a pipeline. ``teacher``: the suite's teacher (eval mode;
+    None when the method does not distil). ``models``: every model already
+    built in this seed, by name (the teacher, earlier students), for methods
+    that learn from several. ``data``, ``seed``, ``name``: as they say.
+    """
 
     model: nn.Module
     data: Dataset
     seed: int
     name: str
     teacher: nn.Module | None = None
-    _teacher_logits: dict[str, torch.Tensor] = field(default_factory=dict)
+    outputs: TeacherOutputs = field(default_factory=TeacherOutputs)
+    models: dict[str, nn.Module] = field(default_factory=dict)
+
+    def _need_teacher(self) -> nn.Module:
+        if self.teacher is None:
+            raise HarnessError(f"{self.name}: this method needs a teacher")
+        self.outputs.uses += 1
+        return self.teacher
 
     def teacher_logits(self) -> torch.Tensor:
         """The teacher's logits on the training set, computed once per teacher and shared."""
-        if self.teacher is None:
-            raise HarnessError(f"{self.name}: this method needs a teacher")
-        if "train" not in self._teacher_logits:
-            from harness.train import predict_logits
+        teacher = self._need_teacher()
+        from harness.train import predict_logits
 
-            self._teacher_logits["train"] = predict_logits(self.teacher, self.data.x_train)
-        return self._teacher_logits["train"]
+        return self.outputs.get("logits", lambda: predict_logits(teacher, self.data.x_train))
+
+    def teacher_features(self, module_path: str) -> torch.Tensor:
+        """The output of the teacher's submodule ``module_path`` (as in ``named_modules``) on the
+        training set, captured with a forward hook, computed once per teacher and path and shared."""
+        teacher = self._need_teacher()
+        from harness.methods.hooks import capture_outputs
+
+        return self.outputs.get(f"features:{module_path}", lambda: capture_outputs(teacher, module_path,
+                                                                                   self.data.x_train))
 
 
 @dataclass(frozen=True)
