@@ -6,6 +6,7 @@ is returned as a :class:`Built` with ``error`` set; the run records it and goes 
 
 from __future__ import annotations
 
+import copy
 import functools
 import time
 from collections.abc import Callable, Container, Iterator
@@ -18,11 +19,12 @@ from torch import nn
 
 from harness.cache import ModelCache, cache_key
 from harness.data.base import Dataset
+from harness.measure.size import model_dtype
 from harness.methods import BuildContext, get_method
 from harness.methods.base import TeacherOutputs
 from harness.models import ARCHITECTURES
 from harness.models.checkpoint import load_weights
-from harness.suite import Suite
+from harness.suite import StudentSpec, Suite
 
 Log = Callable[[str], None]
 
@@ -40,6 +42,25 @@ class Built:
     cached: bool = False
     key: str | None = None
     error: str = ""
+    dtype: str = "float32"
+
+
+def dtype_label(model: nn.Module) -> str:
+    """The results' dtype column: ``float32``, ``float16``, ``bfloat16``, or ``int8`` for quantized modules."""
+    if any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in model.modules()):
+        return "int8"
+    return str(model_dtype(model)).removeprefix("torch.")
+
+
+def same_structure(before: nn.Module, after: nn.Module) -> bool:
+    """True when ``after`` has ``before``'s module types and state-dict shapes and dtypes (so its
+    weights load into ``before``'s architecture)."""
+    if before is after:
+        return True
+    kinds = [type(m) for m in before.modules()] == [type(m) for m in after.modules()]
+    a, b = before.state_dict(), after.state_dict()
+    return kinds and a.keys() == b.keys() and all(
+        isinstance(a[k], torch.Tensor) and a[k].shape == b[k].shape and a[k].dtype == b[k].dtype for k in a)
 
 
 def one_line(exc: BaseException) -> str:
@@ -59,10 +80,12 @@ class Builder:
         self.dataset_spec = suite.dataset.model_dump(mode="json")
         self.threads = suite.build.threads
         self.outputs = TeacherOutputs()
+        #: seed -> name -> built model, for methods that learn from several (``ctx.models``)
+        self.built_models: dict[int, dict[str, nn.Module]] = {}
 
-    def _cached_build(self, key: str, model: nn.Module, build: Callable[[], nn.Module],
+    def _cached_build(self, key: str | None, model: nn.Module, build: Callable[[], nn.Module],
                       label: str) -> tuple[nn.Module, float, bool]:
-        meta = self.cache.load(key, model) if self.cache else None
+        meta = self.cache.load(key, model) if self.cache and key else None
         if meta is not None:
             self.log(f"  {label}: from cache ({meta['train_seconds']:.1f} s to build)")
             return model.eval(), float(meta["train_seconds"]), True
@@ -70,7 +93,7 @@ class Builder:
         start = time.perf_counter()
         built = build()
         seconds = time.perf_counter() - start
-        if self.cache:
+        if self.cache and key and same_structure(model, built):
             self.cache.save(key, built, {"label": label, "train_seconds": seconds})
         return built.eval(), seconds, False
 
@@ -94,25 +117,44 @@ class Builder:
             self.log(f"  {spec.name}: FAILED {one_line(exc)}")
             return Built(spec.name, "teacher", method, spec.seed, None, error=f"build failed: {one_line(exc)}")
 
-    def student(self, spec: Any, seed: int, teacher: Built) -> Built:
-        label = f"{spec.name} (seed {seed})"
+    def student(self, spec: StudentSpec, seed: int, teacher: Built) -> Built:
+        """One student: its starting model through each step of its method pipeline."""
+        label, method = f"{spec.name} (seed {seed})", spec.method_label
         try:
-            found = get_method(spec.method.name)
-            if found.uses_teacher and teacher.module is None:
-                return Built(spec.name, "student", spec.method.name, seed, None,
-                             error=f"not built: {spec.method.name} needs the teacher, whose {teacher.error}")
-            model = make_model(spec.arch, spec.params, self.data, seed)
-            key = cache_key(role="student", dataset=self.dataset_spec, arch=spec.arch, params=spec.params,
-                            method=spec.method.model_dump(mode="json"), seed=seed, threads=self.threads,
-                            teacher=teacher.key if found.uses_teacher else None)
-            ctx = BuildContext(model, self.data, seed, label, teacher.module if found.uses_teacher else None,
-                               self.outputs)
-            build = functools.partial(found.build, ctx, found.params.model_validate(spec.method.params))
-            module, seconds, cached = self._cached_build(key, model, build, label)
-            return Built(spec.name, "student", spec.method.name, seed, module, seconds, cached, key)
+            steps = [get_method(step.name) for step in spec.method]
+            if any(found.uses_teacher for found in steps) and teacher.module is None:
+                return Built(spec.name, "student", method, seed, None,
+                             error=f"not built: {method} needs the teacher, whose {teacher.error}")
+            if spec.init == "teacher":
+                if teacher.module is None:
+                    return Built(spec.name, "student", method, seed, None,
+                                 error=f"not built: it starts from the teacher, whose {teacher.error}")
+                model, key = copy.deepcopy(teacher.module), teacher.key
+            else:
+                assert spec.arch is not None
+                model, key = make_model(spec.arch, spec.params, self.data, seed), None
+            models = {teacher.name: teacher.module} if teacher.module is not None else {}
+            models.update(self.built_models.get(seed, {}))
+            total, all_cached, cacheable = 0.0, True, True
+            for index, (step, found) in enumerate(zip(spec.method, steps, strict=True)):
+                key = cache_key(role="student", dataset=self.dataset_spec, arch=spec.arch, params=spec.params,
+                                init=spec.init, previous=key, method=step.model_dump(mode="json"), seed=seed,
+                                threads=self.threads, teacher=teacher.key if found.uses_teacher else None)
+                ctx = BuildContext(model, self.data, seed, label, teacher.module if found.uses_teacher else None,
+                                   self.outputs, models)
+                build = functools.partial(found.build, ctx, found.params.model_validate(step.params))
+                step_label = label if len(steps) == 1 else f"{label} step {index + 1} {step.name}"
+                # a step that changes the model's structure (pruned channels, int8, float16) is rebuilt each run:
+                # the cache stores weights for a known architecture, never pickled modules
+                model, seconds, cached = self._cached_build(key if cacheable else None, model, build, step_label)
+                cacheable = cacheable and same_structure(ctx.model, model)
+                total, all_cached = total + seconds, all_cached and cached
+            self.built_models.setdefault(seed, {})[spec.name] = model
+            return Built(spec.name, "student", method, seed, model, total, all_cached, key if cacheable else None,
+                         dtype=dtype_label(model))
         except Exception as exc:  # one student's failure is its own row, not the end of the run
             self.log(f"  {label}: FAILED {one_line(exc)}")
-            return Built(spec.name, "student", spec.method.name, seed, None, error=f"build failed: {one_line(exc)}")
+            return Built(spec.name, "student", method, seed, None, error=f"build failed: {one_line(exc)}")
 
     def students(self, teacher: Built, skip: Container[tuple[str, int]] = ()) -> Iterator[Built]:
         """Each student once per seed, seeds outermost, except those in ``skip`` (name, seed)."""

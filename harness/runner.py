@@ -60,7 +60,7 @@ class Measurer:
              device: str = "cpu", ci: tuple[float, float] = (math.nan, math.nan), n: int | None = None,
              status: str = "ok", error: str = "") -> dict[str, Any]:
         return {"suite": self.suite.name, "model": built.name, "role": built.role, "method": built.method,
-                "seed": built.seed, "device": device, "dtype": "float32", "batch_size": batch_size,
+                "seed": built.seed, "device": device, "dtype": built.dtype, "batch_size": batch_size,
                 "metric": name, "value": math.nan if value is None else float(value), "unit": metric(name).unit,
                 "ci_low": ci[0], "ci_high": ci[1], "n": n, "status": status, "error": error}
 
@@ -131,7 +131,7 @@ class Measurer:
                 else:
                     status, reason = res.absent.get(name, ("error", "the measuring process did not report it"))
                     rows.append(self._row(built, name, None, status=status, error=reason, **kw))
-            samples += [{"model": built.name, "seed": built.seed, "device": device, "dtype": "float32",
+            samples += [{"model": built.name, "seed": built.seed, "device": device, "dtype": built.dtype,
                          "batch_size": res.batch_size, "iteration": i, "latency_ms": s}
                         for i, s in enumerate(res.samples_ms)]
         return rows, samples, threads
@@ -191,6 +191,7 @@ def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log) ->
         teacher = builder.teacher()
         models = [teacher] if (teacher.name, teacher.seed) not in done else []
         models += builder.students(teacher, skip=done)
+    writer.manifest["teacher_outputs"] = builder.outputs.summary()
     log("measure")
     teacher_logits = predict_logits(teacher.module, data.x_test) if teacher.module is not None else None
     measurer = Measurer(suite, data, teacher_logits, teacher.error)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -82,10 +82,37 @@ class TeacherSpec(Strict):
 
 
 class StudentSpec(Strict):
+    """A student: its architecture (or ``init: teacher``), and the method, or pipeline of methods, that makes it.
+
+    ``method`` is one method or a list run in order, each step's output
+    feeding the next (``[kd, prune, quantize]``). ``init: teacher`` starts
+    from a copy of the trained teacher (to prune or quantize the teacher
+    itself); ``init: random`` (the default) from a fresh ``arch``.
+    """
+
     name: Name
-    arch: ComponentName
+    arch: ComponentName | None = None
     params: dict[str, Any] = {}
-    method: MethodSpec
+    init: Literal["random", "teacher"] = "random"
+    method: list[MethodSpec] = Field(min_length=1, max_length=20)
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _arch_or_teacher(self) -> StudentSpec:
+        if self.init == "random" and self.arch is None:
+            raise ValueError("give 'arch' (or 'init: teacher' to start from the teacher's weights)")
+        if self.init == "teacher" and (self.arch is not None or self.params):
+            raise ValueError("'init: teacher' takes the teacher's architecture: leave out 'arch' and 'params'")
+        return self
+
+    @property
+    def method_label(self) -> str:
+        """``kd`` for one method, ``kd+prune+quantize`` for a pipeline."""
+        return "+".join(step.name for step in self.method)
 
 
 class LatencySpec(Strict):

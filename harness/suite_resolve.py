@@ -61,11 +61,25 @@ def _describe(error: dict[str, Any], allowed: list[str]) -> str:
     return message
 
 
+def _as_written(loc: Loc, raw: Any) -> Loc:
+    """Drop the ``[0]`` of a value the file gives alone where a list is allowed (``method: {...}``)."""
+    kept: list[Any] = []
+    for part in loc:
+        if isinstance(part, int) and isinstance(raw, dict):
+            continue
+        kept.append(part)
+        raw = raw.get(part) if isinstance(raw, dict) else (raw[part] if isinstance(raw, list)
+                                                            and isinstance(part, int) and part < len(raw) else None)
+    return tuple(kept)
+
+
 def _to_suite_error(exc: pydantic.ValidationError, model: type[pydantic.BaseModel], prefix: Loc,
-                    file: str, locations: Locations) -> SuiteError:
+                    file: str, locations: Locations, raw: Any = None) -> SuiteError:
     # an unknown key first: it usually explains the 'missing' error beside it (a misspelt name)
     error = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
     loc = tuple(part for part in error["loc"] if part != "params" or not prefix)
+    if raw is not None:
+        loc = _as_written(loc, raw)
     allowed = _fields_at(model, loc[:-1]) if error["type"] == "extra_forbidden" else []
     if error["type"] == "extra_forbidden" and not allowed and model is not Suite:
         allowed = list(model.model_fields)
@@ -137,10 +151,15 @@ class _Resolver:
             update["checkpoint"] = str(path)
         return spec.model_copy(update=update)
 
-    def student(self, spec: StudentSpec, index: int) -> StudentSpec:
+    def student(self, spec: StudentSpec, index: int, teacher: TeacherSpec) -> StudentSpec:
         path: Loc = ("students", index)
-        return spec.model_copy(update={"params": self.arch_params(spec.arch, spec.params, path),
-                                       "method": self.method(spec.method, path + ("method",))})
+        single = isinstance(self.raw["students"][index].get("method"), dict)
+        steps = [self.method(step, path + (("method",) if single else ("method", j)))
+                 for j, step in enumerate(spec.method)]
+        if spec.init == "teacher":
+            return spec.model_copy(update={"arch": teacher.arch, "params": teacher.params, "method": steps})
+        assert spec.arch is not None  # the model validator checked it
+        return spec.model_copy(update={"params": self.arch_params(spec.arch, spec.params, path), "method": steps})
 
 
 def load_and_resolve(path: Path) -> Suite:
@@ -154,14 +173,15 @@ def load_and_resolve(path: Path) -> Suite:
     try:
         suite = Suite.model_validate(raw)
     except pydantic.ValidationError as exc:
-        raise _to_suite_error(exc, Suite, (), file, locations) from None
+        raise _to_suite_error(exc, Suite, (), file, locations, raw) from None
     suite_dir = path.resolve().parent
     resolver = _Resolver(file, raw, locations)
     with extra_sys_path(suite_dir):
+        teacher = resolver.teacher(suite.teacher, suite_dir)
         resolved = suite.model_copy(update={
             "dataset": resolver.dataset(suite.dataset),
-            "teacher": resolver.teacher(suite.teacher, suite_dir),
-            "students": [resolver.student(s, i) for i, s in enumerate(suite.students)],
+            "teacher": teacher,
+            "students": [resolver.student(s, i, teacher) for i, s in enumerate(suite.students)],
         })
     resolved._source = path.resolve()
     return resolved
@@ -171,5 +191,5 @@ def import_paths(suite: Suite) -> list[str]:
     """Every ``module:attr`` the suite names: code that running it will import and execute."""
     names = [suite.dataset.name, suite.teacher.arch]
     for student in suite.students:
-        names += [student.arch, student.method.name]
+        names += [student.arch or "", *(step.name for step in student.method)]
     return sorted({n for n in names if ":" in n})

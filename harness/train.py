@@ -88,6 +88,10 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: TrainParams,
 
 @torch.inference_mode()
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Logits of ``model`` on ``x`` in eval mode, computed in batches."""
+    """Float32 logits of ``model`` on ``x`` in eval mode, computed in batches; the input is cast to the
+    model's dtype (a float16 model gets float16 inputs)."""
+    from harness.measure.size import model_dtype
+
     model.eval()
-    return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    dtype = model_dtype(model)
+    return torch.cat([model(x[i:i + batch_size].to(dtype)).float() for i in range(0, len(x), batch_size)])

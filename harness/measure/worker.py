@@ -28,6 +28,7 @@ from harness.measure.latency import LatencySettings, measure_latency, prepare_ex
 from harness.measure.memory import inference_memory
 from harness.measure.rounds import measure_interleaved
 from harness.measure.rss import RssBreakdown, cuda_peak, rss_breakdown
+from harness.measure.size import model_dtype
 from harness.measure.threads import torch_threads
 
 #: (value, ci_low, ci_high, n) of one metric; NaN where there is no interval
@@ -91,8 +92,13 @@ def _memory(result: BatchResult, model: nn.Module, example: torch.Tensor, rss: R
     result.put("cuda_peak_allocated_bytes", peak, reason="the CUDA allocator peak applies to cuda devices")
 
 
+def _unsupported(exc: BaseException) -> bool:
+    """An op this device does not implement for this dtype (bfloat16 on some CPUs, say): a skip, not a bug."""
+    return isinstance(exc, NotImplementedError) or "not implemented for" in str(exc)
+
+
 def _failed(result: BatchResult, exc: BaseException, on_cuda: bool) -> None:
-    result.status = "skipped" if _is_oom(exc) else "error"
+    result.status = "skipped" if _is_oom(exc) or _unsupported(exc) else "error"
     result.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
     if on_cuda:
         torch.cuda.empty_cache()
@@ -151,13 +157,15 @@ def measure_speed(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: l
     results = {b: BatchResult(b) for b in batch_sizes}
     with torch_threads(threads) as used:
         model = model.to(device).eval()
+        dtype = model_dtype(model)  # a float16 model is fed float16 inputs; an int8 one float32
         generator = torch.Generator().manual_seed(seed)
         examples: dict[int, torch.Tensor] = {}
         hosts: dict[int, torch.Tensor | None] = {}
         for batch_size in batch_sizes:
             try:
                 cpu_example = torch.randn((batch_size, *input_shape), generator=generator)
-                examples[batch_size], hosts[batch_size] = prepare_example(cpu_example, device, include_h2d=include_h2d)
+                examples[batch_size], hosts[batch_size] = prepare_example(cpu_example, device, dtype,
+                                                                          include_h2d=include_h2d)
             except Exception as exc:  # an input that does not fit is that batch size's failure
                 _failed(results[batch_size], exc, on_cuda)
         if on_cuda:

@@ -26,13 +26,21 @@ from harness.registry import Registry, params_model
 class TeacherOutputs:
     """The teacher's outputs on the training set, computed once and shared by every student and seed.
 
-    ``seconds`` is what computing them cost; ``uses`` counts the builds that
-    read them, so the time saved is ``seconds * (uses - 1)``.
+    ``seconds`` is what computing them cost; ``users`` are the builds that
+    read them, so recomputing them per build would have cost
+    ``seconds * (len(users) - 1)`` more (:meth:`saved_seconds`).
     """
 
     cache: dict[str, torch.Tensor] = field(default_factory=dict)
     seconds: float = 0.0
-    uses: int = 0
+    users: set[str] = field(default_factory=set)
+
+    def saved_seconds(self) -> float:
+        return self.seconds * max(len(self.users) - 1, 0)
+
+    def summary(self) -> dict[str, float | int]:
+        return {"seconds": round(self.seconds, 4), "builds_using_them": len(self.users),
+                "saved_seconds": round(self.saved_seconds(), 4)}
 
     def get(self, key: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
         if key not in self.cache:
@@ -65,7 +73,7 @@ class BuildContext:
     def _need_teacher(self) -> nn.Module:
         if self.teacher is None:
             raise HarnessError(f"{self.name}: this method needs a teacher")
-        self.outputs.uses += 1
+        self.outputs.users.add(self.name)
         return self.teacher
 
     def teacher_logits(self) -> torch.Tensor:

@@ -286,6 +286,17 @@ def _findings(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
     return "\n".join(["## Findings", "", " ".join(sentences)])
 
 
+def _teacher_outputs(manifest: dict[str, Any]) -> str | None:
+    """One sentence on the teacher outputs shared by the distilling builds, when there were any."""
+    shared = manifest.get("teacher_outputs") or {}
+    users = shared.get("builds_using_them", 0)
+    if not users:
+        return None
+    return (f"The teacher's outputs on the training set were computed once ({shared['seconds']:.2f} s) and "
+            f"reused by {users} build{'s' if users != 1 else ''}: {shared['saved_seconds']:.2f} s of build time "
+            "saved against computing them per build.")
+
+
 def render_markdown(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
     """The whole report of one run as Markdown: ``df`` is its results table, ``manifest`` its manifest.json."""
     tables.check_columns(df)
@@ -293,7 +304,7 @@ def render_markdown(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
         raise HarnessError("the results table is empty: nothing to report")
     models = tables.model_table(df)
     sections = [_title(df, manifest), _machine(manifest), _with_notes("## Models", models, display_models(models)),
-                _results(df), _failures(df), _findings(df, manifest)]
+                _teacher_outputs(manifest), _results(df), _failures(df), _findings(df, manifest)]
     return "\n\n".join(s for s in sections if s) + "\n"
 
 

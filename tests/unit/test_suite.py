@@ -18,7 +18,7 @@ def test_good_suite_resolves_with_defaults():
     assert suite.name == "tiny"
     assert suite.dataset.params == {"num_samples": 120, "num_features": 8, "num_classes": 3, "test_fraction": 0.25}
     assert suite.teacher.train["weight_decay"] == 0.01  # the recipe's default, filled in
-    kd = suite.students[0].method
+    kd = suite.students[0].method[0]
     assert (kd.name, kd.params["temperature"], kd.params["alpha"], kd.params["epochs"]) == ("kd", 4.0, 0.9, 2)
     assert suite.measure.batch_sizes == [1, 8]
     assert suite.source == (FIXTURES / "tiny.yaml").resolve()
