@@ -82,6 +82,7 @@ class Builder:
         self.outputs = TeacherOutputs()
         #: seed -> name -> built model, for methods that learn from several (``ctx.models``)
         self.built_models: dict[int, dict[str, nn.Module]] = {}
+        self.built_keys: dict[int, dict[str, str | None]] = {}
 
     def _cached_build(self, key: str | None, model: nn.Module, build: Callable[[], nn.Module],
                       label: str) -> tuple[nn.Module, float, bool]:
@@ -139,7 +140,8 @@ class Builder:
             for index, (step, found) in enumerate(zip(spec.method, steps, strict=True)):
                 key = cache_key(role="student", dataset=self.dataset_spec, arch=spec.arch, params=spec.params,
                                 init=spec.init, previous=key, method=step.model_dump(mode="json"), seed=seed,
-                                threads=self.threads, teacher=teacher.key if found.uses_teacher else None)
+                                threads=self.threads, teacher=teacher.key if found.uses_teacher else None,
+                                models=self.built_keys.get(seed) if found.uses_models else None)
                 ctx = BuildContext(model, self.data, seed, label, teacher.module if found.uses_teacher else None,
                                    self.outputs, models)
                 build = functools.partial(found.build, ctx, found.params.model_validate(step.params))
@@ -150,6 +152,7 @@ class Builder:
                 cacheable = cacheable and same_structure(ctx.model, model)
                 total, all_cached = total + seconds, all_cached and cached
             self.built_models.setdefault(seed, {})[spec.name] = model
+            self.built_keys.setdefault(seed, {})[spec.name] = key if cacheable else None
             return Built(spec.name, "student", method, seed, model, total, all_cached, key if cacheable else None,
                          dtype=dtype_label(model))
         except Exception as exc:  # one student's failure is its own row, not the end of the run

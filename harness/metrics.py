@@ -33,6 +33,8 @@ _declare("kl_to_teacher", "nats", False, "mean KL(teacher || model) of the softm
 _declare("params", "count", False, "number of parameters")
 _declare("params_nonzero", "count", False, "number of parameters that are not exactly zero")
 _declare("size_bytes", "bytes", False, "bytes of the serialized state dict (torch.save)")
+_declare("size_bytes_sparse", "bytes", False,
+         "serialized state dict with every tensor that is at least half zeros stored sparse (CSR)")
 _declare("flops", "flop", False, "floating-point operations of one forward pass on one sample")
 _declare("latency_p50_ms", "ms", False,
          "median forward latency of one batch; interval: percentile bootstrap (2000 resamples, seed 0)", True)

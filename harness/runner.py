@@ -90,11 +90,16 @@ class Measurer:
         rows.append(self._row(built, "params", size.count_params(built.module)))
         rows.append(self._row(built, "params_nonzero", size.count_nonzero_params(built.module)))
         rows.append(self._row(built, "size_bytes", size.serialized_size_bytes(built.module)))
-        try:
-            flops = size.flops_per_sample(built.module, self.data.x_test[:1])
-            rows.append(self._row(built, "flops", flops))
-        except Exception as exc:  # an op the counter does not know: absent, with the reason
-            rows.append(self._row(built, "flops", None, status="error", error=one_line(exc)))
+        rows.append(self._row(built, "size_bytes_sparse", size.sparse_size_bytes(built.module)))
+        if built.dtype == "int8":
+            rows.append(self._row(built, "flops", None, status="skipped",
+                                  error="the flop counter does not count int8 (quantized) kernels"))
+        else:
+            try:
+                one = self.data.x_test[:1].to(size.model_dtype(built.module))
+                rows.append(self._row(built, "flops", size.flops_per_sample(built.module, one)))
+            except Exception as exc:  # an op the counter does not know: absent, with the reason
+                rows.append(self._row(built, "flops", None, status="error", error=one_line(exc)))
         if built.train_seconds is None:
             rows.append(self._row(built, "train_seconds", None, status="skipped", error="loaded from a checkpoint"))
         else:
@@ -109,6 +114,9 @@ class Measurer:
         threads = None
         if device.startswith("cuda") and not torch.cuda.is_available():
             reason = f"{device} is not available on this host"
+            results = [BatchResult(b, "skipped", reason) for b in measure.batch_sizes]
+        elif device.startswith("cuda") and built.dtype == "int8":
+            reason = "int8 (torch.ao quantized) models run on the CPU only"
             results = [BatchResult(b, "skipped", reason) for b in measure.batch_sizes]
         else:
             try:

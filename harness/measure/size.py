@@ -153,7 +153,7 @@ def sparse_size_bytes(model: nn.Module) -> int:
 
 
 def _masks_folded(model: nn.Module) -> dict[str, object]:
-    """``model.state_dict()`` with each pruned ``<name>_orig``/``<name>_mask`` pair replaced by the masked ``<name>``."""
+    """``model.state_dict()`` with each pruned ``<name>_orig``/``<name>_mask`` pair replaced by the masked weight."""
     state = dict(model.state_dict())
     modules = dict(model.named_modules())
     for key in [k for k in state if k.endswith(PRUNE_SUFFIX)]:

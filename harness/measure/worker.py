@@ -15,6 +15,8 @@ import gc
 import math
 import multiprocessing
 import multiprocessing.forkserver
+import pickle
+import warnings
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -192,12 +194,15 @@ class WorkerFailed(Exception):
     """The measuring process crashed, timed out or raised; the message says which."""
 
 
-def _child(conn: Connection, *args: Any) -> None:
-    # Everything alive now (torch, the model) stays: the memory measurements' gc.collect() calls then
-    # scan only what the measurement itself creates (about 0.1 s a call otherwise, several per batch size).
-    gc.freeze()
+def _child(conn: Connection, payload: bytes, *args: Any) -> None:
     try:
-        conn.send(("ok", measure_speed(*args)))
+        with warnings.catch_warnings():  # unpickling int8 modules warns that TypedStorage is deprecated
+            warnings.simplefilter("ignore", UserWarning)
+            model = pickle.loads(payload)
+        # Everything alive now (torch, the model) stays: the memory measurements' gc.collect() calls then
+        # scan only what the measurement itself creates (about 0.1 s a call otherwise, several per batch size).
+        gc.freeze()
+        conn.send(("ok", measure_speed(model, *args)))
     except BaseException as exc:  # everything goes back to the parent as one line
         conn.send(("error", f"{type(exc).__name__}: {exc}".splitlines()[0][:500]))
     finally:
@@ -214,7 +219,9 @@ def measure_isolated(model: nn.Module, input_shape: tuple[int, ...], batch_sizes
     """
     context = start_server()
     receive, send = context.Pipe(duplex=False)
-    args = (send, model, input_shape, batch_sizes, device, threads, settings, include_h2d)
+    # the model travels as plain pickle bytes: multiprocessing's own pickler moves tensors through shared
+    # memory, which int8 (quantized) storages do not support
+    args = (send, pickle.dumps(model), input_shape, batch_sizes, device, threads, settings, include_h2d)
     process = context.Process(target=_child, args=args, daemon=True)
     try:
         process.start()

@@ -100,12 +100,14 @@ class Method:
     params: type[pydantic.BaseModel]
     uses_teacher: bool
     summary: str
+    #: reads other models built in the seed (``ctx.models``): their cache keys join this step's
+    uses_models: bool = False
 
 
 METHODS: Registry[Any] = Registry("method")
 
 
-def _as_method(name: str, fn: Callable[..., nn.Module], uses_teacher: bool) -> Method:
+def _as_method(name: str, fn: Callable[..., nn.Module], uses_teacher: bool, uses_models: bool = False) -> Method:
     """``fn(ctx, params: Model)`` as it is; ``fn(ctx, *, a=1, b=2)`` gets its keywords from the validated model."""
     summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
     model = params_model(fn, skip=("ctx",))
@@ -113,14 +115,15 @@ def _as_method(name: str, fn: Callable[..., nn.Module], uses_teacher: bool) -> M
     if "params" not in inspect.signature(fn).parameters:
         def build(ctx: BuildContext, params: Any) -> nn.Module:
             return fn(ctx, **dict(params))
-    return Method(name, build, model, uses_teacher, summary)
+    return Method(name, build, model, uses_teacher, summary, uses_models)
 
 
-def method(name: str, *, uses_teacher: bool = False) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+def method(name: str, *, uses_teacher: bool = False,
+           uses_models: bool = False) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Register ``fn`` as the compression method ``name``."""
 
     def decorator(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        METHODS.add(name, _as_method(name, fn, uses_teacher))
+        METHODS.add(name, _as_method(name, fn, uses_teacher, uses_models))
         return fn
 
     return decorator
@@ -129,11 +132,13 @@ def method(name: str, *, uses_teacher: bool = False) -> Callable[[Callable[..., 
 def get_method(name: str) -> Method:
     """The registered method, or a user function named by ``module:attr``.
 
-    A user function declares ``uses_teacher = True`` as an attribute if it distils.
+    A user function declares ``uses_teacher = True`` as an attribute if it distils, and
+    ``uses_models = True`` if it reads other built models (``ctx.models``).
     """
     found = METHODS.get(name)
     if isinstance(found, Method):
         return found
     if not callable(found):
         raise HarnessError(f"method {name!r} is not callable")
-    return _as_method(name, found, bool(getattr(found, "uses_teacher", False)))
+    return _as_method(name, found, bool(getattr(found, "uses_teacher", False)),
+                      bool(getattr(found, "uses_models", False)))
