@@ -124,8 +124,10 @@ def display_summary(table: pd.DataFrame) -> pd.DataFrame:
 def display_models(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`~harness.report.tables.model_table` as strings: model, role, method, seeds, sizes, train time."""
     out = table[["model", "role", "method", "seeds"]].copy()
-    for label, name in (("params", "params"), ("size", "size_bytes"), ("flops", "flops"), ("train", "train_seconds")):
-        _column(table, out, label, name, metric(name).unit)
+    for label, name in (("params", "params"), ("nonzero", "params_nonzero"), ("size", "size_bytes"),
+                        ("sparse size", "size_bytes_sparse"), ("flops", "flops"), ("train", "train_seconds")):
+        if name in table:
+            _column(table, out, label, name, metric(name).unit)
     return out
 
 

@@ -41,6 +41,8 @@ SUMMARY_METRICS = ("accuracy", "params", "size_bytes", "latency_p50_ms", "latenc
 #: a cell whose latency IQR/median is above this is flagged noisy
 NOISY = NOISY_IQR_OVER_MEDIAN
 MODEL_METRICS = ("accuracy", "params", "size_bytes", "flops", "train_seconds")
+#: shown in the models table when the results have them (a pruned model's honest size)
+OPTIONAL_MODEL_METRICS = ("params_nonzero", "size_bytes_sparse")
 
 # Two-sided 95% Student-t critical values for 1..30 degrees of freedom.
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
@@ -280,16 +282,18 @@ def model_table(df: pd.DataFrame) -> pd.DataFrame:
     averaged per seed.
     """
     grouped = _by_model(df)
+    present = set(df["metric"])
+    names = MODEL_METRICS + tuple(m for m in OPTIONAL_MODEL_METRICS if m in present)
     records = []
     for model in model_order(df):
         scope = grouped[model]
-        est = {name: _estimate(scope, name, None, None, None) for name in MODEL_METRICS}
+        est = {name: _estimate(scope, name, None, None, None) for name in names}
         acc = est["accuracy"]
         records.append({
             "model": model, "role": str(scope[0]["role"]), "method": str(scope[0]["method"]),
             "seeds": ", ".join(str(s) for s in sorted({r["seed"] for r in scope})),
             "accuracy": acc.value, "accuracy_low": acc.low, "accuracy_high": acc.high,
-            **{name: est[name].value for name in MODEL_METRICS[1:]},
+            **{name: est[name].value for name in names[1:]},
             "missing": _missing(est),
         })
     return pd.DataFrame.from_records(records)
