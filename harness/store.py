@@ -16,8 +16,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import tempfile
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,31 @@ def now_iso() -> str:
 def new_run_id() -> str:
     """Sortable by start time and unique across concurrent runs: ``20261127T233500Z-3f9a1c``."""
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, so a write is never cut short by them.
+
+    Outside the main thread (where the mask cannot be changed for the process) it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {signum: signal.signal(signum, lambda number, _frame: pending.append(number))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in pending[:1]:  # now deliver what arrived, as its own handler would have
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -132,17 +160,20 @@ class RunWriter:
         atomic_write_bytes(self.run_dir / MANIFEST, json.dumps(self.manifest, indent=2).encode())
 
     def append(self, rows: Iterable[Mapping[str, Any]], samples: Iterable[Mapping[str, Any]] = ()) -> None:
-        """Add rows (and raw samples) and rewrite the files atomically."""
-        self._rows.append(frame({"run_id": self.run_id, **r} for r in rows))
-        _write_parquet(self.run_dir / MEASUREMENTS, self.rows())
+        """Add rows (and raw samples) and rewrite the files atomically; Ctrl-C waits for the write."""
+        new_rows = frame({"run_id": self.run_id, **r} for r in rows)
         new_samples = frame(({"run_id": self.run_id, **s} for s in samples), SAMPLE_COLUMNS)
-        if len(new_samples) or not (self.run_dir / SAMPLES).exists():
-            self._samples.append(new_samples)
-            _write_parquet(self.run_dir / SAMPLES, pd.concat(self._samples, ignore_index=True))
+        with signals_deferred():
+            self._rows.append(new_rows)
+            _write_parquet(self.run_dir / MEASUREMENTS, self.rows())
+            if len(new_samples) or not (self.run_dir / SAMPLES).exists():
+                self._samples.append(new_samples)
+                _write_parquet(self.run_dir / SAMPLES, pd.concat(self._samples, ignore_index=True))
 
     def finish(self, status: str, **extra: Any) -> None:
         self.manifest.update(status=status, finished_at=now_iso(), **extra)
-        self.write_manifest()
+        with signals_deferred():
+            self.write_manifest()
 
 
 def _run_dirs(path: Path) -> list[Path]:

@@ -73,3 +73,27 @@ def test_old_rows_missing_a_column_are_migrated_on_read(tmp_path: Path):
     pd.read_parquet(path).drop(columns=["n"]).to_parquet(path)
     df = load_results(writer.run_dir)
     assert list(df.columns) == list(COLUMNS) and pd.isna(df.loc[0, "n"])
+
+
+def test_ctrl_c_during_a_write_waits_for_the_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A SIGINT raised while the rows are being written is delivered after the write, not in its middle."""
+    import os
+    import signal
+
+    import harness.store as store
+
+    writer = RunWriter.create(tmp_path, "s", {})
+    real = store._write_parquet
+    seen = []
+
+    def write_then_interrupt(path, df):
+        os.kill(os.getpid(), signal.SIGINT)  # held until the block ends
+        seen.append(path.name)
+        real(path, df)
+
+    monkeypatch.setattr(store, "_write_parquet", write_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        writer.append([_row("a", "accuracy", 0.5)], [{"model": "a", "seed": 0, "device": "cpu", "dtype": "float32",
+                                                      "batch_size": 1, "iteration": 0, "latency_ms": 1.0}])
+    assert seen == [MEASUREMENTS, SAMPLES], "both files were written before the interrupt arrived"
+    assert load_results(writer.run_dir)["model"].tolist() == ["a"]
