@@ -10,7 +10,7 @@ import copy
 import functools
 import time
 from collections.abc import Callable, Container, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ class Built:
     key: str | None = None
     error: str = ""
     dtype: str = "float32"
+    #: one entry per method step: {"step": name, "seconds": build time, "cached": bool}
+    steps: list[dict[str, Any]] = field(default_factory=list)
 
 
 def dtype_label(model: nn.Module) -> str:
@@ -136,7 +138,7 @@ class Builder:
                 model, key = make_model(spec.arch, spec.params, self.data, seed), None
             models = {teacher.name: teacher.module} if teacher.module is not None else {}
             models.update(self.built_models.get(seed, {}))
-            total, all_cached, cacheable = 0.0, True, True
+            total, all_cached, cacheable, timings = 0.0, True, True, []
             for index, (step, found) in enumerate(zip(spec.method, steps, strict=True)):
                 key = cache_key(role="student", dataset=self.dataset_spec, arch=spec.arch, params=spec.params,
                                 init=spec.init, previous=key, method=step.model_dump(mode="json"), seed=seed,
@@ -151,10 +153,11 @@ class Builder:
                 model, seconds, cached = self._cached_build(key if cacheable else None, model, build, step_label)
                 cacheable = cacheable and same_structure(ctx.model, model)
                 total, all_cached = total + seconds, all_cached and cached
+                timings.append({"step": step.name, "seconds": round(seconds, 4), "cached": cached})
             self.built_models.setdefault(seed, {})[spec.name] = model
             self.built_keys.setdefault(seed, {})[spec.name] = key if cacheable else None
             return Built(spec.name, "student", method, seed, model, total, all_cached, key if cacheable else None,
-                         dtype=dtype_label(model))
+                         dtype=dtype_label(model), steps=timings)
         except Exception as exc:  # one student's failure is its own row, not the end of the run
             self.log(f"  {label}: FAILED {one_line(exc)}")
             return Built(spec.name, "student", method, seed, None, error=f"build failed: {one_line(exc)}")

@@ -200,6 +200,10 @@ def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log) ->
         models = [teacher] if (teacher.name, teacher.seed) not in done else []
         models += builder.students(teacher, skip=done)
     writer.manifest["teacher_outputs"] = builder.outputs.summary()
+    pipelines = writer.manifest.setdefault("build_steps", {})
+    for built in models:
+        if len(built.steps) > 1:  # each step's cost of a pipeline: train_seconds holds their sum
+            pipelines.setdefault(built.name, {})[str(built.seed)] = built.steps
     log("measure")
     teacher_logits = predict_logits(teacher.module, data.x_test) if teacher.module is not None else None
     measurer = Measurer(suite, data, teacher_logits, teacher.error)

@@ -299,6 +299,23 @@ def _teacher_outputs(manifest: dict[str, Any]) -> str | None:
             "saved against computing them per build.")
 
 
+def _pipelines(manifest: dict[str, Any]) -> str | None:
+    """Each pipeline's steps and what each cost to build, averaged over seeds."""
+    steps = manifest.get("build_steps") or {}
+    if not steps:
+        return None
+    lines = ["## Pipelines", "", "Build time of each step, mean over seeds (the models table's train time is their sum):",
+             ""]
+    for model, by_seed in steps.items():
+        runs = list(by_seed.values())
+        parts = []
+        for index, step in enumerate(runs[0]):
+            seconds = [run[index]["seconds"] for run in runs if index < len(run)]
+            parts.append(f"{step['step']} {format_value(sum(seconds) / len(seconds), 's')} s")
+        lines.append(f"- {model}: " + " → ".join(parts))
+    return "\n".join(lines)
+
+
 def render_markdown(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
     """The whole report of one run as Markdown: ``df`` is its results table, ``manifest`` its manifest.json."""
     tables.check_columns(df)
@@ -306,7 +323,8 @@ def render_markdown(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
         raise HarnessError("the results table is empty: nothing to report")
     models = tables.model_table(df)
     sections = [_title(df, manifest), _machine(manifest), _with_notes("## Models", models, display_models(models)),
-                _teacher_outputs(manifest), _results(df), _failures(df), _findings(df, manifest)]
+                _teacher_outputs(manifest), _pipelines(manifest), _results(df), _failures(df),
+                _findings(df, manifest)]
     return "\n\n".join(s for s in sections if s) + "\n"
 
 

@@ -36,7 +36,12 @@ def test_a_pipeline_and_a_student_started_from_the_teacher(tmp_path: Path, capsy
     assert set(df[df["model"] != "teacher"]["status"]) <= {"ok", "skipped"}
     params = df[df["metric"] == "params"].set_index("model")["value"]
     assert params["tuned-teacher"] == params["teacher"]  # the teacher's architecture, its weights fine-tuned
-    assert read_manifest(run_dir)["teacher_outputs"]["builds_using_them"] == 1  # only the kd step distils
+    manifest = read_manifest(run_dir)
+    assert manifest["teacher_outputs"]["builds_using_them"] == 1  # only the kd step distils
+    steps = manifest["build_steps"]["kd-4"]["0"]
+    assert [s["step"] for s in steps] == ["scratch", "kd"] and not any(s["cached"] for s in steps)
+    train = df[(df["model"] == "kd-4") & (df["metric"] == "train_seconds")]["value"].iloc[0]
+    assert train == pytest.approx(sum(s["seconds"] for s in steps), abs=1e-3)
 
     again, err = _run(tmp_path, capsys)
     assert "building" not in err, "every step of both students came from the cache"

@@ -48,3 +48,10 @@ def test_identical_logits_leave_only_the_hard_term():
     logits = torch.tensor([[2.0, -1.0, 0.5]])
     ce = torch.nn.functional.cross_entropy(logits, torch.tensor([2])).item()
     assert kd_loss(logits, logits, torch.tensor([2]), 4.0, 0.9).item() == pytest.approx(0.1 * ce, abs=1e-7)
+
+
+def test_at_t1_and_alpha1_kd_is_exactly_the_kl_term():
+    torch.manual_seed(1)
+    s, t, y = torch.randn(6, 4), torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 0, 1])
+    kl = torch.nn.functional.kl_div(torch.log_softmax(s, 1), torch.softmax(t, 1), reduction="batchmean")
+    assert kd_loss(s, t, y, temperature=1.0, alpha=1.0).item() == pytest.approx(kl.item(), abs=1e-7)
