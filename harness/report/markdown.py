@@ -304,8 +304,8 @@ def _pipelines(manifest: dict[str, Any]) -> str | None:
     steps = manifest.get("build_steps") or {}
     if not steps:
         return None
-    lines = ["## Pipelines", "", "Build time of each step, mean over seeds (the models table's train time is their sum):",
-             ""]
+    lines = ["## Pipelines", "",
+             "Build time of each step, mean over seeds (the models table's train time is their sum):", ""]
     for model, by_seed in steps.items():
         runs = list(by_seed.values())
         parts = []
