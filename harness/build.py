@@ -21,7 +21,7 @@ from harness.cache import ModelCache, cache_key
 from harness.data.base import Dataset
 from harness.measure.size import model_dtype
 from harness.methods import BuildContext, get_method
-from harness.methods.base import TeacherOutputs
+from harness.methods.base import TeacherOutputs, needs_teacher
 from harness.models import ARCHITECTURES
 from harness.models.checkpoint import load_weights
 from harness.suite import StudentSpec, Suite
@@ -125,7 +125,9 @@ class Builder:
         label, method = f"{spec.name} (seed {seed})", spec.method_label
         try:
             steps = [get_method(step.name) for step in spec.method]
-            if any(found.uses_teacher for found in steps) and teacher.module is None:
+            params = [found.params.model_validate(step.params) for step, found in zip(spec.method, steps, strict=True)]
+            distils = [needs_teacher(found, p) for found, p in zip(steps, params, strict=True)]
+            if any(distils) and teacher.module is None:
                 return Built(spec.name, "student", method, seed, None,
                              error=f"not built: {method} needs the teacher, whose {teacher.error}")
             if spec.init == "teacher":
@@ -142,11 +144,11 @@ class Builder:
             for index, (step, found) in enumerate(zip(spec.method, steps, strict=True)):
                 key = cache_key(role="student", dataset=self.dataset_spec, arch=spec.arch, params=spec.params,
                                 init=spec.init, previous=key, method=step.model_dump(mode="json"), seed=seed,
-                                threads=self.threads, teacher=teacher.key if found.uses_teacher else None,
+                                threads=self.threads, teacher=teacher.key if distils[index] else None,
                                 models=self.built_keys.get(seed) if found.uses_models else None)
-                ctx = BuildContext(model, self.data, seed, label, teacher.module if found.uses_teacher else None,
+                ctx = BuildContext(model, self.data, seed, label, teacher.module if distils[index] else None,
                                    self.outputs, models)
-                build = functools.partial(found.build, ctx, found.params.model_validate(step.params))
+                build = functools.partial(found.build, ctx, params[index])
                 step_label = label if len(steps) == 1 else f"{label} step {index + 1} {step.name}"
                 # a step that changes the model's structure (pruned channels, int8, float16) is rebuilt each run:
                 # the cache stores weights for a known architecture, never pickled modules

@@ -98,7 +98,8 @@ class Method:
     name: str
     build: Callable[[BuildContext, Any], nn.Module]
     params: type[pydantic.BaseModel]
-    uses_teacher: bool
+    #: True, False, or a function of the validated params (``lambda p: p.distill``)
+    uses_teacher: bool | Callable[[Any], bool]
     summary: str
     #: reads other models built in the seed (``ctx.models``): their cache keys join this step's
     uses_models: bool = False
@@ -107,7 +108,13 @@ class Method:
 METHODS: Registry[Any] = Registry("method")
 
 
-def _as_method(name: str, fn: Callable[..., nn.Module], uses_teacher: bool, uses_models: bool = False) -> Method:
+def needs_teacher(found: Method, params: Any) -> bool:
+    """Whether this step, with these validated params, reads the teacher."""
+    return bool(found.uses_teacher(params) if callable(found.uses_teacher) else found.uses_teacher)
+
+
+def _as_method(name: str, fn: Callable[..., nn.Module], uses_teacher: bool | Callable[[Any], bool],
+               uses_models: bool = False) -> Method:
     """``fn(ctx, params: Model)`` as it is; ``fn(ctx, *, a=1, b=2)`` gets its keywords from the validated model."""
     summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
     model = params_model(fn, skip=("ctx",))
@@ -118,7 +125,7 @@ def _as_method(name: str, fn: Callable[..., nn.Module], uses_teacher: bool, uses
     return Method(name, build, model, uses_teacher, summary, uses_models)
 
 
-def method(name: str, *, uses_teacher: bool = False,
+def method(name: str, *, uses_teacher: bool | Callable[[Any], bool] = False,
            uses_models: bool = False) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Register ``fn`` as the compression method ``name``."""
 
@@ -140,5 +147,5 @@ def get_method(name: str) -> Method:
         return found
     if not callable(found):
         raise HarnessError(f"method {name!r} is not callable")
-    return _as_method(name, found, bool(getattr(found, "uses_teacher", False)),
+    return _as_method(name, found, getattr(found, "uses_teacher", False),
                       bool(getattr(found, "uses_models", False)))

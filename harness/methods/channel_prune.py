@@ -161,12 +161,12 @@ def shrink_sequential(model: nn.Module, ratio: float) -> nn.Sequential:
     return nn.Sequential(*layers).eval()
 
 
-@method("channel_prune", uses_teacher=True)
+@method("channel_prune", uses_teacher=lambda params: params.distill)
 def channel_prune(ctx: BuildContext, params: ChannelPruneParams) -> nn.Module:
     """Structured pruning: remove the lowest-L1 units/channels of each hidden layer (Li et al. 2017).
 
-    Registered with ``uses_teacher`` because ``distill: true`` needs the
-    teacher; without it the teacher is never read.
+    It reads the teacher only with ``distill: true``; without it, it works
+    (and is cached) without one.
     """
     small = shrink_sequential(ctx.model, params.ratio)
     return recover(ctx, small, params)

@@ -123,12 +123,12 @@ def make_permanent(model: nn.Module) -> nn.Module:
     return model
 
 
-@method("prune", uses_teacher=True)
+@method("prune", uses_teacher=lambda params: params.distill)
 def prune(ctx: BuildContext, params: PruneParams) -> nn.Module:
     """Unstructured magnitude pruning to a target sparsity, global or per layer (Han et al. 2015).
 
-    Registered with ``uses_teacher`` because ``distill: true`` needs the
-    teacher; without it the teacher is never read.
+    It reads the teacher only with ``distill: true``; without it, it works
+    (and is cached) without one.
     """
     model = ctx.model
     magnitude_prune(model, params.sparsity, params.scope, params.layers)

@@ -65,3 +65,13 @@ def test_errors_in_a_pipeline_step_name_the_step(tmp_path: Path):
     with pytest.raises(SuiteError) as info:
         load_suite(tmp_path / "s.yaml")
     assert str(info.value).startswith(f"{tmp_path / 's.yaml'}:13: students[0].method[1].alpha: Input should be less")
+
+
+def test_pruning_reads_the_teacher_only_when_it_distils():
+    from harness.methods import get_method
+    from harness.methods.base import needs_teacher
+
+    prune = get_method("prune")
+    assert not needs_teacher(prune, prune.params.model_validate({"sparsity": 0.5}))
+    assert needs_teacher(prune, prune.params.model_validate({"sparsity": 0.5, "distill": True}))
+    assert needs_teacher(get_method("kd"), None) and not needs_teacher(get_method("scratch"), None)
