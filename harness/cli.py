@@ -3,7 +3,9 @@
     harness run SUITE [--out RESULTS_DIR] [--resume RUN_DIR]
                                               train/load, measure, write a run (last line: the run directory)
     harness validate SUITE                    check a suite without running it
-    harness report RUN_DIR... [--out DIR]     write reports/<suite>/<run_id>/report.md from stored results
+    harness report RUN_DIR... [--out DIR]     write reports/<suite>/<run_id>/{index.html,report.md} + PNGs
+    harness leaderboard RUN_DIR... [--by METRIC] [--batch-size N] [--device D] [--out DIR]
+                                              rank students across runs and seeds (md, html, csv)
     harness list [KIND]                       what the registries hold
 
 Bad input is one line on stderr and exit code 2; never a traceback.
@@ -48,10 +50,24 @@ def _parser() -> argparse.ArgumentParser:
                                           "FILE:LINE: field.path: what is wrong, and exit 2.")
     validate.add_argument("suite", type=Path, help="suite YAML file")
 
-    report = sub.add_parser("report", help="write a markdown report from stored results",
-                            description="Write <out>/<suite>/<run_id>/report.md for each run directory.")
+    report = sub.add_parser("report", help="write the HTML and Markdown reports from stored results",
+                            description="Write <out>/<suite>/<run_id>/index.html (self-contained, figures "
+                                        "embedded), report.md and the figures as PNG beside it, for each run "
+                                        "directory; prints each index.html path.")
     report.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run directory")
     report.add_argument("--out", type=Path, default=Path("reports"), help="reports directory (default: reports/)")
+
+    board = sub.add_parser("leaderboard", help="rank students across runs and seeds",
+                           description="Rank the students of every run given on one metric (mean and 95%% interval "
+                                       "over all runs and seeds), the teacher as reference; shared rank where "
+                                       "intervals overlap. Writes leaderboard.md, .html and .csv.")
+    board.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run directory or a folder above runs")
+    board.add_argument("--by", default="accuracy", metavar="METRIC", help="metric to rank by (default: accuracy)")
+    board.add_argument("--batch-size", type=int, metavar="N",
+                       help="batch size of latency and throughput (default: the largest common to all models)")
+    board.add_argument("--device", metavar="D", help="device of latency and throughput (needed when there are several)")
+    board.add_argument("--out", type=Path, default=Path("reports/leaderboard"),
+                       help="output directory (default: reports/leaderboard/)")
 
     listing = sub.add_parser("list", help="list datasets, architectures, methods and metrics")
     listing.add_argument("kind", nargs="?", choices=["datasets", "architectures", "methods", "metrics"])
@@ -73,12 +89,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def write_report(run_dir: Path, reports_dir: Path) -> Path:
-    from harness.report import write_markdown_report
+    """Write reports_dir/<suite>/<run_id>/{index.html, report.md, figure PNGs}; return index.html's path."""
+    from harness.report import write_html_report
     from harness.store import load_results, read_manifest
 
     manifest = read_manifest(run_dir)
     out = reports_dir / manifest["suite_name"] / manifest["run_id"]
-    return write_markdown_report(load_results(run_dir), manifest, out)
+    return write_html_report(load_results(run_dir), manifest, out)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -122,6 +139,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from harness.report.leaderboard import leaderboard, render_leaderboard_markdown, write_leaderboard
+    from harness.store import load_results
+
+    df = load_results(*args.run_dirs)
+    if df.empty:
+        raise HarnessError(f"no results under {', '.join(map(str, args.run_dirs))}: nothing to rank")
+    table = leaderboard(df, by=args.by, batch_size=args.batch_size, device=args.device)
+    print(render_leaderboard_markdown(table))
+    for path in write_leaderboard(table, args.out).values():
+        print(path)
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from harness.data import DATASETS
     from harness.methods import METHODS
@@ -140,7 +171,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "list": cmd_list}
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "list": cmd_list,
+            "leaderboard": cmd_leaderboard}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

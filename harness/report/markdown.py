@@ -205,8 +205,9 @@ def _results(df: pd.DataFrame) -> str | None:
     return "\n\n".join(["## Results by batch size", LEGEND, *sections]) if sections else None
 
 
-def _failures(df: pd.DataFrame) -> str | None:
-    """Every row whose status is not ok, one line per (status, device, dtype, reason), errors first."""
+def failures_table(df: pd.DataFrame) -> pd.DataFrame | None:
+    """Every row whose status is not ok, one line per (status, device, dtype, reason), errors first;
+    None when every row is ok."""
     bad = df[df["status"] != "ok"]
     if bad.empty:
         return None
@@ -225,7 +226,12 @@ def _failures(df: pd.DataFrame) -> str | None:
             for (status, device, dtype, error), (models, metrics, sizes, seeds)
             in sorted(groups.items(), key=lambda item: item[0][0] != "error")]
     columns = ["status", "models", "metrics", "device", "dtype", "batch sizes", "seeds", "reason"]
-    return "\n".join(["## Failures and skips", "", _table(pd.DataFrame(rows, columns=columns))])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _failures(df: pd.DataFrame) -> str | None:
+    table = failures_table(df)
+    return None if table is None else "\n".join(["## Failures and skips", "", _table(table)])
 
 
 def _architectures(manifest: dict[str, Any]) -> dict[str, str]:
@@ -316,21 +322,64 @@ def _pipelines(manifest: dict[str, Any]) -> str | None:
     return "\n".join(lines)
 
 
-def render_markdown(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
-    """The whole report of one run as Markdown: ``df`` is its results table, ``manifest`` its manifest.json."""
+def title(df: pd.DataFrame, manifest: dict[str, Any]) -> tuple[str, str]:
+    """The report's heading ("quick: run 2024-...") and the sentence of run facts under it ('' when none)."""
+    head, _, facts = _title(df, manifest).partition("\n\n")
+    return head.removeprefix("# "), facts
+
+
+def machine_lines(manifest: dict[str, Any]) -> list[str]:
+    """The machine section's lines ("CPU: ...", "Cores: ..."), without their bullets."""
+    return [line.removeprefix("- ") for line in _machine(manifest).splitlines()[2:]]
+
+
+def missing_notes(table: pd.DataFrame) -> list[str]:
+    """The notes under a table: one line per (metric, reason) naming its models, without bullets."""
+    return [note.removeprefix("- ") for note in _missing_notes(table)]
+
+
+def findings(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
+    """The findings paragraph (without its heading)."""
+    return _findings(df, manifest).split("\n\n", 1)[1]
+
+
+def notes(manifest: dict[str, Any]) -> list[str]:
+    """The manifest's build notes as Markdown blocks: shared teacher outputs, pipeline steps."""
+    return [s for s in (_teacher_outputs(manifest), _pipelines(manifest)) if s]
+
+
+def figure_lines(figures: dict[str, Path], skipped: dict[str, str]) -> str | None:
+    """The Figures section: ``![title](name.png)`` per figure written, one line per figure left out and why."""
+    if not figures and not skipped:
+        return None
+    from harness.report.plots import title as figure_title  # matplotlib only when there are figures
+
+    lines = ["## Figures", ""]
+    for name, path in figures.items():
+        lines += [f"![{figure_title(name)}]({Path(path).name})", ""]
+    if skipped:
+        lines += ["Left out:", ""] + [f"- {figure_title(name)}: {reason}." for name, reason in skipped.items()]
+    return "\n".join(lines).rstrip()
+
+
+def render_markdown(df: pd.DataFrame, manifest: dict[str, Any], figures: dict[str, Path] | None = None,
+                    skipped: dict[str, str] | None = None) -> str:
+    """The whole report of one run as Markdown: ``df`` is its results table, ``manifest`` its manifest.json;
+    ``figures`` (name -> PNG beside the report) and ``skipped`` (name -> reason) make its Figures section."""
     tables.check_columns(df)
     if df.empty:
         raise HarnessError("the results table is empty: nothing to report")
     models = tables.model_table(df)
     sections = [_title(df, manifest), _machine(manifest), _with_notes("## Models", models, display_models(models)),
                 _teacher_outputs(manifest), _pipelines(manifest), _results(df), _failures(df),
-                _findings(df, manifest)]
+                _findings(df, manifest), figure_lines(figures or {}, skipped or {})]
     return "\n\n".join(s for s in sections if s) + "\n"
 
 
-def write_markdown_report(df: pd.DataFrame, manifest: dict[str, Any], out_dir: Path) -> Path:
-    """Write ``out_dir/report.md`` (creating ``out_dir``) and return its path."""
+def write_markdown_report(df: pd.DataFrame, manifest: dict[str, Any], out_dir: Path,
+                          figures: dict[str, Path] | None = None, skipped: dict[str, str] | None = None) -> Path:
+    """Write ``out_dir/report.md`` (creating ``out_dir``) and return its path; see :func:`render_markdown`."""
     path = Path(out_dir) / "report.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_markdown(df, manifest), encoding="utf-8")
+    path.write_text(render_markdown(df, manifest, figures, skipped), encoding="utf-8")
     return path

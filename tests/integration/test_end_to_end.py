@@ -87,7 +87,7 @@ def test_raw_samples_and_manifest(first_run):
 def test_report_written_from_stored_results(first_run):
     tmp, _, run_dir, out, _ = first_run
     report = tmp / "reports" / "tiny" / run_dir.name / "report.md"
-    assert f"report: {report}" in out
+    assert f"report: {report.with_name('index.html')}" in out
     text = report.read_text()
     assert "### Batch size 1 (cpu)" in text and "### Batch size 8 (cpu)" in text and "kd-4" in text
     assert main(["report", str(run_dir), "--out", str(tmp / "again")]) == 0

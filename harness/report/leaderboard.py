@@ -1,0 +1,307 @@
+"""The leaderboard: students of any number of runs ranked on one metric, the teacher as reference.
+
+A student is one ``(suite, model, method)``; its rows from every run are
+pooled by seed: each seed is one observation (rows of the same seed from
+several runs are averaged first: training is deterministic per seed, so a
+repeated seed is a repeated measurement, not new evidence about the method).
+A metric is the mean over seeds with the 95% Student-t interval of that mean
+(one seed: its own interval), computed by
+:func:`harness.report.tables.aggregate`, so the leaderboard and the run report
+agree on what an interval is (per-batch metrics: the envelope of the
+observations' intervals). Latency and throughput are taken at one batch size
+(default: the largest every model was measured at) on one device.
+
+Shared rank where intervals overlap so no one claims a place the data does
+not support: a row whose interval on the ranked metric overlaps that of
+the row just above it takes that row's rank, and ``tie`` reads ``=k``. Ties
+chain (each row is compared with the one above, not with the first of its
+group), and the next clearly separated row takes its own position (1, 1, 3).
+``pareto`` marks the rows that no other row (students and teacher alike)
+matches or beats in both accuracy and median latency while beating it in one.
+
+>>> from harness.report.leaderboard import pareto_flags
+>>> pareto_flags(["a", "b", "c"], [0.9, 0.8, 0.8], [2.0, 1.0, 1.5])
+{'a': True, 'b': True, 'c': False}
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.errors import HarnessError
+from harness.metrics import METRICS, metric
+from harness.report.markdown import MISSING, _table, format_interval, format_value, header
+from harness.report.tables import Estimate, aggregate, check_columns, devices
+
+#: metrics every leaderboard shows; the ranked metric is added when it is not one of them
+SHOWN = ("accuracy", "params", "size_bytes", "latency_p50_ms", "throughput_sps")
+#: metrics shown with their interval
+WITH_INTERVAL = ("accuracy", "latency_p50_ms")
+REFERENCE = "ref"
+UNRANKED = MISSING
+Row = dict[str, Any]
+Key = tuple[str, str, str]
+
+
+def pareto_flags(names: Sequence[str], accuracy: Sequence[float], latency: Sequence[float]) -> dict[str, bool]:
+    """For each name, whether its point is Pareto-optimal (higher accuracy and lower latency are better).
+
+    A point is optimal when no other point is at least as good on both axes and strictly better on one.
+    A point missing either value (NaN) is never optimal and dominates nothing. Names must be unique.
+    """
+    if not len(names) == len(accuracy) == len(latency):
+        raise ValueError("names, accuracy and latency must have the same length")
+    if len(set(names)) != len(names):
+        raise ValueError("names must be unique")
+    points = [(a, lat) for a, lat in zip(accuracy, latency, strict=True)]
+    known = [not (pd.isna(a) or pd.isna(lat)) for a, lat in points]
+
+    def dominated(i: int) -> bool:
+        a, lat = points[i]
+        return any(known[j] and j != i and points[j][0] >= a and points[j][1] <= lat
+                   and (points[j][0] > a or points[j][1] < lat) for j in range(len(points)))
+
+    return {name: known[i] and not dominated(i) for i, name in enumerate(names)}
+
+
+def _check_by(df: pd.DataFrame, by: str) -> None:
+    present = set(df["metric"].dropna())
+    allowed = [name for name in METRICS.names() if name in present]
+    if by not in allowed:
+        raise HarnessError(f"cannot rank by {by!r}: not a declared metric of these results "
+                           f"(allowed: {', '.join(allowed) or 'none'})")
+
+
+def _groups(df: pd.DataFrame) -> dict[Key, list[Row]]:
+    """Rows per (suite, model, method); ``seed`` is the observation key (runs of one seed pool into it)."""
+    grouped: dict[Key, list[Row]] = {}
+    for record in df.to_dict("records"):
+        row = {str(k): v for k, v in record.items()}
+        grouped.setdefault((str(row["suite"]), str(row["model"]), str(row["method"])), []).append(row)
+    return grouped
+
+
+def _latency_batch_sizes(rows: list[Row], device: str | None) -> set[int]:
+    return {int(r["batch_size"]) for r in rows if r["metric"] == "latency_p50_ms" and r["status"] == "ok"
+            and not pd.isna(r["batch_size"]) and (device is None or r["device"] == device)}
+
+
+def _batch_size(groups: dict[Key, list[Row]], asked: int | None, device: str | None) -> int | None:
+    """``asked`` when it was measured, else the largest batch size every model has a median latency at."""
+    measured = {key: _latency_batch_sizes(rows, device) for key, rows in groups.items()}
+    present = sorted(set().union(*measured.values()))
+    if asked is not None:
+        if asked not in present:
+            raise HarnessError(f"no latency measured at batch size {asked} "
+                               f"(batch sizes present: {', '.join(map(str, present)) or 'none'})")
+        return asked
+    if not present:
+        return None
+    common = set.intersection(*(sizes for sizes in measured.values() if sizes))
+    if not common:
+        raise HarnessError(f"no batch size is common to all models (present: {', '.join(map(str, present))}); "
+                           "pass --batch-size")
+    return max(common)
+
+
+def _estimate(rows: list[Row], name: str, batch_size: int | None, device: str | None) -> Estimate:
+    if metric(name).per_batch_size:
+        rows = [r for r in rows if r["metric"] == name and not pd.isna(r["batch_size"])
+                and r["batch_size"] == batch_size and (device is None or r["device"] == device)]
+    else:
+        rows = [r for r in rows if r["metric"] == name and pd.isna(r["batch_size"])]
+    return aggregate(rows)
+
+
+def _record(key: Key, rows: list[Row], by: str, batch_size: int | None, device: str | None) -> Row:
+    suite, model, method = key
+    names = SHOWN + ((by,) if by not in SHOWN else ())
+    est = {name: _estimate(rows, name, batch_size, device) for name in names}
+    record: Row = {"role": str(rows[0]["role"]), "model": model, "method": method, "suite": suite,
+                   "runs": len({r["run_id"] for r in rows}), "seeds": len({r["seed"] for r in rows})}
+    for name in names:
+        record[name] = est[name].value
+        if name in WITH_INTERVAL or name == by:
+            record[f"{name}_low"], record[f"{name}_high"] = est[name].low, est[name].high
+    record["notes"] = "; ".join(f"{name}: {est[name].note}" for name in names if est[name].note)
+    return record
+
+
+def _overlap(upper: pd.Series, lower: pd.Series, by: str) -> bool:
+    """Whether two rows' intervals on ``by`` overlap; a row without an interval is the point of its value."""
+    def ends(row: pd.Series) -> tuple[float, float]:
+        low, high = row[f"{by}_low"], row[f"{by}_high"]
+        return (row[by], row[by]) if pd.isna(low) or pd.isna(high) else (low, high)
+
+    (a_low, a_high), (b_low, b_high) = ends(upper), ends(lower)
+    return bool(a_low <= b_high and b_low <= a_high)
+
+
+def _ranks(students: pd.DataFrame, by: str) -> tuple[list[str], list[str]]:
+    """Competition ranks (shared across overlapping intervals) and tie markers of rows already in order."""
+    ranks: list[str] = []
+    ties: list[str] = []
+    previous = None
+    for position, (_, row) in enumerate(students.iterrows(), start=1):
+        if pd.isna(row[by]):
+            ranks.append(UNRANKED)
+            ties.append("")
+        elif previous is not None and _overlap(previous, row, by):
+            ranks.append(ranks[-1])
+            ties.append(f"={ranks[-1]}")
+        else:
+            ranks.append(str(position))
+            ties.append("")
+        previous = row
+    return ranks, ties
+
+
+def leaderboard(df: pd.DataFrame, by: str = "accuracy", batch_size: int | None = None,
+                device: str | None = None) -> pd.DataFrame:
+    """Students of every run in ``df`` ranked on ``by``, the teacher(s) first as reference rows.
+
+    Columns: rank ("ref" for a teacher, "—" when ``by`` is missing), tie ("=k" when the row shares rank k),
+    model, method, suite, runs, seeds (distinct seeds), accuracy (+ ``_low``,
+    ``_high``), params, size_bytes, latency_p50_ms (+ ``_low``, ``_high``) and throughput_sps at
+    ``batch_size``, ``by`` with its interval when it is none of these, pareto, notes (why a value is
+    missing or partial), batch_size and device. Raises :class:`HarnessError` for an empty table, a ``by``
+    that is not a declared metric of the results, a batch size that was not measured, or several devices
+    without ``device``.
+    """
+    check_columns(df)
+    if df.empty:
+        raise HarnessError("no results to rank: the results table is empty")
+    _check_by(df, by)
+    found = devices(df)
+    if device is not None and device not in found:
+        raise HarnessError(f"no measurements on device {device!r} (found: {', '.join(found) or 'none'})")
+    if device is None and len(found) > 1:
+        raise HarnessError(f"results hold several devices ({', '.join(found)}); pass --device to pick one")
+    device = device if device is not None else (found[0] if found else None)
+    groups = _groups(df)
+    batch_size = _batch_size(groups, batch_size, device)
+    table = pd.DataFrame.from_records([_record(k, rows, by, batch_size, device) for k, rows in groups.items()])
+    table = table[[c for c in _columns(by) if c in table.columns]]
+    labels = [f"{i}" for i in range(len(table))]
+    flags = pareto_flags(labels, table["accuracy"].tolist(), table["latency_p50_ms"].tolist())
+    table["pareto"] = [flags[label] for label in labels]
+    teachers = table[table["role"] == "teacher"].sort_values(["suite", "model"], kind="stable")
+    students = table[table["role"] != "teacher"].sort_values(
+        [by, "suite", "model", "method"], ascending=[not metric(by).higher_is_better, True, True, True],
+        na_position="last", kind="stable")
+    ranks, ties = _ranks(students, by)
+    teachers.insert(0, "rank", REFERENCE)
+    teachers.insert(1, "tie", "")
+    students.insert(0, "rank", ranks)
+    students.insert(1, "tie", ties)
+    out = pd.concat([t for t in (teachers, students) if not t.empty], ignore_index=True).drop(columns="role")
+    out["batch_size"] = pd.array([batch_size] * len(out), dtype="Int64")
+    out["device"] = device
+    out = out[[c for c in out.columns if c != "notes"] + ["notes"]]
+    out.attrs.update(by=by, batch_size=batch_size, device=device, runs=int(df["run_id"].nunique()))
+    return out
+
+
+def _columns(by: str) -> list[str]:
+    """Column order: identity, counts, the shown metrics (with intervals), the ranked metric, the rest."""
+    order = ["role", "model", "method", "suite", "runs", "seeds"]
+    for name in SHOWN:
+        order += [name] + ([f"{name}_low", f"{name}_high"] if name in WITH_INTERVAL or name == by else [])
+    if by not in SHOWN:
+        order += [by, f"{by}_low", f"{by}_high"]
+    return order + ["notes"]
+
+
+def _ranked_by(table: pd.DataFrame) -> str:
+    return str(table.attrs.get("by", "accuracy"))
+
+
+def _caption(table: pd.DataFrame) -> str:
+    by = _ranked_by(table)
+    direction = "higher" if metric(by).higher_is_better else "lower"
+    batch = table["batch_size"].dropna()
+    where = f" Latency and throughput at batch size {int(batch.iloc[0])}" if len(batch) else ""
+    devices_ = table["device"].dropna()
+    where += f" on {devices_.iloc[0]}." if where and len(devices_) else ("." if where else "")
+    runs = int(table.attrs.get("runs", table["runs"].max()))
+    return f"Students ranked by {by} ({direction} is better) across {runs} run(s).{where}"
+
+
+LEGEND = ("Values are means over seeds (each seed averaged over the runs that have it) with 95% intervals "
+          "(Student-t across seeds; one seed: its own interval). Shared rank where intervals overlap so no one claims a place the "
+          "data does not support: =k marks a row whose interval overlaps the row above, and it takes rank k. "
+          "Pareto: no other model is at least as accurate and as fast, and better in one. ref: the teacher, "
+          "not ranked.")
+
+
+def display_leaderboard(table: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard as strings, for Markdown and HTML."""
+    by = _ranked_by(table)
+    out = table[["rank", "tie", "model", "method", "suite", "runs", "seeds"]].astype(str)
+    for name, label in (("accuracy", "accuracy"), ("params", "params"), ("size_bytes", "size"),
+                        ("latency_p50_ms", "latency p50"), ("throughput_sps", "throughput")):
+        unit = metric(name).unit
+        out[header(label, unit)] = [format_value(v, unit) for v in table[name]]
+        if f"{name}_low" in table:
+            out[f"{label} 95% CI"] = [format_interval(lo, hi, unit)
+                                      for lo, hi in zip(table[f"{name}_low"], table[f"{name}_high"], strict=True)]
+    if by not in SHOWN:
+        unit = metric(by).unit
+        out[header(by, unit)] = [format_value(v, unit) for v in table[by]]
+        out[f"{by} 95% CI"] = [format_interval(lo, hi, unit)
+                               for lo, hi in zip(table[f"{by}_low"], table[f"{by}_high"], strict=True)]
+    out["pareto"] = ["yes" if flag else "" for flag in table["pareto"]]
+    return out
+
+
+def _notes(table: pd.DataFrame) -> list[str]:
+    return [f"{row['model']} ({row['suite']}): {row['notes']}" for row in table.to_dict("records") if row["notes"]]
+
+
+def render_leaderboard_markdown(table: pd.DataFrame) -> str:
+    """The leaderboard as Markdown: caption, table, legend and notes on missing values."""
+    notes = _notes(table)
+    parts = ["# Leaderboard", _caption(table), _table(display_leaderboard(table)), LEGEND]
+    if notes:
+        parts.append("\n".join(f"- {note}" for note in notes))
+    return "\n\n".join(parts) + "\n"
+
+
+_CSS = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
+        "table{border-collapse:collapse;font-size:14px}th,td{padding:4px 10px;border-bottom:1px solid #ddd;"
+        "text-align:right}th{background:#f4f4f4}td:nth-child(-n+5),th:nth-child(-n+5){text-align:left}"
+        "tbody tr:hover{background:#fafafa}p{max-width:60em}")
+
+
+def render_leaderboard_html(table: pd.DataFrame) -> str:
+    """The leaderboard as one self-contained HTML page (inline CSS, no external resources)."""
+    body = display_leaderboard(table).to_html(index=False, escape=True, border=0, classes="leaderboard")
+    notes = "".join(f"<li>{html.escape(note)}</li>" for note in _notes(table))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Leaderboard</title>"
+            f"<style>{_CSS}</style></head><body><h1>Leaderboard</h1><p>{html.escape(_caption(table))}</p>\n"
+            f"{body}\n<p>{html.escape(LEGEND)}</p>" + (f"<ul>{notes}</ul>" if notes else "") + "</body></html>\n")
+
+
+def write_leaderboard(table: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
+    """Write leaderboard.md, leaderboard.html and leaderboard.csv into ``out_dir``; return their paths by format."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"md": out_dir / "leaderboard.md", "html": out_dir / "leaderboard.html", "csv": out_dir / "leaderboard.csv"}
+    paths["md"].write_text(render_leaderboard_markdown(table), encoding="utf-8")
+    paths["html"].write_text(render_leaderboard_html(table), encoding="utf-8")
+    table.to_csv(paths["csv"], index=False)
+    return paths
+
+
+def read_leaderboard(path: Path) -> pd.DataFrame:
+    """A leaderboard.csv back as the table :func:`leaderboard` returned (without ``attrs``)."""
+    text = dict.fromkeys(("rank", "tie", "model", "method", "suite", "device", "notes"), str)
+    table = pd.read_csv(path, dtype={**text, "batch_size": "Int64"})
+    for column in ("tie", "notes"):
+        table[column] = table[column].fillna("")
+    return table

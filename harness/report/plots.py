@@ -1,0 +1,300 @@
+"""Figures of one run, drawn from the results table alone (seaborn on matplotlib, Agg backend).
+
+Each figure function takes the results table and a palette and returns a
+matplotlib :class:`~matplotlib.figure.Figure`, or :class:`Skipped` with the
+reason when the data cannot support it: a figure is never drawn empty. One
+palette (model -> colour, teacher first) is built per report by
+:func:`palette`, so a model has the same colour in every figure.
+
+>>> pareto_front([("a", 1.0, 0.9), ("b", 2.0, 0.8), ("c", 3.0, 0.95)]) == {"a", "c"}
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot (which seaborn imports): no display is ever needed
+
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
+
+from harness.metrics import metric  # noqa: E402
+from harness.report import tables  # noqa: E402
+from harness.report.markdown import human_bytes  # noqa: E402
+
+DPI = 110
+Palette = dict[str, tuple[float, float, float]]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A figure left out, and why."""
+
+    reason: str
+
+
+def palette(df: pd.DataFrame) -> Palette:
+    """Model -> colour from seaborn's "colorblind" palette in :func:`~harness.report.tables.model_order`
+    (the teacher always gets the first colour)."""
+    order = tables.model_order(df)
+    colours = sns.color_palette("colorblind", n_colors=10)
+    return {model: tuple(colours[i % len(colours)]) for i, model in enumerate(order)}
+
+
+def pareto_front(points: list[tuple[str, float, float]]) -> set[str]:
+    """Names of the points no other point dominates (cost no higher and value no lower, one strictly).
+
+    Cost is minimised and value maximised; identical points are all kept; NaN points are never members.
+
+    >>> sorted(pareto_front([("a", 1, 0.5), ("b", 1, 0.5), ("c", 2, 0.5), ("d", 2, 0.7)]))
+    ['a', 'b', 'd']
+    """
+    valid = [(n, c, v) for n, c, v in points if not (math.isnan(c) or math.isnan(v))]
+    return {name for name, cost, value in valid
+            if not any(c <= cost and v >= value and (c < cost or v > value) for _, c, v in valid)}
+
+
+def axis_label(text: str, name: str) -> str:
+    """An axis label with the unit :mod:`harness.metrics` declares: fractions are drawn as %."""
+    unit = metric(name).unit
+    return f"{text} ({'%' if unit == 'fraction' else unit})"
+
+
+def _plain_log(ax: Axes, which: str = "xy") -> None:
+    """Log axes labelled with plain numbers (0.05, 100) rather than powers, minor labels dropped."""
+    for name in which:
+        axis = ax.xaxis if name == "x" else ax.yaxis
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(NullFormatter())
+
+
+def _figure(ncols: int = 1, width: float = 6.0) -> tuple[Figure, list[Axes]]:
+    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.9):
+        fig = Figure(figsize=(width * ncols, 4.2), layout="constrained")
+        axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def _legend(fig: Figure, axes: list[Axes]) -> None:
+    handles, labels = axes[0].get_legend_handles_labels()
+    seen = dict(zip(labels, handles, strict=True))
+    fig.legend(list(seen.values()), list(seen.keys()), loc="outside right upper", frameon=False)
+
+
+def _device(df: pd.DataFrame) -> str | None:
+    found = tables.devices(df)
+    return found[0] if found else None
+
+
+def per_batch(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """One row per (model, dtype, batch size) of per-batch metric ``name`` on the first device with ok values:
+    model, dtype, label, batch_size, value, low, high (aggregated over seeds by :func:`tables.aggregate`)."""
+    device = _device(df)
+    rows = df[(df["metric"] == name) & df["batch_size"].notna() & (df["device"] == device)]
+    several_dtypes = rows["dtype"].nunique() > 1
+    records = []
+    for model in tables.model_order(df):
+        for (dtype, size), group in rows[rows["model"] == model].groupby(["dtype", "batch_size"], sort=True):
+            est = tables.aggregate(group)
+            if not math.isnan(est.value):
+                label = f"{model} ({dtype})" if several_dtypes else model
+                records.append({"model": model, "dtype": dtype, "label": label, "batch_size": int(size),
+                                "value": est.value, "low": est.low, "high": est.high})
+    return pd.DataFrame(records, columns=["model", "dtype", "label", "batch_size", "value", "low", "high"])
+
+
+def _lines(ax: Axes, data: pd.DataFrame, colours: Palette, band: bool) -> None:
+    for label, line in data.groupby("label", sort=False):
+        line = line.sort_values("batch_size")
+        colour = colours[str(line["model"].iloc[0])]
+        dashed = str(label) != str(line["model"].iloc[0]) and line["dtype"].iloc[0] != "float32"
+        ax.plot(line["batch_size"], line["value"], marker="o", color=colour, label=label,
+                linestyle="--" if dashed else "-")
+        if band and line["low"].notna().all() and line["high"].notna().all():
+            ax.fill_between(line["batch_size"], line["low"], line["high"], color=colour, alpha=0.2, linewidth=0)
+    ax.set_xscale("log", base=2)
+    sizes = sorted(set(data["batch_size"]))
+    ax.set_xticks(sizes, [str(b) for b in sizes])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("batch size")
+
+
+def accuracy_vs_latency(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
+    """Accuracy against latency p50, one panel per batch size (log x); the Pareto frontier as a step line."""
+    device = _device(df)
+    sizes = tables.batch_sizes(df[df["device"] == device]) if device else []
+    panels = []
+    for size in sizes:
+        table = tables.summary_table(df, size, device=device)
+        table = table[table["accuracy"].notna() & table["latency_p50_ms"].notna()]
+        if not table.empty:
+            panels.append((size, table))
+    if not panels:
+        return Skipped("no model has both an accuracy and a latency: nothing to place")
+    fig, axes = _figure(len(panels), width=4.2)
+    for ax, (size, table) in zip(axes, panels, strict=True):
+        names = [f"{m} ({d})" if table["dtype"].nunique() > 1 else m for m, d in zip(table["model"], table["dtype"],
+                                                                                          strict=True)]
+        points = list(zip(names, table["latency_p50_ms"], 100 * table["accuracy"], strict=True))
+        front = pareto_front(points)
+        for (name, cost, value), model in zip(points, table["model"], strict=True):
+            ax.scatter([cost], [value], color=colours[model], s=60, label=model, zorder=3,
+                       edgecolor="black" if name in front else "none", linewidth=1.5,
+                       gid="pareto" if name in front else None)
+        members = sorted((c, v) for n, c, v in points if n in front)
+        ax.step([c for c, _ in members], [v for _, v in members], where="post", color="grey", linestyle=":",
+                zorder=2, label="Pareto frontier")
+        ax.set_xscale("log")
+        _plain_log(ax, "x")
+        ax.set_title(f"batch size {size} ({device})")
+        ax.set_xlabel(axis_label("latency p50", "latency_p50_ms"))
+    axes[0].set_ylabel(axis_label("accuracy", "accuracy"))
+    _legend(fig, axes)
+    return fig
+
+
+def latency_throughput(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
+    """Latency p50 (with its 95% interval as a band) and throughput against batch size, log-log."""
+    latency, throughput = per_batch(df, "latency_p50_ms"), per_batch(df, "throughput_sps")
+    if latency.empty:
+        return Skipped("no latency was measured")
+    fig, (left, right) = _figure(2, width=4.8)
+    _lines(left, latency, colours, band=True)
+    left.set_yscale("log")
+    _plain_log(left, "y")
+    left.set_ylabel(axis_label("latency p50, 95% interval as band", "latency_p50_ms"))
+    if throughput.empty:
+        right.set_axis_off()
+        right.text(0.5, 0.5, "no throughput was measured", ha="center", va="center", transform=right.transAxes)
+    else:
+        _lines(right, throughput, colours, band=False)
+        right.set_yscale("log")
+        _plain_log(right, "y")
+        right.set_ylabel(axis_label("throughput", "throughput_sps"))
+    _legend(fig, [left])
+    return fig
+
+
+def peak_memory(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
+    """Peak memory of one forward against batch size."""
+    data = per_batch(df, "peak_memory_bytes")
+    if data.empty:
+        return Skipped("no peak memory was measured")
+    fig, (ax,) = _figure()
+    _lines(ax, data, colours, band=False)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: human_bytes(v)))
+    ax.set_ylabel(axis_label("peak memory", "peak_memory_bytes"))
+    _legend(fig, [ax])
+    return fig
+
+
+def compression(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
+    """Compression ratio (teacher / model, params and size) against accuracy drop."""
+    models = tables.model_table(df)
+    teacher = models[models["role"] == "teacher"]
+    if teacher.empty:
+        return Skipped("the run has no teacher to compare with")
+    ref = teacher.iloc[0]
+    fig, axes = _figure(2, width=4.8)
+    drawn = 0
+    for ax, key, text in ((axes[0], "params", "params ratio"), (axes[1], "size_bytes", "size ratio")):
+        for row in models.itertuples(index=False):
+            ratio = getattr(ref, key) / getattr(row, key) if getattr(row, key) else math.nan
+            drop = 100 * (ref.accuracy - row.accuracy)
+            if not (math.isnan(ratio) or math.isnan(drop)):
+                ax.scatter([ratio], [drop], color=colours[row.model], s=60, label=row.model, zorder=3)
+                drawn += 1
+        ax.set_xscale("log")
+        _plain_log(ax, "x")
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set_xlabel(f"{text}, teacher / model (x)")
+        ax.set_ylabel("accuracy drop vs teacher (pp)")
+    if not drawn:
+        return Skipped("no model has both its accuracy and its size")
+    _legend(fig, axes)
+    return fig
+
+
+def energy(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
+    """GPU energy per sample against batch size, where it was measured."""
+    data = per_batch(df, "energy_j_per_sample")
+    if data.empty:
+        return Skipped("no energy was measured: it needs a cuda device with NVML")
+    fig, (ax,) = _figure()
+    _lines(ax, data, colours, band=True)
+    ax.set_yscale("log")
+    _plain_log(ax, "y")
+    ax.set_ylabel(axis_label("energy per sample", "energy_j_per_sample"))
+    _legend(fig, [ax])
+    return fig
+
+
+def seed_accuracy(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
+    """Accuracy of each seed per model (points) and the mean with its 95% interval across seeds."""
+    rows = df[(df["metric"] == "accuracy") & df["batch_size"].isna() & (df["status"] == "ok")]
+    per_seed = rows.groupby(["model", "seed"], sort=False)["value"].mean().reset_index()
+    counts = per_seed.groupby("model")["seed"].nunique()
+    if per_seed.empty:
+        return Skipped("no accuracy was measured")
+    if counts.max() < 2:
+        return Skipped("one seed: every model ran with a single seed, so there is no spread across seeds to show")
+    order = [m for m in tables.model_order(df) if m in counts.index]
+    estimates = tables.accuracies(df)
+    fig, (ax,) = _figure(width=max(5.0, 1.2 * len(order)))
+    for x, model in enumerate(order):
+        values = 100 * per_seed.loc[per_seed["model"] == model, "value"]
+        offsets = [(i - (len(values) - 1) / 2) * 0.06 for i in range(len(values))]
+        ax.scatter([x - 0.15 + o for o in offsets], values, color=colours[model], s=25, alpha=0.8, label=model)
+        est = estimates[model]
+        if not math.isnan(est.low):
+            spread = [[100 * (est.value - est.low)], [100 * (est.high - est.value)]]
+            ax.errorbar([x + 0.15], [100 * est.value], yerr=spread, fmt="D", color=colours[model], capsize=4)
+    ax.set_xticks(range(len(order)), order, rotation=20, ha="right")
+    ax.set_ylabel(axis_label("accuracy: seeds (dots), mean and 95% interval (diamond)", "accuracy"))
+    return fig
+
+
+FigureFn = Callable[[pd.DataFrame, Palette], Figure | Skipped]
+#: file stem -> (title, function), in report order
+FIGURES: dict[str, tuple[str, FigureFn]] = {
+    "accuracy_vs_latency": ("Accuracy against latency p50 per batch size, Pareto frontier outlined",
+                            accuracy_vs_latency),
+    "latency_throughput": ("Latency p50 and throughput against batch size", latency_throughput),
+    "peak_memory": ("Peak memory against batch size", peak_memory),
+    "compression": ("Compression ratio against accuracy drop", compression),
+    "energy": ("Energy per sample against batch size", energy),
+    "seed_accuracy": ("Accuracy across seeds per model", seed_accuracy),
+}
+
+
+def title(name: str) -> str:
+    """The caption of figure ``name``."""
+    return FIGURES[name][0]
+
+
+def write_figures(df: pd.DataFrame, out_dir: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """Write ``out_dir/<name>.png`` for each figure the data supports; return (written name -> path,
+    skipped name -> reason)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    colours = palette(df)
+    written, skipped = {}, {}
+    for name, (_, draw) in FIGURES.items():
+        result = draw(df, colours)
+        if isinstance(result, Skipped):
+            skipped[name] = result.reason
+            continue
+        path = out_dir / f"{name}.png"
+        result.savefig(path, dpi=DPI)
+        written[name] = path
+    return written, skipped

@@ -1,0 +1,91 @@
+"""The run report of the tiny suite: index.html self-contained, its numbers those stored, and checked in Chromium."""
+
+import contextlib
+import io
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.report.markdown import format_value
+from harness.store import load_results
+from tests.conftest import FIXTURES
+
+CHROMIUM = shutil.which("chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--virtual-time-budget=5000", "--window-size=1280,2000"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(run directory, index.html) of one run of tests/fixtures/tiny.yaml through the CLI."""
+    tmp = tmp_path_factory.mktemp("html")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        code = main(["run", str(FIXTURES / "tiny.yaml"), "--out", str(tmp / "results"),
+                     "--reports", str(tmp / "reports"), "--no-cache"])  # leaves the session cache to other tests
+    assert code == 0
+    lines = out.getvalue().strip().splitlines()
+    index = Path(next(line for line in lines if line.startswith("report: ")).removeprefix("report: "))
+    return Path(lines[-1]), index
+
+
+def test_both_reports_and_the_figures_are_written(report):
+    run_dir, index = report
+    assert index.name == "index.html" and index.parent.parts[-2:] == ("tiny", run_dir.name)
+    files = {p.name for p in index.parent.iterdir()}
+    assert {"index.html", "report.md", "accuracy_vs_latency.png", "latency_throughput.png", "peak_memory.png",
+            "compression.png"} <= files
+    md = (index.parent / "report.md").read_text()
+    assert "![Peak memory against batch size](peak_memory.png)" in md
+
+
+def test_html_is_self_contained(report):
+    text = report[1].read_text()
+    assert "http://" not in text and "https://" not in text and "//cdn" not in text
+    assert not re.search(r'(src|href)="(?!data:)', text)  # every src/href is a data URI
+    assert text.count('src="data:image/png;base64,') == 4
+
+
+def test_table_numbers_are_the_stored_results(report):
+    run_dir, index = report
+    text = index.read_text()
+    df = load_results(run_dir)
+    teacher = df[(df["model"] == "teacher") & df["batch_size"].isna()].set_index("metric")["value"]
+    # models table row: model, role, method, seeds, params, ...
+    row = re.search(r"<tr>\s*<td>teacher</td>\s*<td>teacher</td>\s*<td>[^<]*</td>\s*<td>0</td>\s*<td>([^<]*)</td>",
+                    text)
+    assert row and row.group(1) == format_value(teacher["params"], "count") == "195"
+    accuracy = format_value(teacher["accuracy"], "fraction")
+    kd = df[(df["model"] == "kd-4") & (df["metric"] == "latency_p50_ms") & (df["batch_size"] == 8)]["value"].iloc[0]
+    section = text.split("<h3>Batch size 8 (cpu)</h3>", 1)[1].split("</table>", 1)[0]
+    cells = re.findall(r"<td>([^<]*)</td>", section)
+    assert cells[:4] == ["teacher", "train", "1", accuracy]
+    assert format_value(kd, "ms") in cells[cells.index("kd-4"):]
+
+
+def test_figures_a_one_seed_cpu_run_cannot_support_are_listed_with_the_reason(report):
+    text = report[1].read_text()
+    assert "Energy per sample against batch size: no energy was measured: it needs a cuda device with NVML." in text
+    assert "Accuracy across seeds per model: one seed: every model ran with a single seed" in text
+    md = (report[1].parent / "report.md").read_text()
+    assert "- Energy per sample against batch size: no energy was measured" in md
+    assert not (report[1].parent / "energy.png").exists()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; .ci/run does)")
+def test_page_loads_in_chromium_with_tables_and_every_image_decoded(report, tmp_path):
+    index = report[1]
+    url = index.resolve().as_uri()
+    dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'dom'}", "--dump-dom", url],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    assert 'data-images="decoded:4/4"' in dom
+    assert dom.count("<table") >= 4  # models, two batch sizes, failures
+    assert "<h2>Findings</h2>" in dom
+    shot = index.parent / "screenshot.png"
+    subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'shot'}", f"--screenshot={shot}", url],
+                   capture_output=True, timeout=60, check=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,249 @@
+"""The leaderboard on a hand-made results table, and through the CLI on two real runs of the tiny suite.
+
+Suite "s", runs r1 and r2, cpu, batch sizes 1 and 8. Accuracy per (run, seed) observation and the median
+latency at batch size 8 (interval ± 0.1; batch size 1 is half of it):
+
+    teacher     r1/0 0.97, r2/0 0.99                   10.0
+    kd-16       r1/0 0.90, r1/1 0.92, r2/0 0.94          2.0   best; same latency as scratch-16
+    scratch-16  r1/0 0.88, r1/1 0.86                     2.0   overlaps kd-16 -> shares rank 1
+    prune-16    r1/0 0.70 [0.60, 0.75]                   1.0   overlaps scratch-16 only -> chain, rank 1
+    int8-16     r2/0 0.50 [0.45, 0.55]                   1.0   disjoint -> rank 4; same latency as prune-16
+    tiny-4      r2/0 0.49 [0.40, 0.52]                   0.5   overlaps int8-16 -> rank 4
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.cli import main
+from harness.errors import HarnessError
+from harness.report.leaderboard import (
+    leaderboard,
+    pareto_flags,
+    read_leaderboard,
+    render_leaderboard_html,
+    render_leaderboard_markdown,
+    write_leaderboard,
+)
+from harness.store import frame
+from tests.conftest import FIXTURES
+
+T975 = {1: 12.706, 2: 4.303}  # two-sided 95% Student-t critical values by degrees of freedom
+
+# model -> (role, method, [(run, seed, accuracy, ci_low, ci_high)], latency at batch size 8, params)
+MODELS = {
+    "teacher": ("teacher", "train", [("r1", 0, 0.97, 0.95, 0.99), ("r2", 0, 0.99, 0.97, 1.0)], 10.0, 1000),
+    "kd-16": ("student", "kd", [("r1", 0, 0.90, 0.85, 0.95), ("r1", 1, 0.92, 0.87, 0.97),
+                                ("r2", 0, 0.94, 0.89, 0.99)], 2.0, 100),
+    "scratch-16": ("student", "scratch", [("r1", 0, 0.88, 0.83, 0.93), ("r1", 1, 0.86, 0.81, 0.91)], 2.0, 100),
+    "prune-16": ("student", "prune", [("r1", 0, 0.70, 0.60, 0.75)], 1.0, 50),
+    "int8-16": ("student", "quantize", [("r2", 0, 0.50, 0.45, 0.55)], 1.0, 100),
+    "tiny-4": ("student", "kd", [("r2", 0, 0.49, 0.40, 0.52)], 0.5, 20),
+}
+
+
+def _rows(drop_batch: tuple[str, int] | None = None) -> list[dict]:
+    rows = []
+    for model, (role, method, observations, latency, params) in MODELS.items():
+        for run, seed, acc, low, high in observations:
+            base = {"run_id": run, "suite": "s", "model": model, "role": role, "method": method, "seed": seed,
+                    "device": "cpu", "dtype": "float32", "status": "ok"}
+            rows.append({**base, "metric": "accuracy", "value": acc, "ci_low": low, "ci_high": high})
+            rows.append({**base, "metric": "params", "value": params})
+            rows.append({**base, "metric": "size_bytes", "value": 4 * params})
+            for batch, lat in ((1, latency / 2), (8, latency)):
+                if drop_batch == (model, batch):
+                    continue
+                rows.append({**base, "metric": "latency_p50_ms", "batch_size": batch, "value": lat,
+                             "ci_low": lat - 0.1, "ci_high": lat + 0.1})
+                rows.append({**base, "metric": "throughput_sps", "batch_size": batch, "value": 1000 * batch / lat})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def df() -> pd.DataFrame:
+    return frame(_rows())
+
+
+@pytest.fixture(scope="module")
+def table(df: pd.DataFrame) -> pd.DataFrame:
+    return leaderboard(df)
+
+
+def _row(table: pd.DataFrame, model: str) -> pd.Series:
+    return table.set_index("model").loc[model]
+
+
+def _t_interval(values: list[float]) -> tuple[float, float, float]:
+    k = len(values)
+    mean = sum(values) / k
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (k - 1))
+    half = T975[k - 1] * sd / math.sqrt(k)
+    return mean, mean - half, mean + half
+
+
+def test_teacher_is_the_reference_row_and_students_are_ranked_with_shared_ranks(table):
+    assert table["model"].tolist() == ["teacher", "kd-16", "scratch-16", "prune-16", "int8-16", "tiny-4"]
+    assert table["rank"].tolist() == ["ref", "1", "1", "1", "4", "4"]
+    # scratch-16 overlaps kd-16; prune-16 overlaps scratch-16 (not kd-16): the chain keeps rank 1
+    assert table["tie"].tolist() == ["", "", "=1", "=1", "", "=4"]
+    assert table["suite"].unique().tolist() == ["s"]
+    assert table["batch_size"].tolist() == [8] * 6 and table["device"].unique().tolist() == ["cpu"]
+
+
+def test_accuracy_pools_runs_by_seed_then_takes_a_t_interval_across_seeds(table):
+    kd = _row(table, "kd-16")
+    # seed 0 ran twice (0.90 in r1, 0.94 in r2: one observation, 0.92); seed 1 once (0.92)
+    mean, low, high = _t_interval([0.92, 0.92])
+    assert (kd["runs"], kd["seeds"]) == (2, 2)
+    assert kd["accuracy"] == pytest.approx(0.92)
+    assert (kd["accuracy_low"], kd["accuracy_high"]) == (pytest.approx(low), pytest.approx(high)) == (
+        pytest.approx(0.92), pytest.approx(0.92))
+    scratch = _row(table, "scratch-16")
+    assert (scratch["accuracy_low"], scratch["accuracy_high"]) == (pytest.approx(0.87 - 0.12706),
+                                                                   pytest.approx(0.87 + 0.12706))
+    teacher = _row(table, "teacher")  # two runs of one seed: one observation, its intervals averaged
+    assert (teacher["runs"], teacher["seeds"], teacher["accuracy"]) == (2, 1, pytest.approx(0.98))
+    assert (teacher["accuracy_low"], teacher["accuracy_high"]) == (pytest.approx(0.96), pytest.approx(0.995))
+    prune = _row(table, "prune-16")  # one observation: its own interval
+    assert (prune["accuracy"], prune["accuracy_low"], prune["accuracy_high"]) == (0.70, 0.60, 0.75)
+
+
+def test_other_columns_are_at_the_chosen_batch_size(table):
+    kd = _row(table, "kd-16")
+    assert (kd["params"], kd["size_bytes"]) == (100, 400)
+    assert (kd["latency_p50_ms"], kd["latency_p50_ms_low"], kd["latency_p50_ms_high"]) == (
+        pytest.approx(2.0), pytest.approx(1.9), pytest.approx(2.1))
+    assert kd["throughput_sps"] == pytest.approx(4000.0)
+    assert leaderboard(frame(_rows()), batch_size=1).set_index("model").loc["kd-16", "latency_p50_ms"] == 1.0
+
+
+def test_pareto_flags_on_the_leaderboard(table):
+    # kd-16 beats scratch-16 at equal latency; prune-16 beats int8-16 at equal latency
+    assert dict(zip(table["model"], table["pareto"], strict=True)) == {
+        "teacher": True, "kd-16": True, "scratch-16": False, "prune-16": True, "int8-16": False, "tiny-4": True}
+
+
+def test_pareto_flags_pure_function():
+    names = ["best", "fast", "dominated", "tie-acc", "same-a", "same-b", "nan"]
+    acc = [0.9, 0.5, 0.6, 0.9, 0.7, 0.7, math.nan]
+    lat = [2.0, 1.0, 3.0, 2.5, 1.5, 1.5, 0.1]
+    assert pareto_flags(names, acc, lat) == {
+        "best": True, "fast": True, "dominated": False,  # best is better on both
+        "tie-acc": False,  # as accurate as best, slower
+        "same-a": True, "same-b": True,  # identical points do not dominate each other
+        "nan": False}
+    assert pareto_flags([], [], []) == {}
+    with pytest.raises(ValueError, match="unique"):
+        pareto_flags(["a", "a"], [1.0, 1.0], [1.0, 1.0])
+
+
+def test_ranking_by_latency_is_ascending(df):
+    table = leaderboard(df, by="latency_p50_ms")
+    assert table["model"].tolist() == ["teacher", "tiny-4", "int8-16", "prune-16", "kd-16", "scratch-16"]
+    assert table["rank"].tolist() == ["ref", "1", "2", "2", "4", "4"]
+    assert table["tie"].tolist() == ["", "", "", "=2", "", "=4"]
+
+
+def test_ranking_by_a_metric_not_shown_adds_its_interval(df):
+    table = leaderboard(df, by="params")
+    assert table["model"].tolist()[:2] == ["teacher", "tiny-4"]
+    assert {"params_low", "params_high"} <= set(table.columns)
+    assert table["rank"].tolist() == ["ref", "1", "2", "3", "3", "3"]  # three at exactly 100 params
+
+
+def test_default_batch_size_is_the_largest_common_to_all_models():
+    table = leaderboard(frame(_rows(drop_batch=("tiny-4", 8))))
+    assert table["batch_size"].unique().tolist() == [1]
+    assert _row(table, "kd-16")["latency_p50_ms"] == 1.0
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"by": "nonsense"}, r"cannot rank by 'nonsense'.*\(allowed: accuracy, latency_p50_ms, params, size_bytes, "
+                         r"throughput_sps\)"),
+    ({"by": "flops"}, "cannot rank by 'flops'"),  # declared, but not in these results
+    ({"batch_size": 64}, r"no latency measured at batch size 64 \(batch sizes present: 1, 8\)"),
+    ({"device": "cuda"}, "no measurements on device 'cuda'"),
+])
+def test_bad_input_is_a_harness_error(df, kwargs, message):
+    with pytest.raises(HarnessError, match=message):
+        leaderboard(df, **kwargs)
+
+
+def test_empty_results_are_an_error():
+    with pytest.raises(HarnessError, match="empty"):
+        leaderboard(frame([]))
+
+
+def test_markdown_and_html_render_the_table(table):
+    md = render_leaderboard_markdown(table)
+    assert "| ref " in md and "| =1 " in md and "kd-16" in md
+    assert "Students ranked by accuracy (higher is better) across 2 run(s)" in md
+    assert "Shared rank where intervals overlap so no one claims a place the data does not support" in md
+    assert "92.0" in md and "74.3–99.7" in md  # kd-16's mean, scratch-16's interval, in percent
+    page = render_leaderboard_html(table)
+    assert page.startswith("<!DOCTYPE html>") and "<table" in page and "<style>" in page
+    assert "http" not in page and "src=" not in page
+
+
+def test_html_escapes_names():
+    rows = [{**r, "model": "<b>x</b>"} if r["model"] == "tiny-4" else r for r in _rows()]
+    page = render_leaderboard_html(leaderboard(frame(rows)))
+    assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
+
+
+def test_files_are_written_and_the_csv_reads_back_as_the_table(table, tmp_path):
+    paths = write_leaderboard(table, tmp_path / "board")
+    assert {k: p.name for k, p in paths.items()} == {
+        "md": "leaderboard.md", "html": "leaderboard.html", "csv": "leaderboard.csv"}
+    assert paths["md"].read_text(encoding="utf-8") == render_leaderboard_markdown(table)
+    assert paths["html"].read_text(encoding="utf-8") == render_leaderboard_html(table)
+    pd.testing.assert_frame_equal(read_leaderboard(paths["csv"]), table, check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    tmp = tmp_path_factory.mktemp("leaderboard")
+    runs = []
+    for _ in range(2):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            assert main(["run", str(FIXTURES / "tiny.yaml"), "--out", str(tmp / "results"), "--no-report"]) == 0
+        runs.append(Path(out.getvalue().strip().splitlines()[-1]))
+    return tmp, runs
+
+
+def test_cli_ranks_two_real_runs(two_runs, capsys):
+    tmp, runs = two_runs
+    assert main(["leaderboard", *map(str, runs), "--out", str(tmp / "board")]) == 0
+    out = capsys.readouterr().out
+    assert "across 2 run(s)" in out and "at batch size 8 on cpu" in out
+    lines = out.strip().splitlines()
+    assert lines[-3:] == [str(tmp / "board" / f"leaderboard.{ext}") for ext in ("md", "html", "csv")]
+    table = read_leaderboard(tmp / "board" / "leaderboard.csv")
+    assert table["model"].tolist() == ["teacher", "kd-4"] and table["rank"].tolist() == ["ref", "1"]
+    assert table["runs"].tolist() == [2, 2] and table["seeds"].tolist() == [1, 1]  # the same seed twice
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--by", "nonsense"], "cannot rank by 'nonsense'"),
+    (["--batch-size", "64"], "batch sizes present: 1, 8"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(two_runs, capsys, extra, message):
+    tmp, runs = two_runs
+    assert main(["leaderboard", *map(str, runs), "--out", str(tmp / "bad"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp / "bad").exists()
+
+
+def test_cli_without_runs_is_exit_2(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["leaderboard", str(tmp_path / "empty"), "--out", str(tmp_path / "board")]) == 2
+    assert "no run directories" in capsys.readouterr().err

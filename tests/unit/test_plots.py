@@ -1,0 +1,127 @@
+"""Figures on hand-made results tables: Pareto frontier, figure or skip with its reason, one palette."""
+
+import math
+
+import pandas as pd
+import pytest
+import seaborn as sns
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+
+from harness.report import plots
+
+SIZES = (1, 8)
+
+
+def _row(model, role, method, metric, value, *, seed=0, batch_size=None, status="ok", low=None, high=None,
+         error=""):
+    return {"model": model, "role": role, "method": method, "seed": seed, "device": "cpu", "dtype": "float32",
+            "batch_size": batch_size, "metric": metric, "value": value,
+            "ci_low": math.nan if low is None else low, "ci_high": math.nan if high is None else high,
+            "status": status, "error": error}
+
+
+def _results(seeds=(0,), energy=False) -> pd.DataFrame:
+    """teacher (big, accurate), kd (small, fast), slow (dominated), over ``seeds``."""
+    spec = {"teacher": ("teacher", "train", 0.95, 10_000, 1.0), "kd": ("student", "kd", 0.90, 1_000, 0.2),
+            "slow": ("student", "scratch", 0.85, 2_000, 0.5)}
+    rows = []
+    for seed in seeds:
+        for model, (role, method, acc, params, ms) in spec.items():
+            acc += 0.01 * seed
+            rows += [_row(model, role, method, "accuracy", acc, seed=seed, low=acc - 0.02, high=acc + 0.02),
+                     _row(model, role, method, "params", params, seed=seed),
+                     _row(model, role, method, "size_bytes", 4 * params, seed=seed)]
+            for b in SIZES:
+                rows += [_row(model, role, method, "latency_p50_ms", ms * b, seed=seed, batch_size=b,
+                              low=0.9 * ms * b, high=1.1 * ms * b),
+                         _row(model, role, method, "throughput_sps", 1000 / ms, seed=seed, batch_size=b),
+                         _row(model, role, method, "peak_memory_bytes", 4 * params + 100 * b, seed=seed,
+                              batch_size=b)]
+                rows.append(_row(model, role, method, "energy_j_per_sample", 0.01 * b, seed=seed, batch_size=b)
+                            if energy else
+                            _row(model, role, method, "energy_j_per_sample", math.nan, seed=seed, batch_size=b,
+                                 status="skipped", error="needs a cuda device"))
+    df = pd.DataFrame(rows)
+    df["batch_size"] = df["batch_size"].astype("Int64")
+    return df
+
+
+@pytest.mark.parametrize(("points", "front"), [
+    ([], set()),
+    ([("a", 1.0, 0.5)], {"a"}),
+    ([("a", 1.0, 0.9), ("b", 2.0, 0.8), ("c", 3.0, 0.95)], {"a", "c"}),  # b dominated by a
+    ([("a", 1.0, 0.5), ("b", 1.0, 0.5)], {"a", "b"}),  # identical points: both kept
+    ([("a", 1.0, 0.5), ("b", 1.0, 0.6)], {"b"}),  # same cost, higher value wins
+    ([("a", 1.0, 0.5), ("b", 2.0, 0.5)], {"a"}),  # same value, lower cost wins
+    ([("a", 1.0, 0.5), ("b", 2.0, 0.7), ("c", 3.0, 0.7), ("d", 0.5, 0.1)], {"a", "b", "d"}),
+    ([("a", math.nan, 0.9), ("b", 2.0, 0.1)], {"b"}),  # a NaN point is never a member nor dominates
+])
+def test_pareto_front(points, front):
+    assert plots.pareto_front(points) == front
+
+
+def test_palette_teacher_first_and_stable():
+    df = _results()
+    colours = plots.palette(df)
+    first = sns.color_palette("colorblind")
+    assert list(colours) == ["teacher", "kd", "slow"]
+    assert colours["teacher"] == tuple(first[0]) and colours["kd"] == tuple(first[1])
+    # the teacher is first even when its rows come last
+    assert plots.palette(df.iloc[::-1])["teacher"] == tuple(first[0])
+
+
+def _colours(fig: Figure, label: str) -> set[tuple[float, float, float]]:
+    """Colours of every artist labelled ``label`` in ``fig``."""
+    found = set()
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            if line.get_label() == label:
+                found.add(to_rgb(line.get_color()))
+        for coll in ax.collections:
+            if coll.get_label() == label:
+                found.add(to_rgb(coll.get_facecolor()[0]))
+    return found
+
+
+@pytest.mark.parametrize("name", ["accuracy_vs_latency", "latency_throughput", "peak_memory", "compression",
+                                  "energy", "seed_accuracy"])
+def test_every_figure_draws_with_data_and_one_colour_per_model(name):
+    df = _results(seeds=(0, 1, 2), energy=True)
+    colours = plots.palette(df)
+    fig = plots.FIGURES[name][1](df, colours)
+    assert isinstance(fig, Figure)
+    for model in ("teacher", "kd"):
+        assert _colours(fig, model) == {colours[model]}, (name, model)
+
+
+def test_accuracy_vs_latency_marks_the_front():
+    fig = plots.accuracy_vs_latency(_results(), plots.palette(_results()))
+    assert [ax.get_title() for ax in fig.axes] == ["batch size 1 (cpu)", "batch size 8 (cpu)"]
+    ax = fig.axes[0]
+    edged = {c.get_label() for c in ax.collections if c.get_gid() == "pareto"}
+    assert edged == {"teacher", "kd"}  # slow is dominated by kd
+    step = next(line for line in ax.get_lines() if line.get_label() == "Pareto frontier")
+    assert list(step.get_xdata()) == [0.2, 1.0] and list(step.get_ydata()) == [90.0, 95.0]
+    assert ax.get_xscale() == "log" and ax.get_ylabel() == "accuracy (%)" and ax.get_xlabel() == "latency p50 (ms)"
+
+
+def test_figures_missing_data_are_skipped_with_the_reason():
+    df = _results()
+    colours = plots.palette(df)
+    assert plots.energy(df, colours) == plots.Skipped("no energy was measured: it needs a cuda device with NVML")
+    assert plots.seed_accuracy(df, colours).reason.startswith("one seed:")
+    no_latency = df[~df["metric"].isin(["latency_p50_ms", "throughput_sps", "peak_memory_bytes"])]
+    assert isinstance(plots.latency_throughput(no_latency, colours), plots.Skipped)
+    assert isinstance(plots.peak_memory(no_latency, colours), plots.Skipped)
+    assert isinstance(plots.accuracy_vs_latency(no_latency, colours), plots.Skipped)
+    assert plots.compression(df[df["role"] != "teacher"], colours) == plots.Skipped(
+        "the run has no teacher to compare with")
+
+
+def test_write_figures(tmp_path):
+    written, skipped = plots.write_figures(_results(), tmp_path)
+    assert set(written) == {"accuracy_vs_latency", "latency_throughput", "peak_memory", "compression"}
+    assert set(skipped) == {"energy", "seed_accuracy"}
+    for path in written.values():
+        assert path.parent == tmp_path and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
