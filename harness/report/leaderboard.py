@@ -233,7 +233,8 @@ def _caption(table: pd.DataFrame) -> str:
 
 
 LEGEND = ("Values are means over seeds (each seed averaged over the runs that have it) with 95% intervals "
-          "(Student-t across seeds; one seed: its own interval). Shared rank where intervals overlap so no one claims a place the "
+          "(Student-t across seeds; one seed: its own interval). Shared rank where intervals overlap so no one "
+          "claims a place the "
           "data does not support: =k marks a row whose interval overlaps the row above, and it takes rank k. "
           "Pareto: no other model is at least as accurate and as fast, and better in one. ref: the teacher, "
           "not ranked.")
