@@ -182,7 +182,10 @@ def _hardware_value(hardware: dict[str, Any], key: str) -> str:
 
 
 def _machine(manifest: dict[str, Any]) -> str:
-    hardware = _section(manifest, "hardware")
+    hardware = dict(_section(manifest, "hardware"))
+    if "cores" not in hardware and hardware.get("cores_logical"):
+        physical = hardware.get("cores_physical")
+        hardware["cores"] = f"{hardware['cores_logical']} logical" + (f", {physical} physical" if physical else "")
     shown = (("CPU", "cpu"), ("Cores", "cores"), ("RAM", "ram_bytes"), ("GPU", "gpu"), ("Driver", "driver"),
              ("CUDA", "cuda"), ("torch", "torch"), ("Python", "python"), ("Threads", "threads"))
     lines = [f"- {label}: {_hardware_value(hardware, key)}" for label, key in shown
@@ -298,7 +301,7 @@ def _teacher_outputs(manifest: dict[str, Any]) -> str | None:
     """One sentence on the teacher outputs shared by the distilling builds, when there were any."""
     shared = manifest.get("teacher_outputs") or {}
     users = shared.get("builds_using_them", 0)
-    if not users:
+    if users < 2:  # computed for one build at most: nothing was reused
         return None
     return (f"The teacher's outputs on the training set were computed once ({shared['seconds']:.2f} s) and "
             f"reused by {users} build{'s' if users != 1 else ''}: {shared['saved_seconds']:.2f} s of build time "

@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from harness.metrics import metric  # noqa: E402
 from harness.report import tables  # noqa: E402
@@ -70,9 +70,14 @@ def axis_label(text: str, name: str) -> str:
 
 
 def _plain_log(ax: Axes, which: str = "xy") -> None:
-    """Log axes labelled with plain numbers (0.05, 100) rather than powers, minor labels dropped."""
+    """Log axes labelled with plain numbers (0.05, 100) rather than powers, minor labels dropped.
+
+    Major ticks sit at 1, 2 and 5 of each decade, so an axis spanning less than
+    a decade (latencies of 0.02 to 0.05 ms) still has labelled ticks.
+    """
     for name in which:
         axis = ax.xaxis if name == "x" else ax.yaxis
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         axis.set_minor_formatter(NullFormatter())
 
