@@ -118,6 +118,8 @@ def display_summary(table: pd.DataFrame) -> pd.DataFrame:
     _column(table, out, "speedup", "speedup", "x")
     _column(table, out, "throughput", "throughput_sps", metric("throughput_sps").unit)
     _column(table, out, "peak memory", "peak_memory_bytes", metric("peak_memory_bytes").unit)
+    if "energy_j_per_sample" in table:  # only runs that measured energy (cuda with NVML) have the column
+        _column(table, out, "energy per sample", "energy_j_per_sample", metric("energy_j_per_sample").unit)
     return out
 
 

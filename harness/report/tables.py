@@ -246,11 +246,13 @@ def summary_table(df: pd.DataFrame, batch_size: int, *, device: str | None = Non
     """
     grouped = _by_model(df)
     device = _one_device(df, device)
+    energy = df[(df["metric"] == "energy_j_per_sample") & (df["status"] == "ok")]
+    names = SUMMARY_METRICS + (("energy_j_per_sample",) if len(energy) else ())  # a column only where measured
     records = []
     for model in model_order(df):
         scope = grouped[model]
         for dtype in _dtypes(scope, device):
-            est = {name: _estimate(scope, name, batch_size, device, dtype) for name in SUMMARY_METRICS}
+            est = {name: _estimate(scope, name, batch_size, device, dtype) for name in names}
             acc, lat = est["accuracy"], est["latency_p50_ms"]
             records.append({
                 "model": model, "role": str(scope[0]["role"]), "method": str(scope[0]["method"]),
@@ -260,6 +262,7 @@ def summary_table(df: pd.DataFrame, batch_size: int, *, device: str | None = Non
                 "latency_p50_ms": lat.value, "latency_p50_ms_low": lat.low, "latency_p50_ms_high": lat.high,
                 "latency_iqr_over_median": est["latency_iqr_over_median"].value,
                 "throughput_sps": est["throughput_sps"].value, "peak_memory_bytes": est["peak_memory_bytes"].value,
+                **({"energy_j_per_sample": est["energy_j_per_sample"].value} if len(energy) else {}),
                 "missing": _missing(est),
             })
     table = pd.DataFrame.from_records(records)

@@ -252,3 +252,15 @@ def test_noisy_cells_are_flagged() -> None:
     assert shown.loc["teacher", "noise (IQR/p50)"] == "25% noisy"
     assert shown.loc["scratch-16", "noise (IQR/p50)"] == "4%"
     assert shown.loc["kd-16", "noise (IQR/p50)"] == "—"
+
+
+def test_energy_is_a_summary_column_only_where_it_was_measured() -> None:
+    assert "energy_j_per_sample" not in summary_table(results(), 64)
+    rows = results()
+    energy = rows[(rows["metric"] == "latency_p50_ms") & (rows["batch_size"] == 64)].copy()
+    energy["metric"], energy["unit"], energy["status"], energy["value"] = "energy_j_per_sample", "J", "ok", 0.25
+    energy["ci_low"] = energy["ci_high"] = float("nan")
+    with_energy = pd.concat([rows, energy], ignore_index=True)
+    table = by_model(summary_table(with_energy, 64))
+    assert table["energy_j_per_sample"].tolist() == [0.25, 0.25, 0.25]
+    assert "energy per sample (J)" in display_summary(summary_table(with_energy, 64)).columns
