@@ -8,7 +8,9 @@ tables into strings, with "—" in every missing cell.
 Aggregation over seeds: with one seed a metric is that seed's value and its own
 interval (``ci_low``..``ci_high``, e.g. the bootstrap interval of accuracy).
 With several seeds it is the mean over seeds and the 95% Student-t interval of
-that mean, ``mean ± t(0.975, k-1) · sd / sqrt(k)``, clipped to the metric's
+that mean, ``mean ± t(0.975, k-1) · sd / sqrt(k)``, widened to the seeds'
+average own interval where that is wider (seeds that agree exactly would
+otherwise claim an interval of zero width), clipped to the metric's
 range (fractions to [0, 1], non-negative values at 0); the per-seed intervals
 are not pooled, so the interval describes seed-to-seed variation. Per-batch
 metrics (latency, throughput, memory) are the exception: seeds change the
@@ -112,6 +114,13 @@ def aggregate(rows: pd.DataFrame | list[Row]) -> Estimate:
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
     half = t975(len(values) - 1) * sd / math.sqrt(len(values))
     low, high = mean - half, mean + half
+    # Seeds that agree (a deterministic method, a model that does not depend on the seed) would give an
+    # interval of zero width, as if the test set had no sampling error: keep the seeds' own average interval
+    # when it is the wider one.
+    own_lows = [_mean([r["ci_low"] for r in seed]) for seed in seeds]
+    own_highs = [_mean([r["ci_high"] for r in seed]) for seed in seeds]
+    if not any(pd.isna(v) for v in own_lows + own_highs):
+        low, high = min(low, _mean(own_lows)), max(high, _mean(own_highs))
     if declared is not None and declared.unit == "fraction":
         low, high = max(low, 0.0), min(high, 1.0)
     elif all(v >= 0 for v in values):

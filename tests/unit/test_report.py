@@ -264,3 +264,13 @@ def test_energy_is_a_summary_column_only_where_it_was_measured() -> None:
     table = by_model(summary_table(with_energy, 64))
     assert table["energy_j_per_sample"].tolist() == [0.25, 0.25, 0.25]
     assert "energy per sample (J)" in display_summary(summary_table(with_energy, 64)).columns
+
+
+def test_seeds_that_agree_keep_their_own_interval() -> None:
+    from harness.report.tables import aggregate
+
+    rows = [{"metric": "accuracy", "seed": s, "value": 0.9, "ci_low": 0.85, "ci_high": 0.95, "status": "ok",
+             "error": ""} for s in (0, 1, 2)]
+    est = aggregate(rows)
+    assert (est.value, est.low, est.high) == (pytest.approx(0.9), pytest.approx(0.85), pytest.approx(0.95))
+    assert est.seeds == 3
