@@ -13,9 +13,12 @@ observations' intervals). Latency and throughput are taken at one batch size
 
 Shared rank where intervals overlap so no one claims a place the data does
 not support: a row whose interval on the ranked metric overlaps that of
-the row just above it takes that row's rank, and ``tie`` reads ``=k``. Ties
-chain (each row is compared with the one above, not with the first of its
-group), and the next clearly separated row takes its own position (1, 1, 3).
+the first row of the group above (the row that holds rank k) takes rank k,
+and ``tie`` reads ``=k``. Ties do not chain through wide intervals: a row is
+compared with its group's first row, not the row just above it, so a run of
+overlapping neighbours cannot tie the last with the first when those two are
+clearly apart. A row that does not overlap opens a new group at its own
+position (1, 1, 3).
 ``pareto`` marks the rows that no other row (students and teacher alike)
 matches or beats in both accuracy and median latency while beating it in one.
 
@@ -146,18 +149,18 @@ def _ranks(students: pd.DataFrame, by: str) -> tuple[list[str], list[str]]:
     """Competition ranks (shared across overlapping intervals) and tie markers of rows already in order."""
     ranks: list[str] = []
     ties: list[str] = []
-    previous = None
+    leader = None  # the first row of the current group: the one that holds its rank
     for position, (_, row) in enumerate(students.iterrows(), start=1):
         if pd.isna(row[by]):
             ranks.append(UNRANKED)
             ties.append("")
-        elif previous is not None and _overlap(previous, row, by):
+        elif leader is not None and _overlap(leader, row, by):
             ranks.append(ranks[-1])
             ties.append(f"={ranks[-1]}")
         else:
             ranks.append(str(position))
             ties.append("")
-        previous = row
+            leader = row
     return ranks, ties
 
 
@@ -235,7 +238,7 @@ def _caption(table: pd.DataFrame) -> str:
 LEGEND = ("Values are means over seeds (each seed averaged over the runs that have it) with 95% intervals "
           "(Student-t across seeds; one seed: its own interval). Shared rank where intervals overlap so no one "
           "claims a place the "
-          "data does not support: =k marks a row whose interval overlaps the row above, and it takes rank k. "
+          "data does not support: =k marks a row whose interval overlaps that of the row holding rank k. "
           "Pareto: no other model is at least as accurate and as fast, and better in one. ref: the teacher, "
           "not ranked.")
 

@@ -90,9 +90,10 @@ def _t_interval(values: list[float]) -> tuple[float, float, float]:
 
 def test_teacher_is_the_reference_row_and_students_are_ranked_with_shared_ranks(table):
     assert table["model"].tolist() == ["teacher", "kd-16", "scratch-16", "prune-16", "int8-16", "tiny-4"]
-    assert table["rank"].tolist() == ["ref", "1", "1", "1", "4", "4"]
-    # scratch-16 overlaps kd-16; prune-16 overlaps scratch-16 (not kd-16): the chain keeps rank 1
-    assert table["tie"].tolist() == ["", "", "=1", "=1", "", "=4"]
+    assert table["rank"].tolist() == ["ref", "1", "1", "3", "4", "4"]
+    # scratch-16 overlaps kd-16 (rank 1); prune-16 overlaps scratch-16 but not kd-16, the holder of rank 1,
+    # so no chain carries it to rank 1: it opens rank 3; tiny-4 overlaps int8-16, the holder of rank 4
+    assert table["tie"].tolist() == ["", "", "=1", "", "", "=4"]
     assert table["suite"].unique().tolist() == ["s"]
     assert table["batch_size"].tolist() == [8] * 6 and table["device"].unique().tolist() == ["cpu"]
 
