@@ -189,18 +189,27 @@ def latency_throughput(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
     return fig
 
 
-def peak_memory(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
-    """Peak memory of one forward against batch size."""
-    data = per_batch(df, "peak_memory_bytes")
+def _metric_by_batch(df: pd.DataFrame, colours: Palette, name: str, label: str, absent: str,
+                     band: bool) -> Figure | Skipped:
+    """One per-batch-size metric against batch size, log y, one line per model."""
+    data = per_batch(df, name)
     if data.empty:
-        return Skipped("no peak memory was measured")
+        return Skipped(absent)
     fig, (ax,) = _figure()
-    _lines(ax, data, colours, band=False)
+    _lines(ax, data, colours, band=band)
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: human_bytes(v)))
-    ax.set_ylabel(axis_label("peak memory", "peak_memory_bytes"))
+    _plain_log(ax, "y")
+    if metric(name).unit == "bytes":
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: human_bytes(v)))
+    ax.set_ylabel(axis_label(label, name))
     _legend(fig, [ax])
     return fig
+
+
+def peak_memory(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
+    """Peak memory of one forward against batch size."""
+    return _metric_by_batch(df, colours, "peak_memory_bytes", "peak memory", "no peak memory was measured",
+                            band=False)
 
 
 def compression(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
@@ -232,16 +241,8 @@ def compression(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
 
 def energy(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
     """GPU energy per sample against batch size, where it was measured."""
-    data = per_batch(df, "energy_j_per_sample")
-    if data.empty:
-        return Skipped("no energy was measured: it needs a cuda device with NVML")
-    fig, (ax,) = _figure()
-    _lines(ax, data, colours, band=True)
-    ax.set_yscale("log")
-    _plain_log(ax, "y")
-    ax.set_ylabel(axis_label("energy per sample", "energy_j_per_sample"))
-    _legend(fig, [ax])
-    return fig
+    return _metric_by_batch(df, colours, "energy_j_per_sample", "energy per sample",
+                            "no energy was measured: it needs a cuda device with NVML", band=True)
 
 
 def seed_accuracy(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
