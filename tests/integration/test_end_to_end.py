@@ -28,7 +28,9 @@ def _run(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tup
 def first_run(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("e2e")
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    # a cache of its own, so that the first run builds whichever tests ran before it
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        patch.setenv("HARNESS_CACHE_DIR", str(tmp / "cache"))
         code = main(["run", str(FIXTURES / "tiny.yaml"), "--out", str(tmp / "results"),
                      "--reports", str(tmp / "reports")])
     run_dir = Path(out.getvalue().strip().splitlines()[-1])
@@ -95,8 +97,10 @@ def test_report_written_from_stored_results(first_run):
 
 
 def test_second_run_trains_nothing_and_gets_the_same_quality(first_run, tmp_path, capsys):
-    _, _, first_dir, _, _ = first_run
-    code, run_dir, _, err = _run(tmp_path, capsys, "--no-report")
+    tmp, _, first_dir, _, _ = first_run
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HARNESS_CACHE_DIR", str(tmp / "cache"))
+        code, run_dir, _, err = _run(tmp_path, capsys, "--no-report")
     assert code == 0
     assert "building" not in err and "from cache" in err
     assert run_dir != first_dir
