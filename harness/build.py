@@ -19,6 +19,7 @@ from torch import nn
 
 from harness.cache import ModelCache, cache_key
 from harness.data.base import Dataset
+from harness.errors import one_line
 from harness.measure.size import model_dtype
 from harness.methods import BuildContext, get_method
 from harness.methods.base import TeacherOutputs, needs_teacher
@@ -65,11 +66,6 @@ def same_structure(before: nn.Module, after: nn.Module) -> bool:
         isinstance(a[k], torch.Tensor) and a[k].shape == b[k].shape and a[k].dtype == b[k].dtype for k in a)
 
 
-def one_line(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip().splitlines()
-    return text[0][:500] if text else type(exc).__name__
-
-
 def make_model(arch: str, params: dict[str, Any], data: Dataset, seed: int) -> nn.Module:
     """A freshly initialised architecture (initialisation seeded by ``seed``)."""
     torch.manual_seed(seed)
@@ -87,18 +83,21 @@ class Builder:
         self.built_keys: dict[int, dict[str, str | None]] = {}
 
     def _cached_build(self, key: str | None, model: nn.Module, build: Callable[[], nn.Module],
-                      label: str) -> tuple[nn.Module, float, bool]:
+                      label: str) -> tuple[nn.Module, float, bool, bool]:
+        """(model, seconds to build, from the cache, structure kept): a model whose structure the build
+        changed (pruned channels, int8, float16) is not cached, since the cache holds weights only."""
         meta = self.cache.load(key, model) if self.cache and key else None
         if meta is not None:
             self.log(f"  {label}: from cache ({meta['train_seconds']:.1f} s to build)")
-            return model.eval(), float(meta["train_seconds"]), True
+            return model.eval(), float(meta["train_seconds"]), True, True
         self.log(f"  {label}: building")
         start = time.perf_counter()
         built = build()
         seconds = time.perf_counter() - start
-        if self.cache and key and same_structure(model, built):
+        kept = same_structure(model, built)
+        if self.cache and key and kept:
             self.cache.save(key, built, {"label": label, "train_seconds": seconds})
-        return built.eval(), seconds, False
+        return built.eval(), seconds, False, kept
 
     def teacher(self) -> Built:
         spec = self.suite.teacher
@@ -114,7 +113,7 @@ class Builder:
                             method={"name": "train", "params": spec.train}, seed=spec.seed, threads=self.threads)
             ctx = BuildContext(model, self.data, spec.seed, spec.name)
             build = functools.partial(recipe.build, ctx, recipe.params.model_validate(spec.train))
-            module, seconds, cached = self._cached_build(key, model, build, spec.name)
+            module, seconds, cached, _ = self._cached_build(key, model, build, spec.name)
             return Built(spec.name, "teacher", method, spec.seed, module, seconds, cached, key)
         except Exception as exc:  # recorded as the teacher's rows; students that need it fail with it
             self.log(f"  {spec.name}: FAILED {one_line(exc)}")
@@ -152,8 +151,9 @@ class Builder:
                 step_label = label if len(steps) == 1 else f"{label} step {index + 1} {step.name}"
                 # a step that changes the model's structure (pruned channels, int8, float16) is rebuilt each run:
                 # the cache stores weights for a known architecture, never pickled modules
-                model, seconds, cached = self._cached_build(key if cacheable else None, model, build, step_label)
-                cacheable = cacheable and same_structure(ctx.model, model)
+                model, seconds, cached, kept = self._cached_build(key if cacheable else None, model, build,
+                                                                  step_label)
+                cacheable = cacheable and kept
                 total, all_cached = total + seconds, all_cached and cached
                 timings.append({"step": step.name, "seconds": round(seconds, 4), "cached": cached})
             self.built_models.setdefault(seed, {})[spec.name] = model

@@ -7,6 +7,12 @@ anything else reaching the top level is a bug in the harness.
 from __future__ import annotations
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as one line for a results row or a log: ``Type: first line`` (at most 500 characters)."""
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()
+    return text[0][:500] if text else type(exc).__name__
+
+
 class HarnessError(Exception):
     """A user-facing error: bad input, a missing file, an unknown name."""
 

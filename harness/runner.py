@@ -19,11 +19,11 @@ from typing import Any
 import torch
 
 import harness
-from harness.build import Builder, Built, Log, one_line
+from harness.build import Builder, Built, Log
 from harness.cache import ModelCache
 from harness.data import DATASETS
 from harness.data.base import Dataset
-from harness.errors import HarnessError
+from harness.errors import HarnessError, one_line
 from harness.hardware import fingerprint, git_commit
 from harness.measure import quality, size
 from harness.measure.threads import torch_threads

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from harness.errors import one_line
 from harness.measure.gpu import GpuSampler, GpuTelemetry, nvml_device_id, nvml_status
 from harness.measure.latency import LatencySettings, measure_latency, prepare_example, summarize
 from harness.measure.memory import inference_memory
@@ -101,7 +102,7 @@ def _unsupported(exc: BaseException) -> bool:
 
 def _failed(result: BatchResult, exc: BaseException, on_cuda: bool) -> None:
     result.status = "skipped" if _is_oom(exc) or _unsupported(exc) else "error"
-    result.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+    result.error = one_line(exc)
     if on_cuda:
         torch.cuda.empty_cache()
 
@@ -204,7 +205,7 @@ def _child(conn: Connection, payload: bytes, *args: Any) -> None:
         gc.freeze()
         conn.send(("ok", measure_speed(model, *args)))
     except BaseException as exc:  # everything goes back to the parent as one line
-        conn.send(("error", f"{type(exc).__name__}: {exc}".splitlines()[0][:500]))
+        conn.send(("error", one_line(exc)))
     finally:
         conn.close()
 
