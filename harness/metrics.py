@@ -18,13 +18,21 @@ class Metric:
     higher_is_better: bool
     per_batch_size: bool
     description: str
+    #: its value depends on the machine (timing, memory, energy): gates compare it across machines only when asked
+    machine_dependent: bool = False
+    #: a statistic of the cell's raw latency samples: gates test the samples (larger samples are worse)
+    from_latency_samples: bool = False
 
 
 METRICS: Registry[Metric] = Registry("metric")
 
 
-def _declare(name: str, unit: str, higher_is_better: bool, description: str, per_batch_size: bool = False) -> None:
-    METRICS.add(name, Metric(name, unit, higher_is_better, per_batch_size, description))
+def _declare(name: str, unit: str, higher_is_better: bool, description: str, per_batch_size: bool = False, *,
+             machine_dependent: bool | None = None, from_latency_samples: bool = False) -> None:
+    """Per-batch-size metrics are measured on a device, so they depend on the machine unless declared otherwise."""
+    dependent = per_batch_size if machine_dependent is None else machine_dependent
+    METRICS.add(name, Metric(name, unit, higher_is_better, per_batch_size, description, dependent,
+                             from_latency_samples))
 
 
 _declare("accuracy", "fraction", True, "top-1 accuracy on the test split, bootstrap 95% interval")
@@ -37,12 +45,14 @@ _declare("size_bytes_sparse", "bytes", False,
          "serialized state dict with every tensor that is at least half zeros stored sparse (CSR)")
 _declare("flops", "flop", False, "floating-point operations of one forward pass on one sample")
 _declare("latency_p50_ms", "ms", False,
-         "median forward latency of one batch; interval: percentile bootstrap (2000 resamples, seed 0)", True)
-_declare("latency_p90_ms", "ms", False, "90th percentile forward latency of one batch", True)
-_declare("latency_p95_ms", "ms", False, "95th percentile forward latency of one batch", True)
-_declare("latency_p99_ms", "ms", False, "99th percentile forward latency of one batch", True)
-_declare("latency_mean_ms", "ms", False, "mean forward latency of one batch", True)
-_declare("throughput_sps", "samples/s", True, "samples per second: batch size over mean latency", True)
+         "median forward latency of one batch; interval: percentile bootstrap (2000 resamples, seed 0)", True,
+         from_latency_samples=True)
+_declare("latency_p90_ms", "ms", False, "90th percentile forward latency of one batch", True, from_latency_samples=True)
+_declare("latency_p95_ms", "ms", False, "95th percentile forward latency of one batch", True, from_latency_samples=True)
+_declare("latency_p99_ms", "ms", False, "99th percentile forward latency of one batch", True, from_latency_samples=True)
+_declare("latency_mean_ms", "ms", False, "mean forward latency of one batch", True, from_latency_samples=True)
+_declare("throughput_sps", "samples/s", True, "samples per second: batch size over mean latency", True,
+         from_latency_samples=True)
 _declare("latency_iqr_over_median", "fraction", False,
          "latency spread: interquartile range over median; above 0.10 the cell is flagged noisy", True)
 _declare("peak_memory_bytes", "bytes", False, "weights + input + peak live intermediate tensors in one forward", True)
@@ -57,7 +67,7 @@ _declare("gpu_util_pct", "%", False, "mean NVML utilisation while timing: share 
 _declare("gpu_power_w", "W", False, "mean GPU board power while timing (NVML)", True)
 _declare("energy_j_per_sample", "J", False,
          "GPU energy while timing over samples processed (energy counter, else power integrated)", True)
-_declare("train_seconds", "s", False, "wall time the method took to build the model")
+_declare("train_seconds", "s", False, "wall time the method took to build the model", machine_dependent=True)
 
 
 def metric(name: str) -> Metric:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from harness.gates import GateSpec
+
 if TYPE_CHECKING:
     from harness.measure.latency import LatencySettings
 
@@ -73,6 +75,8 @@ class TeacherSpec(Strict):
     train: dict[str, Any] | None = None
     checkpoint: str | None = None
     seed: Seed = 0
+    #: this model's gates over the suite's (harness.gates); resolved: its effective gates
+    gates: dict[str, GateSpec] = {}
 
     @model_validator(mode="after")
     def _one_source(self) -> TeacherSpec:
@@ -95,6 +99,8 @@ class StudentSpec(Strict):
     params: dict[str, Any] = {}
     init: Literal["random", "teacher"] = "random"
     method: list[MethodSpec] = Field(min_length=1, max_length=20)
+    #: this model's gates over the suite's (harness.gates); resolved: its effective gates
+    gates: dict[str, GateSpec] = {}
 
     @field_validator("method", mode="before")
     @classmethod
@@ -167,6 +173,8 @@ class Suite(Strict):
     build: BuildSpec = BuildSpec()
     measure: MeasureSpec = MeasureSpec()
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1, max_length=1000)
+    #: regression gates by metric name, for harness compare (harness.gates)
+    gates: dict[str, GateSpec] = {}
 
     _source: Path | None = PrivateAttr(None)
 
@@ -200,8 +208,15 @@ class Suite(Strict):
         return self.model_dump(mode="json")
 
     def content_hash(self) -> str:
-        """sha256 of the resolved suite: equal hashes, equal experiments."""
-        text = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        """sha256 of the resolved suite without its gates: equal hashes, equal experiments.
+
+        Gates judge results, they do not make them: changing one keeps the hash
+        (and ``--resume``), and a suite without gates hashes as it always did.
+        """
+        resolved = self.resolved()
+        for part in (resolved, resolved["teacher"], *resolved["students"]):
+            part.pop("gates")
+        text = json.dumps(resolved, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pydantic
 
 from harness.errors import HarnessError, SuiteError
+from harness.gates import REGRESSION, GateSpec, effective_gates
 from harness.registry import did_you_mean, extra_sys_path, params_model
 from harness.suite import DatasetSpec, MethodSpec, StudentSpec, Suite, TeacherSpec
 from harness.yamlsrc import Locations, format_path, line_of, load_yaml
@@ -33,6 +34,9 @@ def _fields_at(model: type[pydantic.BaseModel], loc: Loc) -> list[str]:
             args = [a for a in typing.get_args(current) if a is not type(None)]
             current = args[0]
         if isinstance(part, int):
+            continue
+        if typing.get_origin(current) is dict:  # a mapping's key (a gate's metric name): on to its values' type
+            current = typing.get_args(current)[1]
             continue
         if not (isinstance(current, type) and issubclass(current, pydantic.BaseModel)):
             return []
@@ -162,6 +166,35 @@ class _Resolver:
         return spec.model_copy(update={"params": self.arch_params(spec.arch, spec.params, path), "method": steps})
 
 
+    def gates(self, gates: dict[str, GateSpec], path: Loc, batch_sizes: list[int]) -> None:
+        """Each gate names a declared metric, and batch sizes only for a per-batch metric, among those measured."""
+        from harness.metrics import METRICS
+
+        for name, gate in gates.items():
+            if name not in METRICS:
+                raise self.fail(f"unknown metric (allowed: {', '.join(METRICS.names())}"
+                                f"{did_you_mean(name, METRICS.names())})", path + (name,))
+            if gate.batch_sizes is None:
+                continue
+            if not METRICS.get(name).per_batch_size:
+                raise self.fail(f"{name} is one value per model: batch_sizes does not apply", path + (name, "batch_sizes"))
+            unmeasured = [b for b in gate.batch_sizes if b not in batch_sizes]
+            if unmeasured:
+                raise self.fail(f"batch sizes {unmeasured} are not measured (measure.batch_sizes: {batch_sizes})",
+                                path + (name, "batch_sizes"))
+
+    def model_gates(self, suite: Suite, own: dict[str, GateSpec], path: Loc) -> dict[str, GateSpec]:
+        """A model's effective gates (the suite's merged with its own); each must have a bound."""
+        self.gates(own, path, suite.measure.batch_sizes)
+        merged = effective_gates(suite.gates, own)
+        for name, gate in merged.items():
+            if not gate.has_bound:
+                where = path + (name,) if name in own else ("gates", name)
+                raise self.fail(f"a gate needs a bound: {', '.join(REGRESSION)}, max_improvement or "
+                                "max_improvement_pct (or false to switch it off)", where)
+        return merged
+
+
 def load_and_resolve(path: Path) -> Suite:
     file = str(path)
     raw, locations = load_yaml(path)
@@ -183,6 +216,13 @@ def load_and_resolve(path: Path) -> Suite:
             "teacher": teacher,
             "students": [resolver.student(s, i, teacher) for i, s in enumerate(suite.students)],
         })
+    resolver.gates(suite.gates, ("gates",), suite.measure.batch_sizes)
+    resolved = resolved.model_copy(update={
+        "teacher": resolved.teacher.model_copy(
+            update={"gates": resolver.model_gates(suite, suite.teacher.gates, ("teacher", "gates"))}),
+        "students": [s.model_copy(update={"gates": resolver.model_gates(suite, s.gates, ("students", i, "gates"))})
+                     for i, s in enumerate(resolved.students)],
+    })
     resolved._source = path.resolve()
     return resolved
 
