@@ -6,6 +6,11 @@
     harness report RUN_DIR... [--out DIR]     write reports/<suite>/<run_id>/{index.html,report.md} + PNGs
     harness leaderboard RUN_DIR... [--by METRIC] [--batch-size N] [--device D] [--out DIR]
                                               rank students across runs and seeds (md, html, csv)
+    harness baseline save RUN_DIR --name NAME [--dir DIR] [--force] | baseline list [--dir DIR]
+                                              keep a finished run as a baseline (results/baselines/NAME)
+    harness compare BASELINE CANDIDATE [--suite SUITE] [--format text|markdown|json] [--out FILE]
+                    [--allow-hardware-change | --skip-hardware-gates]
+                                              check the gates: exit 0 all hold, 1 one fails, 2 bad input/refused
     harness list [KIND]                       what the registries hold
 
 Bad input is one line on stderr and exit code 2; never a traceback.
@@ -21,8 +26,9 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 
-EPILOG = """exit codes: 0 success; 1 a run finished but some cells failed; 2 bad input (one line on stderr);
-130 interrupted. Environment: HARNESS_CACHE_DIR sets where trained models are cached."""
+EPILOG = """exit codes: 0 success; 1 a run finished but some cells failed (compare: a gate failed); 2 bad input
+(one line on stderr; compare: also a gate refused because the hardware differs); 130 interrupted.
+Environment: HARNESS_CACHE_DIR sets where trained models are cached."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,9 +75,82 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--out", type=Path, default=Path("reports/leaderboard"),
                        help="output directory (default: reports/leaderboard/)")
 
+    _add_gate_commands(sub)
+
     listing = sub.add_parser("list", help="list datasets, architectures, methods and metrics")
     listing.add_argument("kind", nargs="?", choices=["datasets", "architectures", "methods", "metrics"])
     return parser
+
+
+def _add_gate_commands(sub: argparse._SubParsersAction) -> None:
+    from harness.baseline import DEFAULT_DIR
+
+    baseline = sub.add_parser("baseline", help="save or list baselines (finished runs kept to compare against)")
+    actions = baseline.add_subparsers(dest="action", required=True, metavar="ACTION")
+    save = actions.add_parser("save", help="copy a finished run to DIR/NAME (rows, raw samples, manifest)")
+    save.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a complete run directory")
+    save.add_argument("--name", required=True, help="baseline name (letters, digits, _.+-)")
+    save.add_argument("--force", action="store_true", help="replace a baseline of that name")
+    listed = actions.add_parser("list", help="list the baselines in DIR")
+    for p in (save, listed):
+        p.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=f"baselines directory (default: {DEFAULT_DIR}/)")
+
+    compare = sub.add_parser("compare", help="check a candidate run against a baseline's gates (for CI)",
+                             description="Evaluate every gate of every model: a change fails only when it is beyond "
+                                         "the bound and significant (Mann-Whitney U on raw latency samples; Welch t "
+                                         "across seeds; else the stored intervals). Exit 0 every gate holds, 1 a gate "
+                                         "fails, 2 bad input or a gate refused because the hardware differs.")
+    compare.add_argument("baseline", metavar="BASELINE", help="baseline name (in --baselines) or run directory")
+    compare.add_argument("candidate", metavar="CANDIDATE", help="run directory (or baseline name)")
+    compare.add_argument("--suite", type=Path, help="take the gates from this suite (default: the candidate's)")
+    compare.add_argument("--baselines", type=Path, default=DEFAULT_DIR,
+                         help=f"where baseline names are looked up (default: {DEFAULT_DIR}/)")
+    compare.add_argument("--format", choices=["text", "markdown", "json"], default="text", help="output format")
+    compare.add_argument("--out", type=Path, metavar="FILE", help="also write the output to FILE")
+    hardware = compare.add_mutually_exclusive_group()
+    hardware.add_argument("--allow-hardware-change", action="store_true",
+                          help="compare latency, memory and energy even when the hardware fingerprints differ")
+    hardware.add_argument("--skip-hardware-gates", action="store_true",
+                          help="when the hardware differs, skip those gates instead of refusing them (exit unaffected)")
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from harness.baseline import list_baselines, save_baseline
+
+    if args.action == "save":
+        print(save_baseline(args.run_dir, args.name, args.dir, args.force))
+        return 0
+    from tabulate import tabulate
+
+    rows = [[b.name, b.manifest.get("suite_name"), b.manifest.get("run_id"), b.info.get("saved_at", "-"),
+             (b.manifest.get("hardware") or {}).get("cpu"), b.manifest.get("git_commit")]
+            for b in list_baselines(args.dir)]
+    print(tabulate(rows, headers=["name", "suite", "run", "saved", "cpu", "commit"]) if rows
+          else f"no baselines in {args.dir}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.baseline import locate
+    from harness.compare import RunData, compare_runs
+    from harness.report.compare import render_comparison
+
+    baseline = RunData.load(locate(args.baseline, args.baselines))
+    candidate = RunData.load(locate(args.candidate, args.baselines))
+    gates = None
+    if args.suite is not None:
+        from harness.suite import load_suite
+
+        suite = load_suite(args.suite)
+        gates = {m.name: m.gates for m in (suite.teacher, *suite.students)}
+    result = compare_runs(baseline, candidate, gates, allow_hardware_change=args.allow_hardware_change,
+                          skip_hardware_gates=args.skip_hardware_gates, names=(args.baseline, args.candidate))
+    text = render_comparison(result, args.format)
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return result.exit_code
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -172,7 +251,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "list": cmd_list,
-            "leaderboard": cmd_leaderboard}
+            "leaderboard": cmd_leaderboard, "baseline": cmd_baseline, "compare": cmd_compare}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -177,7 +177,8 @@ class _Resolver:
             if gate.batch_sizes is None:
                 continue
             if not METRICS.get(name).per_batch_size:
-                raise self.fail(f"{name} is one value per model: batch_sizes does not apply", path + (name, "batch_sizes"))
+                raise self.fail(f"{name} is one value per model: batch_sizes does not apply",
+                                path + (name, "batch_sizes"))
             unmeasured = [b for b in gate.batch_sizes if b not in batch_sizes]
             if unmeasured:
                 raise self.fail(f"batch sizes {unmeasured} are not measured (measure.batch_sizes: {batch_sizes})",

@@ -1,0 +1,94 @@
+"""Baselines: a finished run kept under a name, to compare later runs against.
+
+``results/baselines/<name>/`` holds a copy of the run's ``manifest.json``
+(with its resolved suite and hardware fingerprint), ``measurements.parquet``
+and ``samples.parquet``, byte for byte, plus ``baseline.json`` (name, when
+it was saved, from which run). It is a run directory in its own right, so
+``load_results`` and ``harness report`` read it too. Baselines are meant to
+be committed (``.gitignore`` keeps ``results/baselines/``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.store import MANIFEST, MEASUREMENTS, SAMPLES, now_iso, read_manifest
+
+DEFAULT_DIR = Path("results/baselines")
+INFO = "baseline.json"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
+_SAVABLE = ("complete", "complete_with_errors")
+
+
+@dataclass(frozen=True)
+class BaselineInfo:
+    name: str
+    path: Path
+    info: dict[str, Any]
+    manifest: dict[str, Any]
+
+
+def save_baseline(run_dir: Path, name: str, directory: Path = DEFAULT_DIR, force: bool = False) -> Path:
+    """Copy a finished run to ``directory/name``; refuses an unfinished run, or an existing name without ``force``."""
+    if not _NAME.match(name):
+        raise HarnessError(f"baseline name {name!r}: use letters, digits and _.+- (at most 64, not starting with one "
+                           f"of _.+-)")
+    if not (run_dir / MANIFEST).is_file():
+        raise HarnessError(f"{run_dir}: not a run directory (no {MANIFEST})")
+    manifest = read_manifest(run_dir)
+    if manifest.get("status") not in _SAVABLE:
+        raise HarnessError(f"{run_dir}: the run is {manifest.get('status')!r}; only a complete run can be a baseline")
+    if not (run_dir / MEASUREMENTS).is_file():
+        raise HarnessError(f"{run_dir}: no {MEASUREMENTS}; only a complete run can be a baseline")
+    target = directory / name
+    if target.exists() and not force:
+        raise HarnessError(f"{target}: a baseline named {name!r} exists; pass --force to replace it")
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=directory, prefix=f".{name}."))
+    try:
+        for file in (MANIFEST, MEASUREMENTS, SAMPLES):
+            if (run_dir / file).is_file():
+                shutil.copy2(run_dir / file, staging / file)
+        info = {"name": name, "saved_at": now_iso(), "run_id": manifest.get("run_id"), "source": str(run_dir),
+                "suite_name": manifest.get("suite_name"), "suite_hash": manifest.get("suite_hash")}
+        (staging / INFO).write_text(json.dumps(info, indent=2) + "\n")
+        if target.exists():  # --force: the old one goes only once the new one is complete beside it
+            old = directory / f".{name}.old"
+            shutil.rmtree(old, ignore_errors=True)
+            target.rename(old)
+            staging.rename(target)
+            shutil.rmtree(old)
+        else:
+            staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def list_baselines(directory: Path = DEFAULT_DIR) -> list[BaselineInfo]:
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if (path / MANIFEST).is_file():
+            info = json.loads((path / INFO).read_text()) if (path / INFO).is_file() else {}
+            found.append(BaselineInfo(path.name, path, info, read_manifest(path)))
+    return found
+
+
+def locate(ref: str, directory: Path = DEFAULT_DIR) -> Path:
+    """A run directory or baseline directory given as a path, or the name of a baseline in ``directory``."""
+    path = Path(ref)
+    if (path / MANIFEST).is_file():
+        return path
+    if _NAME.match(ref) and (directory / ref / MANIFEST).is_file():
+        return directory / ref
+    names = ", ".join(b.name for b in list_baselines(directory)) or "none"
+    raise HarnessError(f"{ref}: neither a run directory nor a baseline in {directory} (baselines: {names})")

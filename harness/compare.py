@@ -1,0 +1,277 @@
+"""Baseline against candidate: every gate of every model, a statistical test and a verdict.
+
+A gate fails only when the change is beyond its bound *and* the test says
+it is real at the gate's ``alpha`` (one-sided, in the direction of the
+change; H0: no change):
+
+- statistics of the raw latency samples (p50, p90, mean, throughput, ...):
+  Mann-Whitney U on the two sets of samples (all seeds pooled; seeds change
+  the weights, not the cost). Thousands of samples make tiny shifts
+  significant, so on CPU the bound is what keeps a gate from flapping;
+- other metrics with two or more seeds on each side: Welch's t on the
+  seeds' values;
+- one seed: a z test on the difference, each side's standard error read
+  from its stored 95% interval (accuracy's bootstrap interval);
+- no spread at all (params, size_bytes, peak_memory_bytes): exact; any
+  change beyond the bound fails, and there is no p-value.
+
+Machine-dependent metrics (timing, memory, energy) are refused when the two
+runs' hardware fingerprints differ, unless the caller allows it. A refused
+gate never passes silently: it makes the comparison exit 2 (1 if a gate
+also failed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.errors import HarnessError
+from harness.gates import GateSpec, gates_of_resolved_suite
+from harness.metrics import Metric, metric
+from harness.store import load_results, read_manifest
+
+#: fingerprint fields that decide whether timing and memory can be compared (not machine_id: two CI
+#: runners of one kind are different machines with the same hardware; not platform: kernel updates)
+HARDWARE_KEYS = ("cpu", "cores_logical", "gpu", "gpu_count", "cuda", "driver", "torch", "threads")
+COMPLETE = ("complete", "complete_with_errors")
+PASS, FAIL, REFUSED, SKIPPED, NEW = "pass", "FAIL", "refused", "skipped", "new"
+
+
+@dataclass(frozen=True)
+class RunData:
+    """One side of a comparison: a run directory or a saved baseline (same layout)."""
+
+    path: Path
+    manifest: dict[str, Any]
+    rows: pd.DataFrame
+    samples: pd.DataFrame
+
+    @classmethod
+    def load(cls, path: Path) -> RunData:
+        if not (path / "manifest.json").is_file():
+            raise HarnessError(f"{path}: not a run directory or baseline (no manifest.json)")
+        manifest = read_manifest(path)
+        if manifest.get("status") not in COMPLETE:
+            raise HarnessError(f"{path}: the run is {manifest.get('status')!r}, not complete; finish it with "
+                               f"harness run SUITE --resume {path}")
+        return cls(path, manifest, load_results(path), load_results(path, samples=True))
+
+    @property
+    def models(self) -> list[str]:
+        return list(dict.fromkeys(str(m) for m in self.rows["model"]))
+
+    def gates(self) -> dict[str, dict[str, GateSpec]]:
+        return gates_of_resolved_suite(self.manifest.get("suite") or {})
+
+
+@dataclass(frozen=True)
+class GateResult:
+    model: str
+    metric: str
+    verdict: str  # pass | FAIL | refused | skipped | new
+    note: str = ""
+    device: str | None = None
+    batch_size: int | None = None
+    baseline: float = math.nan
+    candidate: float = math.nan
+    change: float = math.nan  # in change_unit: "%" of the baseline, or the metric's unit
+    change_unit: str = ""
+    bound: str = ""
+    p_value: float | None = None
+    test: str = ""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    baseline: str
+    candidate: str
+    results: list[GateResult]
+    hardware_differences: list[str] = field(default_factory=list)
+
+    def count(self, verdict: str) -> int:
+        return sum(r.verdict == verdict for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        """0 every gate holds; 1 a gate fails; 2 a gate was refused (and none failed)."""
+        return 1 if self.count(FAIL) else 2 if self.count(REFUSED) else 0
+
+
+def hardware_differences(baseline: dict[str, Any], candidate: dict[str, Any]) -> list[str]:
+    """``["cpu: A vs B", ...]`` for each fingerprint field that decides comparability and differs."""
+    b, c = baseline.get("hardware") or {}, candidate.get("hardware") or {}
+    return [f"{key}: {b.get(key)} vs {c.get(key)}" for key in HARDWARE_KEYS if b.get(key) != c.get(key)]
+
+
+@dataclass(frozen=True)
+class _Cell:
+    """One metric of one model at one device and batch size, on both sides."""
+
+    model: str
+    metric: Metric
+    device: str | None
+    batch_size: int | None
+
+    def rows(self, side: RunData) -> pd.DataFrame:
+        df = side.rows
+        df = df[(df["model"] == self.model) & (df["metric"] == self.metric.name)]
+        if self.batch_size is not None:
+            df = df[(df["batch_size"] == self.batch_size) & (df["device"] == self.device)]
+        return df
+
+    def samples(self, side: RunData) -> np.ndarray:
+        s = side.samples
+        s = s[(s["model"] == self.model) & (s["device"] == self.device) & (s["batch_size"] == self.batch_size)]
+        return s["latency_ms"].to_numpy(dtype=float)
+
+
+def _ok(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[(rows["status"] == "ok") & rows["value"].notna()]
+
+
+def _why_absent(rows: pd.DataFrame) -> str:
+    errors = [str(e) for e in rows["error"] if isinstance(e, str) and e]
+    return errors[0] if errors else "no row"
+
+
+def _standard_error(rows: pd.DataFrame) -> float:
+    """Of the mean over seeds: the seeds' spread, or with one seed (or none) its stored 95% interval."""
+    values = rows["value"].to_numpy(dtype=float)
+    if len(values) >= 2 and values.std(ddof=1) > 0:
+        return float(values.std(ddof=1) / math.sqrt(len(values)))
+    half = ((rows["ci_high"] - rows["ci_low"]) / 2).to_numpy(dtype=float)
+    half = half[np.isfinite(half)]
+    return float(half.mean() / 1.959964 / math.sqrt(len(values))) if half.size else 0.0
+
+
+def significance(cell: _Cell, baseline: RunData, candidate: RunData) -> tuple[float | None, float | None, str]:
+    """One-sided p-values that the candidate is worse, and better, than the baseline; and the test's name.
+
+    ``None`` for both when nothing varies (an exact comparison).
+    """
+    from scipy import stats
+
+    if cell.metric.from_latency_samples and cell.batch_size is not None:
+        b, c = cell.samples(baseline), cell.samples(candidate)
+        if len(b) >= 3 and len(c) >= 3:  # larger latency samples are worse, whichever the metric's direction
+            worse = stats.mannwhitneyu(c, b, alternative="greater").pvalue
+            better = stats.mannwhitneyu(c, b, alternative="less").pvalue
+            return float(worse), float(better), f"mann-whitney U, {len(b)} vs {len(c)} samples"
+    b_rows, c_rows = _ok(cell.rows(baseline)), _ok(cell.rows(candidate))
+    b, c = b_rows["value"].to_numpy(dtype=float), c_rows["value"].to_numpy(dtype=float)
+    lower = "less" if cell.metric.higher_is_better else "greater"  # the direction that is worse
+    if len(b) >= 2 and len(c) >= 2 and (b.std() > 0 or c.std() > 0):
+        worse = stats.ttest_ind(c, b, equal_var=False, alternative=lower).pvalue
+        better = stats.ttest_ind(c, b, equal_var=False, alternative="greater" if lower == "less" else "less").pvalue
+        return float(worse), float(better), f"welch t, {len(b)} vs {len(c)} seeds"
+    se = math.hypot(_standard_error(b_rows), _standard_error(c_rows))
+    if not se > 0:
+        return None, None, "exact"
+    z = _worse_by(cell.metric, float(b.mean()), float(c.mean())) / se
+    return float(stats.norm.sf(z)), float(stats.norm.cdf(z)), "z, from the 95% intervals"
+
+
+def _worse_by(m: Metric, baseline: float, candidate: float) -> float:
+    """How much worse the candidate is, in the metric's unit (negative: better)."""
+    return baseline - candidate if m.higher_is_better else candidate - baseline
+
+
+def _pct(amount: float, baseline: float) -> float:
+    if baseline == 0:
+        return 0.0 if amount == 0 else math.copysign(math.inf, amount)
+    return amount / abs(baseline) * 100
+
+
+def _beyond(gate: GateSpec, side: str, amount: float, pct: float) -> float | None:
+    """The bound of ``side`` ('regression' | 'improvement') that ``amount``/``pct`` exceeds, else None."""
+    absolute, relative = getattr(gate, f"max_{side}"), getattr(gate, f"max_{side}_pct")
+    if absolute is not None and amount > absolute:
+        return absolute
+    if relative is not None and pct > relative:
+        return relative
+    return None
+
+
+def evaluate_cell(cell: _Cell, gate: GateSpec, baseline: RunData, candidate: RunData,
+                  refused: str = "") -> GateResult:
+    """The verdict of one gate at one cell; ``refused`` (a reason) stops it short of a verdict."""
+    base = dict(model=cell.model, metric=cell.metric.name, device=cell.device, batch_size=cell.batch_size,
+                bound=gate.bound_text())
+    b_all, c_all = cell.rows(baseline), cell.rows(candidate)
+    b_rows, c_rows = _ok(b_all), _ok(c_all)
+    if b_rows.empty:
+        return GateResult(**base, verdict=SKIPPED, note=f"no baseline value: {_why_absent(b_all)}")
+    if c_rows.empty:
+        return GateResult(**base, verdict=FAIL, note=f"no candidate value: {_why_absent(c_all)}")
+    b, c = float(b_rows["value"].mean()), float(c_rows["value"].mean())
+    relative = gate.max_regression_pct is not None or (gate.max_regression is None
+                                                       and gate.max_improvement_pct is not None)
+    values = dict(**base, baseline=b, candidate=c, change=_pct(c - b, b) if relative else c - b,
+                  change_unit="%" if relative else cell.metric.unit)
+    if refused:
+        return GateResult(**values, verdict=REFUSED, note=refused)
+    worse = _worse_by(cell.metric, b, c)
+    worse_pct = _pct(worse, b)
+    p_worse, p_better, test = significance(cell, baseline, candidate)
+    for side, amount, pct, p in (("regression", worse, worse_pct, p_worse),
+                                 ("improvement", -worse, -worse_pct, p_better)):
+        bound = _beyond(gate, side, amount, pct)
+        if bound is None:
+            continue
+        word = "worse" if side == "regression" else "better"
+        shown = f"{pct:.1f}%" if bound == getattr(gate, f"max_{side}_pct") else f"{amount:.4g}"
+        if p is None or p < gate.alpha:
+            sig = "" if p is None else f" (p={p:.2g} < {gate.alpha:g})"
+            note = f"{word} by {shown}{sig}" + (": a stale baseline?" if side == "improvement" else "")
+            return GateResult(**values, verdict=FAIL, note=note, p_value=p, test=test)
+        return GateResult(**values, verdict=PASS, p_value=p, test=test,
+                          note=f"{word} by {shown}, beyond the bound but not significant (p={p:.2g} >= {gate.alpha:g})")
+    return GateResult(**values, verdict=PASS, p_value=p_worse if worse > 0 else p_better, test=test)
+
+
+def _cells(model: str, m: Metric, gate: GateSpec, baseline: RunData, candidate: RunData) -> list[_Cell]:
+    if not m.per_batch_size:
+        return [_Cell(model, m, None, None)]
+    cells = []
+    for side in (baseline, candidate):
+        rows = side.rows[(side.rows["model"] == model) & (side.rows["metric"] == m.name)]
+        cells += [(str(d), int(b)) for d, b in zip(rows["device"], rows["batch_size"], strict=True)
+                  if gate.batch_sizes is None or int(b) in gate.batch_sizes]
+    return [_Cell(model, m, d, b) for d, b in sorted(set(cells))]
+
+
+def compare_runs(baseline: RunData, candidate: RunData, gates: dict[str, dict[str, GateSpec]] | None = None, *,
+                 allow_hardware_change: bool = False, skip_hardware_gates: bool = False,
+                 names: tuple[str, str] | None = None) -> Comparison:
+    """Every gate of every model (gates: ``{model: {metric: gate}}``, default the candidate's suite)."""
+    gates = candidate.gates() if gates is None else gates
+    common = [m for m in candidate.models if m in baseline.models]
+    if not common:
+        raise HarnessError(f"no model in common: baseline {baseline.path} has {', '.join(baseline.models) or 'none'}; "
+                           f"candidate {candidate.path} has {', '.join(candidate.models) or 'none'}")
+    differences = hardware_differences(baseline.manifest, candidate.manifest)
+    refusal = ""
+    if differences and not allow_hardware_change:
+        refusal = f"hardware differs ({'; '.join(differences)})"
+    results = [GateResult(model=m, metric="-", verdict=FAIL, note="in the baseline, missing from the candidate")
+               for m in baseline.models if m not in candidate.models]
+    for model in candidate.models:
+        if model not in baseline.models:
+            results.append(GateResult(model=model, metric="-", verdict=NEW,
+                                      note="no baseline: save a new one to gate it"))
+            continue
+        for name, gate in gates.get(model, {}).items():
+            m = metric(name)
+            for cell in _cells(model, m, gate, baseline, candidate):
+                result = evaluate_cell(cell, gate, baseline, candidate, refusal if m.machine_dependent else "")
+                if result.verdict == REFUSED and skip_hardware_gates:
+                    result = GateResult(**{**result.__dict__, "verdict": SKIPPED})
+                results.append(result)
+    shown = names or (str(baseline.path), str(candidate.path))
+    return Comparison(shown[0], shown[1], results, differences)

@@ -1,0 +1,234 @@
+"""Gates on hand-made runs: written with the store's own writer, tiny seeded numbers, known verdicts."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from harness.compare import FAIL, NEW, PASS, REFUSED, SKIPPED, RunData, compare_runs, hardware_differences
+from harness.errors import HarnessError
+from harness.gates import GateSpec
+from harness.metrics import metric
+from harness.report.compare import failure_message, render_comparison
+from harness.store import RunWriter
+
+HARDWARE = {"cpu": "Test CPU 3000", "cores_logical": 2, "gpu": None, "gpu_count": 0, "cuda": None, "driver": None,
+            "torch": "2.13.0+cpu", "threads": 1, "machine_id": "aaaa", "platform": "Linux-1"}
+
+
+def make_run(tmp: Path, label: str, *, accuracy: dict[str, list[tuple[float, float, float]]],
+             latency: dict[str, np.ndarray] | None = None, size: dict[str, float] | None = None,
+             hardware: dict[str, Any] | None = None, gates: dict[str, dict[str, Any]] | None = None,
+             status: str = "complete") -> RunData:
+    """A run directory with accuracy per model and seed ((value, ci_low, ci_high) each), latency samples at
+    batch size 1 per model (p50 row = their median), size_bytes per model; gates per model, as a resolved suite."""
+    models = list(accuracy)
+    suite = {"name": "hand", "teacher": {"name": models[0], "gates": (gates or {}).get(models[0], {})},
+             "students": [{"name": m, "gates": (gates or {}).get(m, {})} for m in models[1:]]}
+    writer = RunWriter.create(tmp / label, "hand", {"suite": suite, "suite_name": "hand",
+                                                    "hardware": hardware or HARDWARE})
+    for model, seeds in accuracy.items():
+        role = "teacher" if model == models[0] else "student"
+        base = {"suite": "hand", "model": model, "role": role, "method": "scratch", "device": "cpu",
+                "dtype": "float32", "status": "ok", "error": ""}
+        rows = [{**base, "seed": seed, "metric": "accuracy", "value": v, "unit": "fraction", "ci_low": lo,
+                 "ci_high": hi, "n": 360} for seed, (v, lo, hi) in enumerate(seeds)]
+        if size and model in size:
+            rows.append({**base, "seed": 0, "metric": "size_bytes", "value": size[model], "unit": "bytes"})
+        samples = []
+        if latency and model in latency:
+            raw = latency[model]
+            rows.append({**base, "seed": 0, "metric": "latency_p50_ms", "batch_size": 1, "value": float(np.median(raw)),
+                         "unit": "ms", "n": len(raw)})
+            samples = [{"model": model, "seed": 0, "device": "cpu", "dtype": "float32", "batch_size": 1,
+                        "iteration": i, "latency_ms": float(x)} for i, x in enumerate(raw)]
+        writer.append(rows, samples)
+    writer.finish(status)
+    return RunData.load(writer.run_dir)
+
+
+def one(comparison, model: str, name: str):
+    found = [r for r in comparison.results if r.model == model and r.metric == name]
+    assert len(found) == 1, comparison.results
+    return found[0]
+
+
+ACC_GATE = {"accuracy": {"max_regression": 0.01}}
+
+
+def test_a_planted_accuracy_drop_fails_and_a_small_one_holds(tmp_path: Path):
+    gates = {"t": ACC_GATE, "s": ACC_GATE}
+    base = make_run(tmp_path, "b", accuracy={"t": [(0.95, 0.93, 0.97)], "s": [(0.90, 0.87, 0.93)]}, gates=gates)
+    cand = make_run(tmp_path, "c", accuracy={"t": [(0.945, 0.925, 0.965)], "s": [(0.80, 0.76, 0.84)]}, gates=gates)
+    result = compare_runs(base, cand)
+    s, t = one(result, "s", "accuracy"), one(result, "t", "accuracy")
+    assert s.verdict == FAIL and s.change == pytest.approx(-0.10) and s.test == "z, from the 95% intervals"
+    # se = half-width / 1.96 on each side: 0.03/1.96 and 0.04/1.96; z = 0.10 / hypot(...)
+    z = 0.10 / math.hypot(0.03 / 1.959964, 0.04 / 1.959964)
+    from scipy.stats import norm
+    assert s.p_value == pytest.approx(norm.sf(z))
+    assert t.verdict == PASS  # half a point: within the bound
+    assert result.exit_code == 1
+    text = render_comparison(result)
+    assert "s" in text and "accuracy" in text and "FAIL" in text and "1 FAIL" in text
+
+
+def test_a_drop_beyond_the_bound_within_the_seeds_noise_holds(tmp_path: Path):
+    gates = {"t": ACC_GATE}
+    base = make_run(tmp_path, "b", accuracy={"t": [(0.90, 0.8, 1.0), (0.80, 0.7, 0.9), (0.85, 0.75, 0.95)]},
+                    gates=gates)
+    cand = make_run(tmp_path, "c", accuracy={"t": [(0.88, 0.8, 1.0), (0.78, 0.7, 0.9), (0.82, 0.75, 0.95)]},
+                    gates=gates)
+    r = one(compare_runs(base, cand), "t", "accuracy")
+    assert r.test == "welch t, 3 vs 3 seeds"
+    from scipy.stats import ttest_ind
+    assert r.p_value == pytest.approx(ttest_ind([0.88, 0.78, 0.82], [0.90, 0.80, 0.85], equal_var=False,
+                                                alternative="less").pvalue)
+    assert r.verdict == PASS and r.p_value > 0.05 and "not significant" in r.note
+
+
+LAT_GATE = {"latency_p50_ms": {"max_regression_pct": 10}}
+
+
+def test_a_planted_latency_regression_fails_with_its_p_value(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    gates = {"t": LAT_GATE}
+    base = make_run(tmp_path, "b", accuracy={"t": [(0.9, 0.88, 0.92)]}, latency={"t": rng.normal(1.0, 0.02, 200)},
+                    gates=gates)
+    cand = make_run(tmp_path, "c", accuracy={"t": [(0.9, 0.88, 0.92)]}, latency={"t": rng.normal(1.2, 0.02, 200)},
+                    gates=gates)
+    result = compare_runs(base, cand)
+    r = one(result, "t", "latency_p50_ms")
+    assert r.verdict == FAIL and r.batch_size == 1 and r.change == pytest.approx(20, abs=1)
+    assert r.p_value is not None and r.p_value < 1e-30 and r.test == "mann-whitney U, 200 vs 200 samples"
+    message = failure_message(result.results)
+    assert message.startswith("t latency_p50_ms at batch size 1 on cpu: FAIL:") and "p=" in message
+
+
+def test_the_same_shift_buried_in_noise_holds_and_shows_its_p_value(tmp_path: Path):
+    gates = {"t": LAT_GATE}
+    # 20% apart in median, but the spread is several times the shift, with few samples
+    base = make_run(tmp_path, "b", accuracy={"t": [(0.9, 0.88, 0.92)]},
+                    latency={"t": np.array([1.0, 0.5, 1.6, 0.7, 2.1])}, gates=gates)
+    cand = make_run(tmp_path, "c", accuracy={"t": [(0.9, 0.88, 0.92)]},
+                    latency={"t": np.array([1.2, 0.4, 1.9, 0.9, 1.5])}, gates=gates)
+    r = one(compare_runs(base, cand), "t", "latency_p50_ms")
+    from scipy.stats import mannwhitneyu
+    expected = mannwhitneyu([1.2, 0.4, 1.9, 0.9, 1.5], [1.0, 0.5, 1.6, 0.7, 2.1], alternative="greater").pvalue
+    assert r.change == pytest.approx(20.0)
+    assert r.verdict == PASS and r.p_value == pytest.approx(expected) and r.p_value > 0.05
+    assert f"{r.p_value:.2g}" in render_comparison(compare_runs(base, cand))
+
+
+def test_noise_with_many_samples_holds_too(tmp_path: Path):
+    rng = np.random.default_rng(1)
+    gates = {"t": LAT_GATE}
+    base = make_run(tmp_path, "b", accuracy={"t": [(0.9, 0.88, 0.92)]},
+                    latency={"t": rng.lognormal(0.0, 0.8, 40)}, gates=gates)
+    cand = make_run(tmp_path, "c", accuracy={"t": [(0.9, 0.88, 0.92)]},
+                    latency={"t": 1.2 * rng.lognormal(0.0, 0.8, 40)}, gates=gates)
+    r = one(compare_runs(base, cand), "t", "latency_p50_ms")
+    assert r.verdict == PASS and r.p_value is not None and r.p_value > 0.05, r
+
+
+def test_a_suspicious_improvement_fails_only_when_that_gate_is_on(tmp_path: Path):
+    on = {"t": {"size_bytes": {"max_regression_pct": 5, "max_improvement_pct": 30}}}
+    off = {"t": {"size_bytes": {"max_regression_pct": 5}}}
+    acc = {"t": [(0.9, 0.88, 0.92)]}
+    base = make_run(tmp_path, "b", accuracy=acc, size={"t": 1000.0}, gates=on)
+    cand = make_run(tmp_path, "c", accuracy=acc, size={"t": 500.0}, gates=on)
+    r = one(compare_runs(base, cand), "t", "size_bytes")
+    assert r.verdict == FAIL and r.change == pytest.approx(-50.0) and r.test == "exact" and r.p_value is None
+    assert "better by 50.0%" in r.note and "stale baseline" in r.note
+    gates = {m: {k: GateSpec(**v) for k, v in g.items()} for m, g in off.items()}
+    assert one(compare_runs(base, cand, gates), "t", "size_bytes").verdict == PASS
+    # and a regression of the same metric beyond 5% fails, exactly
+    bigger = make_run(tmp_path, "d", accuracy=acc, size={"t": 1060.0}, gates=on)
+    r = one(compare_runs(base, bigger), "t", "size_bytes")
+    assert r.verdict == FAIL and r.note == "worse by 6.0%"
+
+
+def test_throughput_regresses_when_it_drops(tmp_path: Path):
+    """The metric's declared direction decides: throughput is higher-is-better, its samples are latencies."""
+    rng = np.random.default_rng(2)
+    m = metric("throughput_sps")
+    assert m.higher_is_better and m.from_latency_samples and m.machine_dependent
+    from harness.compare import _Cell, evaluate_cell
+    gate = GateSpec(max_regression_pct=10)
+    base = make_run(tmp_path, "b", accuracy={"t": [(0.9, 0.88, 0.92)]}, latency={"t": rng.normal(1.0, 0.01, 100)})
+    cand = make_run(tmp_path, "c", accuracy={"t": [(0.9, 0.88, 0.92)]}, latency={"t": rng.normal(1.5, 0.01, 100)})
+    for side, value in ((base, 1000.0), (cand, 666.0)):  # throughput rows beside the samples
+        writer = RunWriter.open(side.path)
+        writer.append([{"suite": "hand", "model": "t", "role": "teacher", "method": "scratch", "seed": 0,
+                        "device": "cpu", "dtype": "float32", "batch_size": 1, "metric": "throughput_sps",
+                        "value": value, "unit": "samples/s"}])
+    base, cand = RunData.load(base.path), RunData.load(cand.path)
+    r = evaluate_cell(_Cell("t", m, "cpu", 1), gate, base, cand)
+    assert r.verdict == FAIL and r.change == pytest.approx(-33.4) and r.p_value < 1e-20
+
+
+def test_different_hardware_refuses_latency_but_not_accuracy(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    gates = {"t": {**ACC_GATE, **LAT_GATE}}
+    acc = {"t": [(0.9, 0.88, 0.92)]}
+    base = make_run(tmp_path, "b", accuracy=acc, latency={"t": rng.normal(1.0, 0.02, 50)}, gates=gates)
+    other = {**HARDWARE, "cpu": "Other CPU 9000", "machine_id": "bbbb"}
+    cand = make_run(tmp_path, "c", accuracy=acc, latency={"t": rng.normal(1.0, 0.02, 50)}, gates=gates,
+                    hardware=other)
+    assert hardware_differences(base.manifest, cand.manifest) == ["cpu: Test CPU 3000 vs Other CPU 9000"]
+    result = compare_runs(base, cand)
+    lat = one(result, "t", "latency_p50_ms")
+    assert lat.verdict == REFUSED and lat.note == "hardware differs (cpu: Test CPU 3000 vs Other CPU 9000)"
+    assert one(result, "t", "accuracy").verdict == PASS
+    assert result.exit_code == 2 and "refused" in render_comparison(result)
+    assert one(compare_runs(base, cand, allow_hardware_change=True), "t", "latency_p50_ms").verdict == PASS
+    skipped = compare_runs(base, cand, skip_hardware_gates=True)
+    assert one(skipped, "t", "latency_p50_ms").verdict == SKIPPED and skipped.exit_code == 0
+    # another machine of the same kind (machine_id, platform differ) is the same hardware
+    same_kind = make_run(tmp_path, "d", accuracy=acc, latency={"t": rng.normal(1.0, 0.02, 50)}, gates=gates,
+                         hardware={**HARDWARE, "machine_id": "cccc", "platform": "Linux-2"})
+    assert compare_runs(base, same_kind).exit_code == 0
+
+
+def test_models_on_one_side_only_are_reported(tmp_path: Path):
+    gates = {"t": ACC_GATE, "a": ACC_GATE, "b": ACC_GATE}
+    base = make_run(tmp_path, "b", accuracy={"t": [(0.9, 0.88, 0.92)], "a": [(0.9, 0.88, 0.92)]}, gates=gates)
+    cand = make_run(tmp_path, "c", accuracy={"t": [(0.9, 0.88, 0.92)], "b": [(0.9, 0.88, 0.92)]}, gates=gates)
+    result = compare_runs(base, cand)
+    assert one(result, "a", "-").verdict == FAIL and "missing from the candidate" in one(result, "a", "-").note
+    assert one(result, "b", "-").verdict == NEW
+    assert result.exit_code == 1
+
+
+def test_a_missing_candidate_value_fails_and_a_missing_baseline_value_is_skipped(tmp_path: Path):
+    gates = {"t": {"size_bytes": {"max_regression_pct": 5}}}
+    acc = {"t": [(0.9, 0.88, 0.92)]}
+    with_size = make_run(tmp_path, "b", accuracy=acc, size={"t": 10.0}, gates=gates)
+    without = make_run(tmp_path, "c", accuracy=acc, gates=gates)
+    assert one(compare_runs(with_size, without), "t", "size_bytes").verdict == FAIL
+    assert one(compare_runs(without, with_size), "t", "size_bytes").verdict == SKIPPED
+
+
+def test_bad_input_is_one_line(tmp_path: Path):
+    base = make_run(tmp_path, "b", accuracy={"t": [(0.9, 0.88, 0.92)]})
+    cand = make_run(tmp_path, "c", accuracy={"x": [(0.9, 0.88, 0.92)]})
+    with pytest.raises(HarnessError, match="no model in common"):
+        compare_runs(base, cand)
+    with pytest.raises(HarnessError, match="not a run directory"):
+        RunData.load(tmp_path / "nowhere")
+    with pytest.raises(HarnessError, match="'interrupted', not complete; finish it with harness run SUITE --resume"):
+        make_run(tmp_path, "i", accuracy={"t": [(0.9, 0.88, 0.92)]}, status="interrupted")
+
+
+def test_json_output_has_every_result(tmp_path: Path):
+    import json
+
+    gates = {"t": ACC_GATE}
+    base = make_run(tmp_path, "b", accuracy={"t": [(0.9, 0.88, 0.92)]}, gates=gates)
+    data = json.loads(render_comparison(compare_runs(base, base), "json"))
+    assert data["exit_code"] == 0 and data["results"][0]["metric"] == "accuracy"
+    assert data["results"][0]["p_value"] == pytest.approx(0.5)
