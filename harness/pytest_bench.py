@@ -1,0 +1,55 @@
+"""Each model of a harness suite at each batch size, timed through pytest-benchmark's ``benchmark`` fixture.
+
+Collected only when the harness pytest plugin (:mod:`harness.pytest_plugin`) is
+given ``--harness-suite SUITE --harness-benchmark``: one test per model ×
+batch size, ``test_latency[kd-16-bs64]``, grouped by batch size. Models are
+built as ``harness run`` builds them (first seed, from the model cache), the
+input is prepared outside the timed region, and the suite's
+``measure.threads`` are set while timing; rounds and warm-up rounds are the
+suite's ``measure.latency.min_iters`` and ``warmup_iters``. pytest-benchmark
+does the rest: ``--benchmark-json``, ``--benchmark-autosave``,
+``--benchmark-compare`` and ``--benchmark-compare-fail=median:10%``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.pytest_plugin import SESSION
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "harness_cell" not in metafunc.fixturenames:
+        return
+    suite = metafunc.config.pluginmanager.get_plugin(SESSION).suite
+    cells = [(m.name, b) for m in (suite.teacher, *suite.students) for b in suite.measure.batch_sizes]
+    metafunc.parametrize("harness_cell", cells, ids=[f"{m}-bs{b}" for m, b in cells])
+
+
+@pytest.fixture(scope="module")
+def harness_models(request: pytest.FixtureRequest) -> Any:
+    return request.config.pluginmanager.get_plugin(SESSION).built_models()
+
+
+def test_latency(benchmark: Any, harness_cell: tuple[str, int], harness_models: Any) -> None:
+    import torch
+
+    from harness.measure.latency import prepare_example
+    from harness.measure.size import model_dtype
+    from harness.measure.threads import torch_threads
+
+    name, batch_size = harness_cell
+    models, input_shape, suite = harness_models
+    built = models[name]
+    if built.module is None:
+        pytest.fail(f"{name}: {built.error}", pytrace=False)
+    example, _ = prepare_example(torch.randn((batch_size, *input_shape), generator=torch.Generator().manual_seed(0)),
+                                 "cpu", model_dtype(built.module))
+    latency = suite.measure.latency
+    benchmark.group = f"{suite.name} batch size {batch_size}"
+    with torch_threads(suite.measure.threads) as threads, torch.inference_mode():
+        benchmark.extra_info.update(model=name, batch_size=batch_size, threads=threads, dtype=built.dtype)
+        benchmark.pedantic(built.module, args=(example,), rounds=latency.min_iters,
+                           warmup_rounds=latency.warmup_iters, iterations=1)

@@ -1,0 +1,190 @@
+"""pytest plugin: a suite's gates (and, optionally, latency benchmarks) as test items.
+
+Registered through the ``pytest11`` entry point, so it is loaded wherever
+harness is installed; it does nothing (imports nothing heavy, adds no items)
+unless ``--harness-suite`` is given::
+
+    pytest --harness-suite suites/quick.yaml --harness-baseline quick-cpu
+    pytest --harness-suite suites/quick.yaml --harness-baseline quick-cpu --harness-run results/quick/RUN_ID
+    pytest --harness-suite suites/quick.yaml --harness-benchmark --benchmark-json bench.json
+
+Each model × gate of the suite is one item (``suites/quick.yaml::kd-16::latency_p50_ms``);
+the suite runs (or ``--harness-run`` is read) once, when the first item
+runs, and the comparison is shared. A failing item's message is the gate's
+line: values, change, bound, p-value and test. A refused gate (the hardware
+differs) fails; a gate with no value on either side is skipped.
+``--harness-benchmark`` adds one pytest-benchmark item per model × batch
+size (``harness/pytest_bench.py``), so ``--benchmark-json``,
+``--benchmark-autosave`` and ``--benchmark-compare-fail`` apply.
+Without other paths on the command line only the suite's items run.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from harness.compare import Comparison, GateResult
+    from harness.suite import Suite
+
+SESSION = "harness-session"
+BENCH_MODULE = Path(__file__).with_name("pytest_bench.py")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "harness: a suite's regression gates as tests")
+    group.addoption("--harness-suite", metavar="SUITE", help="suite whose gates become test items (enables the plugin)")
+    group.addoption("--harness-baseline", metavar="NAME", help="baseline name (see --harness-baselines) or run dir")
+    group.addoption("--harness-baselines", metavar="DIR", default="results/baselines",
+                    help="where baseline names are looked up (default: results/baselines)")
+    group.addoption("--harness-run", metavar="RUN_DIR", help="compare this finished run instead of running the suite")
+    group.addoption("--harness-results", metavar="DIR", help="where the suite's run is written (default: a temp dir)")
+    group.addoption("--harness-allow-hardware-change", action="store_true",
+                    help="compare latency, memory and energy even when the hardware differs")
+    group.addoption("--harness-benchmark", action="store_true",
+                    help="time each model at each batch size through pytest-benchmark's fixture")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    suite = config.getoption("harness_suite")
+    if not suite:
+        return
+    paths = [suite] + ([str(BENCH_MODULE)] if config.getoption("harness_benchmark") else [])
+    if config.args_source == pytest.Config.ArgsSource.ARGS:
+        config.args.extend(p for p in paths if p not in config.args)
+    else:  # no paths given: only the suite's items, not the project's testpaths
+        config.args[:] = paths
+    config.addinivalue_line("markers", "harness_gate: a gate of a harness suite (harness.pytest_plugin)")
+    config.pluginmanager.register(HarnessSession(config, Path(suite)), SESSION)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    session = parent.config.pluginmanager.get_plugin(SESSION)
+    if session is not None and file_path.resolve() == session.suite_path.resolve():
+        return SuiteFile.from_parent(parent, path=file_path)
+    return None
+
+
+class HarnessSession:
+    """The suite, its run and the comparison, each made once per pytest session."""
+
+    def __init__(self, config: pytest.Config, suite_path: Path):
+        self.config, self.suite_path = config, suite_path
+        self._suite: Suite | None = None
+        self._comparison: Comparison | None = None
+        self._error: Exception | None = None
+
+    @property
+    def suite(self) -> Suite:
+        if self._suite is None:
+            from harness.suite import load_suite
+
+            self._suite = load_suite(self.suite_path)
+        return self._suite
+
+    def candidate_dir(self) -> Path:
+        run = self.config.getoption("harness_run")
+        if run:
+            return Path(run)
+        from harness.cache import ModelCache, default_cache_dir
+        from harness.runner import run_suite
+
+        out = self.config.getoption("harness_results") or tempfile.mkdtemp(prefix="harness-pytest-")
+        return run_suite(self.suite, Path(out), ModelCache(default_cache_dir())).run_dir
+
+    def built_models(self) -> tuple[dict[str, Any], tuple[int, ...], Suite]:
+        """Every model of the suite (first seed), built as a run builds them, for the benchmark items."""
+        from harness.build import Builder
+        from harness.cache import ModelCache, default_cache_dir
+        from harness.measure.threads import torch_threads
+        from harness.runner import load_dataset
+
+        suite = self.suite
+        data = load_dataset(suite)
+        builder = Builder(suite, data, ModelCache(default_cache_dir()), lambda message: None)
+        with torch_threads(suite.build.threads):
+            teacher = builder.teacher()
+            built = [teacher, *(builder.student(spec, suite.seeds[0], teacher) for spec in suite.students)]
+        return {b.name: b for b in built}, data.input_shape, suite
+
+    def comparison(self) -> Comparison:
+        """Computed on first use; an error (bad input) is kept and raised for every item."""
+        if self._comparison is None and self._error is None:
+            try:
+                self._comparison = self._compare()
+            except Exception as exc:
+                self._error = exc
+        if self._error is not None:
+            raise self._error
+        assert self._comparison is not None
+        return self._comparison
+
+    def _compare(self) -> Comparison:
+        from harness.baseline import locate
+        from harness.compare import RunData, compare_runs
+        from harness.errors import HarnessError
+
+        name = self.config.getoption("harness_baseline")
+        if not name:
+            raise HarnessError("--harness-baseline NAME is needed to check gates")
+        baseline = RunData.load(locate(name, Path(self.config.getoption("harness_baselines"))))
+        candidate = RunData.load(self.candidate_dir())
+        gates = {m.name: m.gates for m in (self.suite.teacher, *self.suite.students)}
+        return compare_runs(baseline, candidate, gates, names=(name, str(candidate.path)),
+                            allow_hardware_change=self.config.getoption("harness_allow_hardware_change"))
+
+
+class GateFailed(Exception):
+    """A gate that did not hold; its message is the report."""
+
+
+class SuiteFile(pytest.File):
+    def collect(self) -> Any:
+        session: HarnessSession = self.config.pluginmanager.get_plugin(SESSION)
+        suite = session.suite
+        for model in (suite.teacher, *suite.students):
+            for metric in model.gates:
+                yield GateItem.from_parent(self, name=f"{model.name}::{metric}", model=model.name, metric=metric)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        from harness.errors import HarnessError
+
+        if isinstance(excinfo.value, HarnessError):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+
+class GateItem(pytest.Item):
+    def __init__(self, *, model: str, metric: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.model, self.metric = model, metric
+        self.add_marker("harness_gate")
+
+    def results(self) -> list[GateResult]:
+        session: HarnessSession = self.config.pluginmanager.get_plugin(SESSION)
+        return [r for r in session.comparison().results
+                if r.model == self.model and r.metric in (self.metric, "-")]
+
+    def runtest(self) -> None:
+        from harness.compare import FAIL, NEW, REFUSED, SKIPPED
+        from harness.report.compare import failure_message
+
+        results = self.results()
+        if any(r.verdict in (FAIL, REFUSED) for r in results):
+            raise GateFailed(failure_message(results))
+        if not results or all(r.verdict in (SKIPPED, NEW) for r in results):
+            pytest.skip("; ".join(sorted({r.note for r in results})) or "no result for this gate")
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        from harness.errors import HarnessError
+
+        if isinstance(excinfo.value, GateFailed | HarnessError):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"harness gate: {self.model} {self.metric}"

@@ -1,0 +1,98 @@
+"""The pytest plugin: inert by default; gates as items with readable failures; benchmark items."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES
+from tests.unit.test_compare import make_run
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True)
+def _modules_loaded_once() -> None:
+    """pytester's in-process runs drop modules first imported inside them; torch must not be imported twice."""
+    import pandas as pd
+    import scipy.stats  # noqa: F401
+
+    import harness.compare  # noqa: F401
+    import harness.runner  # noqa: F401  (torch, and every registry the suite names)
+    from harness.suite import load_suite
+
+    load_suite(FIXTURES / "gated.yaml")
+    pd.DataFrame({"x": [1]}).to_parquet()  # pandas' pyarrow extension types, registered once per process
+
+GATES = {"accuracy": {"max_regression": 0.01}, "size_bytes": {"max_regression_pct": 5}}
+
+
+def test_the_plugin_is_registered_and_imports_nothing_heavy():
+    code = ("import sys; from importlib.metadata import entry_points; "
+            "ep = [e for e in entry_points(group='pytest11') if e.name == 'harness'][0]; ep.load(); "
+            "print(ep.value, 'torch' in sys.modules, 'pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["harness.pytest_plugin", "False", "False"]
+
+
+def test_without_its_options_it_adds_nothing(pytester: pytest.Pytester):
+    pytester.makepyfile("def test_one(): pass")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "harness gate" not in result.stdout.str()
+
+
+def _hand_made(tmp_path: Path, candidate_accuracy: float) -> tuple[Path, Path]:
+    gates = {"teacher": GATES, "small": GATES}
+    size = {"teacher": 3229.0, "small": 2589.0}
+    base = make_run(tmp_path, "b", accuracy={"teacher": [(0.92, 0.88, 0.96)], "small": [(0.87, 0.83, 0.91)]},
+                    size=size, gates=gates)
+    cand = make_run(tmp_path, "c", accuracy={"teacher": [(0.92, 0.88, 0.96)],
+                                             "small": [(candidate_accuracy, candidate_accuracy - 0.05,
+                                                        candidate_accuracy + 0.05)]}, size=size, gates=gates)
+    return base.path, cand.path
+
+
+def test_each_model_and_gate_is_an_item_and_a_failure_reads_as_the_gate(pytester: pytest.Pytester, tmp_path: Path):
+    base, cand = _hand_made(tmp_path, candidate_accuracy=0.25)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(FIXTURES / "gated.yaml"),
+                                          "--harness-baseline", str(base), "--harness-run", str(cand))
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines([
+        "small accuracy: FAIL: 0.87 -> 0.25 (-0.62); bound: worse by at most 0.05, p=* (z, from the 95% intervals); "
+        "worse by 0.62 (p=* < 0.05)",
+        "FAILED */gated.yaml::small::accuracy*",
+    ])
+
+
+def test_collect_only_lists_the_gates_without_running(pytester: pytest.Pytester):
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--co", "-q",
+                                          "--harness-suite", str(FIXTURES / "gated.yaml"))
+    result.stdout.fnmatch_lines(["*gated.yaml::teacher::accuracy", "*gated.yaml::teacher::size_bytes",
+                                 "*gated.yaml::small::accuracy", "*gated.yaml::small::size_bytes",
+                                 "4 tests collected*"])
+
+
+def test_a_missing_baseline_fails_each_item_with_one_line(pytester: pytest.Pytester, tmp_path: Path):
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(FIXTURES / "gated.yaml"),
+                                          "--harness-baseline", "nope", "--harness-baselines", str(tmp_path),
+                                          "--harness-run", str(tmp_path))
+    result.assert_outcomes(failed=4)
+    result.stdout.fnmatch_lines([f"nope: neither a run directory nor a baseline in {tmp_path} (baselines: none)"])
+
+
+def test_benchmark_items_write_pytest_benchmark_json(pytester: pytest.Pytester, tmp_path: Path):
+    base, cand = _hand_made(tmp_path, candidate_accuracy=0.87)
+    out = tmp_path / "bench.json"
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(FIXTURES / "gated.yaml"),
+                                          "--harness-baseline", str(base), "--harness-run", str(cand),
+                                          "--harness-benchmark", f"--benchmark-json={out}")
+    result.assert_outcomes(passed=6)
+    benchmarks = json.loads(out.read_text())["benchmarks"]
+    assert [b["name"] for b in benchmarks] == ["test_latency[teacher-bs1]", "test_latency[small-bs1]"]
+    assert all(b["stats"]["rounds"] == 5 and b["extra_info"]["threads"] == 1 for b in benchmarks)
+    assert benchmarks[0]["group"] == "gated batch size 1"
