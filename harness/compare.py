@@ -15,10 +15,13 @@ change; H0: no change):
 - no spread at all (params, size_bytes, peak_memory_bytes): exact; any
   change beyond the bound fails, and there is no p-value.
 
-Machine-dependent metrics (timing, memory, energy) are refused when the two
-runs' hardware fingerprints differ, unless the caller allows it. A refused
-gate never passes silently: it makes the comparison exit 2 (1 if a gate
-also failed).
+A latency change beyond the bound in a cell flagged noisy (IQR/median above
+0.10 in either run) is ``noisy``, not a failure: a slow phase of the machine
+shifts a whole cell, which no test on that cell's samples can tell from a
+regression (docs/measurements.md, Repeatability). Machine-dependent metrics
+(timing, memory, energy) are ``refused`` when the two runs' hardware
+fingerprints differ, unless the caller allows it. Neither passes silently:
+either makes the comparison exit 2 (1 if a gate also failed).
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ from harness.store import load_results, read_manifest
 #: runners of one kind are different machines with the same hardware; not platform: kernel updates)
 HARDWARE_KEYS = ("cpu", "cores_logical", "gpu", "gpu_count", "cuda", "driver", "torch", "threads")
 COMPLETE = ("complete", "complete_with_errors")
-PASS, FAIL, REFUSED, SKIPPED, NEW = "pass", "FAIL", "refused", "skipped", "new"
+PASS, FAIL, REFUSED, NOISY, SKIPPED, NEW = "pass", "FAIL", "refused", "noisy", "skipped", "new"
+#: verdicts that are neither a pass nor a measured regression: the comparison could not decide (exit 2)
+UNDECIDED = (REFUSED, NOISY)
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,7 @@ class RunData:
 class GateResult:
     model: str
     metric: str
-    verdict: str  # pass | FAIL | refused | skipped | new
+    verdict: str  # pass | FAIL | refused | noisy | skipped | new
     note: str = ""
     device: str | None = None
     batch_size: int | None = None
@@ -99,8 +104,8 @@ class Comparison:
 
     @property
     def exit_code(self) -> int:
-        """0 every gate holds; 1 a gate fails; 2 a gate was refused (and none failed)."""
-        return 1 if self.count(FAIL) else 2 if self.count(REFUSED) else 0
+        """0 every gate holds; 1 a gate fails; 2 a gate was refused or noisy (and none failed)."""
+        return 1 if self.count(FAIL) else 2 if any(self.count(v) for v in UNDECIDED) else 0
 
 
 def hardware_differences(baseline: dict[str, Any], candidate: dict[str, Any]) -> list[str]:
@@ -124,6 +129,13 @@ class _Cell:
         if self.batch_size is not None:
             df = df[(df["batch_size"] == self.batch_size) & (df["device"] == self.device)]
         return df
+
+    def noise(self, side: RunData) -> float:
+        """The cell's latency IQR/median on one side (NaN where there is none)."""
+        df = side.rows
+        df = df[(df["model"] == self.model) & (df["metric"] == "latency_iqr_over_median") &
+                (df["batch_size"] == self.batch_size) & (df["device"] == self.device) & (df["status"] == "ok")]
+        return float(df["value"].max()) if len(df) else math.nan
 
     def samples(self, side: RunData) -> np.ndarray:
         s = side.samples
@@ -228,11 +240,27 @@ def evaluate_cell(cell: _Cell, gate: GateSpec, baseline: RunData, candidate: Run
         shown = f"{pct:.1f}%" if bound == getattr(gate, f"max_{side}_pct") else f"{amount:.4g}"
         if p is None or p < gate.alpha:
             sig = "" if p is None else f" (p={p:.2g} < {gate.alpha:g})"
+            noise = _noisy(cell, baseline, candidate)
+            if noise:
+                return GateResult(**values, verdict=NOISY, p_value=p, test=test,
+                                  note=f"{word} by {shown}{sig}, but {noise}: rerun on a quieter machine")
             note = f"{word} by {shown}{sig}" + (": a stale baseline?" if side == "improvement" else "")
             return GateResult(**values, verdict=FAIL, note=note, p_value=p, test=test)
         return GateResult(**values, verdict=PASS, p_value=p, test=test,
                           note=f"{word} by {shown}, beyond the bound but not significant (p={p:.2g} >= {gate.alpha:g})")
     return GateResult(**values, verdict=PASS, p_value=p_worse if worse > 0 else p_better, test=test)
+
+
+def _noisy(cell: _Cell, baseline: RunData, candidate: RunData) -> str:
+    """Why a latency cell's samples cannot decide (flagged noisy on either side), or ""."""
+    from harness.measure.stats import NOISY_IQR_OVER_MEDIAN
+
+    if not cell.metric.from_latency_samples or cell.batch_size is None:
+        return ""
+    flagged = [f"{label} IQR/median {value:.2f}" for label, value in
+               (("baseline", cell.noise(baseline)), ("candidate", cell.noise(candidate)))
+               if value > NOISY_IQR_OVER_MEDIAN]
+    return f"the cell is noisy ({', '.join(flagged)} > {NOISY_IQR_OVER_MEDIAN:g})" if flagged else ""
 
 
 def _cells(model: str, m: Metric, gate: GateSpec, baseline: RunData, candidate: RunData) -> list[_Cell]:

@@ -12,7 +12,8 @@ Each model × gate of the suite is one item (``suites/quick.yaml::kd-16::latency
 the suite runs (or ``--harness-run`` is read) once, when the first item
 runs, and the comparison is shared. A failing item's message is the gate's
 line: values, change, bound, p-value and test. A refused gate (the hardware
-differs) fails; a gate with no value on either side is skipped.
+differs) or noisy latency cell fails too (a refused one is skipped with ``--harness-skip-hardware-gates``); a gate
+with no baseline value is skipped.
 ``--harness-benchmark`` adds one pytest-benchmark item per model × batch
 size (``harness/pytest_bench.py``), so ``--benchmark-json``,
 ``--benchmark-autosave`` and ``--benchmark-compare-fail`` apply.
@@ -45,6 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--harness-results", metavar="DIR", help="where the suite's run is written (default: a temp dir)")
     group.addoption("--harness-allow-hardware-change", action="store_true",
                     help="compare latency, memory and energy even when the hardware differs")
+    group.addoption("--harness-skip-hardware-gates", action="store_true",
+                    help="when the hardware differs, skip latency, memory and energy gates instead of failing them")
     group.addoption("--harness-benchmark", action="store_true",
                     help="time each model at each batch size through pytest-benchmark's fixture")
 
@@ -135,7 +138,8 @@ class HarnessSession:
         candidate = RunData.load(self.candidate_dir())
         gates = {m.name: m.gates for m in (self.suite.teacher, *self.suite.students)}
         return compare_runs(baseline, candidate, gates, names=(name, str(candidate.path)),
-                            allow_hardware_change=self.config.getoption("harness_allow_hardware_change"))
+                            allow_hardware_change=self.config.getoption("harness_allow_hardware_change"),
+                            skip_hardware_gates=self.config.getoption("harness_skip_hardware_gates"))
 
 
 class GateFailed(Exception):
@@ -170,11 +174,11 @@ class GateItem(pytest.Item):
                 if r.model == self.model and r.metric in (self.metric, "-")]
 
     def runtest(self) -> None:
-        from harness.compare import FAIL, NEW, REFUSED, SKIPPED
+        from harness.compare import FAIL, NEW, SKIPPED, UNDECIDED
         from harness.report.compare import failure_message
 
         results = self.results()
-        if any(r.verdict in (FAIL, REFUSED) for r in results):
+        if any(r.verdict in (FAIL, *UNDECIDED) for r in results):
             raise GateFailed(failure_message(results))
         if not results or all(r.verdict in (SKIPPED, NEW) for r in results):
             pytest.skip("; ".join(sorted({r.note for r in results})) or "no result for this gate")

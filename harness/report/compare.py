@@ -19,7 +19,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from harness.compare import FAIL, NEW, PASS, REFUSED, SKIPPED, Comparison, GateResult
+from harness.compare import FAIL, NEW, NOISY, PASS, REFUSED, SKIPPED, UNDECIDED, Comparison, GateResult
 
 HEADERS = ["model", "metric", "batch_size", "baseline", "candidate", "change", "bound", "verdict", "p-value", "note"]
 FORMATS = ("text", "markdown", "json")
@@ -49,8 +49,8 @@ def _row(r: GateResult, devices: bool) -> list[Any]:
 
 
 def summary_line(c: Comparison) -> str:
-    counts = ", ".join(f"{c.count(v)} {v}" for v in (PASS, FAIL, REFUSED, SKIPPED, NEW) if c.count(v))
-    verdict = {0: "every gate holds", 1: "a gate fails", 2: "a gate was refused"}[c.exit_code]
+    counts = ", ".join(f"{c.count(v)} {v}" for v in (PASS, FAIL, REFUSED, NOISY, SKIPPED, NEW) if c.count(v))
+    verdict = {0: "every gate holds", 1: "a gate fails", 2: "a gate could not decide (refused or noisy)"}[c.exit_code]
     return f"{len(c.results)} checks: {counts}: {verdict}"
 
 
@@ -77,7 +77,7 @@ def failure_message(results: list[GateResult]) -> str:
     """Assertion-style text for a pytest item: one line per cell that did not hold."""
     lines = []
     for r in results:
-        if r.verdict not in (FAIL, REFUSED):
+        if r.verdict not in (FAIL, *UNDECIDED):
             continue
         at = "" if r.batch_size is None else f" at batch size {r.batch_size}" + (f" on {r.device}" if r.device else "")
         p = "" if r.p_value is None else f", p={r.p_value:.2g} ({r.test})"

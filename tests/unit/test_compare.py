@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.compare import FAIL, NEW, PASS, REFUSED, SKIPPED, RunData, compare_runs, hardware_differences
+from harness.compare import FAIL, NEW, NOISY, PASS, REFUSED, SKIPPED, RunData, compare_runs, hardware_differences
 from harness.errors import HarnessError
 from harness.gates import GateSpec
 from harness.metrics import metric
@@ -23,7 +23,7 @@ HARDWARE = {"cpu": "Test CPU 3000", "cores_logical": 2, "gpu": None, "gpu_count"
 def make_run(tmp: Path, label: str, *, accuracy: dict[str, list[tuple[float, float, float]]],
              latency: dict[str, np.ndarray] | None = None, size: dict[str, float] | None = None,
              hardware: dict[str, Any] | None = None, gates: dict[str, dict[str, Any]] | None = None,
-             status: str = "complete") -> RunData:
+             status: str = "complete", iqr: float | None = None) -> RunData:
     """A run directory with accuracy per model and seed ((value, ci_low, ci_high) each), latency samples at
     batch size 1 per model (p50 row = their median), size_bytes per model; gates per model, as a resolved suite."""
     models = list(accuracy)
@@ -44,6 +44,9 @@ def make_run(tmp: Path, label: str, *, accuracy: dict[str, list[tuple[float, flo
             raw = latency[model]
             rows.append({**base, "seed": 0, "metric": "latency_p50_ms", "batch_size": 1, "value": float(np.median(raw)),
                          "unit": "ms", "n": len(raw)})
+            if iqr is not None:
+                rows.append({**base, "seed": 0, "metric": "latency_iqr_over_median", "batch_size": 1, "value": iqr,
+                             "unit": "fraction"})
             samples = [{"model": model, "seed": 0, "device": "cpu", "dtype": "float32", "batch_size": 1,
                         "iteration": i, "latency_ms": float(x)} for i, x in enumerate(raw)]
         writer.append(rows, samples)
@@ -122,6 +125,21 @@ def test_the_same_shift_buried_in_noise_holds_and_shows_its_p_value(tmp_path: Pa
     assert r.change == pytest.approx(20.0)
     assert r.verdict == PASS and r.p_value == pytest.approx(expected) and r.p_value > 0.05
     assert f"{r.p_value:.2g}" in render_comparison(compare_runs(base, cand))
+
+
+def test_a_shift_in_a_cell_flagged_noisy_is_undecided_not_a_failure(tmp_path: Path):
+    """A slow phase of the machine moves a whole cell; its samples cannot tell that from a regression."""
+    rng = np.random.default_rng(0)
+    gates = {"t": LAT_GATE}
+    acc = {"t": [(0.9, 0.88, 0.92)]}
+    base = make_run(tmp_path, "b", accuracy=acc, latency={"t": rng.normal(1.0, 0.02, 200)}, gates=gates, iqr=0.03)
+    cand = make_run(tmp_path, "c", accuracy=acc, latency={"t": rng.normal(1.2, 0.02, 200)}, gates=gates, iqr=0.25)
+    result = compare_runs(base, cand)
+    r = one(result, "t", "latency_p50_ms")
+    assert r.verdict == NOISY and result.exit_code == 2 and r.p_value < 1e-30
+    assert "the cell is noisy (candidate IQR/median 0.25 > 0.1): rerun on a quieter machine" in r.note
+    quiet = make_run(tmp_path, "q", accuracy=acc, latency={"t": rng.normal(1.2, 0.02, 200)}, gates=gates, iqr=0.03)
+    assert one(compare_runs(base, quiet), "t", "latency_p50_ms").verdict == FAIL
 
 
 def test_noise_with_many_samples_holds_too(tmp_path: Path):
