@@ -139,10 +139,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     candidate = RunData.load(locate(args.candidate, args.baselines))
     gates = None
     if args.suite is not None:
+        from harness.gates import gates_by_model
         from harness.suite import load_suite
 
-        suite = load_suite(args.suite)
-        gates = {m.name: m.gates for m in (suite.teacher, *suite.students)}
+        gates = gates_by_model(load_suite(args.suite))
     result = compare_runs(baseline, candidate, gates, allow_hardware_change=args.allow_hardware_change,
                           skip_hardware_gates=args.skip_hardware_gates, names=(args.baseline, args.candidate))
     text = render_comparison(result, args.format)

@@ -27,7 +27,7 @@ either makes the comparison exit 2 (1 if a gate also failed).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -213,21 +213,21 @@ def _beyond(gate: GateSpec, side: str, amount: float, pct: float) -> float | Non
 def evaluate_cell(cell: _Cell, gate: GateSpec, baseline: RunData, candidate: RunData,
                   refused: str = "") -> GateResult:
     """The verdict of one gate at one cell; ``refused`` (a reason) stops it short of a verdict."""
-    base = dict(model=cell.model, metric=cell.metric.name, device=cell.device, batch_size=cell.batch_size,
-                bound=gate.bound_text())
+    start = GateResult(model=cell.model, metric=cell.metric.name, verdict=PASS, device=cell.device,
+                       batch_size=cell.batch_size, bound=gate.bound_text())
     b_all, c_all = cell.rows(baseline), cell.rows(candidate)
     b_rows, c_rows = _ok(b_all), _ok(c_all)
     if b_rows.empty:
-        return GateResult(**base, verdict=SKIPPED, note=f"no baseline value: {_why_absent(b_all)}")
+        return replace(start, verdict=SKIPPED, note=f"no baseline value: {_why_absent(b_all)}")
     if c_rows.empty:
-        return GateResult(**base, verdict=FAIL, note=f"no candidate value: {_why_absent(c_all)}")
+        return replace(start, verdict=FAIL, note=f"no candidate value: {_why_absent(c_all)}")
     b, c = float(b_rows["value"].mean()), float(c_rows["value"].mean())
     relative = gate.max_regression_pct is not None or (gate.max_regression is None
                                                        and gate.max_improvement_pct is not None)
-    values = dict(**base, baseline=b, candidate=c, change=_pct(c - b, b) if relative else c - b,
-                  change_unit="%" if relative else cell.metric.unit)
+    values = replace(start, baseline=b, candidate=c, change=_pct(c - b, b) if relative else c - b,
+                     change_unit="%" if relative else cell.metric.unit)
     if refused:
-        return GateResult(**values, verdict=REFUSED, note=refused)
+        return replace(values, verdict=REFUSED, note=refused)
     worse = _worse_by(cell.metric, b, c)
     worse_pct = _pct(worse, b)
     p_worse, p_better, test = significance(cell, baseline, candidate)
@@ -242,13 +242,13 @@ def evaluate_cell(cell: _Cell, gate: GateSpec, baseline: RunData, candidate: Run
             sig = "" if p is None else f" (p={p:.2g} < {gate.alpha:g})"
             noise = _noisy(cell, baseline, candidate)
             if noise:
-                return GateResult(**values, verdict=NOISY, p_value=p, test=test,
+                return replace(values, verdict=NOISY, p_value=p, test=test,
                                   note=f"{word} by {shown}{sig}, but {noise}: rerun on a quieter machine")
             note = f"{word} by {shown}{sig}" + (": a stale baseline?" if side == "improvement" else "")
-            return GateResult(**values, verdict=FAIL, note=note, p_value=p, test=test)
-        return GateResult(**values, verdict=PASS, p_value=p, test=test,
+            return replace(values, verdict=FAIL, note=note, p_value=p, test=test)
+        return replace(values, verdict=PASS, p_value=p, test=test,
                           note=f"{word} by {shown}, beyond the bound but not significant (p={p:.2g} >= {gate.alpha:g})")
-    return GateResult(**values, verdict=PASS, p_value=p_worse if worse > 0 else p_better, test=test)
+    return replace(values, verdict=PASS, p_value=p_worse if worse > 0 else p_better, test=test)
 
 
 def _noisy(cell: _Cell, baseline: RunData, candidate: RunData) -> str:
@@ -299,7 +299,7 @@ def compare_runs(baseline: RunData, candidate: RunData, gates: dict[str, dict[st
             for cell in _cells(model, m, gate, baseline, candidate):
                 result = evaluate_cell(cell, gate, baseline, candidate, refusal if m.machine_dependent else "")
                 if result.verdict == REFUSED and skip_hardware_gates:
-                    result = GateResult(**{**result.__dict__, "verdict": SKIPPED})
+                    result = replace(result, verdict=SKIPPED)
                 results.append(result)
     shown = names or (str(baseline.path), str(candidate.path))
     return Comparison(shown[0], shown[1], results, differences)

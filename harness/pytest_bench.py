@@ -17,20 +17,21 @@ from typing import Any
 
 import pytest
 
-from harness.pytest_plugin import SESSION
+from harness.pytest_plugin import harness_session
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "harness_cell" not in metafunc.fixturenames:
         return
-    suite = metafunc.config.pluginmanager.get_plugin(SESSION).suite
-    cells = [(m.name, b) for m in (suite.teacher, *suite.students) for b in suite.measure.batch_sizes]
+    suite = harness_session(metafunc.config).suite
+    names = [suite.teacher.name, *(s.name for s in suite.students)]
+    cells = [(name, b) for name in names for b in suite.measure.batch_sizes]
     metafunc.parametrize("harness_cell", cells, ids=[f"{m}-bs{b}" for m, b in cells])
 
 
 @pytest.fixture(scope="module")
 def harness_models(request: pytest.FixtureRequest) -> Any:
-    return request.config.pluginmanager.get_plugin(SESSION).built_models()
+    return harness_session(request.config).built_models()
 
 
 def test_latency(benchmark: Any, harness_cell: tuple[str, int], harness_models: Any) -> None:

@@ -67,9 +67,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     session = parent.config.pluginmanager.get_plugin(SESSION)
-    if session is not None and file_path.resolve() == session.suite_path.resolve():
+    if isinstance(session, HarnessSession) and file_path.resolve() == session.suite_path.resolve():
         return SuiteFile.from_parent(parent, path=file_path)
     return None
+
+
+def harness_session(config: pytest.Config) -> HarnessSession:
+    session = config.pluginmanager.get_plugin(SESSION)
+    assert isinstance(session, HarnessSession), "the harness plugin runs only with --harness-suite"
+    return session
 
 
 class HarnessSession:
@@ -136,8 +142,9 @@ class HarnessSession:
             raise HarnessError("--harness-baseline NAME is needed to check gates")
         baseline = RunData.load(locate(name, Path(self.config.getoption("harness_baselines"))))
         candidate = RunData.load(self.candidate_dir())
-        gates = {m.name: m.gates for m in (self.suite.teacher, *self.suite.students)}
-        return compare_runs(baseline, candidate, gates, names=(name, str(candidate.path)),
+        from harness.gates import gates_by_model
+
+        return compare_runs(baseline, candidate, gates_by_model(self.suite), names=(name, str(candidate.path)),
                             allow_hardware_change=self.config.getoption("harness_allow_hardware_change"),
                             skip_hardware_gates=self.config.getoption("harness_skip_hardware_gates"))
 
@@ -148,11 +155,11 @@ class GateFailed(Exception):
 
 class SuiteFile(pytest.File):
     def collect(self) -> Any:
-        session: HarnessSession = self.config.pluginmanager.get_plugin(SESSION)
-        suite = session.suite
-        for model in (suite.teacher, *suite.students):
-            for metric in model.gates:
-                yield GateItem.from_parent(self, name=f"{model.name}::{metric}", model=model.name, metric=metric)
+        from harness.gates import gates_by_model
+
+        for model, gates in gates_by_model(harness_session(self.config).suite).items():
+            for metric in gates:
+                yield GateItem.from_parent(self, name=f"{model}::{metric}", model=model, metric=metric)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         from harness.errors import HarnessError
@@ -169,8 +176,7 @@ class GateItem(pytest.Item):
         self.add_marker("harness_gate")
 
     def results(self) -> list[GateResult]:
-        session: HarnessSession = self.config.pluginmanager.get_plugin(SESSION)
-        return [r for r in session.comparison().results
+        return [r for r in harness_session(self.config).comparison().results
                 if r.model == self.model and r.metric in (self.metric, "-")]
 
     def runtest(self) -> None:
