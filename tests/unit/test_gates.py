@@ -1,0 +1,64 @@
+"""Gates in suites: per-model merging, switching off, and a content hash they leave alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.gates import GateSpec, gates_by_model, gates_of_resolved_suite, merge_gate
+from harness.suite import load_suite
+from tests.conftest import FIXTURES
+
+GATED = FIXTURES / "tiny.yaml"
+
+
+def _with(tmp_path: Path, extra: str, student: str = "") -> Path:
+    text = GATED.read_text()
+    if student:
+        text = text.replace("    method: {name: kd, temperature: 4.0, alpha: 0.9, epochs: 2}\n",
+                            "    method: {name: kd, temperature: 4.0, alpha: 0.9, epochs: 2}\n" + student)
+    path = tmp_path / "s.yaml"
+    path.write_text(text + extra)
+    return path
+
+
+SUITE_GATES = """gates:
+  accuracy: {max_regression: 0.01}
+  latency_p50_ms: {max_regression_pct: 10, batch_sizes: [1], alpha: 0.01}
+  size_bytes: {max_regression_pct: 5}
+"""
+
+
+def test_a_students_gates_merge_over_the_suites(tmp_path: Path):
+    student = ("    gates:\n"
+               "      latency_p50_ms: {max_regression: 0.5}\n"   # replaces the suite's bound, keeps its alpha
+               "      size_bytes: off\n"
+               "      params: {max_improvement_pct: 0}\n")
+    suite = load_suite(_with(tmp_path, SUITE_GATES, student))
+    gates = gates_by_model(suite)
+    assert sorted(gates["teacher"]) == ["accuracy", "latency_p50_ms", "size_bytes"]
+    assert sorted(gates["kd-4"]) == ["accuracy", "latency_p50_ms", "params"]
+    latency = gates["kd-4"]["latency_p50_ms"]
+    assert (latency.max_regression, latency.max_regression_pct, latency.alpha, latency.batch_sizes) == (0.5, None,
+                                                                                                        0.01, [1])
+    # the manifest's resolved suite holds the same effective gates
+    assert gates_of_resolved_suite(json.loads(json.dumps(suite.resolved()))) == gates
+
+
+def test_gates_leave_the_content_hash_alone(tmp_path: Path):
+    plain = load_suite(GATED).content_hash()
+    assert load_suite(_with(tmp_path, SUITE_GATES)).content_hash() == plain
+    assert load_suite(_with(tmp_path, "", "    gates: {accuracy: {max_regression: 0.2}}\n")).content_hash() == plain
+    assert load_suite(_with(tmp_path, SUITE_GATES.replace("0.01}", "0.05}"))).content_hash() == plain
+
+
+def test_merge_keeps_what_the_override_does_not_give():
+    base = GateSpec(max_regression_pct=10, max_improvement_pct=50, alpha=0.01)
+    merged = merge_gate(base, GateSpec(alpha=0.05))
+    assert (merged.max_regression_pct, merged.max_improvement_pct, merged.alpha) == (10, 50, 0.05)
+    assert not merge_gate(base, GateSpec.model_validate(False)).enabled
+
+
+def test_bound_text():
+    assert GateSpec(max_regression=0.01, max_improvement_pct=30).bound_text() == \
+        "worse by at most 0.01; better by at most 30%"
