@@ -219,8 +219,9 @@ def evaluate_cell(cell: _Cell, gate: GateSpec, baseline: RunData, candidate: Run
     b_rows, c_rows = _ok(b_all), _ok(c_all)
     if b_rows.empty:
         return replace(start, verdict=SKIPPED, note=f"no baseline value: {_why_absent(b_all)}")
-    if c_rows.empty:
-        return replace(start, verdict=FAIL, note=f"no candidate value: {_why_absent(c_all)}")
+    if c_rows.empty:  # on other hardware a value may be absent for a reason (no GPU): refused, not failed
+        return replace(start, verdict=REFUSED if refused else FAIL,
+                       note=refused or f"no candidate value: {_why_absent(c_all)}")
     b, c = float(b_rows["value"].mean()), float(c_rows["value"].mean())
     relative = gate.max_regression_pct is not None or (gate.max_regression is None
                                                        and gate.max_improvement_pct is not None)

@@ -6,7 +6,7 @@ unless ``--harness-suite`` is given::
 
     pytest --harness-suite suites/quick.yaml --harness-baseline quick-cpu
     pytest --harness-suite suites/quick.yaml --harness-baseline quick-cpu --harness-run results/quick/RUN_ID
-    pytest --harness-suite suites/quick.yaml --harness-benchmark --benchmark-json bench.json
+    pytest --harness-suite suites/quick.yaml --harness-benchmark --benchmark-json bench.json   # benchmarks only
 
 Each model × gate of the suite is one item (``suites/quick.yaml::kd-16::latency_p50_ms``);
 the suite runs (or ``--harness-run`` is read) once, when the first item
@@ -56,6 +56,8 @@ def pytest_configure(config: pytest.Config) -> None:
     suite = config.getoption("harness_suite")
     if not suite:
         return
+    if not config.getoption("harness_baseline") and not config.getoption("harness_benchmark"):
+        raise pytest.UsageError("--harness-suite needs --harness-baseline NAME (gates), --harness-benchmark, or both")
     paths = [suite] + ([str(BENCH_MODULE)] if config.getoption("harness_benchmark") else [])
     if config.args_source == pytest.Config.ArgsSource.ARGS:
         config.args.extend(p for p in paths if p not in config.args)
@@ -135,11 +137,7 @@ class HarnessSession:
     def _compare(self) -> Comparison:
         from harness.baseline import locate
         from harness.compare import RunData, compare_runs
-        from harness.errors import HarnessError
-
         name = self.config.getoption("harness_baseline")
-        if not name:
-            raise HarnessError("--harness-baseline NAME is needed to check gates")
         baseline = RunData.load(locate(name, Path(self.config.getoption("harness_baselines"))))
         candidate = RunData.load(self.candidate_dir())
         from harness.gates import gates_by_model
@@ -157,7 +155,10 @@ class SuiteFile(pytest.File):
     def collect(self) -> Any:
         from harness.gates import gates_by_model
 
-        for model, gates in gates_by_model(harness_session(self.config).suite).items():
+        suite = harness_session(self.config).suite  # read (and validated) even when only benchmarks run
+        if not self.config.getoption("harness_baseline"):
+            return
+        for model, gates in gates_by_model(suite).items():
             for metric in gates:
                 yield GateItem.from_parent(self, name=f"{model}::{metric}", model=model, metric=metric)
 

@@ -70,11 +70,17 @@ def test_each_model_and_gate_is_an_item_and_a_failure_reads_as_the_gate(pytester
 
 
 def test_collect_only_lists_the_gates_without_running(pytester: pytest.Pytester):
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--co", "-q",
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--co", "-q", "--harness-baseline", "unread",
                                           "--harness-suite", str(FIXTURES / "gated.yaml"))
     result.stdout.fnmatch_lines(["*gated.yaml::teacher::accuracy", "*gated.yaml::teacher::size_bytes",
                                  "*gated.yaml::small::accuracy", "*gated.yaml::small::size_bytes",
                                  "4 tests collected*"])
+
+
+def test_the_suite_alone_is_a_usage_error(pytester: pytest.Pytester):
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(FIXTURES / "gated.yaml"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--harness-suite needs --harness-baseline NAME (gates), --harness-benchmark*"])
 
 
 def test_a_missing_baseline_fails_each_item_with_one_line(pytester: pytest.Pytester, tmp_path: Path):
@@ -92,6 +98,9 @@ def test_benchmark_items_write_pytest_benchmark_json(pytester: pytest.Pytester, 
                                           "--harness-baseline", str(base), "--harness-run", str(cand),
                                           "--harness-benchmark", f"--benchmark-json={out}")
     result.assert_outcomes(passed=6)
+    only = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(FIXTURES / "gated.yaml"),
+                                        "--harness-benchmark", "--benchmark-disable")
+    only.assert_outcomes(passed=2)  # no baseline: the benchmarks alone
     benchmarks = json.loads(out.read_text())["benchmarks"]
     assert [b["name"] for b in benchmarks] == ["test_latency[teacher-bs1]", "test_latency[small-bs1]"]
     assert all(b["stats"]["rounds"] == 5 and b["extra_info"]["threads"] == 1 for b in benchmarks)

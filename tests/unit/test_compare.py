@@ -206,6 +206,9 @@ def test_different_hardware_refuses_latency_but_not_accuracy(tmp_path: Path):
     assert one(compare_runs(base, cand, allow_hardware_change=True), "t", "latency_p50_ms").verdict == PASS
     skipped = compare_runs(base, cand, skip_hardware_gates=True)
     assert one(skipped, "t", "latency_p50_ms").verdict == SKIPPED and skipped.exit_code == 0
+    # a value the other machine cannot measure at all is refused too, not failed
+    blank = make_run(tmp_path, "e", accuracy=acc, gates=gates, hardware=other)
+    assert one(compare_runs(base, blank), "t", "latency_p50_ms").verdict == REFUSED
     # another machine of the same kind (machine_id, platform differ) is the same hardware
     same_kind = make_run(tmp_path, "d", accuracy=acc, latency={"t": rng.normal(1.0, 0.02, 50)}, gates=gates,
                          hardware={**HARDWARE, "machine_id": "cccc", "platform": "Linux-2"})
