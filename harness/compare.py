@@ -284,6 +284,9 @@ def compare_runs(baseline: RunData, candidate: RunData, gates: dict[str, dict[st
     if not common:
         raise HarnessError(f"no model in common: baseline {baseline.path} has {', '.join(baseline.models) or 'none'}; "
                            f"candidate {candidate.path} has {', '.join(candidate.models) or 'none'}")
+    if not any(gates.get(m) for m in common):
+        raise HarnessError(f"no gates to check: the suite of {candidate.path} declares none for "
+                           f"{', '.join(common)} (add gates: to the suite, or pass --suite)")
     differences = hardware_differences(baseline.manifest, candidate.manifest)
     refusal = ""
     if differences and not allow_hardware_change:

@@ -239,6 +239,8 @@ def test_bad_input_is_one_line(tmp_path: Path):
     cand = make_run(tmp_path, "c", accuracy={"x": [(0.9, 0.88, 0.92)]})
     with pytest.raises(HarnessError, match="no model in common"):
         compare_runs(base, cand)
+    with pytest.raises(HarnessError, match="no gates to check: the suite of .* declares none for t"):
+        compare_runs(base, base)  # nothing checked must not read as every gate holding
     with pytest.raises(HarnessError, match="not a run directory"):
         RunData.load(tmp_path / "nowhere")
     with pytest.raises(HarnessError, match="'interrupted', not complete; finish it with harness run SUITE --resume"):
