@@ -58,6 +58,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if not config.getoption("harness_baseline") and not config.getoption("harness_benchmark"):
         raise pytest.UsageError("--harness-suite needs --harness-baseline NAME (gates), --harness-benchmark, or both")
+    if config.getoption("harness_benchmark") and not config.pluginmanager.hasplugin("benchmark"):
+        raise pytest.UsageError("--harness-benchmark needs pytest-benchmark: pip install pytest-benchmark")
     paths = [suite] + ([str(BENCH_MODULE)] if config.getoption("harness_benchmark") else [])
     if config.args_source == pytest.Config.ArgsSource.ARGS:
         config.args.extend(p for p in paths if p not in config.args)

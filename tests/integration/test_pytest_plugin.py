@@ -83,6 +83,13 @@ def test_the_suite_alone_is_a_usage_error(pytester: pytest.Pytester):
     result.stderr.fnmatch_lines(["*--harness-suite needs --harness-baseline NAME (gates), --harness-benchmark*"])
 
 
+def test_benchmarks_without_pytest_benchmark_are_a_usage_error(pytester: pytest.Pytester):
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:benchmark", "--harness-benchmark",
+                                          "--harness-suite", str(FIXTURES / "gated.yaml"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--harness-benchmark needs pytest-benchmark: pip install pytest-benchmark"])
+
+
 def test_a_missing_baseline_fails_each_item_with_one_line(pytester: pytest.Pytester, tmp_path: Path):
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(FIXTURES / "gated.yaml"),
                                           "--harness-baseline", "nope", "--harness-baselines", str(tmp_path),
