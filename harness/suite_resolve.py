@@ -110,6 +110,8 @@ class _Resolver:
         """Where a flat component's parameters sit in the file: beside ``name``, or under ``params``."""
         node: Any = self.raw
         for part in path:
+            if isinstance(node, dict) and part not in node:  # a default the suite does not write (as_is)
+                return path
             node = node[part]
         return path + ("params",) if isinstance(node, dict) and "params" in node else path
 

@@ -128,11 +128,13 @@ def render_html(df: pd.DataFrame, manifest: dict[str, Any], figures: dict[str, P
 def write_html_report(df: pd.DataFrame, manifest: dict[str, Any], out_dir: Path) -> Path:
     """Write ``out_dir/index.html``, ``out_dir/report.md`` and the figures' PNGs beside them; return index.html."""
     from harness.report.plots import write_figures
+    from harness.report.variants import split_variants
 
     tables.check_columns(df)
     if df.empty:
         raise HarnessError("the results table is empty: nothing to report")
     out_dir = Path(out_dir)
+    df = split_variants(df)  # backends and sequence lengths are told apart, never pooled
     figures, skipped = write_figures(df, out_dir)
     markdown.write_markdown_report(df, manifest, out_dir, figures, skipped)
     path = out_dir / "index.html"
