@@ -230,9 +230,19 @@ def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log) ->
         if len(built.steps) > 1:  # each step's cost of a pipeline: train_seconds holds their sum
             pipelines.setdefault(built.name, {})[str(built.seed)] = built.steps
     log("measure")
-    teacher_logits = predict_logits(teacher.module, data.x_test) if teacher.module is not None else None
-    measurer = Measurer(suite, data, teacher_logits, teacher.error)
+    teacher_logits, teacher_error = None, teacher.error
+    if teacher.module is not None:
+        try:
+            teacher_logits = predict_logits(teacher.module, data.x_test)
+        except Exception as exc:  # a loaded program that cannot run the test set, say
+            teacher_error = f"forward on the test split failed: {one_line(exc)}"
+    measurer = Measurer(suite, data, teacher_logits, teacher_error)
     for built in models:
+        if built.module is not None:
+            try:
+                predict_logits(built.module, data.x_test[:2])
+            except Exception as exc:  # it cannot run on the data: every row says why
+                built.module, built.error = None, f"forward on the test split failed: {one_line(exc)}"
         if built.module is None:
             writer.append(measurer.failed_rows(built))
             log(f"  {built.name} (seed {built.seed}): not built, its rows record why")

@@ -146,7 +146,7 @@ class _Resolver:
         try:
             kind = checkpoint_format(resolved)
             if kind in PROGRAMS and arch is not None:
-                raise HarnessError(f"{resolved}: holds a {kind} program, which is the model itself: leave out 'arch'")
+                raise HarnessError(f"{resolved}: holds a program ({kind}), which is the model itself: leave out 'arch'")
             if kind not in PROGRAMS and arch is None:
                 raise HarnessError(f"{resolved}: holds weights ({kind}): name the architecture they fit ('arch')")
             if kind not in PROGRAMS:

@@ -33,7 +33,7 @@ def _read(path: Path) -> object:
 
     kind = checkpoint_format(path)
     if kind in PROGRAMS:
-        raise HarnessError(f"{path}: holds a {kind} program, not weights: leave out 'arch' to load it as the model")
+        raise HarnessError(f"{path}: holds a program ({kind}), not weights: leave out 'arch' to load it as the model")
     if kind == "safetensors":
         from safetensors.torch import load_file
 

@@ -22,12 +22,13 @@ model itself (:func:`load_program`).
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -72,6 +73,38 @@ def checkpoint_format(path: Path) -> Format:
     return "state_dict"  # torch's legacy (non-zip) format, or not a checkpoint: torch.load says which
 
 
+class ExportedModule(nn.Module):
+    """A ``torch.export`` program's module, as a model the harness can put in eval mode and pickle.
+
+    The program was captured in one mode (inference, usually); its module refuses ``eval()``/``train()``,
+    so this wrapper records the flag without passing it down. It pickles as the saved program
+    (``torch.export.save`` bytes), which is how it reaches the measuring process.
+    """
+
+    def __init__(self, exported: torch.export.ExportedProgram):
+        super().__init__()
+        self.exported = exported
+        self.program = exported.module()
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        buffer = io.BytesIO()
+        torch.export.save(self.exported, buffer)
+        return _exported_from_bytes, (buffer.getvalue(),)
+
+    def train(self, mode: bool = True) -> ExportedModule:
+        self.training = mode
+        return self
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        return self.program(*args)
+
+
+def _exported_from_bytes(data: bytes) -> ExportedModule:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ExportedModule(torch.export.load(io.BytesIO(data)))
+
+
 def load_program(path: Path) -> nn.Module:
     """The model in a TorchScript or ``torch.export`` file (eval mode), or one error line naming the file."""
     path = Path(path)
@@ -82,7 +115,7 @@ def load_program(path: Path) -> nn.Module:
             if kind == "torchscript":
                 return torch.jit.load(str(path), map_location="cpu").eval()
             if kind == "export":
-                return torch.export.load(str(path)).module()
+                return ExportedModule(torch.export.load(str(path)))
     except Exception as exc:  # a damaged or incompatible file
         raise HarnessError(f"{path}: cannot load the {kind} program ({one_line(exc)})") from None
     raise HarnessError(f"{path}: holds weights ({kind}), not a program: name the architecture ('arch') they fit")
