@@ -163,7 +163,7 @@ class MeasureSpec(Strict):
     #: a model × device measurement still running after this long is killed and recorded as an error
     timeout_seconds: float = Field(600.0, gt=0, le=7 * 24 * 3600)
     #: how every model runs when timed (a student's own ``backends`` overrides this)
-    backends: list[Backend] = Field(default_factory=lambda: ["eager"], min_length=1)
+    backends: list[Backend] = Field(default_factory=lambda: list[Backend](["eager"]), min_length=1)
     #: for token inputs (text datasets): the sequence lengths to time; default the dataset's own
     seq_lens: list[SeqLen] | None = Field(None, min_length=1)
     #: k of neighbor_recall (embedding models): how many of the teacher's nearest neighbours to find

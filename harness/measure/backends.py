@@ -101,6 +101,7 @@ def _onnx(model: nn.Module, example: Tensor, threads: int | None) -> Runner:
         warnings.simplefilter("ignore")
         program = torch.onnx.export(model, (_two_rows(example),), dynamo=True, verbose=False,
                                     dynamic_shapes=_dynamic_batch(example))
+        assert program is not None  # dynamo=True returns the program
         program.save(str(path))
     return OnnxRuntimeModel(path, threads)
 

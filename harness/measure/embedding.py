@@ -79,6 +79,8 @@ def quality_estimates(data: Dataset, outputs: torch.Tensor, teacher: torch.Tenso
                       k: int) -> tuple[dict[str, Estimate], Absent]:
     """The quality metrics of ``data.task`` with their estimates, and every other quality metric with
     (status, reason) for its absence."""
+    mine: tuple[str, ...]
+    other: tuple[str, ...]
     if data.task == "embedding":
         found = _embedding(outputs, teacher, k)
         mine, other, reason = EMBEDDING, CLASSIFICATION, "an embedding dataset has no classes"

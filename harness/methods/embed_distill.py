@@ -25,6 +25,25 @@ from harness.train import TrainParams, fit
 
 class EmbedDistillParams(TrainParams):
     loss: Literal["cosine", "mse"] = "cosine"
+    #: parameters whose names start with one of these stay as they are (``[bert.embeddings]``: the student keeps
+    #: the teacher's token embeddings, and training skips the largest tensor's gradient and optimizer state)
+    freeze: list[str] = []
+
+
+def freeze(model: nn.Module, prefixes: tuple[str, ...]) -> int:
+    """Stop gradients to every parameter whose name starts with one of ``prefixes``; return how many tensors.
+
+    >>> freeze(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)), ("0.",))
+    2
+    """
+    frozen = 0
+    for name, parameter in model.named_parameters():
+        if name.startswith(prefixes):
+            parameter.requires_grad_(False)
+            frozen += 1
+    if prefixes and not frozen:
+        raise HarnessError(f"freeze {list(prefixes)}: no parameter name starts with these")
+    return frozen
 
 
 def embedding_loss(student: torch.Tensor, teacher: torch.Tensor, kind: str) -> torch.Tensor:
@@ -47,5 +66,6 @@ def embed_distill(ctx: BuildContext, params: EmbedDistillParams) -> nn.Module:
         width = ctx.model.eval()(ctx.data.x_train[:2]).shape[-1]
     if width != targets.shape[-1]:
         raise HarnessError(f"{ctx.name}: the student outputs {width} values, the teacher {targets.shape[-1]}")
+    freeze(ctx.model, tuple(params.freeze))
     return fit(ctx.model, ctx.data.x_train, ctx.data.y_train, params, ctx.seed,
                loss_fn=lambda out, _labels, index: embedding_loss(out, targets[index], params.loss), desc=ctx.name)

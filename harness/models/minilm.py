@@ -65,11 +65,12 @@ class SentenceEncoder(nn.Module):
 
 def truncate(encoder: SentenceEncoder, layers: int) -> SentenceEncoder:
     """Keep the first ``layers`` transformer layers of ``encoder`` (in place) and return it."""
-    stack = encoder.bert.encoder.layer
+    bert: Any = encoder.bert
+    stack = bert.encoder.layer
     if not 1 <= layers <= len(stack):
         raise HarnessError(f"minilm: layers={layers}, but the model has {len(stack)} (allowed: 1..{len(stack)})")
-    encoder.bert.encoder.layer = nn.ModuleList(list(stack)[:layers])
-    encoder.bert.config.num_hidden_layers = layers
+    bert.encoder.layer = nn.ModuleList(list(stack)[:layers])
+    bert.config.num_hidden_layers = layers
     return encoder
 
 

@@ -23,8 +23,8 @@ import pandas as pd
 
 def _label(model: str, backend: str, seq_len: object, name_seq: bool) -> str:
     parts = [] if backend == "eager" else [backend]
-    if name_seq and not pd.isna(seq_len):
-        parts.append(f"seq {int(seq_len)}")  # type: ignore[call-overload]
+    if name_seq and isinstance(seq_len, (int, float)) and not pd.isna(seq_len):
+        parts.append(f"seq {int(seq_len)}")
     return f"{model} [{', '.join(parts)}]" if parts else model
 
 
