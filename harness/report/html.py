@@ -109,11 +109,14 @@ def render_html(df: pd.DataFrame, manifest: dict[str, Any], figures: dict[str, P
     heading, facts = markdown.title(df, manifest)
     models = tables.model_table(df)
     failures = markdown.failures_table(df)
+    embedding = markdown.embedding_table(df)
     body = [
         f"<h1>{_e(heading)}</h1>", f"<p>{_e(facts)}</p>" if facts else "",
         "<h2>Machine</h2><ul>" + "".join(f"<li>{_e(line)}</li>" for line in markdown.machine_lines(manifest))
         + "</ul>",
         "<h2>Models</h2>" + _table(markdown.display_models(models)) + _notes(markdown.missing_notes(models)),
+        "" if embedding is None else (f'<h2>Embedding quality</h2><p class="note">{_e(markdown.EMBEDDING_INTRO)}</p>'
+                                      + _table(embedding)),
         *(_block(note) for note in markdown.notes(manifest)),
         _results(df),
         "" if failures is None else "<h2>Failures and skips</h2>" + _table(failures),

@@ -370,8 +370,12 @@ def figure_lines(figures: dict[str, Path], skipped: dict[str, str]) -> str | Non
 EMBEDDING_METRICS = ("cosine_to_teacher", "neighbor_recall")
 
 
-def _embedding_quality(df: pd.DataFrame) -> str | None:
-    """Embedding models' fidelity to the teacher (cosine, neighbour recall), when the results have it."""
+EMBEDDING_INTRO = ("Mean cosine similarity of each held-out input's embedding to the teacher's, and recall@k of "
+                   "the teacher's k nearest held-out neighbours (1.0: the model retrieves what the teacher retrieves).")
+
+
+def embedding_table(df: pd.DataFrame) -> pd.DataFrame | None:
+    """Embedding models' fidelity to the teacher (cosine, neighbour recall) per model; None without such rows."""
     present = df[df["metric"].isin(EMBEDDING_METRICS) & (df["status"] == "ok")]
     if present.empty:
         return None
@@ -384,9 +388,12 @@ def _embedding_quality(df: pd.DataFrame) -> str | None:
             row[header(name.replace("_", " "), metric(name).unit)] = format_value(est.value, metric(name).unit)
             row[f"{name.replace('_', ' ')} 95% CI"] = format_interval(est.low, est.high, metric(name).unit)
         rows.append(row)
-    intro = ("Mean cosine similarity of each held-out input's embedding to the teacher's, and recall@k of the "
-             "teacher's k nearest held-out neighbours (1.0: the model retrieves what the teacher retrieves).")
-    return "\n\n".join(["## Embedding quality", intro, _table(pd.DataFrame(rows))])
+    return pd.DataFrame(rows)
+
+
+def _embedding_quality(df: pd.DataFrame) -> str | None:
+    table = embedding_table(df)
+    return None if table is None else "\n\n".join(["## Embedding quality", EMBEDDING_INTRO, _table(table)])
 
 
 def render_markdown(df: pd.DataFrame, manifest: dict[str, Any], figures: dict[str, Path] | None = None,

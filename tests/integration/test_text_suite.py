@@ -34,3 +34,6 @@ def test_the_small_minilm_suite_runs_end_to_end(tmp_path: Path):
     latency = df[df["metric"] == "latency_p50_ms"]
     assert (latency["status"] == "ok").all() and set(latency["seq_len"]) == {32}
     assert (df.loc[df["metric"] == "accuracy", "status"] == "skipped").all()
+    report = next((tmp_path / "reports").rglob("report.md")).read_text()
+    section = report.split("## Embedding quality", 1)[1].split("\n## ", 1)[0]
+    assert "| teacher " in section and "| minilm-int8 " in section and "100.0" in section
