@@ -28,10 +28,12 @@ True
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +89,21 @@ class OnnxRuntimeModel:
         return self.session.run(None, {self.input_name: x.numpy()})[0]
 
 
+@contextmanager
+def _quiet_loggers(*names: str) -> Iterator[None]:
+    """Only errors from these loggers while the block runs (the ONNX exporter's notes on torchvision ops
+    and constant folding go to stderr otherwise); their levels are restored after."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def _onnx(model: nn.Module, example: Tensor, threads: int | None) -> Runner:
     if example.device.type != "cpu":
         raise BackendUnavailable("the onnx backend runs ONNX Runtime on the CPU; measure it on device cpu")
@@ -97,7 +114,7 @@ def _onnx(model: nn.Module, example: Tensor, threads: int | None) -> Runner:
         raise BackendUnavailable(f"{exc.name} is not installed (pip install 'harness[onnx]')") from None
     folder = Path(tempfile.mkdtemp(prefix="harness-onnx-"))
     path = folder / "model.onnx"
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet_loggers("torch.onnx", "onnxscript"):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(model, (_two_rows(example),), dynamo=True, verbose=False,
                                     dynamic_shapes=_dynamic_batch(example))
