@@ -11,6 +11,7 @@ the models.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import math
@@ -289,7 +290,8 @@ def _child(conn: Connection, payload: tuple[str, bytes], *args: Any, **kwargs: A
         gc.freeze()
         conn.send(("ok", measure_speed(model, *args, **kwargs)))
     except BaseException as exc:  # everything goes back to the parent as one line
-        conn.send(("error", one_line(exc)))
+        with contextlib.suppress(OSError):  # a parent that is gone (Ctrl-C) hears nothing, and needs nothing
+            conn.send(("error", one_line(exc)))
     finally:
         conn.close()
 
