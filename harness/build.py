@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from harness.cache import ModelCache, cache_key
+from harness.cache import ModelCache, cache_key, file_digest
 from harness.data.base import Dataset
 from harness.errors import one_line
 from harness.measure.size import model_dtype
@@ -25,6 +25,7 @@ from harness.methods import BuildContext, get_method
 from harness.methods.base import TeacherOutputs, needs_teacher
 from harness.models import ARCHITECTURES
 from harness.models.checkpoint import load_weights
+from harness.models.programs import load_program
 from harness.suite import StudentSpec, Suite
 
 Log = Callable[[str], None]
@@ -72,6 +73,13 @@ def make_model(arch: str, params: dict[str, Any], data: Dataset, seed: int) -> n
     return ARCHITECTURES.get(arch)(input_shape=data.input_shape, num_classes=data.num_classes, **params)
 
 
+def load_model(arch: str | None, params: dict[str, Any], checkpoint: str, data: Dataset, seed: int) -> nn.Module:
+    """A model from a checkpoint: weights loaded strictly into ``arch``, or (no ``arch``) the program in the file."""
+    if arch is None:
+        return load_program(Path(checkpoint))
+    return load_weights(make_model(arch, params, data, seed), Path(checkpoint))
+
+
 class Builder:
     def __init__(self, suite: Suite, data: Dataset, cache: ModelCache | None, log: Log):
         self.suite, self.data, self.cache, self.log = suite, data, cache, log
@@ -101,13 +109,20 @@ class Builder:
 
     def teacher(self) -> Built:
         spec = self.suite.teacher
-        method = "checkpoint" if spec.checkpoint is not None else "train"
+        method = "checkpoint" if spec.checkpoint is not None else "pretrained" if spec.pretrained else "train"
         try:
-            model = make_model(spec.arch, spec.params, self.data, spec.seed)
             if spec.checkpoint is not None:
-                load_weights(model, Path(spec.checkpoint))
+                model = load_model(spec.arch, spec.params, spec.checkpoint, self.data, spec.seed)
                 self.log(f"  {spec.name}: loaded {spec.checkpoint}")
-                return Built(spec.name, "teacher", method, spec.seed, model.eval())
+                key = cache_key(role="teacher", checkpoint=file_digest(Path(spec.checkpoint)), arch=spec.arch,
+                                params=spec.params)
+                return Built(spec.name, "teacher", method, spec.seed, model.eval(), key=key)
+            assert spec.arch is not None  # the suite requires it with a train recipe
+            model = make_model(spec.arch, spec.params, self.data, spec.seed)
+            if spec.pretrained:
+                self.log(f"  {spec.name}: pretrained {spec.arch}")
+                key = cache_key(role="teacher", pretrained=True, arch=spec.arch, params=spec.params)
+                return Built(spec.name, "teacher", method, spec.seed, model.eval(), key=key)
             recipe = get_method("train")
             key = cache_key(role="teacher", dataset=self.dataset_spec, arch=spec.arch, params=spec.params,
                             method={"name": "train", "params": spec.train}, seed=spec.seed, threads=self.threads)
@@ -134,12 +149,18 @@ class Builder:
                     return Built(spec.name, "student", method, seed, None,
                                  error=f"not built: it starts from the teacher, whose {teacher.error}")
                 model, key = copy.deepcopy(teacher.module), teacher.key
+            elif spec.checkpoint is not None:
+                model = load_model(spec.arch, spec.params, spec.checkpoint, self.data, seed)
+                # weights for a known architecture cache like any other start; a program is rebuilt each run
+                key = cache_key(checkpoint=file_digest(Path(spec.checkpoint))) if spec.arch is not None else None
             else:
                 assert spec.arch is not None
                 model, key = make_model(spec.arch, spec.params, self.data, seed), None
             models = {teacher.name: teacher.module} if teacher.module is not None else {}
             models.update(self.built_models.get(seed, {}))
-            total, all_cached, cacheable, timings = 0.0, True, True, []
+            # a program (TorchScript, torch.export) is no known architecture: the cache cannot hold its steps
+            cacheable = spec.checkpoint is None or spec.arch is not None
+            total, all_cached, timings = 0.0, True, []
             for index, (step, found) in enumerate(zip(spec.method, steps, strict=True)):
                 key = cache_key(role="student", dataset=self.dataset_spec, arch=spec.arch, params=spec.params,
                                 init=spec.init, previous=key, method=step.model_dump(mode="json"), seed=seed,

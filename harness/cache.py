@@ -51,6 +51,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def file_digest(path: Path) -> str:
+    """sha256 of a file's content (a checkpoint's identity in cache keys)."""
+    return _sha256(path)
+
+
 class ModelCache:
     def __init__(self, root: Path):
         self.root = root

@@ -68,6 +68,13 @@ _declare("gpu_power_w", "W", False, "mean GPU board power while timing (NVML)", 
 _declare("energy_j_per_sample", "J", False,
          "GPU energy while timing over samples processed (energy counter, else power integrated)", True)
 _declare("train_seconds", "s", False, "wall time the method took to build the model", machine_dependent=True)
+_declare("compile_seconds", "s", False,
+         "preparing the backend (trace, export, ONNX export and session; charged to the first batch size) plus the "
+         "first forward at this batch size, where torch.compile compiles; skipped for eager", True)
+_declare("cosine_to_teacher", "cosine", True,
+         "embedding models: mean cosine similarity to the teacher's embedding of each test input, bootstrap 95%")
+_declare("neighbor_recall", "fraction", True,
+         "embedding models: recall@k of the teacher's k nearest test neighbours (k: measure.neighbors), bootstrap 95%")
 
 
 def metric(name: str) -> Metric:

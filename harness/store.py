@@ -29,7 +29,7 @@ import pandas as pd
 
 from harness.errors import HarnessError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MANIFEST = "manifest.json"
 MEASUREMENTS = "measurements.parquet"
 SAMPLES = "samples.parquet"
@@ -40,10 +40,14 @@ COLUMNS: dict[str, str] = {
     "seed": "Int64", "device": "string", "dtype": "string", "batch_size": "Int64", "metric": "string",
     "value": "float64", "unit": "string", "ci_low": "float64", "ci_high": "float64", "n": "Int64",
     "status": "string", "error": "string",
+    # schema 2
+    "backend": "string", "seq_len": "Int64",
 }
 SAMPLE_COLUMNS: dict[str, str] = {
     "run_id": "string", "model": "string", "seed": "Int64", "device": "string", "dtype": "string",
     "batch_size": "Int64", "iteration": "Int64", "latency_ms": "float64",
+    # schema 2
+    "backend": "string", "seq_len": "Int64",
 }
 
 
@@ -97,9 +101,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def frame(rows: Iterable[Mapping[str, Any]], columns: Mapping[str, str] = COLUMNS) -> pd.DataFrame:
     """Rows (dicts) as a DataFrame with exactly the schema's columns and dtypes."""
     df = pd.DataFrame(list(rows), columns=list(columns))
-    for name in ("status", "error"):
+    for name, default in (("status", "ok"), ("error", ""), ("backend", "eager")):
         if name in columns:
-            df[name] = df[name].astype("object").fillna("ok" if name == "status" else "")
+            df[name] = df[name].astype("object").fillna(default)
     return df.astype(dict(columns))
 
 
@@ -198,11 +202,23 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     return manifest
 
 
+def _migrate_v1_backend(df: pd.DataFrame) -> pd.DataFrame:
+    """Schema 1 -> 2: every schema-1 row was measured as eager PyTorch on a fixed-size input (no seq_len)."""
+    df = df.copy()
+    df["backend"] = "eager"
+    if "seq_len" not in df.columns:
+        df["seq_len"] = pd.NA
+    return df
+
+
 def _migrate(df: pd.DataFrame, version: int, columns: Mapping[str, str] = COLUMNS) -> pd.DataFrame:
     """Bring a table written by an older schema to the current one (on read, never rewriting files).
 
-    Schema 1 is the first; a column added since reads as null in older runs.
+    Schema 1 is the first; a column added since reads as null in older runs
+    unless a migration step below says what it was.
     """
+    if version < 2:
+        df = _migrate_v1_backend(df)
     for name in columns:
         if name not in df.columns:
             df[name] = pd.NA

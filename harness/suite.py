@@ -31,6 +31,9 @@ ComponentName = Annotated[str, Field(min_length=1, max_length=200)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 BatchSize = Annotated[int, Field(ge=1, le=1 << 20)]
 Device = Annotated[str, Field(pattern=r"^(cpu|cuda(:[0-9]+)?)$")]
+#: how a model runs when its latency is measured (harness.measure.backends)
+Backend = Literal["eager", "torchscript", "export", "compile", "onnx"]
+SeqLen = Annotated[int, Field(ge=1, le=1 << 16)]
 
 
 class Strict(BaseModel):
@@ -67,21 +70,29 @@ class MethodSpec(Strict):
 
 
 class TeacherSpec(Strict):
-    """The reference model: trained by the ``train`` recipe, or loaded from ``checkpoint``."""
+    """The reference model: trained by the ``train`` recipe, or loaded from ``checkpoint``.
+
+    A checkpoint is weights for ``arch`` (a state dict: ``.pt``/``.pth``, safetensors) or a
+    program that is the model itself (TorchScript, a ``torch.export`` ``.pt2``), given without ``arch``.
+    """
 
     name: Name = "teacher"
-    arch: ComponentName
+    arch: ComponentName | None = None
     params: dict[str, Any] = {}
     train: dict[str, Any] | None = None
     checkpoint: str | None = None
+    #: the architecture comes with its weights (``minilm``: all-MiniLM-L6-v2): use it as built
+    pretrained: bool = False
     seed: Seed = 0
     #: this model's gates over the suite's (harness.gates); resolved: its effective gates
     gates: dict[str, GateSpec] = {}
 
     @model_validator(mode="after")
     def _one_source(self) -> TeacherSpec:
-        if (self.train is None) == (self.checkpoint is None):
-            raise ValueError("give exactly one of 'train' (a recipe) or 'checkpoint' (a file)")
+        if (self.train is not None) + (self.checkpoint is not None) + self.pretrained != 1:
+            raise ValueError("give exactly one of 'train' (a recipe), 'checkpoint' (a file) or 'pretrained: true'")
+        if self.arch is None and self.checkpoint is None:
+            raise ValueError("give 'arch': the architecture to train, or that comes pretrained")
         return self
 
 
@@ -98,9 +109,21 @@ class StudentSpec(Strict):
     arch: ComponentName | None = None
     params: dict[str, Any] = {}
     init: Literal["random", "teacher"] = "random"
+    #: start from this file: weights for ``arch``, or a TorchScript / torch.export program (no ``arch``)
+    checkpoint: str | None = None
     method: list[MethodSpec] = Field(min_length=1, max_length=20)
     #: this model's gates over the suite's (harness.gates); resolved: its effective gates
     gates: dict[str, GateSpec] = {}
+    #: latency backends of this student (default: ``measure.backends``)
+    backends: list[Backend] | None = Field(None, min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _loaded_as_is(cls, data: Any) -> Any:
+        """A student loaded from a checkpoint without a method is measured as it is."""
+        if isinstance(data, dict) and data.get("checkpoint") is not None and "method" not in data:
+            return {**data, "method": {"name": "as_is"}}
+        return data
 
     @field_validator("method", mode="before")
     @classmethod
@@ -109,7 +132,9 @@ class StudentSpec(Strict):
 
     @model_validator(mode="after")
     def _arch_or_teacher(self) -> StudentSpec:
-        if self.init == "random" and self.arch is None:
+        if self.checkpoint is not None and self.init == "teacher":
+            raise ValueError("'checkpoint' and 'init: teacher' are two starting points: give one")
+        if self.init == "random" and self.arch is None and self.checkpoint is None:
             raise ValueError("give 'arch' (or 'init: teacher' to start from the teacher's weights)")
         if self.init == "teacher" and (self.arch is not None or self.params):
             raise ValueError("'init: teacher' takes the teacher's architecture: leave out 'arch' and 'params'")
@@ -143,10 +168,18 @@ class MeasureSpec(Strict):
     latency: LatencySpec = LatencySpec()
     #: a model × device measurement still running after this long is killed and recorded as an error
     timeout_seconds: float = Field(600.0, gt=0, le=7 * 24 * 3600)
+    #: how every model runs when timed (a student's own ``backends`` overrides this)
+    backends: list[Backend] = Field(default_factory=lambda: list[Backend](["eager"]), min_length=1)
+    #: for token inputs (text datasets): the sequence lengths to time; default the dataset's own
+    seq_lens: list[SeqLen] | None = Field(None, min_length=1)
+    #: k of neighbor_recall (embedding models): how many of the teacher's nearest neighbours to find
+    neighbors: int = Field(10, ge=1, le=10_000)
 
-    @field_validator("batch_sizes", "devices")
+    @field_validator("batch_sizes", "devices", "backends", "seq_lens")
     @classmethod
-    def _unique(cls, values: list[Any]) -> list[Any]:
+    def _unique(cls, values: list[Any] | None) -> list[Any] | None:
+        if values is None:
+            return values
         repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
         if repeated:
             raise ValueError(f"values must be unique; repeated: {', '.join(map(str, repeated))}")
@@ -181,7 +214,7 @@ class Suite(Strict):
     @field_validator("seeds")
     @classmethod
     def _unique_seeds(cls, seeds: list[int]) -> list[int]:
-        return MeasureSpec._unique(seeds)
+        return MeasureSpec._unique(seeds) or seeds
 
     @field_validator("students")
     @classmethod

@@ -114,6 +114,8 @@ class _Resolver:
         """Where a flat component's parameters sit in the file: beside ``name``, or under ``params``."""
         node: Any = self.raw
         for part in path:
+            if isinstance(node, dict) and part not in node:  # a default the suite does not write (as_is)
+                return path
             node = node[part]
         return path + ("params",) if isinstance(node, dict) and "params" in node else path
 
@@ -136,34 +138,54 @@ class _Resolver:
         found = self.lookup(get_method, spec.name, path + ("name",))
         return spec.model_copy(update={"params": self.params(found.params, spec.params, self.flat_prefix(path))})
 
+    def checkpoint(self, file: str, arch: str | None, suite_dir: Path, path: Loc) -> str:
+        """The checkpoint's absolute path, once it is known to fit: weights with an ``arch``, a program without."""
+        from harness.models.checkpoint import load_state_dict_file
+        from harness.models.programs import PROGRAMS, checkpoint_format
+
+        resolved = (suite_dir / file).resolve()
+        if not resolved.is_file():
+            what = "is a directory, not a checkpoint file" if resolved.is_dir() else "checkpoint file not found"
+            raise self.fail(f"{what}: {resolved}", path + ("checkpoint",))
+        try:
+            kind = checkpoint_format(resolved)
+            if kind in PROGRAMS and arch is not None:
+                raise HarnessError(f"{resolved}: holds a program ({kind}), which is the model itself: leave out 'arch'")
+            if kind not in PROGRAMS and arch is None:
+                raise HarnessError(f"{resolved}: holds weights ({kind}): name the architecture they fit ('arch')")
+            if kind not in PROGRAMS:
+                load_state_dict_file(resolved)
+        except HarnessError as exc:
+            raise self.fail(str(exc), path + ("checkpoint",)) from None
+        return str(resolved)
+
     def teacher(self, spec: TeacherSpec, suite_dir: Path) -> TeacherSpec:
         from harness.methods import get_method
-        from harness.models.checkpoint import load_state_dict_file
 
-        update: dict[str, Any] = {"params": self.arch_params(spec.arch, spec.params, ("teacher",))}
+        update: dict[str, Any] = {}
+        if spec.arch is not None:
+            update["params"] = self.arch_params(spec.arch, spec.params, ("teacher",))
+        elif spec.params:
+            raise self.fail("'params' are an architecture's: a program checkpoint takes none", ("teacher", "params"))
         if spec.train is not None:
             update["train"] = self.params(get_method("train").params, spec.train, ("teacher", "train"))
         if spec.checkpoint is not None:
-            path = (suite_dir / spec.checkpoint).resolve()
-            if not path.is_file():
-                what = "is a directory, not a checkpoint file" if path.is_dir() else "checkpoint file not found"
-                raise self.fail(f"{what}: {path}", ("teacher", "checkpoint"))
-            try:
-                load_state_dict_file(path)
-            except HarnessError as exc:
-                raise self.fail(str(exc), ("teacher", "checkpoint")) from None
-            update["checkpoint"] = str(path)
+            update["checkpoint"] = self.checkpoint(spec.checkpoint, spec.arch, suite_dir, ("teacher",))
         return spec.model_copy(update=update)
 
-    def student(self, spec: StudentSpec, index: int, teacher: TeacherSpec) -> StudentSpec:
+    def student(self, spec: StudentSpec, index: int, teacher: TeacherSpec, suite_dir: Path) -> StudentSpec:
         path: Loc = ("students", index)
-        single = isinstance(self.raw["students"][index].get("method"), dict)
+        single = not isinstance(self.raw["students"][index].get("method"), list)
         steps = [self.method(step, path + (("method",) if single else ("method", j)))
                  for j, step in enumerate(spec.method)]
+        update: dict[str, Any] = {"method": steps}
+        if spec.checkpoint is not None:
+            update["checkpoint"] = self.checkpoint(spec.checkpoint, spec.arch, suite_dir, path)
         if spec.init == "teacher":
-            return spec.model_copy(update={"arch": teacher.arch, "params": teacher.params, "method": steps})
-        assert spec.arch is not None  # the model validator checked it
-        return spec.model_copy(update={"params": self.arch_params(spec.arch, spec.params, path), "method": steps})
+            return spec.model_copy(update={"arch": teacher.arch, "params": teacher.params, **update})
+        if spec.arch is not None:
+            update["params"] = self.arch_params(spec.arch, spec.params, path)
+        return spec.model_copy(update=update)
 
 
     def gates(self, gates: dict[str, GateSpec], path: Loc, batch_sizes: list[int]) -> None:
@@ -215,7 +237,7 @@ def load_and_resolve(path: Path) -> Suite:
         resolved = suite.model_copy(update={
             "dataset": resolver.dataset(suite.dataset),
             "teacher": teacher,
-            "students": [resolver.student(s, i, teacher) for i, s in enumerate(suite.students)],
+            "students": [resolver.student(s, i, teacher, suite_dir) for i, s in enumerate(suite.students)],
         })
     resolver.gates(suite.gates, ("gates",), suite.measure.batch_sizes)
     resolved = resolved.model_copy(update={
@@ -230,7 +252,7 @@ def load_and_resolve(path: Path) -> Suite:
 
 def import_paths(suite: Suite) -> list[str]:
     """Every ``module:attr`` the suite names: code that running it will import and execute."""
-    names = [suite.dataset.name, suite.teacher.arch]
+    names = [suite.dataset.name, suite.teacher.arch or ""]
     for student in suite.students:
         names += [student.arch or "", *(step.name for step in student.method)]
     return sorted({n for n in names if ":" in n})

@@ -88,10 +88,13 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: TrainParams,
 
 @torch.inference_mode()
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Float32 logits of ``model`` on ``x`` in eval mode, computed in batches; the input is cast to the
-    model's dtype (a float16 model gets float16 inputs)."""
+    """Float32 outputs (logits, or embeddings) of ``model`` on ``x`` in eval mode, computed in batches; a float
+    input is cast to the model's dtype (a float16 model gets float16 inputs), token ids are left as they are."""
     from harness.measure.size import model_dtype
 
     model.eval()
     dtype = model_dtype(model)
-    return torch.cat([model(x[i:i + batch_size].to(dtype)).float() for i in range(0, len(x), batch_size)])
+    if not x.is_floating_point():  # token ids stay integers
+        dtype = x.dtype
+    return torch.cat([torch.as_tensor(model(x[i:i + batch_size].to(dtype))).float()
+                      for i in range(0, len(x), batch_size)])

@@ -8,6 +8,7 @@ A dataset is a callable registered in :data:`DATASETS` that takes ``seed``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -16,7 +17,15 @@ from harness.registry import Registry
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train and test tensors: ``x`` float32 of shape (N, *input_shape), ``y`` int64 class ids."""
+    """Train and test tensors: ``x`` float32 of shape (N, *input_shape), ``y`` int64 class ids.
+
+    ``task`` says what the models output and how quality is measured:
+    ``classification`` (logits over ``num_classes``; accuracy, agreement and
+    KL to the teacher) or ``embedding`` (one vector per input, ``y`` unused;
+    cosine similarity to the teacher's vectors and neighbour recall). Text
+    datasets hold int64 token ids padded with 0 and set ``token_range``: the
+    ids that timing inputs are drawn from, ``[low, high)``.
+    """
 
     name: str
     x_train: torch.Tensor
@@ -24,6 +33,8 @@ class Dataset:
     x_test: torch.Tensor
     y_test: torch.Tensor
     num_classes: int
+    task: Literal["classification", "embedding"] = "classification"
+    token_range: tuple[int, int] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -11,11 +11,14 @@ the models.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import io
 import math
 import multiprocessing
 import multiprocessing.forkserver
 import pickle
+import time
 import warnings
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -26,6 +29,7 @@ import torch
 from torch import nn
 
 from harness.errors import one_line
+from harness.measure.backends import BackendUnavailable, first_call_seconds, prepare
 from harness.measure.gpu import GpuSampler, GpuTelemetry, nvml_device_id, nvml_status
 from harness.measure.latency import LatencySettings, measure_latency, prepare_example, summarize
 from harness.measure.memory import inference_memory
@@ -107,17 +111,33 @@ def _failed(result: BatchResult, exc: BaseException, on_cuda: bool) -> None:
         torch.cuda.empty_cache()
 
 
-def _measure_cpu(model: nn.Module, examples: dict[int, torch.Tensor], results: dict[int, BatchResult],
+NOT_EAGER_MEMORY = "memory is measured for backend eager (the PyTorch module's tensors and process RSS)"
+MEMORY_METRICS = ("peak_memory_bytes", "rss_peak_bytes", "rss_weights_bytes", "rss_activations_bytes",
+                  "cuda_peak_allocated_bytes")
+
+
+def _memory_or_skip(result: BatchResult, model: nn.Module, runner: Any, example: torch.Tensor,
+                    rss: RssBreakdown | None) -> None:
+    if runner is model:
+        _memory(result, model, example, rss)
+    else:
+        for name in MEMORY_METRICS:
+            result.put(name, None, reason=NOT_EAGER_MEMORY)
+
+
+def _measure_cpu(model: nn.Module, runner: Any, examples: dict[int, torch.Tensor], results: dict[int, BatchResult],
                  settings: LatencySettings, gpu_reason: str) -> None:
-    """Resident memory of each batch size first, then every batch size timed in interleaved rounds."""
+    """Resident memory of each batch size first (eager), then every batch size timed in interleaved rounds."""
     rss: dict[int, RssBreakdown] = {}
     for batch_size, example in list(examples.items()):
+        if runner is not model:
+            continue
         try:
             rss[batch_size] = rss_breakdown(model, example)
         except Exception as exc:  # this batch size fails; the sweep goes on
             _failed(results[batch_size], exc, on_cuda=False)
             del examples[batch_size]
-    timings, failed = measure_interleaved(model, examples, settings)
+    timings, failed = measure_interleaved(runner, examples, settings)
     for batch_size, exc in failed.items():
         _failed(results[batch_size], exc, on_cuda=False)
     for batch_size, samples in timings.items():
@@ -125,56 +145,104 @@ def _measure_cpu(model: nn.Module, examples: dict[int, torch.Tensor], results: d
         try:
             _latency(result, samples)
             _gpu(result, None, gpu_reason)
-            _memory(result, model, examples[batch_size], rss[batch_size])
+            _memory_or_skip(result, model, runner, examples[batch_size], rss.get(batch_size))
         except Exception as exc:
             _failed(result, exc, on_cuda=False)
 
 
-def _measure_cuda(model: nn.Module, examples: dict[int, torch.Tensor], hosts: dict[int, torch.Tensor | None],
-                  results: dict[int, BatchResult], settings: LatencySettings, device: str, gpu_reason: str) -> None:
+def _measure_cuda(model: nn.Module, runner: Any, examples: dict[int, torch.Tensor],
+                  hosts: dict[int, torch.Tensor | None], results: dict[int, BatchResult], settings: LatencySettings,
+                  device: str, gpu_reason: str) -> None:
     """Each batch size in one contiguous window, so that NVML telemetry covers exactly its timed forwards."""
     for batch_size, example in examples.items():
         result = results[batch_size]
         try:
             sampler = GpuSampler(nvml_device_id(torch.device(device).index or 0)) if not gpu_reason else None
-            timing = measure_latency(model, example, settings, host_example=hosts[batch_size], window=sampler)
+            timing = measure_latency(runner, example, settings, host_example=hosts[batch_size], window=sampler)
             _latency(result, timing.samples_ms)
             _gpu(result, sampler.telemetry if sampler else None, gpu_reason)
-            _memory(result, model, example, None)
+            _memory_or_skip(result, model, runner, example, None)
         except Exception as exc:  # recorded per batch size; the sweep goes on
             _failed(result, exc, on_cuda=True)
 
 
+def make_input(batch_size: int, input_shape: tuple[int, ...], generator: torch.Generator,
+               token_range: tuple[int, int] | None = None) -> torch.Tensor:
+    """A random batch: standard normal floats, or int64 token ids uniform in ``token_range`` (text models)."""
+    if token_range is None:
+        return torch.randn((batch_size, *input_shape), generator=generator)
+    return torch.randint(token_range[0], token_range[1], (batch_size, *input_shape), generator=generator)
+
+
+def _prepare_backend(model: nn.Module, backend: str, examples: dict[int, torch.Tensor],
+                     results: dict[int, BatchResult], threads: int | None, on_cuda: bool) -> Any:
+    """The model as ``backend`` runs it, with compile_seconds per batch size; None (cells failed) if it cannot."""
+    if not examples:
+        return None
+    try:
+        started = time.perf_counter()
+        runner = prepare(model, backend, next(iter(examples.values())), threads)
+        prepared = time.perf_counter() - started
+    except BackendUnavailable as exc:
+        for result in results.values():
+            result.status, result.error = "skipped", str(exc)
+        return None
+    except Exception as exc:  # an op the converter does not support, say: every cell of this backend fails
+        for result in results.values():
+            result.status, result.error = "error", f"{backend}: {one_line(exc)}"
+        return None
+    for batch_size, example in list(examples.items()):
+        try:
+            seconds = first_call_seconds(runner, example)
+        except Exception as exc:  # this batch size fails; the sweep goes on
+            _failed(results[batch_size], exc, on_cuda)
+            del examples[batch_size]
+            continue
+        if backend == "eager":
+            results[batch_size].put("compile_seconds", None, reason="eager PyTorch compiles nothing")
+        else:
+            results[batch_size].put("compile_seconds", prepared + seconds)
+            prepared = 0.0  # the conversion is charged to the first batch size; later ones pay their first call
+    return runner
+
+
 def measure_speed(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: list[int], device: str,
                   threads: int | None, settings: LatencySettings, include_h2d: bool = False,
-                  seed: int = 0) -> tuple[int, list[BatchResult]]:
+                  seed: int = 0, backend: str = "eager",
+                  token_range: tuple[int, int] | None = None) -> tuple[int, list[BatchResult]]:
     """Time and size one model at each batch size; returns (threads used, results in batch-size order).
 
-    Inputs are built before anything is timed. On CPU: resident memory per
-    batch size, then latency in interleaved rounds (:mod:`harness.measure.rounds`),
-    then tensor memory. On CUDA: per batch size, latency with NVML telemetry
-    over exactly the timed window, then tensor and allocator memory.
+    Inputs are built before anything is timed (token ids in ``token_range``
+    for text models, else standard normal floats), then the model is prepared
+    for ``backend`` (:mod:`harness.measure.backends`). On CPU: resident memory
+    per batch size, then latency in interleaved rounds
+    (:mod:`harness.measure.rounds`), then tensor memory. On CUDA: per batch
+    size, latency with NVML telemetry over exactly the timed window, then
+    tensor and allocator memory. Memory is measured for ``eager`` only.
     """
     on_cuda = device.startswith("cuda")
     gpu_reason = (nvml_status() or "") if on_cuda else f"GPU telemetry applies to cuda devices, not {device}"
     results = {b: BatchResult(b) for b in batch_sizes}
     with torch_threads(threads) as used:
         model = model.to(device).eval()
-        dtype = model_dtype(model)  # a float16 model is fed float16 inputs; an int8 one float32
+        dtype = model_dtype(model) if token_range is None else None  # float16 models get float16; token ids stay
         generator = torch.Generator().manual_seed(seed)
         examples: dict[int, torch.Tensor] = {}
         hosts: dict[int, torch.Tensor | None] = {}
         for batch_size in batch_sizes:
             try:
-                cpu_example = torch.randn((batch_size, *input_shape), generator=generator)
+                cpu_example = make_input(batch_size, input_shape, generator, token_range)
                 examples[batch_size], hosts[batch_size] = prepare_example(cpu_example, device, dtype,
                                                                           include_h2d=include_h2d)
             except Exception as exc:  # an input that does not fit is that batch size's failure
                 _failed(results[batch_size], exc, on_cuda)
-        if on_cuda:
-            _measure_cuda(model, examples, hosts, results, settings, device, gpu_reason)
+        runner = _prepare_backend(model, backend, examples, results, used, on_cuda)
+        if runner is None:
+            pass
+        elif on_cuda:
+            _measure_cuda(model, runner, examples, hosts, results, settings, device, gpu_reason)
         else:
-            _measure_cpu(model, examples, results, settings, gpu_reason)
+            _measure_cpu(model, runner, examples, results, settings, gpu_reason)
     return used, [results[b] for b in batch_sizes]
 
 
@@ -195,24 +263,43 @@ class WorkerFailed(Exception):
     """The measuring process crashed, timed out or raised; the message says which."""
 
 
-def _child(conn: Connection, payload: bytes, *args: Any) -> None:
+def to_payload(model: nn.Module) -> tuple[str, bytes]:
+    """The model as bytes for the measuring process: TorchScript is saved (it does not pickle), the rest pickled."""
+    if isinstance(model, torch.jit.ScriptModule):
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():  # deprecated upstream, still served
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.jit.save(model, buffer)
+        return "torchscript", buffer.getvalue()
+    return "pickle", pickle.dumps(model)
+
+
+def from_payload(payload: tuple[str, bytes]) -> nn.Module:
+    kind, data = payload
+    with warnings.catch_warnings():  # torch.jit is deprecated; unpickling int8 modules warns about TypedStorage
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.jit.load(io.BytesIO(data), map_location="cpu") if kind == "torchscript" else pickle.loads(data)
+
+
+def _child(conn: Connection, payload: tuple[str, bytes], *args: Any, **kwargs: Any) -> None:
     try:
-        with warnings.catch_warnings():  # unpickling int8 modules warns that TypedStorage is deprecated
-            warnings.simplefilter("ignore", UserWarning)
-            model = pickle.loads(payload)
+        model = from_payload(payload)
         # Everything alive now (torch, the model) stays: the memory measurements' gc.collect() calls then
         # scan only what the measurement itself creates (about 0.1 s a call otherwise, several per batch size).
         gc.freeze()
-        conn.send(("ok", measure_speed(model, *args)))
+        conn.send(("ok", measure_speed(model, *args, **kwargs)))
     except BaseException as exc:  # everything goes back to the parent as one line
-        conn.send(("error", one_line(exc)))
+        with contextlib.suppress(OSError):  # a parent that is gone (Ctrl-C) hears nothing, and needs nothing
+            conn.send(("error", one_line(exc)))
     finally:
         conn.close()
 
 
 def measure_isolated(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: list[int], device: str,
                      threads: int | None, settings: LatencySettings, include_h2d: bool = False,
-                     timeout: float | None = None) -> tuple[int, list[BatchResult]]:
+                     timeout: float | None = None, backend: str = "eager",
+                     token_range: tuple[int, int] | None = None) -> tuple[int, list[BatchResult]]:
     """:func:`measure_speed` in a fresh process; blocks until it returns.
 
     Raises :class:`WorkerFailed` when the process raises, dies (a segfault, the
@@ -222,8 +309,9 @@ def measure_isolated(model: nn.Module, input_shape: tuple[int, ...], batch_sizes
     receive, send = context.Pipe(duplex=False)
     # the model travels as plain pickle bytes: multiprocessing's own pickler moves tensors through shared
     # memory, which int8 (quantized) storages do not support
-    args = (send, pickle.dumps(model), input_shape, batch_sizes, device, threads, settings, include_h2d)
-    process = context.Process(target=_child, args=args, daemon=True)
+    args = (send, to_payload(model), input_shape, batch_sizes, device, threads, settings, include_h2d)
+    kwargs = {"backend": backend, "token_range": token_range}
+    process = context.Process(target=_child, args=args, kwargs=kwargs, daemon=True)
     try:
         process.start()
         send.close()

@@ -4,6 +4,7 @@ from harness.methods import (  # noqa: F401  (registration)
     adversarial,
     attention,
     channel_prune,
+    embed_distill,
     fitnets,
     kd,
     multi_teacher,

@@ -183,10 +183,15 @@ def static_int8(model: nn.Module, calibration: Callable[[], Iterator[torch.Tenso
         return tq.convert(prepared, inplace=True).eval()
 
 
+def _as_input(x: torch.Tensor) -> torch.Tensor:
+    """Float features as float32 (int8 models take float32); token ids stay integers."""
+    return x.float() if x.is_floating_point() else x
+
+
 def _first_batches(x: torch.Tensor, batches: int) -> Callable[[], Iterator[torch.Tensor]]:
     def batches_of_x() -> Iterator[torch.Tensor]:
         for start in range(0, min(len(x), batches * CALIBRATION_BATCH), CALIBRATION_BATCH):
-            yield x[start:start + CALIBRATION_BATCH].float()
+            yield _as_input(x[start:start + CALIBRATION_BATCH])
 
     return batches_of_x
 
@@ -201,7 +206,7 @@ def quantize(ctx: BuildContext, params: QuantizeParams) -> nn.Module:
                                 params.per_channel)
     try:
         with torch.inference_mode(), quiet_deprecations():
-            quantized(ctx.data.x_train[:2].float())
+            quantized(_as_input(ctx.data.x_train[:2]))
     except (RuntimeError, NotImplementedError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise HarnessError(f"{params.mode} int8 is not supported for this model: {reason}") from None

@@ -22,3 +22,9 @@ def train(ctx: BuildContext, params: TrainParams) -> nn.Module:
 def scratch(ctx: BuildContext, params: TrainParams) -> nn.Module:
     """The student trained alone from the labels: the baseline for every distillation method."""
     return fit(ctx.model, ctx.data.x_train, ctx.data.y_train, params, ctx.seed, desc=ctx.name)
+
+
+@method("as_is")
+def as_is(ctx: BuildContext) -> nn.Module:
+    """The model as it is: a student loaded from its own checkpoint and measured without changes."""
+    return ctx.model

@@ -2,10 +2,10 @@
 
 >>> from harness.models import ARCHITECTURES
 >>> ARCHITECTURES.names()
-['cnn1d', 'cnn2d', 'mlp', 'resnet']
+['cnn1d', 'cnn2d', 'minilm', 'mlp', 'resnet']
 """
 
-from harness.models import cnn, mlp, resnet
+from harness.models import cnn, minilm, mlp, resnet
 from harness.models.base import ARCHITECTURES, INJECTED
 from harness.models.checkpoint import load_state_dict_file, load_weights, save_safetensors
 
@@ -15,6 +15,7 @@ __all__ = [
     "cnn",
     "load_state_dict_file",
     "load_weights",
+    "minilm",
     "mlp",
     "resnet",
     "save_safetensors",

@@ -29,7 +29,12 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _read(path: Path) -> object:
-    if path.suffix == ".safetensors":
+    from harness.models.programs import PROGRAMS, checkpoint_format
+
+    kind = checkpoint_format(path)
+    if kind in PROGRAMS:
+        raise HarnessError(f"{path}: holds a program ({kind}), not weights: leave out 'arch' to load it as the model")
+    if kind == "safetensors":
         from safetensors.torch import load_file
 
         return load_file(path, device="cpu")
@@ -37,12 +42,15 @@ def _read(path: Path) -> object:
 
 
 def load_state_dict_file(path: Path) -> dict[str, Tensor]:
-    """Read a ``state_dict`` from ``.safetensors``, or from ``.pt``/``.pth``/any other file via ``torch.load``."""
+    """Read a ``state_dict`` from a safetensors file, or any other via ``torch.load(weights_only=True)``
+    (the format is read from the content, not the suffix)."""
     path = Path(path)
     if not path.is_file():
         raise HarnessError(f"{path}: checkpoint file not found")
     try:
         content = _read(path)
+    except HarnessError:
+        raise
     except Exception as exc:  # any reader failure means "not a checkpoint"
         raise HarnessError(f"{path}: not a readable checkpoint ({_first_line(exc)})") from None
     if not isinstance(content, Mapping):

@@ -109,11 +109,14 @@ def render_html(df: pd.DataFrame, manifest: dict[str, Any], figures: dict[str, P
     heading, facts = markdown.title(df, manifest)
     models = tables.model_table(df)
     failures = markdown.failures_table(df)
+    embedding = markdown.embedding_table(df)
     body = [
         f"<h1>{_e(heading)}</h1>", f"<p>{_e(facts)}</p>" if facts else "",
         "<h2>Machine</h2><ul>" + "".join(f"<li>{_e(line)}</li>" for line in markdown.machine_lines(manifest))
         + "</ul>",
         "<h2>Models</h2>" + _table(markdown.display_models(models)) + _notes(markdown.missing_notes(models)),
+        "" if embedding is None else (f'<h2>Embedding quality</h2><p class="note">{_e(markdown.EMBEDDING_INTRO)}</p>'
+                                      + _table(embedding)),
         *(_block(note) for note in markdown.notes(manifest)),
         _results(df),
         "" if failures is None else "<h2>Failures and skips</h2>" + _table(failures),
@@ -128,11 +131,13 @@ def render_html(df: pd.DataFrame, manifest: dict[str, Any], figures: dict[str, P
 def write_html_report(df: pd.DataFrame, manifest: dict[str, Any], out_dir: Path) -> Path:
     """Write ``out_dir/index.html``, ``out_dir/report.md`` and the figures' PNGs beside them; return index.html."""
     from harness.report.plots import write_figures
+    from harness.report.variants import split_variants
 
     tables.check_columns(df)
     if df.empty:
         raise HarnessError("the results table is empty: nothing to report")
     out_dir = Path(out_dir)
+    df = split_variants(df)  # backends and sequence lengths are told apart, never pooled
     figures, skipped = write_figures(df, out_dir)
     markdown.write_markdown_report(df, manifest, out_dir, figures, skipped)
     path = out_dir / "index.html"

@@ -174,9 +174,13 @@ def leaderboard(df: pd.DataFrame, by: str = "accuracy", batch_size: int | None =
     ``batch_size``, ``by`` with its interval when it is none of these, pareto, notes (why a value is
     missing or partial), batch_size and device. Raises :class:`HarnessError` for an empty table, a ``by``
     that is not a declared metric of the results, a batch size that was not measured, or several devices
-    without ``device``.
+    without ``device``. A model timed as several backends or sequence lengths is ranked once per variant
+    (:func:`harness.report.variants.split_variants`).
     """
+    from harness.report.variants import split_variants
+
     check_columns(df)
+    df = split_variants(df)
     if df.empty:
         raise HarnessError("no results to rank: the results table is empty")
     _check_by(df, by)

@@ -367,6 +367,35 @@ def figure_lines(figures: dict[str, Path], skipped: dict[str, str]) -> str | Non
     return "\n".join(lines).rstrip()
 
 
+EMBEDDING_METRICS = ("cosine_to_teacher", "neighbor_recall")
+
+
+EMBEDDING_INTRO = ("Mean cosine similarity of each held-out input's embedding to the teacher's, and recall@k of "
+                   "the teacher's k nearest held-out neighbours (1.0: the model retrieves what the teacher retrieves).")
+
+
+def embedding_table(df: pd.DataFrame) -> pd.DataFrame | None:
+    """Embedding models' fidelity to the teacher (cosine, neighbour recall) per model; None without such rows."""
+    present = df[df["metric"].isin(EMBEDDING_METRICS) & (df["status"] == "ok")]
+    if present.empty:
+        return None
+    grouped = tables._by_model(df)
+    rows = []
+    for model in tables.model_order(df):
+        row: dict[str, str] = {"model": model, "method": str(grouped[model][0]["method"])}
+        for name in EMBEDDING_METRICS:
+            est = tables._estimate(grouped[model], name, None, None, None)
+            row[header(name.replace("_", " "), metric(name).unit)] = format_value(est.value, metric(name).unit)
+            row[f"{name.replace('_', ' ')} 95% CI"] = format_interval(est.low, est.high, metric(name).unit)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _embedding_quality(df: pd.DataFrame) -> str | None:
+    table = embedding_table(df)
+    return None if table is None else "\n\n".join(["## Embedding quality", EMBEDDING_INTRO, _table(table)])
+
+
 def render_markdown(df: pd.DataFrame, manifest: dict[str, Any], figures: dict[str, Path] | None = None,
                     skipped: dict[str, str] | None = None) -> str:
     """The whole report of one run as Markdown: ``df`` is its results table, ``manifest`` its manifest.json;
@@ -376,7 +405,7 @@ def render_markdown(df: pd.DataFrame, manifest: dict[str, Any], figures: dict[st
         raise HarnessError("the results table is empty: nothing to report")
     models = tables.model_table(df)
     sections = [_title(df, manifest), _machine(manifest), _with_notes("## Models", models, display_models(models)),
-                _teacher_outputs(manifest), _pipelines(manifest), _results(df), _failures(df),
+                _embedding_quality(df), _teacher_outputs(manifest), _pipelines(manifest), _results(df), _failures(df),
                 _findings(df, manifest), figure_lines(figures or {}, skipped or {})]
     return "\n\n".join(s for s in sections if s) + "\n"
 

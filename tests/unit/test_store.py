@@ -97,3 +97,18 @@ def test_ctrl_c_during_a_write_waits_for_the_write(tmp_path: Path, monkeypatch: 
                                                       "batch_size": 1, "iteration": 0, "latency_ms": 1.0}])
     assert seen == [MEASUREMENTS, SAMPLES], "both files were written before the interrupt arrived"
     assert load_results(writer.run_dir)["model"].tolist() == ["a"]
+
+
+def test_schema_1_results_read_as_eager_without_seq_len(tmp_path: Path):
+    """A schema-1 run (no backend, no seq_len columns) reads with backend 'eager' and a null seq_len."""
+    writer = RunWriter.create(tmp_path, "s", {})
+    writer.append([_row("a", "latency_p50_ms", 1.5)], [{"model": "a", "seed": 0, "device": "cpu", "dtype": "float32",
+                                                        "batch_size": 1, "iteration": 0, "latency_ms": 1.5}])
+    for name in (MEASUREMENTS, SAMPLES):
+        path = writer.run_dir / name
+        pd.read_parquet(path).drop(columns=["backend", "seq_len"]).to_parquet(path)
+    writer.manifest["schema_version"] = 1
+    writer.write_manifest()
+    for df in (load_results(writer.run_dir), load_results(writer.run_dir, samples=True)):
+        assert df["backend"].tolist() == ["eager"] and df["seq_len"].isna().all()
+    assert list(load_results(writer.run_dir).columns)[-2:] == ["backend", "seq_len"]
