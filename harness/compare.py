@@ -65,7 +65,8 @@ class RunData:
         if manifest.get("status") not in COMPLETE:
             raise HarnessError(f"{path}: the run is {manifest.get('status')!r}, not complete; finish it with "
                                f"harness run SUITE --resume {path}")
-        return cls(path, manifest, load_results(path), load_results(path, samples=True))
+        return cls(path, manifest, _with_cell_key(load_results(path)),
+                   _with_cell_key(load_results(path, samples=True)))
 
     @property
     def models(self) -> list[str]:
@@ -90,6 +91,12 @@ class GateResult:
     bound: str = ""
     p_value: float | None = None
     test: str = ""
+    variant: str = ""  # what tells this cell from the model's others (backend, dtype, threads, seq_len)
+
+    @property
+    def label(self) -> str:
+        """The model as tables name it: ``kd-16``, or ``kd-16 [onnx]`` where it has several variants."""
+        return f"{self.model} [{self.variant}]" if self.variant else self.model
 
 
 @dataclass(frozen=True)
@@ -114,33 +121,57 @@ def hardware_differences(baseline: dict[str, Any], candidate: dict[str, Any]) ->
     return [f"{key}: {b.get(key)} vs {c.get(key)}" for key in HARDWARE_KEYS if b.get(key) != c.get(key)]
 
 
+#: the columns besides model, metric and batch size that tell one measured cell from another (seeds are pooled)
+VARIANT_COLUMNS = ("device", "dtype", "threads", "backend", "seq_len")
+
+
+def _with_cell_key(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with ``_cell``: its variant columns' values joined (``cpu|float32|eager|``), NA as empty."""
+    columns = [c for c in VARIANT_COLUMNS if c in df.columns]
+    parts = [df[c].astype("string").fillna("") for c in columns]
+    key = parts[0].str.cat(parts[1:], sep="|") if parts else pd.Series("", index=df.index, dtype="string")
+    return df.assign(_cell=key)
+
+
+def _variant_label(key: str, keys: set[str]) -> str:
+    """What tells this cell from the model's other cells: the values of the columns that vary among ``keys``."""
+    split = [k.split("|") for k in sorted(keys)]
+    varying = [i for i in range(len(split[0])) if len({parts[i] for parts in split}) > 1] if split else []
+    return ", ".join(v for i, v in enumerate(key.split("|")) if i in varying and v)
+
+
 @dataclass(frozen=True)
 class _Cell:
-    """One metric of one model at one device and batch size, on both sides."""
+    """One metric of one model at one variant (device, dtype, threads, backend, seq_len) and batch size."""
 
     model: str
     metric: Metric
     device: str | None
     batch_size: int | None
+    key: str | None = None  # the variant (``_with_cell_key``); None: every row of the model and metric
+    label: str = ""
+
+    def _select(self, df: pd.DataFrame) -> pd.DataFrame:
+        if self.key is not None:
+            df = df[df["_cell"] == self.key]
+        if self.batch_size is not None:
+            df = df[df["batch_size"] == self.batch_size]
+        return df
 
     def rows(self, side: RunData) -> pd.DataFrame:
         df = side.rows
-        df = df[(df["model"] == self.model) & (df["metric"] == self.metric.name)]
-        if self.batch_size is not None:
-            df = df[(df["batch_size"] == self.batch_size) & (df["device"] == self.device)]
-        return df
+        return self._select(df[(df["model"] == self.model) & (df["metric"] == self.metric.name)])
 
     def noise(self, side: RunData) -> float:
         """The cell's latency IQR/median on one side (NaN where there is none)."""
         df = side.rows
-        df = df[(df["model"] == self.model) & (df["metric"] == "latency_iqr_over_median") &
-                (df["batch_size"] == self.batch_size) & (df["device"] == self.device) & (df["status"] == "ok")]
+        df = self._select(df[(df["model"] == self.model) & (df["metric"] == "latency_iqr_over_median") &
+                             (df["status"] == "ok")])
         return float(df["value"].max()) if len(df) else math.nan
 
     def samples(self, side: RunData) -> np.ndarray:
         s = side.samples
-        s = s[(s["model"] == self.model) & (s["device"] == self.device) & (s["batch_size"] == self.batch_size)]
-        return s["latency_ms"].to_numpy(dtype=float)
+        return self._select(s[s["model"] == self.model])["latency_ms"].to_numpy(dtype=float)
 
 
 def _ok(rows: pd.DataFrame) -> pd.DataFrame:
@@ -214,7 +245,7 @@ def evaluate_cell(cell: _Cell, gate: GateSpec, baseline: RunData, candidate: Run
                   refused: str = "") -> GateResult:
     """The verdict of one gate at one cell; ``refused`` (a reason) stops it short of a verdict."""
     start = GateResult(model=cell.model, metric=cell.metric.name, verdict=PASS, device=cell.device,
-                       batch_size=cell.batch_size, bound=gate.bound_text())
+                       batch_size=cell.batch_size, bound=gate.bound_text(), variant=cell.label)
     b_all, c_all = cell.rows(baseline), cell.rows(candidate)
     b_rows, c_rows = _ok(b_all), _ok(c_all)
     if b_rows.empty:
@@ -265,14 +296,19 @@ def _noisy(cell: _Cell, baseline: RunData, candidate: RunData) -> str:
 
 
 def _cells(model: str, m: Metric, gate: GateSpec, baseline: RunData, candidate: RunData) -> list[_Cell]:
-    if not m.per_batch_size:
-        return [_Cell(model, m, None, None)]
-    cells = []
+    """The model's cells of metric ``m`` on either side: one per variant (and batch size, where per batch size)."""
+    cells: set[tuple[str, str, int | None]] = set()
     for side in (baseline, candidate):
         rows = side.rows[(side.rows["model"] == model) & (side.rows["metric"] == m.name)]
-        cells += [(str(d), int(b)) for d, b in zip(rows["device"], rows["batch_size"], strict=True)
-                  if gate.batch_sizes is None or int(b) in gate.batch_sizes]
-    return [_Cell(model, m, d, b) for d, b in sorted(set(cells))]
+        for key, device, batch in zip(rows["_cell"], rows["device"], rows["batch_size"], strict=True):
+            size = None if pd.isna(batch) else int(batch)
+            if not m.per_batch_size or gate.batch_sizes is None or size in gate.batch_sizes:
+                cells.add((str(key), str(device), size if m.per_batch_size else None))
+    if not cells:
+        return [_Cell(model, m, None, None)]
+    keys = {key for key, _, _ in cells}
+    return [_Cell(model, m, device if m.per_batch_size else None, batch, key, _variant_label(key, keys))
+            for key, device, batch in sorted(cells, key=lambda c: (c[0], c[2] or 0))]
 
 
 def compare_runs(baseline: RunData, candidate: RunData, gates: dict[str, dict[str, GateSpec]] | None = None, *,

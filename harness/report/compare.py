@@ -44,7 +44,7 @@ def _row(r: GateResult, devices: bool) -> list[Any]:
     if devices and r.device is not None:
         batch = f"{batch} ({r.device})"
     p = "-" if r.p_value is None else f"{r.p_value:.2g}"
-    return [r.model, r.metric, batch, _number(r.baseline), _number(r.candidate), _change(r), r.bound or "-",
+    return [r.label, r.metric, batch, _number(r.baseline), _number(r.candidate), _change(r), r.bound or "-",
             r.verdict, p, r.note]
 
 
@@ -81,6 +81,6 @@ def failure_message(results: list[GateResult]) -> str:
             continue
         at = "" if r.batch_size is None else f" at batch size {r.batch_size}" + (f" on {r.device}" if r.device else "")
         p = "" if r.p_value is None else f", p={r.p_value:.2g} ({r.test})"
-        lines.append(f"{r.model} {r.metric}{at}: {r.verdict}: {_number(r.baseline)} -> {_number(r.candidate)} "
+        lines.append(f"{r.label} {r.metric}{at}: {r.verdict}: {_number(r.baseline)} -> {_number(r.candidate)} "
                      f"({_change(r)}); bound: {r.bound}{p}; {r.note}")
     return "\n".join(lines)

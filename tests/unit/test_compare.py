@@ -255,3 +255,31 @@ def test_json_output_has_every_result(tmp_path: Path):
     data = json.loads(render_comparison(compare_runs(base, base), "json"))
     assert data["exit_code"] == 0 and data["results"][0]["metric"] == "accuracy"
     assert data["results"][0]["p_value"] == pytest.approx(0.5)
+
+
+def test_cells_of_other_backends_are_compared_apart_and_named(tmp_path: Path):
+    """An onnx regression is not averaged into the eager cell: each backend is its own cell, named in the table."""
+    rng = np.random.default_rng(3)
+    runs = []
+    for label, onnx_ms in (("b", 1.0), ("c", 1.3)):
+        writer = RunWriter.create(tmp_path / label, "hand", {
+            "suite": {"name": "hand", "teacher": {"name": "t", "gates": LAT_GATE}, "students": []},
+            "suite_name": "hand", "hardware": HARDWARE})
+        rows, samples = [], []
+        for backend, ms in (("eager", 1.0), ("onnx", onnx_ms)):
+            raw = rng.normal(ms, 0.01, 100)
+            rows.append({"suite": "hand", "model": "t", "role": "teacher", "method": "train", "seed": 0,
+                         "device": "cpu", "dtype": "float32", "backend": backend, "batch_size": 1,
+                         "metric": "latency_p50_ms", "value": float(np.median(raw)), "unit": "ms", "n": 100,
+                         "status": "ok", "error": ""})
+            samples += [{"model": "t", "seed": 0, "device": "cpu", "dtype": "float32", "backend": backend,
+                         "batch_size": 1, "iteration": i, "latency_ms": float(x)} for i, x in enumerate(raw)]
+        writer.append(rows, samples)
+        writer.finish("complete")
+        runs.append(RunData.load(writer.run_dir))
+    result = compare_runs(*runs)
+    eager, onnx = [r for r in result.results if r.metric == "latency_p50_ms"]
+    assert (eager.variant, onnx.variant) == ("eager", "onnx")
+    assert eager.verdict == PASS and abs(eager.change) < 3
+    assert onnx.verdict == FAIL and onnx.change == pytest.approx(30, abs=2)
+    assert "t [onnx]" in render_comparison(result) and failure_message([onnx]).startswith("t [onnx] latency_p50_ms")
