@@ -29,7 +29,7 @@ import pandas as pd
 
 from harness.errors import HarnessError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: a threads column (the intra-op thread count a cell was timed with)
 MANIFEST = "manifest.json"
 MEASUREMENTS = "measurements.parquet"
 SAMPLES = "samples.parquet"
@@ -39,11 +39,11 @@ COLUMNS: dict[str, str] = {
     "run_id": "string", "suite": "string", "model": "string", "role": "string", "method": "string",
     "seed": "Int64", "device": "string", "dtype": "string", "batch_size": "Int64", "metric": "string",
     "value": "float64", "unit": "string", "ci_low": "float64", "ci_high": "float64", "n": "Int64",
-    "status": "string", "error": "string",
+    "status": "string", "error": "string", "threads": "Int64",
 }
 SAMPLE_COLUMNS: dict[str, str] = {
     "run_id": "string", "model": "string", "seed": "Int64", "device": "string", "dtype": "string",
-    "batch_size": "Int64", "iteration": "Int64", "latency_ms": "float64",
+    "batch_size": "Int64", "iteration": "Int64", "latency_ms": "float64", "threads": "Int64",
 }
 
 
@@ -133,7 +133,7 @@ class RunWriter:
         writer = cls(run_dir, manifest)
         for name, columns, kept in ((MEASUREMENTS, COLUMNS, writer._rows), (SAMPLES, SAMPLE_COLUMNS, writer._samples)):
             if (run_dir / name).is_file():
-                kept.append(_migrate(pd.read_parquet(run_dir / name), manifest["schema_version"], columns))
+                kept.append(_read_table(run_dir / name, manifest, columns))
         return writer
 
     def rows(self) -> pd.DataFrame:
@@ -209,6 +209,25 @@ def _migrate(df: pd.DataFrame, version: int, columns: Mapping[str, str] = COLUMN
     return df[list(columns)].astype(dict(columns))
 
 
+def _threads_from_v1(df: pd.DataFrame, manifest: Mapping[str, Any]) -> pd.DataFrame:
+    """Schema 1 had one thread count per run (the manifest's ``hardware.threads``): the timed rows get it,
+    model-level rows (no batch size) stay null, as schema 2 writes them."""
+    if "threads" in df.columns:
+        return df
+    threads = (manifest.get("hardware") or {}).get("threads")
+    df = df.copy()
+    timed = df["batch_size"].notna() if "batch_size" in df.columns else pd.Series(True, index=df.index)
+    df["threads"] = pd.array([threads if t else None for t in timed], dtype="Int64")
+    return df
+
+
+def _read_table(path: Path, manifest: Mapping[str, Any], columns: Mapping[str, str]) -> pd.DataFrame:
+    df = pd.read_parquet(path)
+    if manifest["schema_version"] < 2:
+        df = _threads_from_v1(df, manifest)
+    return _migrate(df, manifest["schema_version"], columns)
+
+
 def load_results(*paths: str | Path, samples: bool = False) -> pd.DataFrame:
     """One DataFrame of the rows (or raw latency samples) of every run under ``paths``.
 
@@ -221,7 +240,7 @@ def load_results(*paths: str | Path, samples: bool = False) -> pd.DataFrame:
             manifest = read_manifest(run_dir)
             table = run_dir / (SAMPLES if samples else MEASUREMENTS)
             if table.is_file():
-                frames.append(_migrate(pd.read_parquet(table), manifest["schema_version"], columns))
+                frames.append(_read_table(table, manifest, columns))
     if not frames:
         return frame([], columns)
     return pd.concat(frames, ignore_index=True)

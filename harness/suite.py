@@ -29,6 +29,9 @@ ComponentName = Annotated[str, Field(min_length=1, max_length=200)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 BatchSize = Annotated[int, Field(ge=1, le=1 << 20)]
 Device = Annotated[str, Field(pattern=r"^(cpu|cuda(:[0-9]+)?)$")]
+Threads = Annotated[int, Field(ge=1, le=1024)]
+#: what a float32 model is cast to for measuring (``measure.dtypes``)
+MeasureDtype = Literal["float32", "float16", "bfloat16"]
 
 
 class Strict(BaseModel):
@@ -132,19 +135,39 @@ class LatencySpec(Strict):
 
 class MeasureSpec(Strict):
     devices: list[Device] = Field(default_factory=lambda: ["cpu"], min_length=1)
-    threads: int | None = Field(None, ge=1, le=1024)
+    #: intra-op threads while timing: one count or a list (each one a cell); None leaves torch's default
+    threads: Threads | list[Threads] | None = None
+    #: each float32 model is cast to each dtype for measuring; a model whose method fixed its dtype
+    #: (int8, float16) is measured as built (see :func:`harness.plan.dtype_plan`)
+    dtypes: list[MeasureDtype] = Field(default_factory=lambda: ["float32"], min_length=1)
     batch_sizes: list[BatchSize] = Field(default_factory=lambda: [1, 8, 64, 256], min_length=1)
     latency: LatencySpec = LatencySpec()
+    #: Ray executor only: run cuda cells on GPUs of this Ray accelerator type (``H100``, ``A100``, ...)
+    accelerator_type: str | None = Field(None, min_length=1, max_length=64)
     #: a model × device measurement still running after this long is killed and recorded as an error
     timeout_seconds: float = Field(600.0, gt=0, le=7 * 24 * 3600)
 
-    @field_validator("batch_sizes", "devices")
+    @field_validator("batch_sizes", "devices", "dtypes")
     @classmethod
     def _unique(cls, values: list[Any]) -> list[Any]:
         repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
         if repeated:
             raise ValueError(f"values must be unique; repeated: {', '.join(map(str, repeated))}")
         return values
+
+    @field_validator("threads")
+    @classmethod
+    def _threads_list(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("give at least one thread count (or leave 'threads' out)")
+            return cls._unique(value)
+        return value
+
+    @property
+    def thread_counts(self) -> list[int | None]:
+        """``threads`` as a list: ``[None]`` (torch's default), ``[2]``, or ``[1, 2]``."""
+        return list(self.threads) if isinstance(self.threads, list) else [self.threads]
 
 
 class BuildSpec(Strict):
