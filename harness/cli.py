@@ -198,7 +198,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_hardware(args: argparse.Namespace) -> int:
-    from harness.report.hardware import write_hardware_report
+    from harness.report.hardware_report import write_hardware_report
 
     print(write_hardware_report(args.run_dirs, args.out, reference=args.reference))
     return 0

@@ -60,7 +60,8 @@ def check_partition(expected: Sequence[plan.Job], owners: dict[plan.Job, list[Pa
         raise HarnessError(f"merge: no run has rows of {text}: run (or resume) the shard that holds them")
     unknown = [job for job in owners if job not in set(expected)]
     if unknown:
-        raise HarnessError(f"merge: rows of models the suite does not have: {', '.join(f'{m} (seed {s})' for m, s in unknown)}")
+        text = ", ".join(f"{m} (seed {s})" for m, s in unknown)
+        raise HarnessError(f"merge: rows of models the suite does not have: {text}")
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -76,8 +77,9 @@ def merge_runs(run_dirs: Sequence[Path], results_dir: Path) -> RunWriter:
     rows = {d: load_results(d) for d in manifests}
     first = next(iter(manifests.values()))
     check_partition(plan.jobs(first["suite"]), job_owners(rows))
-    shards = [{"run_id": m["run_id"], "shard": m.get("shard"), "machine_id": (m.get("hardware") or {}).get("machine_id"),
-               "started_at": m.get("started_at"), "finished_at": m.get("finished_at"), "status": m.get("status")}
+    shards = [{"run_id": m["run_id"], "shard": m.get("shard"),
+               "machine_id": (m.get("hardware") or {}).get("machine_id"), "started_at": m.get("started_at"),
+               "finished_at": m.get("finished_at"), "status": m.get("status")}
               for m in manifests.values()]
     base = {k: v for k, v in first.items() if k not in _PER_RUN}
     writer = RunWriter.create(results_dir, first["suite_name"], {**base, "merged_from": shards})

@@ -39,7 +39,7 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.metrics import METRICS, metric
 from harness.report.markdown import MISSING, _table, format_interval, format_value, header
-from harness.report.tables import Estimate, aggregate, check_columns, devices
+from harness.report.tables import Estimate, aggregate, check_columns, devices, devices_by_threads
 
 #: metrics every leaderboard shows; the ranked metric is added when it is not one of them
 SHOWN = ("accuracy", "params", "size_bytes", "latency_p50_ms", "throughput_sps")
@@ -177,6 +177,7 @@ def leaderboard(df: pd.DataFrame, by: str = "accuracy", batch_size: int | None =
     without ``device``.
     """
     check_columns(df)
+    df = devices_by_threads(df)  # rows timed with different thread counts are never pooled
     if df.empty:
         raise HarnessError("no results to rank: the results table is empty")
     _check_by(df, by)
