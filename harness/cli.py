@@ -104,14 +104,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.plan import cells
     from harness.suite import load_suite
     from harness.suite_resolve import import_paths
 
     suite = load_suite(args.suite)
     models = 1 + len(suite.students) * len(suite.seeds)
+    matrix = cells(suite.measure)
     print(f"{args.suite}: valid suite {suite.name!r} v{suite.version}: dataset {suite.dataset.name}, "
           f"1 teacher + {len(suite.students)} students x {len(suite.seeds)} seeds = {models} models, "
-          f"batch sizes {list(suite.measure.batch_sizes)} on {', '.join(suite.measure.devices)}")
+          f"batch sizes {list(suite.measure.batch_sizes)} on {', '.join(suite.measure.devices)}"
+          + (f"; {len(matrix)} cells per model ({'; '.join(c.label() for c in matrix)})" if len(matrix) > 1 else ""))
     for path in import_paths(suite):
         print(f"  runs user code: {path}")
     return 0

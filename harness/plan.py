@@ -46,7 +46,8 @@ class Cell:
     dtype: str
 
     def label(self) -> str:
-        return f"{self.device}, {self.threads or 'default'} threads, {self.dtype}"
+        threads = "default threads" if self.threads is None else f"{self.threads} thread{'s' * (self.threads != 1)}"
+        return f"{self.device}, {threads}, {self.dtype}"
 
 
 def cells(measure: Any) -> list[Cell]:

@@ -29,7 +29,6 @@ ComponentName = Annotated[str, Field(min_length=1, max_length=200)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 BatchSize = Annotated[int, Field(ge=1, le=1 << 20)]
 Device = Annotated[str, Field(pattern=r"^(cpu|cuda(:[0-9]+)?)$")]
-Threads = Annotated[int, Field(ge=1, le=1024)]
 #: what a float32 model is cast to for measuring (``measure.dtypes``)
 MeasureDtype = Literal["float32", "float16", "bfloat16"]
 
@@ -136,7 +135,7 @@ class LatencySpec(Strict):
 class MeasureSpec(Strict):
     devices: list[Device] = Field(default_factory=lambda: ["cpu"], min_length=1)
     #: intra-op threads while timing: one count or a list (each one a cell); None leaves torch's default
-    threads: Threads | list[Threads] | None = None
+    threads: int | list[int] | None = None
     #: each float32 model is cast to each dtype for measuring; a model whose method fixed its dtype
     #: (int8, float16) is measured as built (see :func:`harness.plan.dtype_plan`)
     dtypes: list[MeasureDtype] = Field(default_factory=lambda: ["float32"], min_length=1)
@@ -155,14 +154,16 @@ class MeasureSpec(Strict):
             raise ValueError(f"values must be unique; repeated: {', '.join(map(str, repeated))}")
         return values
 
-    @field_validator("threads")
+    @field_validator("threads", mode="before")
     @classmethod
-    def _threads_list(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            if not value:
-                raise ValueError("give at least one thread count (or leave 'threads' out)")
-            return cls._unique(value)
-        return value
+    def _thread_counts(cls, value: Any) -> Any:
+        """One message for any bad count, whether ``threads`` is a number or a list."""
+        if isinstance(value, list) and not value:
+            raise ValueError("give at least one thread count (or leave 'threads' out)")
+        for count in value if isinstance(value, list) else [] if value is None else [value]:
+            if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1024:
+                raise ValueError(f"a thread count is an integer from 1 to 1024, or a list of them (got {count!r})")
+        return cls._unique(value) if isinstance(value, list) else value
 
     @property
     def thread_counts(self) -> list[int | None]:

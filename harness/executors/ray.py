@@ -24,6 +24,7 @@ and shut down at the end.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 from collections.abc import Container, Iterator
@@ -102,10 +103,11 @@ class RayExecutor(Executor):
     def __enter__(self) -> RayExecutor:
         if not ray.is_initialized():
             try:
+                quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
                 if self.address:
-                    ray.init(address=self.address, log_to_driver=False)
+                    ray.init(address=self.address, **quiet)
                 else:
-                    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+                    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise HarnessError(f"--executor ray: could not start or join Ray: {one_line(exc)}") from None
             self._started = True
