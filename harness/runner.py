@@ -284,6 +284,19 @@ def _skipped_jobs(suite: Suite, writer: RunWriter, shard: plan.Shard | None, log
     return done | (set(every) - set(mine))
 
 
+def _build_skip(suite: Suite, skip: set[plan.Job]) -> set[plan.Job]:
+    """Of the jobs not measured, those not built either: a student that reads other students' models
+    (``uses_models``, multi_teacher) needs every student before it in its seed built, measured here or not."""
+    from harness.methods import get_method
+
+    needed: set[plan.Job] = set()
+    for seed in suite.seeds:
+        for position, spec in enumerate(suite.students):
+            if (spec.name, seed) not in skip and any(get_method(step.name).uses_models for step in spec.method):
+                needed |= {(earlier.name, seed) for earlier in suite.students[:position]}
+    return skip - needed
+
+
 def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log, executor: Executor,
          shard: plan.Shard | None) -> None:
     executor.prepare()  # the local executor's fork server starts now, overlapping loading data and training
@@ -296,7 +309,8 @@ def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log, ex
     with torch_threads(suite.build.threads):
         teacher = builder.teacher()  # every shard builds it (from the cache when shared): students learn from it
         models = [teacher] if (teacher.name, teacher.seed) not in skip else []
-        models += executor.build_students(builder, teacher, skip)
+        models += [built for built in executor.build_students(builder, teacher, _build_skip(suite, skip))
+                   if (built.name, built.seed) not in skip]
     writer.manifest["teacher_outputs"] = builder.outputs.summary()
     pipelines = writer.manifest.setdefault("build_steps", {})
     for built in models:

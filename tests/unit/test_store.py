@@ -97,3 +97,26 @@ def test_ctrl_c_during_a_write_waits_for_the_write(tmp_path: Path, monkeypatch: 
                                                       "batch_size": 1, "iteration": 0, "latency_ms": 1.0}])
     assert seen == [MEASUREMENTS, SAMPLES], "both files were written before the interrupt arrived"
     assert load_results(writer.run_dir)["model"].tolist() == ["a"]
+
+
+def test_schema_1_rows_get_threads_from_the_manifest_on_read(tmp_path: Path):
+    """Schema 1 had no threads column: timed rows read the run's hardware.threads, model-level rows stay null;
+    the files are not rewritten."""
+    writer = RunWriter.create(tmp_path, "s", {"hardware": {"threads": 3}})
+    writer.append([_row("a", "accuracy", 0.5), _row("a", "latency_p50_ms", 1.0, 8)],
+                  [{"model": "a", "seed": 0, "device": "cpu", "dtype": "float32", "batch_size": 8,
+                    "iteration": 0, "latency_ms": 1.0}])
+    for name in (MEASUREMENTS, SAMPLES):
+        pd.read_parquet(writer.run_dir / name).drop(columns=["threads"]).to_parquet(writer.run_dir / name)
+    writer.manifest["schema_version"] = 1
+    writer.write_manifest()
+    before = (writer.run_dir / MEASUREMENTS).read_bytes()
+    df = load_results(writer.run_dir)
+    assert list(df.columns) == list(COLUMNS) and pd.isna(df.loc[0, "threads"]) and df.loc[1, "threads"] == 3
+    assert load_results(writer.run_dir, samples=True)["threads"].tolist() == [3]
+    assert (writer.run_dir / MEASUREMENTS).read_bytes() == before
+    assert RunWriter.open(writer.run_dir).rows()["threads"].tolist()[1] == 3
+
+
+def test_threads_is_the_last_column_of_schema_2():
+    assert SCHEMA_VERSION == 2 and list(COLUMNS)[-1] == "threads"
