@@ -68,13 +68,22 @@ def _machine_key(env: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(env[k]) for k in ("cpu", "gpu", "driver", "torch", "device", "threads", "dtype"))
 
 
-def load_machines(paths: Sequence[Path]) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
-    """The timed rows of every run under ``paths`` with a ``machine`` column, and each machine's environment."""
-    frames, envs, keys = [], [], []
+def _left_out(df: pd.DataFrame, run_id: str) -> list[str]:
+    """One line per (device, reason) of latency cells that were not measured."""
+    absent = df[df["batch_size"].notna() & (df["metric"] == "latency_p50_ms") & (df["status"] != "ok")]
+    return [f"{device} in run {run_id}: {status}, {tables.error_text(error)}"
+            for (device, status, error), _ in absent.groupby(["device", "status", "error"], dropna=False)]
+
+
+def load_machines(paths: Sequence[Path]) -> tuple[pd.DataFrame, dict[str, dict[str, Any]], list[str]]:
+    """The measured (ok) timed rows of every run under ``paths`` with a ``machine`` column, each machine's
+    environment, and a line for each kind of cell left out (not measured, and why)."""
+    frames, envs, keys, left_out = [], [], [], []
     for path in paths:
         for run_dir in _run_dirs(Path(path)):
             manifest, df = read_manifest(run_dir), load_results(run_dir)
-            timed = df[df["batch_size"].notna() & df["metric"].isin(SPEED_METRICS)].copy()
+            left_out += _left_out(df, str(manifest.get("run_id")))
+            timed = df[df["batch_size"].notna() & df["metric"].isin(SPEED_METRICS) & (df["status"] == "ok")].copy()
             names = []
             for device, threads, dtype in zip(timed["device"], timed["threads"], timed["dtype"], strict=True):
                 env = _environment(manifest, str(device), threads, str(dtype))
@@ -92,7 +101,7 @@ def load_machines(paths: Sequence[Path]) -> tuple[pd.DataFrame, dict[str, dict[s
     labels = machine_labels(envs)
     rows = pd.concat(frames, ignore_index=True)
     rows["machine"] = [labels[i] for i in rows["machine"]]
-    return rows, dict(zip(labels, envs, strict=True))
+    return rows, dict(zip(labels, envs, strict=True)), left_out
 
 
 def comparison_table(rows: pd.DataFrame, machines: Sequence[str], reference: str) -> pd.DataFrame:

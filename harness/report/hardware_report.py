@@ -65,19 +65,22 @@ def _suite_of(rows: pd.DataFrame) -> str:
 
 
 def render_markdown(suite: str, reference: str, table: pd.DataFrame, env: pd.DataFrame,
-                    figures: dict[str, Path]) -> str:
+                    figures: dict[str, Path], left_out: list[str]) -> str:
     lines = [f"# {suite}: hardware comparison", "",
              f"Machines: {', '.join(env.columns[2:])}. Reference: {reference}. A machine is a hardware fingerprint "
              "plus the threads and dtype its cells ran with; speedup = reference p50 / p50.", "",
              "## Findings", "", *(f"- {line}" for line in findings(table, reference)), "",
              "## Environment", "", "What differs besides the hardware (rows that differ first):", "",
              markdown._table(env), "", "## Latency, throughput, memory per model and batch size", "",
-             markdown._table(display_comparison(table)), "", "## Figures", ""]
+             markdown._table(display_comparison(table)), "",
+             *(["Not measured, so not compared:", "", *(f"- {line}" for line in left_out), ""] if left_out else []),
+             "## Figures", ""]
     lines += [f"![{FIGURES[name]}]({path.name})" for name, path in figures.items()]
     return "\n".join(lines) + "\n"
 
 
-def render_html(suite: str, reference: str, table: pd.DataFrame, env: pd.DataFrame, figures: dict[str, Path]) -> str:
+def render_html(suite: str, reference: str, table: pd.DataFrame, env: pd.DataFrame, figures: dict[str, Path],
+                left_out: list[str]) -> str:
     heading = f"{suite}: hardware comparison"
     e = html._e
     body = [f"<h1>{e(heading)}</h1>",
@@ -86,7 +89,8 @@ def render_html(suite: str, reference: str, table: pd.DataFrame, env: pd.DataFra
             "<h2>Findings</h2><ul>" + "".join(f"<li>{e(line)}</li>" for line in findings(table, reference)) + "</ul>",
             "<h2>Environment</h2><p class=\"note\">What differs besides the hardware (rows that differ first).</p>"
             + html._table(env),
-            "<h2>Latency, throughput, memory per model and batch size</h2>" + html._table(display_comparison(table)),
+            "<h2>Latency, throughput, memory per model and batch size</h2>" + html._table(display_comparison(table))
+            + html._notes(left_out, "Not measured, so not compared:"),
             html._figures(figures, {}, captions=FIGURES)]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{html_lib.escape(heading)}</title><style>{html.CSS}</style></head>\n<body>\n"
@@ -95,7 +99,7 @@ def render_html(suite: str, reference: str, table: pd.DataFrame, env: pd.DataFra
 
 def write_hardware_report(paths: Sequence[Path], out: Path, reference: str | None = None) -> Path:
     """Write ``out/<suite>/{index.html, report.md, *.png}`` comparing the machines of the runs; return index.html."""
-    rows, envs = load_machines(paths)
+    rows, envs, left_out = load_machines(paths)
     machines = list(envs)
     if len(machines) < 2:
         raise HarnessError(f"hardware: all runs ran on one machine ({machines[0]}): nothing to compare")
@@ -107,7 +111,8 @@ def write_hardware_report(paths: Sequence[Path], out: Path, reference: str | Non
     out_dir = Path(out) / _suite_of(rows)
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = write_figures(table, out_dir)
-    (out_dir / "report.md").write_text(render_markdown(_suite_of(rows), reference, table, env, figures), "utf-8")
+    parts = (_suite_of(rows), reference, table, env, figures, left_out)
+    (out_dir / "report.md").write_text(render_markdown(*parts), encoding="utf-8")
     index = out_dir / "index.html"
-    index.write_text(render_html(_suite_of(rows), reference, table, env, figures), encoding="utf-8")
+    index.write_text(render_html(*parts), encoding="utf-8")
     return index
