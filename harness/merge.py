@@ -65,7 +65,9 @@ def check_partition(expected: Sequence[plan.Job], owners: dict[plan.Job, list[Pa
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return df.drop(columns="run_id").astype(object).where(df.drop(columns="run_id").notna(), None).to_dict("records")
+    kept = df.drop(columns="run_id")
+    records = kept.astype(object).where(kept.notna(), None).to_dict("records")
+    return [{str(k): v for k, v in row.items()} for row in records]
 
 
 def merge_runs(run_dirs: Sequence[Path], results_dir: Path) -> RunWriter:

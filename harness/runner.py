@@ -155,9 +155,10 @@ class Measurer:
 
     def time_cell(self, built: Built, cell: plan.Cell) -> tuple[int | None, list[BatchResult]]:
         """Time one cell in a fresh process: (threads used, results); failures become error results."""
-        measure = self.suite.measure
+        measure, module = self.suite.measure, cast_for(built, cell.dtype).module
+        assert module is not None, "time_cell needs a built model"
         try:
-            return measure_isolated(cast_for(built, cell.dtype).module, self.data.input_shape,
+            return measure_isolated(module, self.data.input_shape,
                                     list(measure.batch_sizes), cell.device, cell.threads,
                                     measure.latency.settings(), include_h2d=measure.latency.include_h2d,
                                     timeout=measure.timeout_seconds)

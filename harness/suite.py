@@ -138,7 +138,7 @@ class MeasureSpec(Strict):
     threads: int | list[int] | None = None
     #: each float32 model is cast to each dtype for measuring; a model whose method fixed its dtype
     #: (int8, float16) is measured as built (see :func:`harness.plan.dtype_plan`)
-    dtypes: list[MeasureDtype] = Field(default_factory=lambda: ["float32"], min_length=1)
+    dtypes: list[MeasureDtype] = Field(["float32"], min_length=1)
     batch_sizes: list[BatchSize] = Field(default_factory=lambda: [1, 8, 64, 256], min_length=1)
     latency: LatencySpec = LatencySpec()
     #: Ray executor only: run cuda cells on GPUs of this Ray accelerator type (``H100``, ``A100``, ...)

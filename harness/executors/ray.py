@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from harness.plan import Cell
     from harness.runner import Measurer
 
+ray: Any
 try:
     import ray
 except ImportError:  # an optional extra
@@ -103,7 +104,7 @@ class RayExecutor(Executor):
     def __enter__(self) -> RayExecutor:
         if not ray.is_initialized():
             try:
-                quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+                quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
                 if self.address:
                     ray.init(address=self.address, **quiet)
                 else:
@@ -131,8 +132,8 @@ class RayExecutor(Executor):
         built = dict(zip([(s.name, seed) for s, seed in now], self._parallel(builder, teacher, now), strict=True))
         for spec, seed in later:  # with the models built before it in the suite's order, as locally
             before = [s.name for s in suite.students[:suite.students.index(spec)]]
-            builder.built_models[seed] = {n: built[n, seed].module for n in before
-                                          if (n, seed) in built and built[n, seed].module is not None}
+            ready = {n: built[n, seed].module for n in before if (n, seed) in built}
+            builder.built_models[seed] = {n: module for n, module in ready.items() if module is not None}
             builder.built_keys[seed] = {n: built[n, seed].key for n in before if (n, seed) in built}
             built[spec.name, seed] = builder.student(spec, seed, teacher)
         return [built[spec.name, seed] for spec, seed in order]
@@ -140,11 +141,11 @@ class RayExecutor(Executor):
     def _parallel(self, builder: Builder, teacher: Built, jobs: list[tuple[Any, int]]) -> list[Built]:
         if not jobs:
             return []
-        logits = None
-        if teacher.module is not None:  # once here, shared by every task (most students distil from it)
+        logits, module = None, teacher.module
+        if module is not None:  # once here, shared by every task (most students distil from it)
             from harness.train import predict_logits
 
-            logits = builder.outputs.get("logits", lambda: predict_logits(teacher.module, builder.data.x_train))
+            logits = builder.outputs.get("logits", lambda: predict_logits(module, builder.data.x_train))
         cache_root = str(builder.cache.root) if builder.cache else None
         suite_dir = builder.suite.source.parent if builder.suite.source else None
         parts = ray.put((builder.suite, builder.data, cache_root, suite_dir))

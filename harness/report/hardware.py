@@ -167,7 +167,7 @@ def findings(table: pd.DataFrame, reference: str) -> list[str]:
         if speedups.empty:
             lines.append(f"{machine}: no latency to compare with {reference}")
             continue
-        best = group.loc[speedups.idxmax()]
+        best = group.sort_values("speedup", ascending=False).iloc[0]
         lines.append(f"{machine} against {reference}: speedup {speedups.min():.2f}x to {speedups.max():.2f}x "
                      f"(median {speedups.median():.2f}x over {len(speedups)} model × batch-size cells; "
                      f"largest for {best['model']} at batch size {best['batch_size']})")
