@@ -142,7 +142,7 @@ class MeasureSpec(Strict):
     batch_sizes: list[BatchSize] = Field(default_factory=lambda: [1, 8, 64, 256], min_length=1)
     latency: LatencySpec = LatencySpec()
     #: Ray executor only: run cuda cells on GPUs of this Ray accelerator type (``H100``, ``A100``, ...)
-    accelerator_type: str | None = Field(None, min_length=1, max_length=64)
+    accelerator_type: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     #: a model × device measurement still running after this long is killed and recorded as an error
     timeout_seconds: float = Field(600.0, gt=0, le=7 * 24 * 3600)
 
