@@ -320,9 +320,11 @@ def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log, ex
     log("measure")
     teacher_logits = predict_logits(teacher.module, data.x_test) if teacher.module is not None else None
     measurer = Measurer(suite, data, teacher_logits, teacher.error)
+    used: set[int] = set()
     for built, rows, samples, threads in executor.measure(measurer, models):
-        if threads:
-            writer.manifest["hardware"]["threads"] = threads[-1]
+        used |= set(threads)
+        if used:  # the counts the cells really ran with: one number, or a list for a thread matrix
+            writer.manifest["hardware"]["threads"] = min(used) if len(used) == 1 else sorted(used)
         writer.append(rows, samples)
         errors = sum(r["status"] == "error" for r in rows)
         state = "not built, its rows record why" if built.module is None else f"{len(rows)} rows"

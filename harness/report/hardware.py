@@ -127,6 +127,11 @@ def comparison_table(rows: pd.DataFrame, machines: Sequence[str], reference: str
     return pd.DataFrame(records)
 
 
+def _times(value: float) -> str:
+    """A speedup to 3 significant digits (0.00391x, 1.25x), so a slowdown of 100x does not read 0.00x."""
+    return markdown.MISSING if pd.isna(value) else f"{value:.3g}x"
+
+
 def display_comparison(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`comparison_table` as strings; energy only where some machine measured it."""
     out = pd.DataFrame({"model": table["model"], "batch": table["batch_size"].astype(str),
@@ -136,7 +141,7 @@ def display_comparison(table: pd.DataFrame) -> pd.DataFrame:
     out[markdown.header("p50 95% CI", lat)] = [markdown.format_interval(lo, hi, lat) for lo, hi in
                                                zip(table["latency_p50_ms_low"], table["latency_p50_ms_high"],
                                                    strict=True)]
-    out["speedup"] = [markdown.format_value(v, "x") for v in table["speedup"]]
+    out["speedup"] = [_times(v) for v in table["speedup"]]
     for label, name in (("throughput", "throughput_sps"), ("peak memory", "peak_memory_bytes"),
                         ("energy per sample", "energy_j_per_sample")):
         if name == "energy_j_per_sample" and table[name].isna().all():
@@ -168,7 +173,7 @@ def findings(table: pd.DataFrame, reference: str) -> list[str]:
             lines.append(f"{machine}: no latency to compare with {reference}")
             continue
         best = group.sort_values("speedup", ascending=False).iloc[0]
-        lines.append(f"{machine} against {reference}: speedup {speedups.min():.2f}x to {speedups.max():.2f}x "
-                     f"(median {speedups.median():.2f}x over {len(speedups)} model × batch-size cells; "
+        lines.append(f"{machine} against {reference}: speedup {_times(speedups.min())} to {_times(speedups.max())} "
+                     f"(median {_times(speedups.median())} over {len(speedups)} model × batch-size cells; "
                      f"largest for {best['model']} at batch size {best['batch_size']})")
     return lines
