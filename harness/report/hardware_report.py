@@ -45,6 +45,10 @@ def _panels(table: pd.DataFrame, value: str, ylabel: str, band: bool, reference_
         for ax in axes:
             ax.set_yscale("log")
             plots._plain_log(ax, "y")
+    else:  # one scale for every model, so that panels compare at a glance
+        low, high = min(ax.get_ylim()[0] for ax in axes), max(ax.get_ylim()[1] for ax in axes)
+        for ax in axes:
+            ax.set_ylim(low, high)
     plots._legend(fig, axes)
     return fig
 
