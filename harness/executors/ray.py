@@ -27,7 +27,10 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import signal
+import threading
 from collections.abc import Container, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +93,22 @@ def _time_cell(payload: bytes, input_shape: tuple[int, ...], batch_sizes: list[i
         return None, [BatchResult(b, "error", f"measurement process failed: {one_line(exc)}") for b in batch_sizes]
 
 
+@contextmanager
+def _handlers_kept() -> Iterator[None]:
+    """Ray's start-up installs its own SIGTERM handler (which aborts the process); the run's own handlers
+    (Ctrl-C and SIGTERM end the run cleanly, marked interrupted) are put back after it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in kept.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+
+
 class RayExecutor(Executor):
     name = "ray"
 
@@ -103,16 +122,20 @@ class RayExecutor(Executor):
 
     def __enter__(self) -> RayExecutor:
         if not ray.is_initialized():
-            try:
-                quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
-                if self.address:
-                    ray.init(address=self.address, **quiet)
-                else:
-                    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise HarnessError(f"--executor ray: could not start or join Ray: {one_line(exc)}") from None
-            self._started = True
+            with _handlers_kept():
+                self._init()
         return self
+
+    def _init(self) -> None:
+        quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
+        try:
+            if self.address:
+                ray.init(address=self.address, **quiet)
+            else:
+                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise HarnessError(f"--executor ray: could not start or join Ray: {one_line(exc)}") from None
+        self._started = True
 
     def __exit__(self, *exc: object) -> None:
         if self._started:
