@@ -249,7 +249,7 @@ def run_suite(suite: Suite, results_dir: Path, cache: ModelCache | None, log: Lo
     """
     executor = executor or LocalExecutor()
     suite_dir = suite.source.parent if suite.source else None
-    with extra_sys_path(suite_dir):
+    with extra_sys_path(suite_dir), executor:  # started first: one that cannot start leaves no run directory
         if resume is None:
             writer = RunWriter.create(results_dir, suite.name, _manifest(suite, shard, executor))
         else:
@@ -261,8 +261,7 @@ def run_suite(suite: Suite, results_dir: Path, cache: ModelCache | None, log: Lo
             writer.manifest.setdefault("resumed_at", []).append(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         log(f"run {writer.run_id}: {writer.run_dir}" + (f" (shard {shard})" if shard else ""))
         try:
-            with executor:
-                _run(suite, writer, cache, log, executor, shard)
+            _run(suite, writer, cache, log, executor, shard)
         except KeyboardInterrupt:
             writer.finish("interrupted")
             raise RunInterrupted(writer) from None
