@@ -2,7 +2,7 @@
 
 Build phase (:mod:`harness.build`): the dataset, the teacher once, then each
 student once per seed. Measure phase: quality, size and flops in this process
-(they are deterministic), latency and memory per model and device in a fresh
+(they are deterministic), latency and memory per cell (device × threads × dtype) in a fresh
 process. Each model's rows are written atomically as soon as it is measured,
 so an interrupted run keeps every finished model and ``resume`` measures only
 the models that are missing.

@@ -143,7 +143,8 @@ class MeasureSpec(Strict):
     latency: LatencySpec = LatencySpec()
     #: Ray executor only: run cuda cells on GPUs of this Ray accelerator type (``H100``, ``A100``, ...)
     accelerator_type: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    #: a model × device measurement still running after this long is killed and recorded as an error
+    #: one cell's measurement (model × device × threads × dtype) still running after this long is killed,
+    #: recorded as an error
     timeout_seconds: float = Field(600.0, gt=0, le=7 * 24 * 3600)
 
     @field_validator("batch_sizes", "devices", "dtypes")
