@@ -7,7 +7,16 @@ import pandas as pd
 import pytest
 
 from harness.errors import HarnessError
-from harness.store import COLUMNS, MANIFEST, MEASUREMENTS, SAMPLES, SCHEMA_VERSION, RunWriter, load_results
+from harness.store import (
+    COLUMNS,
+    MANIFEST,
+    MEASUREMENTS,
+    SAMPLE_COLUMNS,
+    SAMPLES,
+    SCHEMA_VERSION,
+    RunWriter,
+    load_results,
+)
 
 
 def _row(model: str, metric: str, value: float, batch_size: int | None = None, **kw) -> dict:
@@ -120,3 +129,24 @@ def test_schema_1_rows_get_threads_from_the_manifest_on_read(tmp_path: Path):
 
 def test_threads_is_the_last_column_of_schema_2():
     assert SCHEMA_VERSION == 2 and list(COLUMNS)[-1] == "threads"
+
+
+def test_the_schema_matches_its_golden_file():
+    """A change to the result schema is deliberate: bump SCHEMA_VERSION, migrate old runs, update the golden file."""
+    golden = json.loads((Path(__file__).parent.parent / "fixtures" / "schema_v2.json").read_text())
+    assert golden["schema_version"] == SCHEMA_VERSION
+    assert list(golden["measurements"].items()) == list(COLUMNS.items())  # names, dtypes and their order
+    assert list(golden["samples"].items()) == list(SAMPLE_COLUMNS.items())
+
+
+def test_a_real_schema_1_run_reads_as_schema_2():
+    """tests/fixtures/runs/tiny: a run of tests/fixtures/tiny.yaml written by the harness before schema 2."""
+    run_dir = next((Path(__file__).parent.parent / "fixtures" / "runs" / "tiny").iterdir())
+    manifest = json.loads((run_dir / MANIFEST).read_text())
+    assert manifest["schema_version"] == 1 and "threads" not in pd.read_parquet(run_dir / MEASUREMENTS).columns
+    df = load_results(run_dir)
+    assert list(df.columns) == list(COLUMNS) and len(df) == 82
+    timed = df["batch_size"].notna()
+    assert set(df.loc[timed, "threads"]) == {manifest["hardware"]["threads"]} and df.loc[~timed, "threads"].isna().all()
+    samples = load_results(run_dir, samples=True)
+    assert len(samples) > 0 and set(samples["threads"]) == {manifest["hardware"]["threads"]}
