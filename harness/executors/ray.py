@@ -162,6 +162,8 @@ class RayExecutor(Executor):
         return [built[spec.name, seed] for spec, seed in order]
 
     def _parallel(self, builder: Builder, teacher: Built, jobs: list[tuple[Any, int]]) -> list[Built]:
+        from harness.build import Built as BuiltModel
+
         if not jobs:
             return []
         logits, module = None, teacher.module
@@ -176,8 +178,14 @@ class RayExecutor(Executor):
         task = ray.remote(_build_student).options(num_cpus=builder.suite.build.threads)
         refs = [task.remote(parts, spec.name, seed, shared_teacher, shared_logits) for spec, seed in jobs]
         results = []
-        for ref in refs:
-            student, lines, users, seconds = ray.get(ref)
+        for ref, (spec, seed) in zip(refs, jobs, strict=True):
+            try:
+                student, lines, users, seconds = ray.get(ref)
+            except ray.exceptions.RayError as exc:  # the task's worker died (a method's own errors come back as rows)
+                reason = f"build task failed: {one_line(exc)}"
+                builder.log(f"  {spec.name} (seed {seed}): FAILED {reason}")
+                results.append(BuiltModel(spec.name, "student", spec.method_label, seed, None, error=reason))
+                continue
             for line in lines:
                 builder.log(line)
             builder.outputs.users |= users
