@@ -1,7 +1,10 @@
 """The ``harness`` command line.
 
-    harness run SUITE [--out RESULTS_DIR] [--resume RUN_DIR]
+    harness run SUITE [--out RESULTS_DIR] [--resume RUN_DIR] [--shard I/N] [--executor local|ray [--address A]]
                                               train/load, measure, write a run (last line: the run directory)
+    harness merge RUN_DIR... --out RESULTS_DIR  merge the shards of one suite into one run directory
+    harness hardware RUN_DIR... [--reference LABEL] [--out DIR]
+                                              compare machines: reports/hardware/<suite>/{index.html,report.md}
     harness validate SUITE                    check a suite without running it
     harness report RUN_DIR... [--out DIR]     write reports/<suite>/<run_id>/{index.html,report.md} + PNGs
     harness leaderboard RUN_DIR... [--by METRIC] [--batch-size N] [--device D] [--out DIR]
@@ -50,6 +53,32 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true", help="rebuild every model; neither read nor write the cache")
     run.add_argument("--resume", type=Path, metavar="RUN_DIR",
                      help="continue an interrupted run of the same suite: measure only the models it lacks")
+    run.add_argument("--shard", metavar="I/N",
+                     help="run only shard I of N (1-based): every N-th model of the suite; merge the shards' "
+                          "run directories with harness merge")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local (default): in this process; ray: students built as parallel Ray tasks, each "
+                          "measure cell a Ray task owning a node's CPUs or a GPU (pip install .[ray])")
+    run.add_argument("--address", metavar="ADDR",
+                     help="with --executor ray: the Ray cluster to join (default: start a local instance)")
+
+    merge = sub.add_parser("merge", help="merge the run directories of a suite's shards into one run",
+                           description="Check that the runs are shards of one suite (same suite hash), that "
+                                       "every model is in exactly one of them, then write one run directory "
+                                       "under --out holding all their rows; prints it on the last line.")
+    merge.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="a shard's run directory")
+    merge.add_argument("--out", type=Path, required=True, help="results directory of the merged run")
+
+    hw = sub.add_parser("hardware", help="compare machines (or thread counts, dtypes) that ran the same suite",
+                        description="Group the runs' cells by hardware fingerprint plus the threads and dtype "
+                                    "they ran with; write report.md and a self-contained index.html with "
+                                    "latency, throughput, memory and energy per machine, speedups against "
+                                    "the reference, and what else differs between the machines.")
+    hw.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run directory or a folder above runs")
+    hw.add_argument("--reference", metavar="LABEL",
+                    help="the machine the others are compared with (a label from the report; default: the first)")
+    hw.add_argument("--out", type=Path, default=Path("reports/hardware"),
+                    help="output directory (default: reports/hardware/); the report goes in <out>/<suite>/")
 
     validate = sub.add_parser("validate", help="check a suite without running it",
                               description="Exit 0 for a valid suite; otherwise print one line "
@@ -154,14 +183,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.plan import cells
     from harness.suite import load_suite
     from harness.suite_resolve import import_paths
 
     suite = load_suite(args.suite)
     models = 1 + len(suite.students) * len(suite.seeds)
+    matrix = cells(suite.measure)
     print(f"{args.suite}: valid suite {suite.name!r} v{suite.version}: dataset {suite.dataset.name}, "
           f"1 teacher + {len(suite.students)} students x {len(suite.seeds)} seeds = {models} models, "
-          f"batch sizes {list(suite.measure.batch_sizes)} on {', '.join(suite.measure.devices)}")
+          f"batch sizes {list(suite.measure.batch_sizes)} on {', '.join(suite.measure.devices)}"
+          + (f"; {len(matrix)} cells per model ({'; '.join(c.label() for c in matrix)})" if len(matrix) > 1 else ""))
     for path in import_paths(suite):
         print(f"  runs user code: {path}")
     return 0
@@ -179,14 +211,20 @@ def write_report(run_dir: Path, reports_dir: Path) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.cache import ModelCache, default_cache_dir
+    from harness.executors import make_executor
+    from harness.plan import Shard
     from harness.runner import RunInterrupted, run_suite
     from harness.suite import load_suite
 
+    shard = Shard.parse(args.shard) if args.shard else None
+    if args.address and args.executor != "ray":
+        raise HarnessError("--address applies to --executor ray")
     suite = load_suite(args.suite)
+    executor = make_executor(args.executor, args.address)
     cache = None if args.no_cache else ModelCache(default_cache_dir())
     previous = signal.signal(signal.SIGTERM, _terminate)  # a CI job's cancel stops as cleanly as Ctrl-C
     try:
-        writer = run_suite(suite, args.out, cache, resume=args.resume)
+        writer = run_suite(suite, args.out, cache, resume=args.resume, shard=shard, executor=executor)
     except RunInterrupted as stop:
         kept = len(stop.writer.done_models())
         print(f"harness: interrupted; {kept} models measured are kept. Resume with: "
@@ -232,6 +270,22 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    from harness.merge import merge_runs
+
+    merged = merge_runs(args.run_dirs, args.out)
+    print(f"merged {len(args.run_dirs)} shards: {merged.manifest['row_counts']}")
+    print(merged.run_dir)
+    return 0
+
+
+def cmd_hardware(args: argparse.Namespace) -> int:
+    from harness.report.hardware_report import write_hardware_report
+
+    print(write_hardware_report(args.run_dirs, args.out, reference=args.reference))
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from harness.data import DATASETS
     from harness.methods import METHODS
@@ -251,7 +305,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "list": cmd_list,
-            "leaderboard": cmd_leaderboard, "baseline": cmd_baseline, "compare": cmd_compare}
+            "leaderboard": cmd_leaderboard, "baseline": cmd_baseline, "compare": cmd_compare, "merge": cmd_merge,
+            "hardware": cmd_hardware}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

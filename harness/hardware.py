@@ -49,7 +49,7 @@ def machine_id() -> str:
     return hashlib.sha256(f"{raw}|{cpu_model()}".encode()).hexdigest()[:16]
 
 
-def fingerprint(threads: int | None = None) -> dict[str, Any]:
+def fingerprint(threads: int | list[int] | None = None) -> dict[str, Any]:
     cuda = torch.cuda.is_available()
     return {
         "cpu": cpu_model(),

@@ -2,7 +2,8 @@
 
 Build phase (:mod:`harness.build`): the dataset, the teacher once, then each
 student once per seed. Measure phase: quality, size and flops in this process
-(they are deterministic), latency and memory per model and device in a fresh
+(they are deterministic), latency and memory per cell (device × threads × dtype × backend × sequence
+length) in a fresh
 process. Each model's rows are written atomically as soon as it is measured,
 so an interrupted run keeps every finished model and ``resume`` measures only
 the models that are missing.
@@ -10,6 +11,8 @@ the models that are missing.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 import sys
 import time
@@ -19,16 +22,18 @@ from typing import Any
 import torch
 
 import harness
+from harness import plan
 from harness.build import Builder, Built, Log
 from harness.cache import ModelCache
 from harness.data import DATASETS
 from harness.data.base import Dataset
 from harness.errors import HarnessError, one_line
+from harness.executors import Executor, LocalExecutor
 from harness.hardware import fingerprint, git_commit
 from harness.measure import size
 from harness.measure.embedding import quality_estimates
 from harness.measure.threads import torch_threads
-from harness.measure.worker import BatchResult, measure_isolated, start_server
+from harness.measure.worker import BatchResult, measure_isolated
 from harness.metrics import METRICS, metric
 from harness.registry import extra_sys_path
 from harness.store import RunWriter
@@ -51,6 +56,26 @@ def _stderr(message: str) -> None:
     print(f"[{time.perf_counter() - _START:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
+def device_missing(device: str) -> str:
+    """Why this host cannot run ``device`` ("" when it can)."""
+    if not device.startswith("cuda"):
+        return ""
+    if not torch.cuda.is_available():
+        return f"{device} is not available on this host"
+    index = torch.device(device).index or 0
+    if index >= torch.cuda.device_count():
+        return f"{device} is not available on this host ({torch.cuda.device_count()} GPUs)"
+    return ""
+
+
+def cast_for(built: Built, dtype: str) -> Built:
+    """``built`` as measured in ``dtype``: a float32 model is cast (a copy), any other is as built."""
+    if built.module is None or built.dtype == dtype or built.dtype != "float32":
+        return built
+    module = copy.deepcopy(built.module).to(getattr(torch, dtype))
+    return dataclasses.replace(built, module=module, dtype=dtype)
+
+
 class Measurer:
     """Turns a built model into rows: every declared metric, each with a value or a reason."""
 
@@ -59,12 +84,12 @@ class Measurer:
 
     def _row(self, built: Built, name: str, value: float | None, *, batch_size: int | None = None,
              device: str = "cpu", ci: tuple[float, float] = (math.nan, math.nan), n: int | None = None,
-             status: str = "ok", error: str = "", backend: str = "eager", seq_len: int | None = None,
-             ) -> dict[str, Any]:
+             status: str = "ok", error: str = "", threads: int | None = None,
+             dtype: str | None = None, backend: str = "eager", seq_len: int | None = None) -> dict[str, Any]:
         return {"suite": self.suite.name, "model": built.name, "role": built.role, "method": built.method,
-                "seed": built.seed, "device": device, "dtype": built.dtype, "batch_size": batch_size,
+                "seed": built.seed, "device": device, "dtype": dtype or built.dtype, "batch_size": batch_size,
                 "metric": name, "value": math.nan if value is None else float(value), "unit": metric(name).unit,
-                "ci_low": ci[0], "ci_high": ci[1], "n": n, "status": status, "error": error,
+                "ci_low": ci[0], "ci_high": ci[1], "n": n, "status": status, "error": error, "threads": threads,
                 "backend": backend, "seq_len": seq_len}
 
     def backends(self, built: Built) -> list[str]:
@@ -79,20 +104,32 @@ class Measurer:
             return [None]
         return list(self.suite.measure.seq_lens or [self.data.input_shape[-1]])
 
-    def cells(self, built: Built) -> list[tuple[str, str, int | None]]:
-        """(device, backend, seq_len) of every latency measurement of ``built``."""
-        return [(device, backend, seq_len) for device in self.suite.measure.devices
-                for backend in self.backends(built) for seq_len in self.seq_lens()]
+    def cells(self, built: Built) -> list[plan.Cell]:
+        """Every latency cell of ``built``: the suite's device matrix × its backends × the sequence lengths."""
+        return plan.cells(self.suite.measure, self.backends(built), self.seq_lens())
+
+    def input_shape(self, cell: plan.Cell) -> tuple[int, ...]:
+        """One example's shape in ``cell``: token inputs cut to the cell's sequence length."""
+        shape = self.data.input_shape
+        return shape if cell.seq_len is None else (*shape[:-1], cell.seq_len)
 
     def failed_rows(self, built: Built) -> list[dict[str, Any]]:
         """Every metric of a model that could not be built, each an error row with the reason."""
         rows = [self._row(built, m.name, None, status="error", error=built.error)
                 for _, m in METRICS.items() if not m.per_batch_size]
-        for device, backend, seq_len in self.cells(built):
-            rows += [self._row(built, name, None, batch_size=b, device=device, status="error", error=built.error,
-                               backend=backend, seq_len=seq_len)
+        for cell in self.cells(built):
+            rows += [self._row(built, name, None, batch_size=b, status="error", error=built.error, **cell.columns())
                      for name in PER_BATCH for b in self.suite.measure.batch_sizes]
         return rows
+
+    def measured_dtypes(self, built: Built) -> dict[str, str | None]:
+        """Requested dtype -> the dtype this model is measured in there (None: skipped)."""
+        return plan.dtype_plan(built.dtype, self.suite.measure.dtypes)
+
+    def all_model_rows(self, built: Built) -> list[dict[str, Any]]:
+        """The model-level rows (quality, size) once for each dtype the model is measured in."""
+        measured = dict.fromkeys(d for d in self.measured_dtypes(built).values() if d is not None)
+        return [row for dtype in measured for row in self.model_rows(cast_for(built, dtype))]
 
     def model_rows(self, built: Built) -> list[dict[str, Any]]:
         if built.module is None:
@@ -125,36 +162,54 @@ class Measurer:
             rows.append(self._row(built, "train_seconds", built.train_seconds))
         return rows
 
-    def speed_rows(self, built: Built, device: str, backend: str = "eager", seq_len: int | None = None,
-                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int | None]:
-        """Every per-batch-size metric at every batch size on ``device`` as ``backend`` runs the model (at
-        ``seq_len`` tokens for text models): a value, or why there is none."""
+    def not_measured(self, built: Built, cell: plan.Cell, here: bool = True) -> str:
+        """Why this cell of this model is not timed ("" when it is); ``here``: on this host (else the
+        device is checked where the cell runs)."""
+        measured = self.measured_dtypes(built)[cell.dtype]
+        if measured is None:
+            home = next(d for d, m in self.measured_dtypes(built).items() if m is not None)
+            return f"its method fixed its dtype at {built.dtype}: measured as built, under dtype {home}"
+        if cell.device.startswith("cuda") and built.dtype == "int8":
+            return "int8 (torch.ao quantized) models run on the CPU only"
+        return device_missing(cell.device) if here else ""
+
+    def time_cell(self, built: Built, cell: plan.Cell) -> tuple[int | None, list[BatchResult]]:
+        """Time one cell in a fresh process: (threads used, results); failures become error results."""
+        measure, module = self.suite.measure, cast_for(built, cell.dtype).module
+        assert module is not None, "time_cell needs a built model"
+        try:
+            return measure_isolated(module, self.input_shape(cell),
+                                    list(measure.batch_sizes), cell.device, cell.threads,
+                                    measure.latency.settings(), include_h2d=measure.latency.include_h2d,
+                                    timeout=measure.timeout_seconds, backend=cell.backend,
+                                    token_range=self.data.token_range)
+        except Exception as exc:  # the worker crashed, timed out or could not start
+            return None, self.absent("error", f"measurement process failed: {one_line(exc)}")
+
+    def absent(self, status: str, reason: str) -> list[BatchResult]:
+        """Results of a cell not measured: ``status`` (skipped | error) and the reason at every batch size."""
+        return [BatchResult(b, status, reason) for b in self.suite.measure.batch_sizes]
+
+    def speed_rows(self, built: Built, cell: plan.Cell) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                                                   int | None]:
+        """Every per-batch-size metric at every batch size in ``cell``: a value, or why there is none."""
         if built.module is None:
             return [], [], None
-        measure = self.suite.measure
-        threads = None
-        input_shape = self.data.input_shape if seq_len is None else (*self.data.input_shape[:-1], seq_len)
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            reason = f"{device} is not available on this host"
-            results = [BatchResult(b, "skipped", reason) for b in measure.batch_sizes]
-        elif device.startswith("cuda") and built.dtype == "int8":
-            reason = "int8 (torch.ao quantized) models run on the CPU only"
-            results = [BatchResult(b, "skipped", reason) for b in measure.batch_sizes]
-        else:
-            try:
-                threads, results = measure_isolated(built.module, input_shape, list(measure.batch_sizes),
-                                                    device, measure.threads, measure.latency.settings(),
-                                                    include_h2d=measure.latency.include_h2d,
-                                                    timeout=measure.timeout_seconds, backend=backend,
-                                                    token_range=self.data.token_range)
-            except Exception as exc:  # the worker crashed, timed out or could not start
-                reason = f"measurement process failed: {one_line(exc)}"
-                results = [BatchResult(b, "error", reason) for b in measure.batch_sizes]
+        reason = self.not_measured(built, cell)
+        threads, results = (None, self.absent("skipped", reason)) if reason else self.time_cell(built, cell)
+        rows, samples = self.result_rows(built, cell, threads, results)
+        return rows, samples, threads
+
+    def result_rows(self, built: Built, cell: plan.Cell, threads: int | None,
+                    results: list[BatchResult]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The rows and raw samples of one cell's results (``threads``: the count used, if it ran)."""
+        dtype = self.measured_dtypes(built)[cell.dtype] or cell.dtype
+        used = threads if threads is not None else cell.threads
         rows, samples = [], []
         for res in results:
             for name in PER_BATCH:
-                kw: dict[str, Any] = {"batch_size": res.batch_size, "device": device, "backend": backend,
-                                      "seq_len": seq_len}
+                kw: dict[str, Any] = {"batch_size": res.batch_size, **cell.columns(), "threads": used,
+                                      "dtype": dtype}
                 if name in res.values:
                     value, low, high, n = res.values[name]
                     rows.append(self._row(built, name, value, ci=(low, high), n=n, **kw))
@@ -163,44 +218,72 @@ class Measurer:
                 else:
                     status, reason = res.absent.get(name, ("error", "the measuring process did not report it"))
                     rows.append(self._row(built, name, None, status=status, error=reason, **kw))
-            samples += [{"model": built.name, "seed": built.seed, "device": device, "dtype": built.dtype,
-                         "batch_size": res.batch_size, "iteration": i, "latency_ms": s, "backend": backend,
-                         "seq_len": seq_len}
+            samples += [{"model": built.name, "seed": built.seed, "device": cell.device, "dtype": dtype,
+                         "batch_size": res.batch_size, "iteration": i, "latency_ms": s, "threads": used,
+                         "backend": cell.backend, "seq_len": cell.seq_len}
                         for i, s in enumerate(res.samples_ms)]
-        return rows, samples, threads
+        return rows, samples
+
+    def measure_model(self, built: Built) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
+        """All rows of one model, its cells timed one after another here: (rows, samples, threads used)."""
+        if built.module is None:
+            return self.failed_rows(built), [], []
+        rows, samples, used = self.all_model_rows(built), [], []
+        for cell in self.cells(built):
+            cell_rows, cell_samples, threads = self.speed_rows(built, cell)
+            rows += cell_rows
+            samples += cell_samples
+            used += [threads] if threads is not None else []
+        return rows, samples, used
 
 
 def load_dataset(suite: Suite) -> Dataset:
     return DATASETS.get(suite.dataset.name)(seed=suite.dataset.seed, **suite.dataset.params)
 
 
-def _manifest(suite: Suite) -> dict[str, Any]:
+def _manifest(suite: Suite, shard: plan.Shard | None, executor: Executor) -> dict[str, Any]:
     return {"suite": suite.resolved(), "suite_name": suite.name, "suite_hash": suite.content_hash(),
             "suite_file": str(suite.source) if suite.source else None,
             "hardware": fingerprint(suite.measure.threads), "harness_version": harness.__version__,
-            "git_commit": git_commit()}
+            "git_commit": git_commit(), "executor": executor.describe(),
+            **({"shard": shard.as_dict()} if shard else {})}
+
+
+def _shard_of(writer: RunWriter, shard: plan.Shard | None) -> plan.Shard | None:
+    """The shard a resumed run continues: the one its manifest records (``--shard`` may repeat it)."""
+    recorded = writer.manifest.get("shard")
+    kept = plan.Shard(**recorded) if recorded else None
+    if shard is not None and shard != kept:
+        raise HarnessError(f"{writer.run_dir}: ran as shard {kept or 'none (the whole suite)'}, not {shard}; "
+                           f"resume it with the same --shard")
+    return kept
 
 
 def run_suite(suite: Suite, results_dir: Path, cache: ModelCache | None, log: Log = _stderr,
-              resume: Path | None = None) -> RunWriter:
+              resume: Path | None = None, *, shard: plan.Shard | None = None,
+              executor: Executor | None = None) -> RunWriter:
     """Run every model of ``suite`` (or, with ``resume``, those missing from that run directory).
 
+    ``shard`` runs only that shard's jobs (:mod:`harness.plan`); ``executor``
+    builds and measures them (default: in this process, :class:`LocalExecutor`).
     Returns the writer of the run directory; ``writer.manifest`` holds the
     final status and counts. Ctrl-C marks the run ``interrupted`` and re-raises.
     """
+    executor = executor or LocalExecutor()
     suite_dir = suite.source.parent if suite.source else None
-    with extra_sys_path(suite_dir):
+    with extra_sys_path(suite_dir), executor:  # started first: one that cannot start leaves no run directory
         if resume is None:
-            writer = RunWriter.create(results_dir, suite.name, _manifest(suite))
+            writer = RunWriter.create(results_dir, suite.name, _manifest(suite, shard, executor))
         else:
             writer = RunWriter.open(resume)
             if writer.manifest.get("suite_hash") != suite.content_hash():
                 raise HarnessError(f"{resume}: made by a different suite (or a changed one); "
                                    f"resume needs the same suite, unchanged")
+            shard = _shard_of(writer, shard)
             writer.manifest.setdefault("resumed_at", []).append(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        log(f"run {writer.run_id}: {writer.run_dir}")
+        log(f"run {writer.run_id}: {writer.run_dir}" + (f" (shard {shard})" if shard else ""))
         try:
-            _run(suite, writer, cache, log)
+            _run(suite, writer, cache, log, executor, shard)
         except KeyboardInterrupt:
             writer.finish("interrupted")
             raise RunInterrupted(writer) from None
@@ -210,20 +293,46 @@ def run_suite(suite: Suite, results_dir: Path, cache: ModelCache | None, log: Lo
     return writer
 
 
-def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log) -> None:
-    start_server()  # its start-up (importing torch) overlaps loading data and training
+def _skipped_jobs(suite: Suite, writer: RunWriter, shard: plan.Shard | None, log: Log) -> set[plan.Job]:
+    """Jobs this run does not measure: those already in the run directory, and other shards' jobs."""
     done = writer.done_models()
     if done:
         log(f"resuming: {len(done)} models already measured are kept")
+    if shard is None:
+        return done
+    every = plan.jobs(suite.resolved())
+    mine = shard.select(every)
+    log(f"shard {shard}: {len(mine)} of {len(every)} models")
+    return done | (set(every) - set(mine))
+
+
+def _build_skip(suite: Suite, skip: set[plan.Job]) -> set[plan.Job]:
+    """Of the jobs not measured, those not built either: a student that reads other students' models
+    (``uses_models``, multi_teacher) needs every student before it in its seed built, measured here or not."""
+    from harness.methods import get_method
+
+    needed: set[plan.Job] = set()
+    for seed in suite.seeds:
+        for position, spec in enumerate(suite.students):
+            if (spec.name, seed) not in skip and any(get_method(step.name).uses_models for step in spec.method):
+                needed |= {(earlier.name, seed) for earlier in suite.students[:position]}
+    return skip - needed
+
+
+def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log, executor: Executor,
+         shard: plan.Shard | None) -> None:
+    executor.prepare()  # the local executor's fork server starts now, overlapping loading data and training
+    skip = _skipped_jobs(suite, writer, shard, log)
     log(f"dataset {suite.dataset.name}")
     data = load_dataset(suite)
     log(f"  {len(data.x_train)} train / {len(data.x_test)} test, input {data.input_shape}, {data.num_classes} classes")
-    log(f"build ({suite.build.threads} thread{'s' if suite.build.threads > 1 else ''})")
+    log(f"build ({suite.build.threads} thread{'s' if suite.build.threads > 1 else ''}, {executor.describe()})")
     builder = Builder(suite, data, cache, log)
     with torch_threads(suite.build.threads):
-        teacher = builder.teacher()
-        models = [teacher] if (teacher.name, teacher.seed) not in done else []
-        models += builder.students(teacher, skip=done)
+        teacher = builder.teacher()  # every shard builds it (from the cache when shared): students learn from it
+        models = [teacher] if (teacher.name, teacher.seed) not in skip else []
+        models += [built for built in executor.build_students(builder, teacher, _build_skip(suite, skip))
+                   if (built.name, built.seed) not in skip]
     writer.manifest["teacher_outputs"] = builder.outputs.summary()
     pipelines = writer.manifest.setdefault("build_steps", {})
     for built in models:
@@ -243,21 +352,15 @@ def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log) ->
                 predict_logits(built.module, data.x_test[:2])
             except Exception as exc:  # it cannot run on the data: every row says why
                 built.module, built.error = None, f"forward on the test split failed: {one_line(exc)}"
-        if built.module is None:
-            writer.append(measurer.failed_rows(built))
-            log(f"  {built.name} (seed {built.seed}): not built, its rows record why")
-            continue
-        rows = measurer.model_rows(built)
-        samples: list[dict[str, Any]] = []
-        for device, backend, seq_len in measurer.cells(built):
-            device_rows, device_samples, threads = measurer.speed_rows(built, device, backend, seq_len)
-            if threads is not None:
-                writer.manifest["hardware"]["threads"] = threads
-            rows += device_rows
-            samples += device_samples
+    used: set[int] = set()
+    for built, rows, samples, threads in executor.measure(measurer, models):
+        used |= set(threads)
+        if used:  # the counts the cells really ran with: one number, or a list for a thread matrix
+            writer.manifest["hardware"]["threads"] = min(used) if len(used) == 1 else sorted(used)
         writer.append(rows, samples)
         errors = sum(r["status"] == "error" for r in rows)
-        log(f"  {built.name} (seed {built.seed}): {len(rows)} rows" + (f", {errors} errors" if errors else ""))
+        state = "not built, its rows record why" if built.module is None else f"{len(rows)} rows"
+        log(f"  {built.name} (seed {built.seed}): {state}" + (f", {errors} errors" if errors and built.module else ""))
     counts = writer.status_counts()
     failed_models = writer.failed_models()
     writer.finish("complete" if not counts.get("error") else "complete_with_errors",

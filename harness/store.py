@@ -29,7 +29,7 @@ import pandas as pd
 
 from harness.errors import HarnessError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 2  # 2: threads, backend and seq_len columns (schema 1 is migrated on read)
 MANIFEST = "manifest.json"
 MEASUREMENTS = "measurements.parquet"
 SAMPLES = "samples.parquet"
@@ -41,13 +41,13 @@ COLUMNS: dict[str, str] = {
     "value": "float64", "unit": "string", "ci_low": "float64", "ci_high": "float64", "n": "Int64",
     "status": "string", "error": "string",
     # schema 2
-    "backend": "string", "seq_len": "Int64",
+    "threads": "Int64", "backend": "string", "seq_len": "Int64",
 }
 SAMPLE_COLUMNS: dict[str, str] = {
     "run_id": "string", "model": "string", "seed": "Int64", "device": "string", "dtype": "string",
     "batch_size": "Int64", "iteration": "Int64", "latency_ms": "float64",
     # schema 2
-    "backend": "string", "seq_len": "Int64",
+    "threads": "Int64", "backend": "string", "seq_len": "Int64",
 }
 
 
@@ -137,7 +137,7 @@ class RunWriter:
         writer = cls(run_dir, manifest)
         for name, columns, kept in ((MEASUREMENTS, COLUMNS, writer._rows), (SAMPLES, SAMPLE_COLUMNS, writer._samples)):
             if (run_dir / name).is_file():
-                kept.append(_migrate(pd.read_parquet(run_dir / name), manifest["schema_version"], columns))
+                kept.append(_read_table(run_dir / name, manifest, columns))
         return writer
 
     def rows(self) -> pd.DataFrame:
@@ -202,23 +202,27 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def _migrate_v1_backend(df: pd.DataFrame) -> pd.DataFrame:
-    """Schema 1 -> 2: every schema-1 row was measured as eager PyTorch on a fixed-size input (no seq_len)."""
+def _v1_to_v2(df: pd.DataFrame, manifest: Mapping[str, Any]) -> pd.DataFrame:
+    """Schema 1 -> 2. Schema 1 had one thread count per run (the manifest's ``hardware.threads``): the timed
+    rows get it, model-level rows (no batch size) stay null, as schema 2 writes them. Every schema-1 row was
+    measured as eager PyTorch on a fixed-size input: backend ``eager``, no seq_len."""
     df = df.copy()
+    if "threads" not in df.columns:
+        threads = (manifest.get("hardware") or {}).get("threads")
+        timed = df["batch_size"].notna() if "batch_size" in df.columns else pd.Series(True, index=df.index)
+        df["threads"] = pd.array([threads if t else None for t in timed], dtype="Int64")
     df["backend"] = "eager"
     if "seq_len" not in df.columns:
         df["seq_len"] = pd.NA
     return df
 
 
-def _migrate(df: pd.DataFrame, version: int, columns: Mapping[str, str] = COLUMNS) -> pd.DataFrame:
-    """Bring a table written by an older schema to the current one (on read, never rewriting files).
-
-    Schema 1 is the first; a column added since reads as null in older runs
-    unless a migration step below says what it was.
-    """
-    if version < 2:
-        df = _migrate_v1_backend(df)
+def _read_table(path: Path, manifest: Mapping[str, Any], columns: Mapping[str, str]) -> pd.DataFrame:
+    """A table as the current schema has it (old runs migrated on read, never rewriting files); a column
+    added since reads as null in older runs unless a migration step says what it was."""
+    df = pd.read_parquet(path)
+    if manifest["schema_version"] < 2:
+        df = _v1_to_v2(df, manifest)
     for name in columns:
         if name not in df.columns:
             df[name] = pd.NA
@@ -237,7 +241,7 @@ def load_results(*paths: str | Path, samples: bool = False) -> pd.DataFrame:
             manifest = read_manifest(run_dir)
             table = run_dir / (SAMPLES if samples else MEASUREMENTS)
             if table.is_file():
-                frames.append(_migrate(pd.read_parquet(table), manifest["schema_version"], columns))
+                frames.append(_read_table(table, manifest, columns))
     if not frames:
         return frame([], columns)
     return pd.concat(frames, ignore_index=True)

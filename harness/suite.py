@@ -34,6 +34,8 @@ Device = Annotated[str, Field(pattern=r"^(cpu|cuda(:[0-9]+)?)$")]
 #: how a model runs when its latency is measured (harness.measure.backends)
 Backend = Literal["eager", "torchscript", "export", "compile", "onnx"]
 SeqLen = Annotated[int, Field(ge=1, le=1 << 16)]
+#: what a float32 model is cast to for measuring (``measure.dtypes``)
+MeasureDtype = Literal["float32", "float16", "bfloat16"]
 
 
 class Strict(BaseModel):
@@ -163,10 +165,17 @@ class LatencySpec(Strict):
 
 class MeasureSpec(Strict):
     devices: list[Device] = Field(default_factory=lambda: ["cpu"], min_length=1)
-    threads: int | None = Field(None, ge=1, le=1024)
+    #: intra-op threads while timing: one count or a list (each one a cell); None leaves torch's default
+    threads: int | list[int] | None = None
+    #: each float32 model is cast to each dtype for measuring; a model whose method fixed its dtype
+    #: (int8, float16) is measured as built (see :func:`harness.plan.dtype_plan`)
+    dtypes: list[MeasureDtype] = Field(["float32"], min_length=1)
     batch_sizes: list[BatchSize] = Field(default_factory=lambda: [1, 8, 64, 256], min_length=1)
     latency: LatencySpec = LatencySpec()
-    #: a model × device measurement still running after this long is killed and recorded as an error
+    #: Ray executor only: run cuda cells on GPUs of this Ray accelerator type (``H100``, ``A100``, ...)
+    accelerator_type: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    #: one cell's measurement (model × device × threads × dtype × backend × seq_len) still running after
+    #: this long is killed, recorded as an error
     timeout_seconds: float = Field(600.0, gt=0, le=7 * 24 * 3600)
     #: how every model runs when timed (a student's own ``backends`` overrides this)
     backends: list[Backend] = Field(default_factory=lambda: list[Backend](["eager"]), min_length=1)
@@ -175,7 +184,7 @@ class MeasureSpec(Strict):
     #: k of neighbor_recall (embedding models): how many of the teacher's nearest neighbours to find
     neighbors: int = Field(10, ge=1, le=10_000)
 
-    @field_validator("batch_sizes", "devices", "backends", "seq_lens")
+    @field_validator("batch_sizes", "devices", "dtypes", "backends", "seq_lens")
     @classmethod
     def _unique(cls, values: list[Any] | None) -> list[Any] | None:
         if values is None:
@@ -184,6 +193,22 @@ class MeasureSpec(Strict):
         if repeated:
             raise ValueError(f"values must be unique; repeated: {', '.join(map(str, repeated))}")
         return values
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _thread_counts(cls, value: Any) -> Any:
+        """One message for any bad count, whether ``threads`` is a number or a list."""
+        if isinstance(value, list) and not value:
+            raise ValueError("give at least one thread count (or leave 'threads' out)")
+        for count in value if isinstance(value, list) else [] if value is None else [value]:
+            if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1024:
+                raise ValueError(f"a thread count is an integer from 1 to 1024, or a list of them (got {count!r})")
+        return cls._unique(value) if isinstance(value, list) else value
+
+    @property
+    def thread_counts(self) -> list[int | None]:
+        """``threads`` as a list: ``[None]`` (torch's default), ``[2]``, or ``[1, 2]``."""
+        return list(self.threads) if isinstance(self.threads, list) else [self.threads]
 
 
 class BuildSpec(Strict):

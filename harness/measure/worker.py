@@ -312,8 +312,11 @@ def measure_isolated(model: nn.Module, input_shape: tuple[int, ...], batch_sizes
     args = (send, to_payload(model), input_shape, batch_sizes, device, threads, settings, include_h2d)
     kwargs = {"backend": backend, "token_range": token_range}
     process = context.Process(target=_child, args=args, kwargs=kwargs, daemon=True)
+    from harness.store import signals_deferred  # here, not at the top: the fork server preloads this module
+
     try:
-        process.start()
+        with signals_deferred():  # Ctrl-C inside start() would leave a child this process does not know to kill
+            process.start()
         send.close()
         if not receive.poll(timeout):  # one blocking wait: no polling loop competes with the child for a core
             raise WorkerFailed(f"timed out after {timeout:g} s (measure.timeout_seconds); the process was killed")

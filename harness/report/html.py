@@ -85,10 +85,14 @@ def _results(df: pd.DataFrame) -> str:
     return f'<h2>Results by batch size</h2><p class="note">{_e(markdown.LEGEND)}</p>' + "".join(parts)
 
 
-def _figures(figures: dict[str, Path], skipped: dict[str, str]) -> str:
+def _figures(figures: dict[str, Path], skipped: dict[str, str], captions: dict[str, str] | None = None) -> str:
+    """The figures embedded as data URIs; ``captions`` (name -> caption) default to the run report's."""
     if not figures and not skipped:
         return ""
-    from harness.report.plots import title
+    from harness.report import plots
+
+    def title(name: str) -> str:
+        return captions[name] if captions is not None else plots.title(name)
 
     parts = ["<h2>Figures</h2>"]
     for name, path in figures.items():
@@ -136,6 +140,7 @@ def write_html_report(df: pd.DataFrame, manifest: dict[str, Any], out_dir: Path)
     tables.check_columns(df)
     if df.empty:
         raise HarnessError("the results table is empty: nothing to report")
+    df = tables.devices_by_threads(df)
     out_dir = Path(out_dir)
     df = split_variants(df)  # backends and sequence lengths are told apart, never pooled
     figures, skipped = write_figures(df, out_dir)

@@ -39,7 +39,7 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.metrics import METRICS, metric
 from harness.report.markdown import MISSING, _table, format_interval, format_value, header
-from harness.report.tables import Estimate, aggregate, check_columns, devices
+from harness.report.tables import Estimate, aggregate, check_columns, devices, devices_by_threads
 
 #: metrics every leaderboard shows; the ranked metric is added when it is not one of them
 SHOWN = ("accuracy", "params", "size_bytes", "latency_p50_ms", "throughput_sps")
@@ -180,7 +180,7 @@ def leaderboard(df: pd.DataFrame, by: str = "accuracy", batch_size: int | None =
     from harness.report.variants import split_variants
 
     check_columns(df)
-    df = split_variants(df)
+    df = devices_by_threads(split_variants(df))  # backends, sequence lengths and thread counts never pool
     if df.empty:
         raise HarnessError("no results to rank: the results table is empty")
     _check_by(df, by)

@@ -163,6 +163,22 @@ def devices(df: pd.DataFrame) -> list[str]:
     return [str(d) for d in pd.unique(df.loc[df["batch_size"].notna(), "device"])]
 
 
+def devices_by_threads(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a device timed with several thread counts get the count in their device label
+    (``cpu, 2 threads``), so that every table and figure keeps them apart; others are unchanged."""
+    if "threads" not in df.columns:
+        return df
+    timed = df[df["batch_size"].notna() & df["threads"].notna()]
+    several = {d for d, n in timed.groupby("device")["threads"].nunique().items() if n > 1}
+    if not several:
+        return df
+    df = df.copy()
+    split = df["device"].isin(several) & df["batch_size"].notna() & df["threads"].notna()
+    df.loc[split, "device"] = [f"{d}, {int(t)} thread{'s' if t != 1 else ''}"
+                               for d, t in zip(df.loc[split, "device"], df.loc[split, "threads"], strict=True)]
+    return df
+
+
 def model_order(df: pd.DataFrame) -> list[str]:
     """Teacher(s) first, then the other models in order of appearance."""
     teachers = [str(m) for m in pd.unique(df.loc[df["role"] == "teacher", "model"])]

@@ -18,11 +18,12 @@ def _harness(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 def test_help_documents_every_command():
     result = _harness("--help")
     assert result.returncode == 0
-    for command in ("run", "validate", "report", "list"):
+    for command in ("run", "validate", "report", "list", "leaderboard", "merge", "hardware"):
         assert command in result.stdout
     assert "HARNESS_CACHE_DIR" in result.stdout
     run_help = _harness("run", "--help").stdout
     assert "--out" in run_help and "last line" in run_help
+    assert "--shard" in run_help and "--executor" in run_help and "--address" in run_help
 
 
 def test_validate_a_good_suite():

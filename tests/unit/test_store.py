@@ -7,7 +7,16 @@ import pandas as pd
 import pytest
 
 from harness.errors import HarnessError
-from harness.store import COLUMNS, MANIFEST, MEASUREMENTS, SAMPLES, SCHEMA_VERSION, RunWriter, load_results
+from harness.store import (
+    COLUMNS,
+    MANIFEST,
+    MEASUREMENTS,
+    SAMPLE_COLUMNS,
+    SAMPLES,
+    SCHEMA_VERSION,
+    RunWriter,
+    load_results,
+)
 
 
 def _row(model: str, metric: str, value: float, batch_size: int | None = None, **kw) -> dict:
@@ -106,9 +115,54 @@ def test_schema_1_results_read_as_eager_without_seq_len(tmp_path: Path):
                                                         "batch_size": 1, "iteration": 0, "latency_ms": 1.5}])
     for name in (MEASUREMENTS, SAMPLES):
         path = writer.run_dir / name
-        pd.read_parquet(path).drop(columns=["backend", "seq_len"]).to_parquet(path)
+        pd.read_parquet(path).drop(columns=["threads", "backend", "seq_len"]).to_parquet(path)
     writer.manifest["schema_version"] = 1
     writer.write_manifest()
     for df in (load_results(writer.run_dir), load_results(writer.run_dir, samples=True)):
         assert df["backend"].tolist() == ["eager"] and df["seq_len"].isna().all()
-    assert list(load_results(writer.run_dir).columns)[-2:] == ["backend", "seq_len"]
+    assert list(load_results(writer.run_dir).columns)[-3:] == ["threads", "backend", "seq_len"]
+
+
+def test_schema_1_rows_get_threads_from_the_manifest_on_read(tmp_path: Path):
+    """Schema 1 had no threads column: timed rows read the run's hardware.threads, model-level rows stay null;
+    the files are not rewritten."""
+    writer = RunWriter.create(tmp_path, "s", {"hardware": {"threads": 3}})
+    writer.append([_row("a", "accuracy", 0.5), _row("a", "latency_p50_ms", 1.0, 8)],
+                  [{"model": "a", "seed": 0, "device": "cpu", "dtype": "float32", "batch_size": 8,
+                    "iteration": 0, "latency_ms": 1.0}])
+    for name in (MEASUREMENTS, SAMPLES):
+        pd.read_parquet(writer.run_dir / name).drop(columns=["threads", "backend", "seq_len"]).to_parquet(
+            writer.run_dir / name)
+    writer.manifest["schema_version"] = 1
+    writer.write_manifest()
+    before = (writer.run_dir / MEASUREMENTS).read_bytes()
+    df = load_results(writer.run_dir)
+    assert list(df.columns) == list(COLUMNS) and pd.isna(df.loc[0, "threads"]) and df.loc[1, "threads"] == 3
+    assert load_results(writer.run_dir, samples=True)["threads"].tolist() == [3]
+    assert (writer.run_dir / MEASUREMENTS).read_bytes() == before
+    assert RunWriter.open(writer.run_dir).rows()["threads"].tolist()[1] == 3
+
+
+def test_schema_2_appends_threads_backend_and_seq_len():
+    assert SCHEMA_VERSION == 2 and list(COLUMNS)[-3:] == list(SAMPLE_COLUMNS)[-3:] == ["threads", "backend", "seq_len"]
+
+
+def test_the_schema_matches_its_golden_file():
+    """A change to the result schema is deliberate: bump SCHEMA_VERSION, migrate old runs, update the golden file."""
+    golden = json.loads((Path(__file__).parent.parent / "fixtures" / "schema_v2.json").read_text())
+    assert golden["schema_version"] == SCHEMA_VERSION
+    assert list(golden["measurements"].items()) == list(COLUMNS.items())  # names, dtypes and their order
+    assert list(golden["samples"].items()) == list(SAMPLE_COLUMNS.items())
+
+
+def test_a_real_schema_1_run_reads_as_schema_2():
+    """tests/fixtures/runs/tiny: a run of tests/fixtures/tiny.yaml written by the harness before schema 2."""
+    run_dir = next((Path(__file__).parent.parent / "fixtures" / "runs" / "tiny").iterdir())
+    manifest = json.loads((run_dir / MANIFEST).read_text())
+    assert manifest["schema_version"] == 1 and "threads" not in pd.read_parquet(run_dir / MEASUREMENTS).columns
+    df = load_results(run_dir)
+    assert list(df.columns) == list(COLUMNS) and len(df) == 82
+    timed = df["batch_size"].notna()
+    assert set(df.loc[timed, "threads"]) == {manifest["hardware"]["threads"]} and df.loc[~timed, "threads"].isna().all()
+    samples = load_results(run_dir, samples=True)
+    assert len(samples) > 0 and set(samples["threads"]) == {manifest["hardware"]["threads"]}

@@ -1,0 +1,76 @@
+"""Executors: who builds the students and times the cells of a run.
+
+The runner owns the run directory, the teacher and the order of the rows; an
+executor only does the two phases' work:
+
+- ``build_students(builder, teacher, skip)``: every student not in ``skip``
+  (a set of ``(model, seed)``), as :class:`~harness.build.Built` objects.
+- ``measure(measurer, models)``: for each model, all its rows, yielded as
+  soon as the model's cells are done, so the runner writes them at once.
+
+:class:`LocalExecutor` does both in this process, one model after another,
+each cell timed in a fresh process from the fork server. ``RayExecutor``
+(:mod:`harness.executors.ray`, ``pip install .[ray]``) builds the students as
+parallel Ray tasks and times each cell in a Ray task that owns its node's
+CPUs or a GPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.build import Builder, Built
+    from harness.runner import Measurer
+
+#: (model, its rows, its raw samples, the thread counts its cells used)
+Measured = tuple["Built", list[dict[str, Any]], list[dict[str, Any]], list[int]]
+
+
+class Executor:
+    """The in-process defaults; a subclass replaces what it runs elsewhere. A context manager:
+    whatever it starts (a Ray instance) lives for the ``with`` block."""
+
+    name = "local"
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def describe(self) -> str:
+        return self.name
+
+    def prepare(self) -> None:
+        """Called first in a run; a chance to start what the measure phase needs."""
+
+    def build_students(self, builder: Builder, teacher: Built, skip: Container[tuple[str, int]]) -> list[Built]:
+        return list(builder.students(teacher, skip=skip))
+
+    def measure(self, measurer: Measurer, models: list[Built]) -> Iterator[Measured]:
+        for built in models:
+            yield (built, *measurer.measure_model(built))
+
+
+class LocalExecutor(Executor):
+    """Everything in this process; each cell timed in a fresh process forked from a server."""
+
+    def prepare(self) -> None:
+        from harness.measure.worker import start_server
+
+        start_server()  # its start-up (importing torch) overlaps loading data and training
+
+
+def make_executor(name: str, address: str | None = None) -> Executor:
+    """``local`` or ``ray`` (``address``: a Ray cluster to join; none starts a local instance)."""
+    if name == "local":
+        return LocalExecutor()
+    if name == "ray":
+        from harness.executors.ray import RayExecutor
+
+        return RayExecutor(address)
+    from harness.errors import HarnessError
+
+    raise HarnessError(f"--executor {name!r}: unknown (allowed: local, ray)")

@@ -1,0 +1,265 @@
+"""The Ray executor: ``harness run SUITE --executor ray [--address ADDR]`` (``pip install .[ray]``).
+
+Build phase: the runner builds the teacher here (from the model cache when
+it is there); then every student is a Ray task of ``build.threads`` CPUs,
+so a machine of C cores trains C / build.threads students at once and a
+cluster trains as many as it has cores. Each task gets the teacher and the
+dataset through Ray's object store (put once, read by every task) and the
+teacher's training-set logits computed once here, and writes its model to
+the model cache as the local executor would (same cache keys). A student
+whose method reads other students (``uses_models``) is built here after the
+others, with exactly the models the local executor would have given it.
+
+Measure phase: one Ray task per cell (model × device × threads × dtype × backend × seq_len).
+A cpu cell asks for every CPU of a node (the cluster's largest nodes), a cuda
+cell for one GPU (of ``measure.accelerator_type`` where the suite names one),
+so at most one measuring task owns a node's CPUs or a GPU at a time. Inside
+the task the cell is timed exactly as locally, in a fresh process forked from
+the task's own fork server (timeout, crash containment). Rows go back to the
+runner, and so into the run directory, as soon as a model's cells are done.
+
+With no address a local Ray instance is started with this machine's CPUs
+and shut down at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Container, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import HarnessError, one_line
+from harness.executors import Executor, Measured
+
+if TYPE_CHECKING:
+    from harness.build import Builder, Built
+    from harness.plan import Cell
+    from harness.runner import Measurer
+
+ray: Any
+try:
+    import ray
+except ImportError:  # an optional extra
+    ray = None
+
+
+def _require_ray() -> Any:
+    if ray is None:
+        raise HarnessError("--executor ray needs Ray, an optional extra: pip install .[ray]")
+    return ray
+
+
+def _build_student(builder_parts: tuple[Any, ...], name: str, seed: int, teacher: Built,
+                   logits: Any) -> tuple[Built, list[str], set[str], float]:
+    """One student in a Ray task: (built model, its log lines, names that read teacher outputs, their cost)."""
+    from harness.build import Builder
+    from harness.cache import ModelCache
+    from harness.measure.threads import torch_threads
+    from harness.registry import extra_sys_path
+
+    suite, data, cache_root, suite_dir = builder_parts
+    lines: list[str] = []
+    builder = Builder(suite, data, ModelCache(Path(cache_root)) if cache_root else None, lines.append)
+    if logits is not None:
+        builder.outputs.cache["logits"] = logits
+    spec = next(s for s in suite.students if s.name == name)
+    with extra_sys_path(suite_dir), torch_threads(suite.build.threads):
+        built = builder.student(spec, seed, teacher)
+    return built, lines, builder.outputs.users, builder.outputs.seconds
+
+
+def _time_cell(payload: tuple[str, bytes], input_shape: tuple[int, ...], batch_sizes: list[int], device: str,
+               threads: int | None, settings: Any, include_h2d: bool, timeout: float, backend: str = "eager",
+               token_range: tuple[int, int] | None = None) -> tuple[int | None, list]:
+    """One cell in a Ray task: timed in a fresh process, as the local executor does."""
+    from harness.measure.worker import BatchResult, from_payload, measure_isolated
+    from harness.runner import device_missing
+
+    if device.startswith("cuda"):
+        device = "cuda"  # Ray gives the task one GPU and makes it the only one visible
+    missing = device_missing(device)
+    if missing:
+        return None, [BatchResult(b, "skipped", f"{missing} (the node Ray chose)") for b in batch_sizes]
+    model = from_payload(payload)
+    try:
+        return measure_isolated(model, input_shape, batch_sizes, device, threads, settings,
+                                include_h2d=include_h2d, timeout=timeout, backend=backend, token_range=token_range)
+    except Exception as exc:  # the measuring process crashed or timed out
+        return None, [BatchResult(b, "error", f"measurement process failed: {one_line(exc)}") for b in batch_sizes]
+
+
+@contextmanager
+def _handlers_kept() -> Iterator[None]:
+    """Ray's start-up installs its own SIGTERM handler (which aborts the process); the run's own handlers
+    (Ctrl-C and SIGTERM end the run cleanly, marked interrupted) are put back after it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in kept.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+
+
+class RayExecutor(Executor):
+    name = "ray"
+
+    def __init__(self, address: str | None = None):
+        _require_ray()
+        self.address = address
+        self._started = False
+
+    def describe(self) -> str:
+        return f"ray ({self.address})" if self.address else "ray (local instance)"
+
+    def __enter__(self) -> RayExecutor:
+        if not ray.is_initialized():
+            with _handlers_kept():
+                self._init()
+        return self
+
+    def _init(self) -> None:
+        quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
+        try:
+            if self.address:
+                ray.init(address=self.address, **quiet)
+            else:
+                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise HarnessError(f"--executor ray: could not start or join Ray: {one_line(exc)}") from None
+        self._started = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._started:
+            ray.shutdown()
+            self._started = False
+
+    # build phase ---------------------------------------------------------------------------------------------
+
+    def build_students(self, builder: Builder, teacher: Built, skip: Container[tuple[str, int]]) -> list[Built]:
+        from harness.methods import get_method
+
+        suite = builder.suite
+        order = [(spec, seed) for seed in suite.seeds for spec in suite.students if (spec.name, seed) not in skip]
+        later = [(spec, seed) for spec, seed in order
+                 if any(get_method(step.name).uses_models for step in spec.method)]
+        now = [job for job in order if job not in later]
+        built = dict(zip([(s.name, seed) for s, seed in now], self._parallel(builder, teacher, now), strict=True))
+        for spec, seed in later:  # with the models built before it in the suite's order, as locally
+            before = [s.name for s in suite.students[:suite.students.index(spec)]]
+            ready = {n: built[n, seed].module for n in before if (n, seed) in built}
+            builder.built_models[seed] = {n: module for n, module in ready.items() if module is not None}
+            builder.built_keys[seed] = {n: built[n, seed].key for n in before if (n, seed) in built}
+            built[spec.name, seed] = builder.student(spec, seed, teacher)
+        return [built[spec.name, seed] for spec, seed in order]
+
+    def _parallel(self, builder: Builder, teacher: Built, jobs: list[tuple[Any, int]]) -> list[Built]:
+        from harness.build import Built as BuiltModel
+
+        if not jobs:
+            return []
+        logits, module = None, teacher.module
+        if module is not None:  # once here, shared by every task (most students distil from it)
+            from harness.train import predict_logits
+
+            logits = builder.outputs.get("logits", lambda: predict_logits(module, builder.data.x_train))
+        cache_root = str(builder.cache.root) if builder.cache else None
+        suite_dir = builder.suite.source.parent if builder.suite.source else None
+        parts = ray.put((builder.suite, builder.data, cache_root, suite_dir))
+        shared_teacher, shared_logits = ray.put(teacher), ray.put(logits)
+        task = ray.remote(_build_student).options(num_cpus=builder.suite.build.threads)
+        refs = [task.remote(parts, spec.name, seed, shared_teacher, shared_logits) for spec, seed in jobs]
+        results = []
+        for ref, (spec, seed) in zip(refs, jobs, strict=True):
+            try:
+                student, lines, users, seconds = ray.get(ref)
+            except ray.exceptions.RayError as exc:  # the task's worker died (a method's own errors come back as rows)
+                reason = f"build task failed: {one_line(exc)}"
+                builder.log(f"  {spec.name} (seed {seed}): FAILED {reason}")
+                results.append(BuiltModel(spec.name, "student", spec.method_label, seed, None, error=reason))
+                continue
+            for line in lines:
+                builder.log(line)
+            builder.outputs.users |= users
+            builder.outputs.seconds += seconds
+            results.append(student)
+        return results
+
+    # measure phase -------------------------------------------------------------------------------------------
+
+    def _cpu_per_node(self) -> float:
+        """Every CPU of the cluster's largest nodes: a cpu cell owns a whole node."""
+        return max(float(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node.get("Alive"))
+
+    def _options(self, measurer: Measurer, cell: Cell) -> dict[str, Any] | str:
+        """Ray resources of one cell's task, or why no node of the cluster can run it."""
+        if not cell.device.startswith("cuda"):
+            return {"num_cpus": self._cpu_per_node()}
+        accelerator = measurer.suite.measure.accelerator_type
+        resources = ray.cluster_resources()
+        if not resources.get("GPU"):
+            return f"{cell.device}: the Ray cluster has no GPU"
+        if accelerator and not any(key == f"accelerator_type:{accelerator}" for key in resources):
+            return f"{cell.device}: the Ray cluster has no GPU of accelerator type {accelerator}"
+        return {"num_cpus": 1, "num_gpus": 1, **({"accelerator_type": accelerator} if accelerator else {})}
+
+    def measure(self, measurer: Measurer, models: list[Built]) -> Iterator[Measured]:
+        from harness.measure.worker import to_payload
+        from harness.runner import cast_for
+
+        measure = measurer.suite.measure
+        task = ray.remote(_time_cell)
+        pending: dict[Any, tuple[int, Cell]] = {}
+        waiting: dict[int, list[tuple[Cell, int | None, list]]] = {}
+        for index, built in enumerate(models):
+            if built.module is None:
+                yield (built, *measurer.measure_model(built))
+                continue
+            waiting[index] = []
+            for cell in measurer.cells(built):
+                reason = measurer.not_measured(built, cell, here=False)
+                options = reason or self._options(measurer, cell)
+                if isinstance(options, str):
+                    waiting[index].append((cell, None, measurer.absent("skipped", options)))
+                    continue
+                payload = to_payload(cast_for(built, cell.dtype).module)
+                ref = task.options(**options).remote(payload, measurer.input_shape(cell), list(measure.batch_sizes),
+                                                     cell.device, cell.threads, measure.latency.settings(),
+                                                     measure.latency.include_h2d, measure.timeout_seconds,
+                                                     cell.backend, measurer.data.token_range)
+                pending[ref] = (index, cell)
+            yield from self._ready(measurer, models, waiting, pending)
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                index, cell = pending.pop(ref)
+                try:
+                    threads, results = ray.get(ref)
+                except ray.exceptions.RayError as exc:  # the task or its worker died
+                    threads, results = None, measurer.absent("error", f"measurement task failed: {one_line(exc)}")
+                waiting[index].append((cell, threads, results))
+            yield from self._ready(measurer, models, waiting, pending)
+
+    @staticmethod
+    def _ready(measurer: Measurer, models: list[Built], waiting: dict[int, list[tuple[Cell, int | None, list]]],
+               pending: dict[Any, tuple[int, Cell]]) -> Iterator[Measured]:
+        """The models whose cells are all back, with their rows in the suite's cell order."""
+        busy = {index for index, _ in pending.values()}
+        for index in [i for i in waiting if i not in busy]:
+            built, finished = models[index], waiting.pop(index)
+            order = {cell: position for position, cell in enumerate(measurer.cells(built))}
+            rows, samples, used = measurer.all_model_rows(built), [], []
+            for cell, threads, results in sorted(finished, key=lambda item: order[item[0]]):
+                cell_rows, cell_samples = measurer.result_rows(built, cell, threads, results)
+                rows += cell_rows
+                samples += cell_samples
+                used += [threads] if threads is not None else []
+            yield built, rows, samples, used

@@ -1,0 +1,179 @@
+"""``harness hardware``: one suite on several machines (or thread counts, dtypes), compared cell by cell.
+
+A *machine* here is a hardware fingerprint (CPU, or GPU and driver, for the
+cell's device; torch) plus the threads and dtype the cell ran with: two
+runs on one host with 1 and 2 threads are two machines. Per model and batch
+size the report gives each machine's latency p50 (with its 95% interval),
+throughput, peak memory and energy (where measured), and the speedup against
+a reference machine (reference p50 / this p50: above 1 is faster). A second
+table lists what else differs between the machines' environments, so a
+reader knows what the speedup also contains.
+
+>>> machine_labels([{"cpu": "X", "threads": 1}, {"cpu": "X", "threads": 2}])
+['1 thread', '2 threads']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.errors import HarnessError
+from harness.metrics import metric
+from harness.report import markdown, tables
+from harness.store import _run_dirs, load_results, read_manifest
+
+SPEED_METRICS = ("latency_p50_ms", "throughput_sps", "peak_memory_bytes", "energy_j_per_sample")
+#: environment fields shown side by side, (label, key of the manifest's hardware or of the cell)
+ENVIRONMENT = (("CPU", "cpu"), ("cores", "cores_logical"), ("RAM", "ram_bytes"), ("GPU", "gpu"),
+               ("driver", "driver"), ("CUDA", "cuda"), ("torch", "torch"), ("Python", "python"),
+               ("platform", "platform"), ("threads", "threads"), ("dtype", "dtype"), ("device", "device"),
+               ("harness", "harness_version"), ("commit", "git_commit"))
+#: what tells machines apart in their labels, in this order
+_LABEL_PARTS = ("cpu", "gpu", "driver", "torch", "device", "threads", "dtype")
+
+
+def _part(key: str, value: Any) -> str:
+    if key == "threads":
+        return f"{value} thread{'s' if value != 1 else ''}"
+    return str(value)
+
+
+def machine_labels(machines: Sequence[dict[str, Any]]) -> list[str]:
+    """Short labels naming only what differs between ``machines`` (environment dicts); numbered if nothing does."""
+    varying = [k for k in _LABEL_PARTS if len({str(m.get(k)) for m in machines}) > 1]
+    labels = [" · ".join(_part(k, m.get(k)) for k in varying) for m in machines]
+    if not varying or len(set(labels)) < len(labels):
+        labels = [f"{label} #{i + 1}".strip(" ·") for i, label in enumerate(labels)]
+    return labels
+
+
+def _environment(manifest: dict[str, Any], device: str, threads: Any, dtype: str) -> dict[str, Any]:
+    hardware = dict(manifest.get("hardware") or {})
+    cuda = device.startswith("cuda")
+    return {"cpu": hardware.get("cpu"), "cores_logical": hardware.get("cores_logical"),
+            "ram_bytes": hardware.get("ram_bytes"), "gpu": hardware.get("gpu") if cuda else None,
+            "driver": hardware.get("driver") if cuda else None, "cuda": hardware.get("cuda") if cuda else None,
+            "torch": hardware.get("torch"), "python": hardware.get("python"), "platform": hardware.get("platform"),
+            "threads": None if pd.isna(threads) else int(threads), "dtype": dtype, "device": device.split(":")[0],
+            "harness_version": manifest.get("harness_version"), "git_commit": manifest.get("git_commit")}
+
+
+def _machine_key(env: dict[str, Any]) -> tuple[str, ...]:
+    """What makes two cells the same machine: the fingerprint and the cell's threads, dtype and device kind."""
+    return tuple(str(env[k]) for k in ("cpu", "gpu", "driver", "torch", "device", "threads", "dtype"))
+
+
+def _left_out(df: pd.DataFrame, run_id: str) -> list[str]:
+    """One line per (device, reason) of latency cells that were not measured."""
+    absent = df[df["batch_size"].notna() & (df["metric"] == "latency_p50_ms") & (df["status"] != "ok")]
+    return [f"{device} in run {run_id}: {status}, {tables.error_text(error)}"
+            for (device, status, error), _ in absent.groupby(["device", "status", "error"], dropna=False)]
+
+
+def load_machines(paths: Sequence[Path]) -> tuple[pd.DataFrame, dict[str, dict[str, Any]], list[str]]:
+    """The measured (ok) timed rows of every run under ``paths`` with a ``machine`` column, each machine's
+    environment, and a line for each kind of cell left out (not measured, and why)."""
+    frames, envs, keys, left_out = [], [], [], []
+    for path in paths:
+        for run_dir in _run_dirs(Path(path)):
+            manifest, df = read_manifest(run_dir), load_results(run_dir)
+            left_out += _left_out(df, str(manifest.get("run_id")))
+            timed = df[df["batch_size"].notna() & df["metric"].isin(SPEED_METRICS) & (df["status"] == "ok")].copy()
+            names = []
+            for device, threads, dtype in zip(timed["device"], timed["threads"], timed["dtype"], strict=True):
+                env = _environment(manifest, str(device), threads, str(dtype))
+                if _machine_key(env) not in keys:
+                    keys.append(_machine_key(env))
+                    envs.append(env)
+                names.append(keys.index(_machine_key(env)))
+            timed["machine"] = names
+            frames.append(timed)
+    if not frames or not keys:
+        raise HarnessError(f"no timed rows under {', '.join(map(str, paths))}: nothing to compare")
+    suites = sorted({str(s) for f in frames for s in f["suite"].unique()})
+    if len(suites) > 1:
+        raise HarnessError(f"hardware: the runs are of different suites ({', '.join(suites)}); compare one suite")
+    labels = machine_labels(envs)
+    rows = pd.concat(frames, ignore_index=True)
+    rows["machine"] = [labels[i] for i in rows["machine"]]
+    return rows, dict(zip(labels, envs, strict=True)), left_out
+
+
+def comparison_table(rows: pd.DataFrame, machines: Sequence[str], reference: str) -> pd.DataFrame:
+    """One row per (model, batch size, machine): each speed metric's estimate over seeds, and the speedup."""
+    records = []
+    for model in tables.model_order(rows):
+        for size in tables.batch_sizes(rows[rows["model"] == model]):
+            scope = rows[(rows["model"] == model) & (rows["batch_size"] == size)]
+            p50 = {m: tables.aggregate(scope[(scope["machine"] == m) & (scope["metric"] == "latency_p50_ms")])
+                   for m in machines}
+            for machine in machines:
+                if not (scope["machine"] == machine).any():
+                    continue
+                here = scope[scope["machine"] == machine]
+                record: dict[str, Any] = {"model": model, "batch_size": int(size), "machine": machine}
+                for name in SPEED_METRICS:
+                    est = tables.aggregate(here[here["metric"] == name])
+                    record.update({name: est.value, f"{name}_low": est.low, f"{name}_high": est.high,
+                                   f"{name}_note": est.note})
+                ref, own = p50[reference].value, p50[machine].value
+                record["speedup"] = ref / own if own and not (math.isnan(ref) or math.isnan(own)) else math.nan
+                records.append(record)
+    return pd.DataFrame(records)
+
+
+def _times(value: float) -> str:
+    """A speedup to 3 significant digits (0.00391x, 1.25x), so a slowdown of 100x does not read 0.00x."""
+    return markdown.MISSING if pd.isna(value) else f"{value:.3g}x"
+
+
+def display_comparison(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`comparison_table` as strings; energy only where some machine measured it."""
+    out = pd.DataFrame({"model": table["model"], "batch": table["batch_size"].astype(str),
+                        "machine": table["machine"]})
+    lat = metric("latency_p50_ms").unit
+    out[markdown.header("latency p50", lat)] = [markdown.format_value(v, lat) for v in table["latency_p50_ms"]]
+    out[markdown.header("p50 95% CI", lat)] = [markdown.format_interval(lo, hi, lat) for lo, hi in
+                                               zip(table["latency_p50_ms_low"], table["latency_p50_ms_high"],
+                                                   strict=True)]
+    out["speedup"] = [_times(v) for v in table["speedup"]]
+    for label, name in (("throughput", "throughput_sps"), ("peak memory", "peak_memory_bytes"),
+                        ("energy per sample", "energy_j_per_sample")):
+        if name == "energy_j_per_sample" and table[name].isna().all():
+            continue
+        unit = metric(name).unit
+        out[markdown.header(label, unit)] = [markdown.format_value(v, unit) for v in table[name]]
+    return out
+
+
+def environment_table(envs: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Field × machine, with whether the field differs between machines (those first)."""
+    records = []
+    for label, key in ENVIRONMENT:
+        values = [envs[m].get(key) for m in envs]
+        shown = [markdown.human_bytes(v) if key == "ram_bytes" and v else markdown.MISSING if v is None else str(v)
+                 for v in values]
+        records.append({"field": label, "differs": "yes" if len(set(shown)) > 1 else "", **dict(zip(envs, shown,
+                                                                                                    strict=True))})
+    table = pd.DataFrame(records)
+    return table.sort_values("differs", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def findings(table: pd.DataFrame, reference: str) -> list[str]:
+    """One line per other machine: its speedup range against the reference over models and batch sizes."""
+    lines = []
+    for machine, group in table[table["machine"] != reference].groupby("machine", sort=False):
+        speedups = group["speedup"].dropna()
+        if speedups.empty:
+            lines.append(f"{machine}: no latency to compare with {reference}")
+            continue
+        best = group.sort_values("speedup", ascending=False).iloc[0]
+        lines.append(f"{machine} against {reference}: speedup {_times(speedups.min())} to {_times(speedups.max())} "
+                     f"(median {_times(speedups.median())} over {len(speedups)} model × batch-size cells; "
+                     f"largest for {best['model']} at batch size {best['batch_size']})")
+    return lines

@@ -1,0 +1,122 @@
+"""The hardware report's files: ``report.md`` and a self-contained ``index.html`` with seaborn figures.
+
+Tables come from :mod:`harness.report.hardware`; formatting, figure style and the
+HTML page's CSS and figure embedding are the run report's (:mod:`harness.report.markdown`,
+:mod:`harness.report.plots`, :mod:`harness.report.html`).
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import seaborn as sns
+
+from harness.errors import HarnessError
+from harness.report import html, markdown, plots
+from harness.report.hardware import comparison_table, display_comparison, environment_table, findings, load_machines
+
+FIGURES = {"hardware_latency": "Latency p50 against batch size on each machine (95% interval shaded)",
+           "hardware_speedup": "Speedup against the reference machine (reference p50 / p50; above 1 is faster)"}
+
+
+def _panels(table: pd.DataFrame, value: str, ylabel: str, band: bool, reference_line: bool):
+    models = list(dict.fromkeys(table["model"]))
+    fig, axes = plots._figure(ncols=len(models), width=4.2)
+    colours = dict(zip(dict.fromkeys(table["machine"]), sns.color_palette("colorblind", n_colors=10), strict=False))
+    for ax, model in zip(axes, models, strict=True):
+        for machine, line in table[table["model"] == model].groupby("machine", sort=False):
+            line = line.dropna(subset=[value]).sort_values("batch_size")
+            ax.plot(line["batch_size"], line[value], marker="o", color=colours[machine], label=machine)
+            low, high = line.get(f"{value}_low"), line.get(f"{value}_high")
+            if band and low is not None and high is not None and low.notna().all() and high.notna().all():
+                ax.fill_between(line["batch_size"], low, high, color=colours[machine], alpha=0.2, linewidth=0)
+        if reference_line:
+            ax.axhline(1.0, color="0.5", linewidth=1, linestyle=":")
+        ax.set_xscale("log", base=2)
+        sizes = sorted(set(table["batch_size"]))
+        ax.set_xticks(sizes, [str(b) for b in sizes])
+        ax.set_xlabel("batch size")
+        ax.set_title(model)
+        ax.set_ylabel(ylabel)
+    if value == "latency_p50_ms":
+        for ax in axes:
+            ax.set_yscale("log")
+            plots._plain_log(ax, "y")
+    else:  # one scale for every model, so that panels compare at a glance
+        low, high = min(ax.get_ylim()[0] for ax in axes), max(ax.get_ylim()[1] for ax in axes)
+        for ax in axes:
+            ax.set_ylim(low, high)
+    plots._legend(fig, axes)
+    return fig
+
+
+def write_figures(table: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
+    drawn = {"hardware_latency": _panels(table, "latency_p50_ms", plots.axis_label("latency p50", "latency_p50_ms"),
+                                         band=True, reference_line=False),
+             "hardware_speedup": _panels(table, "speedup", "speedup (x)", band=False, reference_line=True)}
+    paths = {}
+    for name, fig in drawn.items():
+        paths[name] = out_dir / f"{name}.png"
+        fig.savefig(paths[name], dpi=plots.DPI)
+    return paths
+
+
+def _suite_of(rows: pd.DataFrame) -> str:
+    return str(rows["suite"].iloc[0])
+
+
+def render_markdown(suite: str, reference: str, table: pd.DataFrame, env: pd.DataFrame,
+                    figures: dict[str, Path], left_out: list[str]) -> str:
+    lines = [f"# {suite}: hardware comparison", "",
+             f"Machines: {', '.join(env.columns[2:])}. Reference: {reference}. A machine is a hardware fingerprint "
+             "plus the threads and dtype its cells ran with; speedup = reference p50 / p50.", "",
+             "## Findings", "", *(f"- {line}" for line in findings(table, reference)), "",
+             "## Environment", "", "What differs besides the hardware (rows that differ first):", "",
+             markdown._table(env), "", "## Latency, throughput, memory per model and batch size", "",
+             markdown._table(display_comparison(table)), "",
+             *(["Not measured, so not compared:", "", *(f"- {line}" for line in left_out), ""] if left_out else []),
+             "## Figures", ""]
+    lines += [f"![{FIGURES[name]}]({path.name})" for name, path in figures.items()]
+    return "\n".join(lines) + "\n"
+
+
+def render_html(suite: str, reference: str, table: pd.DataFrame, env: pd.DataFrame, figures: dict[str, Path],
+                left_out: list[str]) -> str:
+    heading = f"{suite}: hardware comparison"
+    e = html._e
+    body = [f"<h1>{e(heading)}</h1>",
+            f"<p>Machines: {e(', '.join(env.columns[2:]))}. Reference: {e(reference)}. A machine is a hardware "
+            "fingerprint plus the threads and dtype its cells ran with; speedup = reference p50 / p50.</p>",
+            "<h2>Findings</h2><ul>" + "".join(f"<li>{e(line)}</li>" for line in findings(table, reference)) + "</ul>",
+            "<h2>Environment</h2><p class=\"note\">What differs besides the hardware (rows that differ first).</p>"
+            + html._table(env),
+            "<h2>Latency, throughput, memory per model and batch size</h2>" + html._table(display_comparison(table))
+            + html._notes(left_out, "Not measured, so not compared:"),
+            html._figures(figures, {}, captions=FIGURES)]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html_lib.escape(heading)}</title><style>{html.CSS}</style></head>\n<body>\n"
+            + "\n".join(body) + f"\n<script>{html.SCRIPT}</script>\n</body></html>\n")
+
+
+def write_hardware_report(paths: Sequence[Path], out: Path, reference: str | None = None) -> Path:
+    """Write ``out/<suite>/{index.html, report.md, *.png}`` comparing the machines of the runs; return index.html."""
+    rows, envs, left_out = load_machines(paths)
+    machines = list(envs)
+    if len(machines) < 2:
+        raise HarnessError(f"hardware: all runs ran on one machine ({machines[0]}): nothing to compare")
+    reference = reference or machines[0]
+    if reference not in machines:
+        raise HarnessError(f"--reference {reference!r}: not a machine of these runs (allowed: {', '.join(machines)})")
+    table = comparison_table(rows, machines, reference)
+    env = environment_table(envs)
+    out_dir = Path(out) / _suite_of(rows)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = write_figures(table, out_dir)
+    parts = (_suite_of(rows), reference, table, env, figures, left_out)
+    (out_dir / "report.md").write_text(render_markdown(*parts), encoding="utf-8")
+    index = out_dir / "index.html"
+    index.write_text(render_html(*parts), encoding="utf-8")
+    return index
