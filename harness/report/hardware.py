@@ -25,6 +25,7 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.metrics import metric
 from harness.report import markdown, tables
+from harness.report.variants import split_variants
 from harness.store import _run_dirs, load_results, read_manifest
 
 SPEED_METRICS = ("latency_p50_ms", "throughput_sps", "peak_memory_bytes", "energy_j_per_sample")
@@ -81,7 +82,8 @@ def load_machines(paths: Sequence[Path]) -> tuple[pd.DataFrame, dict[str, dict[s
     frames, envs, keys, left_out = [], [], [], []
     for path in paths:
         for run_dir in _run_dirs(Path(path)):
-            manifest, df = read_manifest(run_dir), load_results(run_dir)
+            # a model timed as several backends or sequence lengths is one entry per variant, never pooled
+            manifest, df = read_manifest(run_dir), split_variants(load_results(run_dir))
             left_out += _left_out(df, str(manifest.get("run_id")))
             timed = df[df["batch_size"].notna() & df["metric"].isin(SPEED_METRICS) & (df["status"] == "ok")].copy()
             names = []

@@ -72,3 +72,21 @@ def test_run_report_and_leaderboard_keep_thread_counts_apart(runs, tmp_path: Pat
     one = leaderboard(df, by="latency_p50_ms", batch_size=8, device="cpu, 2 threads")
     two_threads = df.query("metric == 'latency_p50_ms' and batch_size == 8 and threads == 2 and model == 'kd-4'")
     assert one.set_index("model").loc["kd-4", "latency_p50_ms"] == two_threads["value"].iloc[0]
+
+
+def test_backends_of_one_model_stay_apart(tmp_path: Path):
+    """A model timed as eager and onnx is two entries on each machine, never one pooled p50."""
+    from harness.store import RunWriter
+
+    writer = RunWriter.create(tmp_path, "hand", {"hardware": {"cpu": "X", "torch": "2.13.0"}})
+    rows = [{"suite": "hand", "model": "m", "role": "teacher", "method": "train", "seed": 0, "device": "cpu",
+             "dtype": "float32", "threads": threads, "backend": backend, "batch_size": 1, "metric": "latency_p50_ms",
+             "value": ms / threads, "unit": "ms", "status": "ok", "error": ""}
+            for threads in (1, 2) for backend, ms in (("eager", 4.0), ("onnx", 1.0))]
+    writer.append(rows)
+    writer.finish("complete")
+    found, envs, _ = load_machines([writer.run_dir])
+    table = comparison_table(found, list(envs), reference="1 thread").set_index(["model", "machine"])
+    assert table.loc[("m", "1 thread"), "latency_p50_ms"] == 4.0 and table.loc[("m [onnx]", "1 thread"),
+                                                                               "latency_p50_ms"] == 1.0
+    assert table.loc[("m", "2 threads"), "speedup"] == table.loc[("m [onnx]", "2 threads"), "speedup"] == 2.0
