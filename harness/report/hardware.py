@@ -24,7 +24,7 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.metrics import metric
-from harness.report import markdown, tables
+from harness.report import formatting, tables
 from harness.report.variants import split_variants
 from harness.store import _run_dirs, load_results, read_manifest
 
@@ -131,7 +131,7 @@ def comparison_table(rows: pd.DataFrame, machines: Sequence[str], reference: str
 
 def _times(value: float) -> str:
     """A speedup to 3 significant digits (0.00391x, 1.25x), so a slowdown of 100x does not read 0.00x."""
-    return markdown.MISSING if pd.isna(value) else f"{value:.3g}x"
+    return formatting.MISSING if pd.isna(value) else f"{value:.3g}x"
 
 
 def display_comparison(table: pd.DataFrame) -> pd.DataFrame:
@@ -139,8 +139,8 @@ def display_comparison(table: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({"model": table["model"], "batch": table["batch_size"].astype(str),
                         "machine": table["machine"]})
     lat = metric("latency_p50_ms").unit
-    out[markdown.header("latency p50", lat)] = [markdown.format_value(v, lat) for v in table["latency_p50_ms"]]
-    out[markdown.header("p50 95% CI", lat)] = [markdown.format_interval(lo, hi, lat) for lo, hi in
+    out[formatting.header("latency p50", lat)] = [formatting.format_value(v, lat) for v in table["latency_p50_ms"]]
+    out[formatting.header("p50 95% CI", lat)] = [formatting.format_interval(lo, hi, lat) for lo, hi in
                                                zip(table["latency_p50_ms_low"], table["latency_p50_ms_high"],
                                                    strict=True)]
     out["speedup"] = [_times(v) for v in table["speedup"]]
@@ -149,7 +149,7 @@ def display_comparison(table: pd.DataFrame) -> pd.DataFrame:
         if name == "energy_j_per_sample" and table[name].isna().all():
             continue
         unit = metric(name).unit
-        out[markdown.header(label, unit)] = [markdown.format_value(v, unit) for v in table[name]]
+        out[formatting.header(label, unit)] = [formatting.format_value(v, unit) for v in table[name]]
     return out
 
 
@@ -158,7 +158,7 @@ def environment_table(envs: dict[str, dict[str, Any]]) -> pd.DataFrame:
     records = []
     for label, key in ENVIRONMENT:
         values = [envs[m].get(key) for m in envs]
-        shown = [markdown.human_bytes(v) if key == "ram_bytes" and v else markdown.MISSING if v is None else str(v)
+        shown = [formatting.human_bytes(v) if key == "ram_bytes" and v else formatting.MISSING if v is None else str(v)
                  for v in values]
         records.append({"field": label, "differs": "yes" if len(set(shown)) > 1 else "", **dict(zip(envs, shown,
                                                                                                     strict=True))})

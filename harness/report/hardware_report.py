@@ -15,7 +15,7 @@ import pandas as pd
 import seaborn as sns
 
 from harness.errors import HarnessError
-from harness.report import html, markdown, plots
+from harness.report import formatting, html, plots
 from harness.report.hardware import comparison_table, display_comparison, environment_table, findings, load_machines
 
 FIGURES = {"hardware_latency": "Latency p50 against batch size on each machine (95% interval shaded)",
@@ -75,8 +75,8 @@ def render_markdown(suite: str, reference: str, table: pd.DataFrame, env: pd.Dat
              "plus the threads and dtype its cells ran with; speedup = reference p50 / p50.", "",
              "## Findings", "", *(f"- {line}" for line in findings(table, reference)), "",
              "## Environment", "", "What differs besides the hardware (rows that differ first):", "",
-             markdown._table(env), "", "## Latency, throughput, memory per model and batch size", "",
-             markdown._table(display_comparison(table)), "",
+             formatting.markdown_table(env), "", "## Latency, throughput, memory per model and batch size", "",
+             formatting.markdown_table(display_comparison(table)), "",
              *(["Not measured, so not compared:", "", *(f"- {line}" for line in left_out), ""] if left_out else []),
              "## Figures", ""]
     lines += [f"![{FIGURES[name]}]({path.name})" for name, path in figures.items()]

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.report import markdown, tables
+from harness.report import formatting, markdown, tables
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;
@@ -47,7 +47,7 @@ def _e(text: Any) -> str:
 
 
 def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(classes="results", index=False, escape=True, border=0, na_rep=markdown.MISSING)
+    return frame.to_html(classes="results", index=False, escape=True, border=0, na_rep=formatting.MISSING)
 
 
 def _notes(lines: list[str], head: str = "Missing values:") -> str:

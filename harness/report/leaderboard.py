@@ -38,7 +38,7 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.metrics import METRICS, metric
-from harness.report.markdown import MISSING, _table, format_interval, format_value, header
+from harness.report.formatting import MISSING, format_interval, format_value, header, markdown_table
 from harness.report.tables import Estimate, aggregate, check_columns, devices, devices_by_threads
 
 #: metrics every leaderboard shows; the ranked metric is added when it is not one of them
@@ -274,7 +274,7 @@ def _notes(table: pd.DataFrame) -> list[str]:
 def render_leaderboard_markdown(table: pd.DataFrame) -> str:
     """The leaderboard as Markdown: caption, table, legend and notes on missing values."""
     notes = _notes(table)
-    parts = ["# Leaderboard", _caption(table), _table(display_leaderboard(table)), LEGEND]
+    parts = ["# Leaderboard", _caption(table), markdown_table(display_leaderboard(table)), LEGEND]
     if notes:
         parts.append("\n".join(f"- {note}" for note in notes))
     return "\n\n".join(parts) + "\n"

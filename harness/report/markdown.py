@@ -1,11 +1,8 @@
 """The Markdown report of one run: machine, models, a summary per batch size, failures, findings.
 
 Numbers come from :mod:`harness.report.tables`; this module only formats them
-(by the units declared in :mod:`harness.metrics`) and words the findings.
-A missing value is shown as "—" with its reason listed under its table.
-
->>> format_value(0.9421, "fraction"), format_value(12595, "bytes"), format_value(0.12345, "ms")
-('94.2', '12.3 KiB', '0.123')
+(:mod:`harness.report.formatting`) and words the findings. A missing value is
+shown as "—" with its reason listed under its table.
 """
 
 from __future__ import annotations
@@ -16,75 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tabulate import tabulate
 
 from harness.errors import HarnessError
 from harness.metrics import metric
 from harness.report import tables
+from harness.report.formatting import MISSING, format_interval, format_value, header, markdown_table, table_cell
 
-MISSING = "—"
 LEGEND = ("Intervals are 95%: with one seed the measurement's own (bootstrap for accuracy, order statistics "
           "for latency), with several seeds a Student-t interval of the mean across seeds. Drop is teacher "
           "accuracy minus model accuracy in percentage points; ratios and speedup are teacher / model, so "
           "10.00x means ten times fewer or faster. — marks a missing value; the reason is listed under the table.")
-
-
-def _significant(value: float, digits: int = 3) -> str:
-    """``value`` with ``digits`` significant digits and no exponent: 0.1234 -> '0.123', 1234 -> '1230'."""
-    if value == 0:
-        return "0"
-    decimals = digits - 1 - math.floor(math.log10(abs(value)))
-    value = round(value, decimals)
-    decimals = digits - 1 - math.floor(math.log10(abs(value))) if value else decimals
-    return f"{value:.{max(decimals, 0)}f}"
-
-
-def human_bytes(value: float) -> str:
-    """Binary units: 512 -> '512 B', 12595 -> '12.3 KiB'."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if round(abs(value), 0 if unit == "B" else 1) < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
-
-
-def format_value(value: float | None, unit: str) -> str:
-    """One number by its unit, '—' when missing: fraction -> percent with 1 decimal (the header says %),
-    bytes -> KiB/MiB, count -> 1,234, flop -> SI prefix, x -> 2 decimals, pp -> 1 decimal, else 3 digits."""
-    if value is None or pd.isna(value):
-        return MISSING
-    value = float(value)
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    if unit == "fraction":
-        return f"{100 * value:.1f}"
-    if unit == "bytes":
-        return human_bytes(value)
-    if unit == "count":
-        return f"{value:,.0f}"
-    if unit == "flop":
-        exponent, prefix = next((e, p) for e, p in ((12, "T"), (9, "G"), (6, "M"), (3, "k"), (0, ""))
-                                if abs(value) >= 10**e or e == 0)
-        return f"{_significant(value / 10**exponent)} {prefix}FLOP"
-    if unit == "x":
-        return f"{value:.2f}x"
-    if unit == "pp":
-        return "0.0" if f"{value:.1f}" == "-0.0" else f"{value:.1f}"
-    return _significant(value)
-
-
-def format_interval(low: float, high: float, unit: str) -> str:
-    """'low–high' in the unit's format, or '—' when either end is missing."""
-    if pd.isna(low) or pd.isna(high):
-        return MISSING
-    return f"{format_value(low, unit)}–{format_value(high, unit)}"
-
-
-def header(label: str, unit: str) -> str:
-    """A header with its display unit: ('accuracy', 'fraction') -> 'accuracy (%)'; cells in bytes,
-    count, flop and x carry their own scale."""
-    shown = {"fraction": "%", "bytes": "", "count": "", "flop": "", "x": ""}.get(unit, unit)
-    return f"{label} ({shown})" if shown else label
 
 
 def _column(table: pd.DataFrame, out: pd.DataFrame, label: str, key: str, unit: str) -> None:
@@ -133,23 +71,13 @@ def display_models(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _cell(value: Any) -> str:
-    """One table cell: a pipe or newline would break the Markdown table."""
-    return " ".join(str(value).split()).replace("|", "\\|")
-
-
-def _table(frame: pd.DataFrame) -> str:
-    rows = [[_cell(v) for v in row] for row in frame.itertuples(index=False)]
-    return tabulate(rows, headers=[_cell(c) for c in frame.columns], tablefmt="github", disable_numparse=True)
-
-
 def _missing_notes(table: pd.DataFrame) -> list[str]:
     """One bullet per (metric, reason), naming its models, or 'all models'."""
     models: dict[tuple[str, str], list[str]] = {}
     for row in table.to_dict("records"):
         for name, reason in row["missing"].items():
             models.setdefault((name, reason), []).append(str(row["model"]))
-    return [f"- {name} ({'all models' if len(who) == len(table) else ', '.join(who)}): {_cell(reason)}"
+    return [f"- {name} ({'all models' if len(who) == len(table) else ', '.join(who)}): {table_cell(reason)}"
             for (name, reason), who in models.items()]
 
 
@@ -197,7 +125,7 @@ def _machine(manifest: dict[str, Any]) -> str:
 
 def _with_notes(heading: str, table: pd.DataFrame, shown: pd.DataFrame) -> str:
     notes = _missing_notes(table)
-    return "\n".join([heading, "", _table(shown), *(["", "Missing values:", "", *notes] if notes else [])])
+    return "\n".join([heading, "", markdown_table(shown), *(["", "Missing values:", "", *notes] if notes else [])])
 
 
 def _results(df: pd.DataFrame) -> str | None:
@@ -236,7 +164,7 @@ def failures_table(df: pd.DataFrame) -> pd.DataFrame | None:
 
 def _failures(df: pd.DataFrame) -> str | None:
     table = failures_table(df)
-    return None if table is None else "\n".join(["## Failures and skips", "", _table(table)])
+    return None if table is None else "\n".join(["## Failures and skips", "", markdown_table(table)])
 
 
 def _architectures(manifest: dict[str, Any]) -> dict[str, str]:
@@ -393,7 +321,7 @@ def embedding_table(df: pd.DataFrame) -> pd.DataFrame | None:
 
 def _embedding_quality(df: pd.DataFrame) -> str | None:
     table = embedding_table(df)
-    return None if table is None else "\n\n".join(["## Embedding quality", EMBEDDING_INTRO, _table(table)])
+    return None if table is None else "\n\n".join(["## Embedding quality", EMBEDDING_INTRO, markdown_table(table)])
 
 
 def render_markdown(df: pd.DataFrame, manifest: dict[str, Any], figures: dict[str, Path] | None = None,

@@ -29,7 +29,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: 
 
 from harness.metrics import metric  # noqa: E402
 from harness.report import tables  # noqa: E402
-from harness.report.markdown import human_bytes  # noqa: E402
+from harness.report.formatting import human_bytes  # noqa: E402
 
 DPI = 110
 Palette = dict[str, tuple[float, float, float]]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.report.markdown import format_value
+from harness.report.formatting import format_value
 from harness.store import load_results
 from tests.conftest import FIXTURES
 

@@ -13,7 +13,8 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.report import batch_sizes, model_table, render_markdown, summary_table, write_markdown_report
-from harness.report.markdown import display_models, display_summary, format_interval, format_value, human_bytes
+from harness.report.formatting import format_interval, format_value, human_bytes
+from harness.report.markdown import display_models, display_summary
 from harness.report.tables import Estimate, aggregate, verdict
 
 NAN = math.nan
