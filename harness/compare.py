@@ -128,9 +128,8 @@ VARIANT_COLUMNS = ("device", "dtype", "threads", "backend", "seq_len")
 def _with_cell_key(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with ``_cell``: its variant columns' values joined (``cpu|float32|eager|``), NA as empty."""
     columns = [c for c in VARIANT_COLUMNS if c in df.columns]
-    parts = [df[c].astype("string").fillna("") for c in columns]
-    key = parts[0].str.cat(parts[1:], sep="|") if parts else pd.Series("", index=df.index, dtype="string")
-    return df.assign(_cell=key)
+    values = zip(*(df[c].astype("string").fillna("").tolist() for c in columns), strict=True)
+    return df.assign(_cell=pd.Series(["|".join(v) for v in values], index=df.index, dtype="string"))
 
 
 def _variant_label(key: str, keys: set[str]) -> str:

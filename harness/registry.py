@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import pydantic
 
@@ -97,7 +97,9 @@ class Registry(Generic[T]):
         """Decorator: register the decorated object under ``name`` (default: its ``__name__``)."""
 
         def decorator(obj: T) -> T:
-            key = name or obj.__name__
+            key = name or getattr(obj, "__name__", "")
+            if not key:
+                raise ValueError(f"{self.kind}: give a name to register {obj!r}, which has no __name__")
             if key in self._items and self._items[key] is not obj:
                 raise ValueError(f"{self.kind} {key!r} is registered twice")
             self._items[key] = obj
@@ -151,7 +153,7 @@ def params_model(fn: Callable[..., Any], skip: tuple[str, ...] = ()) -> type[pyd
     if isinstance(declared, type) and issubclass(declared, pydantic.BaseModel):
         return declared
     fields: dict[str, Any] = {}
-    extra = "forbid"
+    extra: Literal["allow", "forbid"] = "forbid"
     for pname, param in signature.parameters.items():
         if pname in skip or param.kind is param.VAR_POSITIONAL:
             continue

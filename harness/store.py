@@ -77,10 +77,10 @@ def signals_deferred() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        for signum in pending[:1]:  # now deliver what arrived, as its own handler would have
-            handler = previous[signum]
+        for number in pending[:1]:  # now deliver what arrived, as its own handler would have
+            handler = previous[signal.Signals(number)]
             if callable(handler):
-                handler(signum, None)
+                handler(number, None)
             elif handler == signal.SIG_DFL:
                 signal.raise_signal(signum)
 

@@ -51,7 +51,7 @@ def _gather_params(own: set[str]):
         params = {k: v for k, v in data.items() if k not in own}
         return {**{k: v for k, v in data.items() if k in own}, "params": params}
 
-    return model_validator(mode="before")(classmethod(gather))
+    return model_validator(mode="before")(classmethod(gather))  # type: ignore[arg-type]  # pydantic's stubs want a function
 
 
 class DatasetSpec(Strict):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ def _fields_at(model: type[pydantic.BaseModel], loc: Loc) -> list[str]:
     return []
 
 
-def _describe(error: dict[str, Any], allowed: list[str]) -> str:
+def _describe(error: Mapping[str, Any], allowed: list[str]) -> str:
     kind, loc = error["type"], error["loc"]
     if kind == "extra_forbidden":
         key = str(loc[-1]) if loc else ""

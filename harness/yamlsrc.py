@@ -70,7 +70,7 @@ def load_yaml(path: Path) -> tuple[Any, Locations]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        line: int | None = data[: exc.start].count(b"\n") + 1
         raise SuiteError(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); a suite is a YAML text file",
                          file=file, line=line) from None
     try:

@@ -43,7 +43,9 @@ if TYPE_CHECKING:
 
 ray: Any
 try:
-    import ray
+    import ray as _ray_module
+
+    ray = _ray_module
 except ImportError:  # an optional extra
     ray = None
 
@@ -230,7 +232,9 @@ class RayExecutor(Executor):
                 if isinstance(options, str):
                     waiting[index].append((cell, None, measurer.absent("skipped", options)))
                     continue
-                payload = to_payload(cast_for(built, cell.dtype).module)
+                module = cast_for(built, cell.dtype).module
+                assert module is not None  # models that were not built returned above
+                payload = to_payload(module)
                 ref = task.options(**options).remote(payload, measurer.input_shape(cell), list(measure.batch_sizes),
                                                      cell.device, cell.threads, measure.latency.settings(),
                                                      measure.latency.include_h2d, measure.timeout_seconds,

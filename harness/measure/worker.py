@@ -138,8 +138,8 @@ def _measure_cpu(model: nn.Module, runner: Any, examples: dict[int, torch.Tensor
             _failed(results[batch_size], exc, on_cuda=False)
             del examples[batch_size]
     timings, failed = measure_interleaved(runner, examples, settings)
-    for batch_size, exc in failed.items():
-        _failed(results[batch_size], exc, on_cuda=False)
+    for batch_size, error in failed.items():
+        _failed(results[batch_size], error, on_cuda=False)
     for batch_size, samples in timings.items():
         result = results[batch_size]
         try:
@@ -246,13 +246,13 @@ def measure_speed(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: l
     return used, [results[b] for b in batch_sizes]
 
 
-def start_server() -> multiprocessing.context.BaseContext:
+def start_server() -> multiprocessing.context.ForkServerContext:
     """Start the fork server now (it imports torch in the background) and return its context.
 
     The runner calls this before it loads data and trains, so that the
     server's start-up overlaps that work instead of delaying the first measurement.
     """
-    context = multiprocessing.get_context("forkserver")
+    context: multiprocessing.context.ForkServerContext = multiprocessing.get_context("forkserver")
     # torch._dynamo is what the first TorchDispatchMode of a process imports (about 1-2 s): once, in the server
     context.set_forkserver_preload(["torch", "torch._dynamo", __name__])
     multiprocessing.forkserver.ensure_running()

@@ -308,8 +308,9 @@ def write_leaderboard(table: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
 
 def read_leaderboard(path: Path) -> pd.DataFrame:
     """A leaderboard.csv back as the table :func:`leaderboard` returned (without ``attrs``)."""
-    text = dict.fromkeys(("rank", "tie", "model", "method", "suite", "device", "notes"), str)
-    table = pd.read_csv(path, dtype={**text, "batch_size": "Int64"})
+    types: dict[str, Any] = {**dict.fromkeys(("rank", "tie", "model", "method", "suite", "device", "notes"), str),
+                             "batch_size": "Int64"}
+    table = pd.read_csv(path, dtype=types)
     for column in ("tie", "notes"):
         table[column] = table[column].fillna("")
     return table

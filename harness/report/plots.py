@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import matplotlib
 
@@ -112,7 +113,7 @@ def per_batch(df: pd.DataFrame, name: str) -> pd.DataFrame:
             est = tables.aggregate(group)
             if not math.isnan(est.value):
                 label = f"{model} ({dtype})" if several_dtypes else model
-                records.append({"model": model, "dtype": dtype, "label": label, "batch_size": int(size),
+                records.append({"model": model, "dtype": dtype, "label": label, "batch_size": int(cast(int, size)),
                                 "value": est.value, "low": est.low, "high": est.high})
     return pd.DataFrame(records, columns=["model", "dtype", "label", "batch_size", "value", "low", "high"])
 
@@ -226,7 +227,7 @@ def compression(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
             ratio = getattr(ref, key) / getattr(row, key) if getattr(row, key) else math.nan
             drop = 100 * (ref.accuracy - row.accuracy)
             if not (math.isnan(ratio) or math.isnan(drop)):
-                ax.scatter([ratio], [drop], color=colours[row.model], s=60, label=row.model, zorder=3)
+                ax.scatter([ratio], [drop], color=colours[str(row.model)], s=60, label=row.model, zorder=3)
                 drawn += 1
         ax.set_xscale("log")
         _plain_log(ax, "x")

@@ -18,6 +18,7 @@ sequence length is named only where the results hold more than one.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import pandas as pd
@@ -25,8 +26,8 @@ import pandas as pd
 
 def _label(model: str, backend: str, seq_len: object, name_seq: bool) -> str:
     parts = [] if backend == "eager" else [backend]
-    if name_seq and isinstance(seq_len, numbers.Real) and not pd.isna(seq_len):
-        parts.append(f"seq {int(seq_len)}")
+    if name_seq and isinstance(seq_len, numbers.Real) and not math.isnan(float(seq_len)):
+        parts.append(f"seq {int(float(seq_len))}")
     return f"{model} [{', '.join(parts)}]" if parts else model
 
 
