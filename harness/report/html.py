@@ -111,9 +111,11 @@ def render_html(df: pd.DataFrame, manifest: dict[str, Any], figures: dict[str, P
     if df.empty:
         raise HarnessError("the results table is empty: nothing to report")
     heading, facts = markdown.title(df, manifest)
-    models = tables.model_table(df)
+    from harness.report.variants import one_per_model
+
+    models = tables.model_table(one_per_model(df))  # model-level metrics: one row per model, not per variant
     failures = markdown.failures_table(df)
-    embedding = markdown.embedding_table(df)
+    embedding = markdown.embedding_table(one_per_model(df))
     body = [
         f"<h1>{_e(heading)}</h1>", f"<p>{_e(facts)}</p>" if facts else "",
         "<h2>Machine</h2><ul>" + "".join(f"<li>{_e(line)}</li>" for line in markdown.machine_lines(manifest))

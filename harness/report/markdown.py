@@ -18,6 +18,7 @@ from harness.errors import HarnessError
 from harness.metrics import metric
 from harness.report import tables
 from harness.report.formatting import MISSING, format_interval, format_value, header, markdown_table, table_cell
+from harness.report.variants import one_per_model
 
 LEGEND = ("Intervals are 95%: with one seed the measurement's own (bootstrap for accuracy, order statistics "
           "for latency), with several seeds a Student-t interval of the mean across seeds. Drop is teacher "
@@ -331,10 +332,11 @@ def render_markdown(df: pd.DataFrame, manifest: dict[str, Any], figures: dict[st
     tables.check_columns(df)
     if df.empty:
         raise HarnessError("the results table is empty: nothing to report")
-    models = tables.model_table(df)
+    model_level = one_per_model(df)  # model-level metrics: one row per model, not one per backend or seq_len
+    models = tables.model_table(model_level)
     sections = [_title(df, manifest), _machine(manifest), _with_notes("## Models", models, display_models(models)),
-                _embedding_quality(df), _teacher_outputs(manifest), _pipelines(manifest), _results(df), _failures(df),
-                _findings(df, manifest), figure_lines(figures or {}, skipped or {})]
+                _embedding_quality(model_level), _teacher_outputs(manifest), _pipelines(manifest), _results(df),
+                _failures(df), _findings(df, manifest), figure_lines(figures or {}, skipped or {})]
     return "\n\n".join(s for s in sections if s) + "\n"
 
 

@@ -54,3 +54,23 @@ def split_variants(df: pd.DataFrame) -> pd.DataFrame:
         if speed.empty:
             parts.append(model_level)
     return pd.concat(parts, ignore_index=True).astype(df.dtypes.to_dict())
+
+
+def base_model(label: str) -> str:
+    """The model a variant's label names: ``kd-16 [onnx]`` -> ``kd-16`` (model names have no spaces)."""
+    return label.split(" [", 1)[0]
+
+
+def one_per_model(df: pd.DataFrame) -> pd.DataFrame:
+    """The model-level rows once per model, under its own name, for tables of model-level metrics (size,
+    quality): :func:`split_variants` copies them to every variant of the model.
+
+    >>> split = split_variants(pd.DataFrame({"model": ["m", "m", "m"], "metric": ["params", "p50", "p50"],
+    ...     "batch_size": [None, 1, 1], "backend": ["eager", "eager", "onnx"], "seq_len": [None] * 3}))
+    >>> one_per_model(split)[["model", "metric"]].values.tolist()
+    [['m', 'params']]
+    """
+    model_level = df[df["batch_size"].isna()]
+    first = model_level.groupby(model_level["model"].map(base_model), sort=False)["model"].first()
+    kept = model_level[model_level["model"].isin(set(first))]
+    return kept.assign(model=kept["model"].map(base_model))
