@@ -16,6 +16,7 @@ import dataclasses
 import math
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -190,15 +191,10 @@ class Measurer:
         """Results of a cell not measured: ``status`` (skipped | error) and the reason at every batch size."""
         return [BatchResult(b, status, reason) for b in self.suite.measure.batch_sizes]
 
-    def speed_rows(self, built: Built, cell: plan.Cell) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
-                                                                   int | None]:
-        """Every per-batch-size metric at every batch size in ``cell``: a value, or why there is none."""
-        if built.module is None:
-            return [], [], None
+    def timed_here(self, built: Built, cell: plan.Cell) -> tuple[int | None, list[BatchResult]]:
+        """``cell`` timed in a fresh process on this host, or skipped with the reason: (threads used, results)."""
         reason = self.not_measured(built, cell)
-        threads, results = (None, self.absent("skipped", reason)) if reason else self.time_cell(built, cell)
-        rows, samples = self.result_rows(built, cell, threads, results)
-        return rows, samples, threads
+        return (None, self.absent("skipped", reason)) if reason else self.time_cell(built, cell)
 
     def result_rows(self, built: Built, cell: plan.Cell, threads: int | None,
                     results: list[BatchResult]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -224,17 +220,23 @@ class Measurer:
                         for i, s in enumerate(res.samples_ms)]
         return rows, samples
 
-    def measure_model(self, built: Built) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
-        """All rows of one model, its cells timed one after another here: (rows, samples, threads used)."""
-        if built.module is None:
-            return self.failed_rows(built), [], []
+    def model_results(self, built: Built, timed: Iterable[tuple[plan.Cell, int | None, list[BatchResult]]],
+                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
+        """All rows of one model from its cells' results, ``(cell, threads used, results)`` in cell order:
+        (rows, samples, thread counts used)."""
         rows, samples, used = self.all_model_rows(built), [], []
-        for cell in self.cells(built):
-            cell_rows, cell_samples, threads = self.speed_rows(built, cell)
+        for cell, threads, results in timed:
+            cell_rows, cell_samples = self.result_rows(built, cell, threads, results)
             rows += cell_rows
             samples += cell_samples
             used += [threads] if threads is not None else []
         return rows, samples, used
+
+    def measure_model(self, built: Built) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
+        """All rows of one model, its cells timed one after another here: (rows, samples, threads used)."""
+        if built.module is None:
+            return self.failed_rows(built), [], []
+        return self.model_results(built, ((cell, *self.timed_here(built, cell)) for cell in self.cells(built)))
 
 
 def load_dataset(suite: Suite) -> Dataset:

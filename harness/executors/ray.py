@@ -260,10 +260,4 @@ class RayExecutor(Executor):
         for index in [i for i in waiting if i not in busy]:
             built, finished = models[index], waiting.pop(index)
             order = {cell: position for position, cell in enumerate(measurer.cells(built))}
-            rows, samples, used = measurer.all_model_rows(built), [], []
-            for cell, threads, results in sorted(finished, key=lambda item: order[item[0]]):
-                cell_rows, cell_samples = measurer.result_rows(built, cell, threads, results)
-                rows += cell_rows
-                samples += cell_samples
-                used += [threads] if threads is not None else []
-            yield built, rows, samples, used
+            yield (built, *measurer.model_results(built, sorted(finished, key=lambda item: order[item[0]])))
