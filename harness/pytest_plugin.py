@@ -109,7 +109,7 @@ class HarnessSession:
         out = self.config.getoption("harness_results") or tempfile.mkdtemp(prefix="harness-pytest-")
         return run_suite(self.suite, Path(out), ModelCache(default_cache_dir())).run_dir
 
-    def built_models(self) -> tuple[dict[str, Any], tuple[int, ...], Suite]:
+    def built_models(self) -> tuple[dict[str, Any], Any, Suite]:
         """Every model of the suite (first seed), built as a run builds them, for the benchmark items."""
         from harness.build import Builder
         from harness.cache import ModelCache, default_cache_dir
@@ -122,7 +122,7 @@ class HarnessSession:
         with torch_threads(suite.build.threads):
             teacher = builder.teacher()
             built = [teacher, *(builder.student(spec, suite.seeds[0], teacher) for spec in suite.students)]
-        return {b.name: b for b in built}, data.input_shape, suite
+        return {b.name: b for b in built}, data, suite
 
     def comparison(self) -> Comparison:
         """Computed on first use; an error (bad input) is kept and raised for every item."""

@@ -112,3 +112,18 @@ def test_benchmark_items_write_pytest_benchmark_json(pytester: pytest.Pytester, 
     assert [b["name"] for b in benchmarks] == ["test_latency[teacher-bs1]", "test_latency[small-bs1]"]
     assert all(b["stats"]["rounds"] == 5 and b["extra_info"]["threads"] == 1 for b in benchmarks)
     assert benchmarks[0]["group"] == "gated batch size 1"
+
+
+def test_a_thread_matrix_gets_one_benchmark_per_count(pytester: pytest.Pytester, tmp_path: Path):
+    """measure.threads: [1, 2] times each model × batch size once per count, with that count set."""
+    suite = tmp_path / "gated.yaml"
+    suite.write_text((FIXTURES / "gated.yaml").read_text().replace("threads: 1", "threads: [1, 2]"))
+    assert "threads: [1, 2]" in suite.read_text()
+    out = tmp_path / "bench.json"
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(suite),
+                                          "--harness-benchmark", f"--benchmark-json={out}")
+    result.assert_outcomes(passed=4)
+    benchmarks = json.loads(out.read_text())["benchmarks"]
+    assert [(b["name"], b["extra_info"]["threads"]) for b in benchmarks] == [
+        ("test_latency[teacher-bs1-1t]", 1), ("test_latency[teacher-bs1-2t]", 2),
+        ("test_latency[small-bs1-1t]", 1), ("test_latency[small-bs1-2t]", 2)]
