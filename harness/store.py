@@ -180,7 +180,8 @@ class RunWriter:
             self.write_manifest()
 
 
-def _run_dirs(path: Path) -> list[Path]:
+def run_dirs(path: Path) -> list[Path]:
+    """``path`` itself when it is a run directory, else every run directory below it."""
     if (path / MANIFEST).is_file():
         return [path]
     if not path.exists():
@@ -237,7 +238,7 @@ def load_results(*paths: str | Path, samples: bool = False) -> pd.DataFrame:
     frames = []
     columns = SAMPLE_COLUMNS if samples else COLUMNS
     for path in paths:
-        for run_dir in _run_dirs(Path(path)):
+        for run_dir in run_dirs(Path(path)):
             manifest = read_manifest(run_dir)
             table = run_dir / (SAMPLES if samples else MEASUREMENTS)
             if table.is_file():

@@ -26,7 +26,7 @@ from harness.errors import HarnessError
 from harness.metrics import metric
 from harness.report import formatting, tables
 from harness.report.variants import split_variants
-from harness.store import _run_dirs, load_results, read_manifest
+from harness.store import load_results, read_manifest, run_dirs
 
 SPEED_METRICS = ("latency_p50_ms", "throughput_sps", "peak_memory_bytes", "energy_j_per_sample")
 #: environment fields shown side by side, (label, key of the manifest's hardware or of the cell)
@@ -81,7 +81,7 @@ def load_machines(paths: Sequence[Path]) -> tuple[pd.DataFrame, dict[str, dict[s
     environment, and a line for each kind of cell left out (not measured, and why)."""
     frames, envs, keys, left_out = [], [], [], []
     for path in paths:
-        for run_dir in _run_dirs(Path(path)):
+        for run_dir in run_dirs(Path(path)):
             # a model timed as several backends or sequence lengths is one entry per variant, never pooled
             manifest, df = read_manifest(run_dir), split_variants(load_results(run_dir))
             left_out += _left_out(df, str(manifest.get("run_id")))
