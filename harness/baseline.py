@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.store import MANIFEST, MEASUREMENTS, SAMPLES, now_iso, read_manifest
+from harness.store import FINISHED, MANIFEST, MEASUREMENTS, SAMPLES, now_iso, read_manifest
 
 DEFAULT_DIR = Path("results/baselines")
 INFO = "baseline.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
-_SAVABLE = ("complete", "complete_with_errors")
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ def save_baseline(run_dir: Path, name: str, directory: Path = DEFAULT_DIR, force
     if not (run_dir / MANIFEST).is_file():
         raise HarnessError(f"{run_dir}: not a run directory (no {MANIFEST})")
     manifest = read_manifest(run_dir)
-    if manifest.get("status") not in _SAVABLE:
+    if manifest.get("status") not in FINISHED:
         raise HarnessError(f"{run_dir}: the run is {manifest.get('status')!r}; only a complete run can be a baseline")
     if not (run_dir / MEASUREMENTS).is_file():
         raise HarnessError(f"{run_dir}: no {MEASUREMENTS}; only a complete run can be a baseline")

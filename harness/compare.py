@@ -37,12 +37,11 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.gates import GateSpec, gates_of_resolved_suite
 from harness.metrics import Metric, metric
-from harness.store import load_results, read_manifest
+from harness.store import FINISHED, load_results, read_manifest
 
 #: fingerprint fields that decide whether timing and memory can be compared (not machine_id: two CI
 #: runners of one kind are different machines with the same hardware; not platform: kernel updates)
 HARDWARE_KEYS = ("cpu", "cores_logical", "gpu", "gpu_count", "cuda", "driver", "torch", "threads")
-COMPLETE = ("complete", "complete_with_errors")
 PASS, FAIL, REFUSED, NOISY, SKIPPED, NEW = "pass", "FAIL", "refused", "noisy", "skipped", "new"
 #: verdicts that are neither a pass nor a measured regression: the comparison could not decide (exit 2)
 UNDECIDED = (REFUSED, NOISY)
@@ -62,7 +61,7 @@ class RunData:
         if not (path / "manifest.json").is_file():
             raise HarnessError(f"{path}: not a run directory or baseline (no manifest.json)")
         manifest = read_manifest(path)
-        if manifest.get("status") not in COMPLETE:
+        if manifest.get("status") not in FINISHED:
             raise HarnessError(f"{path}: the run is {manifest.get('status')!r}, not complete; finish it with "
                                f"harness run SUITE --resume {path}")
         return cls(path, manifest, _with_cell_key(load_results(path)),

@@ -33,6 +33,8 @@ SCHEMA_VERSION = 2  # 2: threads, backend and seq_len columns (schema 1 is migra
 MANIFEST = "manifest.json"
 MEASUREMENTS = "measurements.parquet"
 SAMPLES = "samples.parquet"
+#: manifest statuses of a run that finished (some cells may have failed): what baselines and compare accept
+FINISHED = ("complete", "complete_with_errors")
 
 #: column -> pandas dtype, in order (DESIGN.md's result schema)
 COLUMNS: dict[str, str] = {
