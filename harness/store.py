@@ -29,12 +29,14 @@ import pandas as pd
 
 from harness.errors import HarnessError
 
-SCHEMA_VERSION = 2  # 2: threads, backend and seq_len columns (schema 1 is migrated on read)
+SCHEMA_VERSION = 3  # 2: threads, backend, seq_len; 3: scenario, target_qps, samples' round and slot (older runs migrated on read)
 MANIFEST = "manifest.json"
 MEASUREMENTS = "measurements.parquet"
 SAMPLES = "samples.parquet"
 #: manifest statuses of a run that finished (some cells may have failed): what baselines and compare accept
 FINISHED = ("complete", "complete_with_errors")
+#: the scenario of closed-loop timing (one batch, wait, the next): every row written before schema 3
+SINGLE_STREAM = "single_stream"
 
 #: column -> pandas dtype, in order (DESIGN.md's result schema)
 COLUMNS: dict[str, str] = {
@@ -44,12 +46,16 @@ COLUMNS: dict[str, str] = {
     "status": "string", "error": "string",
     # schema 2
     "threads": "Int64", "backend": "string", "seq_len": "Int64",
+    # schema 3: how the model was loaded (single_stream: closed-loop timing); target_qps only in the server scenario
+    "scenario": "string", "target_qps": "float64",
 }
 SAMPLE_COLUMNS: dict[str, str] = {
     "run_id": "string", "model": "string", "seed": "Int64", "device": "string", "dtype": "string",
     "batch_size": "Int64", "iteration": "Int64", "latency_ms": "float64",
     # schema 2
     "threads": "Int64", "backend": "string", "seq_len": "Int64",
+    # schema 3: the paired round a sample was timed in, and its model's place in that round's random order
+    "round": "Int64", "slot": "Int64", "scenario": "string",
 }
 
 
@@ -103,7 +109,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def frame(rows: Iterable[Mapping[str, Any]], columns: Mapping[str, str] = COLUMNS) -> pd.DataFrame:
     """Rows (dicts) as a DataFrame with exactly the schema's columns and dtypes."""
     df = pd.DataFrame(list(rows), columns=list(columns))
-    for name, default in (("status", "ok"), ("error", ""), ("backend", "eager")):
+    for name, default in (("status", "ok"), ("error", ""), ("backend", "eager"), ("scenario", SINGLE_STREAM)):
         if name in columns:
             df[name] = df[name].astype("object").fillna(default)
     return df.astype(dict(columns))
@@ -220,12 +226,22 @@ def _v1_to_v2(df: pd.DataFrame, manifest: Mapping[str, Any]) -> pd.DataFrame:
     return df
 
 
+def _v2_to_v3(df: pd.DataFrame) -> pd.DataFrame:
+    """Schema 2 -> 3. Every schema-2 row was closed-loop timing (scenario ``single_stream``, no target rate);
+    its samples were timed in one window per batch size, or interleaved rounds that were not recorded: no round."""
+    df = df.copy()
+    df["scenario"] = SINGLE_STREAM
+    return df
+
+
 def _read_table(path: Path, manifest: Mapping[str, Any], columns: Mapping[str, str]) -> pd.DataFrame:
     """A table as the current schema has it (old runs migrated on read, never rewriting files); a column
     added since reads as null in older runs unless a migration step says what it was."""
     df = pd.read_parquet(path)
     if manifest["schema_version"] < 2:
         df = _v1_to_v2(df, manifest)
+    if manifest["schema_version"] < 3:
+        df = _v2_to_v3(df)
     for name in columns:
         if name not in df.columns:
             df[name] = pd.NA

@@ -149,10 +149,29 @@ class StudentSpec(Strict):
 
 
 class LatencySpec(Strict):
+    """How each cell is timed: the models of a cell in paired rounds (docs/measurements.md, "Paired rounds").
+
+    The knobs that trade time for precision: ``max_seconds`` (each model's timed budget per batch size),
+    ``target_ci`` (stop earlier once every model's median is this tight), ``min_rounds`` and
+    ``round_seconds`` (how many windows of the machine's phases each estimate spans, and how long each is).
+    """
+
     warmup_iters: int = Field(5, ge=0, le=1_000_000)
     min_iters: int = Field(30, ge=1, le=10_000_000)
     max_seconds: float = Field(2.0, gt=0, le=3600)
     target_ci: float = Field(0.02, gt=0, lt=1)
+    #: timed seconds of one model's window in one round (after its re-warm)
+    round_seconds: float = Field(0.02, gt=0, le=60)
+    #: rounds every batch size gets at least, however tight its intervals are sooner
+    min_rounds: int = Field(8, ge=2, le=100_000)
+    #: forwards run, untimed, whenever a model's process takes over the CPU again (at least this many, and
+    #: for at least ``rewarm_seconds``): its caches refill before its window is timed
+    rewarm_iters: int = Field(3, ge=0, le=1_000_000)
+    rewarm_seconds: float = Field(0.005, ge=0, le=60)
+    #: seeds the random order of the models in each round
+    order_seed: int = Field(0, ge=0, le=2**32 - 1)
+    #: time the teacher against a second copy of itself (the A/A noise floor of the run)
+    noise_floor: bool = True
     #: on cuda, time the host-to-device copy of each batch with the forward
     include_h2d: bool = False
 
@@ -160,7 +179,10 @@ class LatencySpec(Strict):
         from harness.measure.latency import LatencySettings
 
         return LatencySettings(warmup_iters=self.warmup_iters, min_iters=self.min_iters,
-                               max_seconds=self.max_seconds, target_ci=self.target_ci)
+                               max_seconds=self.max_seconds, target_ci=self.target_ci,
+                               round_seconds=self.round_seconds, min_rounds=self.min_rounds,
+                               rewarm_iters=self.rewarm_iters, rewarm_seconds=self.rewarm_seconds,
+                               order_seed=self.order_seed)
 
 
 class MeasureSpec(Strict):

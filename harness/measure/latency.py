@@ -82,6 +82,13 @@ class LatencySettings:
     settle_block: int = 10
     settle_tolerance: float = 0.05
     warmup_max_seconds: float | None = None
+    #: paired rounds (:mod:`harness.measure.paired`): each model's timed window per round, the fewest rounds,
+    #: the untimed re-warm before every window, and the seed of each round's random order
+    round_seconds: float = 0.02
+    min_rounds: int = 8
+    rewarm_iters: int = 3
+    rewarm_seconds: float = 0.005
+    order_seed: int = 0
 
     def __post_init__(self) -> None:
         if self.warmup_seconds < 0 or self.warmup_iters < 0:
