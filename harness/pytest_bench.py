@@ -41,10 +41,10 @@ def harness_models(request: pytest.FixtureRequest) -> Any:
 def test_latency(benchmark: Any, harness_cell: tuple[str, int, int | None], harness_models: Any) -> None:
     import torch
 
+    from harness.measure.batch import make_input
     from harness.measure.latency import prepare_example
     from harness.measure.size import model_dtype
     from harness.measure.threads import torch_threads
-    from harness.measure.worker import make_input
 
     name, batch_size, threads = harness_cell
     models, data, suite = harness_models

@@ -16,7 +16,8 @@ import dataclasses
 import math
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,14 @@ from harness.cache import ModelCache
 from harness.data import DATASETS
 from harness.data.base import Dataset
 from harness.errors import HarnessError, one_line
-from harness.executors import Executor, LocalExecutor
+from harness.executors import Executor, LocalExecutor, Measured
 from harness.hardware import fingerprint, git_commit
 from harness.measure import size
+from harness.measure.batch import BatchResult
 from harness.measure.embedding import quality_estimates
+from harness.measure.paired import TWIN_SUFFIX, GroupResult, NoiseFloor, measure_group
+from harness.measure.session import CellRequest
 from harness.measure.threads import torch_threads
-from harness.measure.worker import BatchResult, measure_isolated
 from harness.metrics import METRICS, metric
 from harness.registry import extra_sys_path
 from harness.store import RunWriter
@@ -82,6 +85,10 @@ class Measurer:
 
     def __init__(self, suite: Suite, data: Dataset, teacher_logits: torch.Tensor | None, teacher_error: str = ""):
         self.suite, self.data, self.teacher_logits, self.teacher_error = suite, data, teacher_logits, teacher_error
+        #: the A/A ratios of the teacher against its twin, cell by cell (the run's noise floor)
+        self.noise = NoiseFloor(suite.measure.latency.noise_floor)
+        #: the twin's raw samples, kept beside the models' (model ``<teacher>~aa``)
+        self.twin_samples: list[dict[str, Any]] = []
 
     def _row(self, built: Built, name: str, value: float | None, *, batch_size: int | None = None,
              device: str = "cpu", ci: tuple[float, float] = (math.nan, math.nan), n: int | None = None,
@@ -174,34 +181,16 @@ class Measurer:
             return "int8 (torch.ao quantized) models run on the CPU only"
         return device_missing(cell.device) if here else ""
 
-    def time_cell(self, built: Built, cell: plan.Cell) -> tuple[int | None, list[BatchResult]]:
-        """Time one cell in a fresh process: (threads used, results); failures become error results."""
-        measure, module = self.suite.measure, cast_for(built, cell.dtype).module
-        assert module is not None, "time_cell needs a built model"
-        try:
-            return measure_isolated(module, self.input_shape(cell),
-                                    list(measure.batch_sizes), cell.device, cell.threads,
-                                    measure.latency.settings(), include_h2d=measure.latency.include_h2d,
-                                    timeout=measure.timeout_seconds, backend=cell.backend,
-                                    token_range=self.data.token_range)
-        except Exception as exc:  # the worker crashed, timed out or could not start
-            return None, self.absent("error", f"measurement process failed: {one_line(exc)}")
-
     def absent(self, status: str, reason: str) -> list[BatchResult]:
         """Results of a cell not measured: ``status`` (skipped | error) and the reason at every batch size."""
         return [BatchResult(b, status, reason) for b in self.suite.measure.batch_sizes]
-
-    def timed_here(self, built: Built, cell: plan.Cell) -> tuple[int | None, list[BatchResult]]:
-        """``cell`` timed in a fresh process on this host, or skipped with the reason: (threads used, results)."""
-        reason = self.not_measured(built, cell)
-        return (None, self.absent("skipped", reason)) if reason else self.time_cell(built, cell)
 
     def result_rows(self, built: Built, cell: plan.Cell, threads: int | None,
                     results: list[BatchResult]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The rows and raw samples of one cell's results (``threads``: the count used, if it ran)."""
         dtype = self.measured_dtypes(built)[cell.dtype] or cell.dtype
         used = threads if threads is not None else cell.threads
-        rows, samples = [], []
+        rows = []
         for res in results:
             for name in PER_BATCH:
                 kw: dict[str, Any] = {"batch_size": res.batch_size, **cell.columns(), "threads": used,
@@ -214,11 +203,17 @@ class Measurer:
                 else:
                     status, reason = res.absent.get(name, ("error", "the measuring process did not report it"))
                     rows.append(self._row(built, name, None, status=status, error=reason, **kw))
-            samples += [{"model": built.name, "seed": built.seed, "device": cell.device, "dtype": dtype,
-                         "batch_size": res.batch_size, "iteration": i, "latency_ms": s, "threads": used,
-                         "backend": cell.backend, "seq_len": cell.seq_len}
-                        for i, s in enumerate(res.samples_ms)]
-        return rows, samples
+        return rows, self.sample_rows(built.name, built.seed, cell, used, results, dtype)
+
+    @staticmethod
+    def sample_rows(model: str, seed: int, cell: plan.Cell, threads: int | None, results: list[BatchResult],
+                    dtype: str | None = None) -> list[dict[str, Any]]:
+        """The raw samples of one model's cell, each with its paired round and its place in that round."""
+        return [{"model": model, "seed": seed, "device": cell.device, "dtype": dtype or cell.dtype,
+                 "batch_size": res.batch_size, "iteration": i, "latency_ms": sample, "threads": threads,
+                 "backend": cell.backend, "seq_len": cell.seq_len,
+                 "round": res.rounds[i] if res.rounds else None, "slot": res.slots[i] if res.slots else None}
+                for res in results for i, sample in enumerate(res.samples_ms)]
 
     def model_results(self, built: Built, timed: Iterable[tuple[plan.Cell, int | None, list[BatchResult]]],
                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
@@ -232,11 +227,98 @@ class Measurer:
             used += [threads] if threads is not None else []
         return rows, samples, used
 
-    def measure_model(self, built: Built) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
-        """All rows of one model, its cells timed one after another here: (rows, samples, threads used)."""
-        if built.module is None:
-            return self.failed_rows(built), [], []
-        return self.model_results(built, ((cell, *self.timed_here(built, cell)) for cell in self.cells(built)))
+    def request(self, cell: plan.Cell) -> CellRequest:
+        """How every model of ``cell`` is timed (the same for each, so that their rounds are comparable)."""
+        measure = self.suite.measure
+        return CellRequest(self.input_shape(cell), tuple(measure.batch_sizes), cell.device, cell.threads,
+                           measure.latency.settings(), measure.latency.include_h2d, measure.timeout_seconds,
+                           cell.backend, self.data.token_range)
+
+    def paired_cells(self, models: list[Built], teacher: Built | None, here: bool = True) -> list[PairedCell]:
+        """Every cell of the run, in the suite's cell order, with the models timed together in it.
+
+        ``teacher`` is the reference of ``speedup_vs_teacher`` and the A/A
+        twin: it is timed in every cell it has even when its own rows are not
+        part of this run (a resumed run or a shard), so that each student is
+        paired with it. ``here``: check devices on this host (else where the cell runs).
+        """
+        timed = [b for b in models if b.module is not None]
+        teacher = teacher if teacher is not None and teacher.module is not None else None
+        order = list(dict.fromkeys(c for b in ([teacher] if teacher else []) + timed for c in self.cells(b)))
+        out = []
+        for cell in order:
+            members, skipped = [], []
+            for built in timed:
+                if cell in self.cells(built):
+                    reason = self.not_measured(built, cell, here)
+                    (skipped.append((built, reason)) if reason else members.append(built))
+            reference = teacher if teacher and cell in self.cells(teacher) and \
+                not self.not_measured(teacher, cell, here) else None
+            if members:
+                out.append(PairedCell(cell, members, skipped, reference))
+            elif skipped:
+                out.append(PairedCell(cell, [], skipped, None))
+        return out
+
+    def modules(self, paired: PairedCell) -> dict[str, torch.nn.Module]:
+        """Label -> the module timed in the cell (cast to its dtype): the members, and the reference teacher."""
+        chosen = {job_label(b): b for b in paired.members}
+        if paired.reference is not None:
+            chosen.setdefault(job_label(paired.reference), paired.reference)
+        return {label: module for label, built in chosen.items()
+                if (module := cast_for(built, paired.cell.dtype).module) is not None}
+
+    def twin(self, paired: PairedCell) -> bool:
+        """Whether this cell times the teacher against a second copy of itself (the A/A noise floor)."""
+        return self.suite.measure.latency.noise_floor and paired.reference is not None
+
+    def time_paired(self, paired: PairedCell) -> GroupResult:
+        """The cell's models timed together in paired rounds on this host, each in its own fresh process."""
+        if not paired.members:
+            return GroupResult({}, [])
+        return measure_group(self.request(paired.cell), self.modules(paired), self.reference_label(paired),
+                             twin=self.twin(paired))
+
+    @staticmethod
+    def reference_label(paired: PairedCell) -> str | None:
+        return job_label(paired.reference) if paired.reference is not None else None
+
+    def measure_all(self, models: list[Built], teacher: Built | None,
+                    timed: Iterable[tuple[PairedCell, GroupResult]]) -> Iterator[Measured]:
+        """Every model's rows, from each paired cell's results (``timed``, in any order), once all are back."""
+        results: dict[str, list[tuple[plan.Cell, int | None, list[BatchResult]]]] = {}
+        for paired, group in timed:
+            self.noise.add(paired.cell.columns(), group.noise)
+            for built, reason in paired.skipped:
+                results.setdefault(job_label(built), []).append((paired.cell, None, self.absent("skipped", reason)))
+            for label, (threads, cell_results) in group.results.items():
+                results.setdefault(label, []).append((paired.cell, threads, cell_results))
+        for built in models:
+            if built.module is None:
+                yield built, self.failed_rows(built), [], []
+                continue
+            order = {cell: position for position, cell in enumerate(self.cells(built))}
+            mine = sorted(results.get(job_label(built), []), key=lambda item: order[item[0]])
+            yield (built, *self.model_results(built, mine))
+        twin = job_label(teacher) + TWIN_SUFFIX if teacher is not None else None
+        self.twin_samples = [s for cell, threads, res in results.get(twin or "", [])
+                             for s in self.sample_rows(twin or "", 0, cell, threads, res)]
+
+
+@dataclass
+class PairedCell:
+    """One cell of a run: the models timed together in it, those skipped there (with why), and the teacher
+    every member's speedup is against (None where the teacher is not timed in this cell)."""
+
+    cell: plan.Cell
+    members: list[Built]
+    skipped: list[tuple[Built, str]]
+    reference: Built | None
+
+
+def job_label(built: Built) -> str:
+    """A model's label among a cell's measuring processes: its name, and its seed where it is not 0."""
+    return built.name if built.seed == 0 else f"{built.name}@{built.seed}"
 
 
 def load_dataset(suite: Suite) -> Dataset:
@@ -355,7 +437,7 @@ def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log, ex
             except Exception as exc:  # it cannot run on the data: every row says why
                 built.module, built.error = None, f"forward on the test split failed: {one_line(exc)}"
     used: set[int] = set()
-    for built, rows, samples, threads in executor.measure(measurer, models):
+    for built, rows, samples, threads in executor.measure(measurer, models, teacher):
         used |= set(threads)
         if used:  # the counts the cells really ran with: one number, or a list for a thread matrix
             writer.manifest["hardware"]["threads"] = min(used) if len(used) == 1 else sorted(used)
@@ -363,6 +445,12 @@ def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log, ex
         errors = sum(r["status"] == "error" for r in rows)
         state = "not built, its rows record why" if built.module is None else f"{len(rows)} rows"
         log(f"  {built.name} (seed {built.seed}): {state}" + (f", {errors} errors" if errors and built.module else ""))
+    floor = measurer.noise.summary()
+    if floor is not None:
+        writer.manifest["noise_floor"] = floor
+        log(f"  noise floor (A/A): {'not measured, ' + floor['reason'] if floor['pct'] is None else floor['pct']}"
+            + ("" if floor["pct"] is None else "% (latency differences under it cannot be told apart here)"))
+    writer.append([], measurer.twin_samples)
     counts = writer.status_counts()
     failed_models = writer.failed_models()
     writer.finish("complete" if not counts.get("error") else "complete_with_errors",

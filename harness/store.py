@@ -29,7 +29,8 @@ import pandas as pd
 
 from harness.errors import HarnessError
 
-SCHEMA_VERSION = 3  # 2: threads, backend, seq_len; 3: scenario, target_qps, samples' round and slot (older runs migrated on read)
+#: 2: threads, backend, seq_len; 3: scenario, target_qps, samples' round and slot (older runs migrated on read)
+SCHEMA_VERSION = 3
 MANIFEST = "manifest.json"
 MEASUREMENTS = "measurements.parquet"
 SAMPLES = "samples.parquet"

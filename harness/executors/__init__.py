@@ -5,14 +5,16 @@ executor only does the two phases' work:
 
 - ``build_students(builder, teacher, skip)``: every student not in ``skip``
   (a set of ``(model, seed)``), as :class:`~harness.build.Built` objects.
-- ``measure(measurer, models)``: for each model, all its rows, yielded as
-  soon as the model's cells are done, so the runner writes them at once.
+- ``measure(measurer, models, teacher)``: for each model, all its rows,
+  yielded once its cells are done, so the runner writes them at once. The
+  models of a cell are timed together, in paired rounds
+  (:mod:`harness.measure.paired`), with the teacher as their reference.
 
-:class:`LocalExecutor` does both in this process, one model after another,
-each cell timed in a fresh process from the fork server. ``RayExecutor``
-(:mod:`harness.executors.ray`, ``pip install .[ray]``) builds the students as
-parallel Ray tasks and times each cell in a Ray task that owns its node's
-CPUs or a GPU.
+:class:`LocalExecutor` does both in this process, one cell after another,
+each model of a cell in its own fresh process from the fork server.
+``RayExecutor`` (:mod:`harness.executors.ray`, ``pip install .[ray]``) builds
+the students as parallel Ray tasks and times each cell's paired rounds in a
+Ray task that owns its node's CPUs or a GPU.
 """
 
 from __future__ import annotations
@@ -49,13 +51,13 @@ class Executor:
     def build_students(self, builder: Builder, teacher: Built, skip: Container[tuple[str, int]]) -> list[Built]:
         return list(builder.students(teacher, skip=skip))
 
-    def measure(self, measurer: Measurer, models: list[Built]) -> Iterator[Measured]:
-        for built in models:
-            yield (built, *measurer.measure_model(built))
+    def measure(self, measurer: Measurer, models: list[Built], teacher: Built | None = None) -> Iterator[Measured]:
+        cells = measurer.paired_cells(models, teacher)
+        yield from measurer.measure_all(models, teacher, ((paired, measurer.time_paired(paired)) for paired in cells))
 
 
 class LocalExecutor(Executor):
-    """Everything in this process; each cell timed in a fresh process forked from a server."""
+    """Everything on this host; each model of a cell timed in its own fresh process forked from a server."""
 
     def prepare(self) -> None:
         from harness.measure.worker import start_server

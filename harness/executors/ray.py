@@ -10,13 +10,15 @@ the model cache as the local executor would (same cache keys). A student
 whose method reads other students (``uses_models``) is built here after the
 others, with exactly the models the local executor would have given it.
 
-Measure phase: one Ray task per cell (model × device × threads × dtype × backend × seq_len).
-A cpu cell asks for every CPU of a node (the cluster's largest nodes), a cuda
-cell for one GPU (of ``measure.accelerator_type`` where the suite names one),
-so at most one measuring task owns a node's CPUs or a GPU at a time. Inside
-the task the cell is timed exactly as locally, in a fresh process forked from
+Measure phase: one Ray task per cell (device × threads × dtype × backend ×
+seq_len), which times every model of the cell in paired rounds
+(:mod:`harness.measure.paired`). A cpu cell asks for every CPU of a node (the
+cluster's largest nodes), a cuda cell for one GPU (of
+``measure.accelerator_type`` where the suite names one), so at most one
+measuring task owns a node's CPUs or a GPU at a time. Inside the task the
+cell is timed exactly as locally, each model in a fresh process forked from
 the task's own fork server (timeout, crash containment). Rows go back to the
-runner, and so into the run directory, as soon as a model's cells are done.
+runner, and so into the run directory, once every cell is back.
 
 With no address a local Ray instance is started with this machine's CPUs
 and shut down at the end.
@@ -24,6 +26,7 @@ and shut down at the end.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -38,8 +41,9 @@ from harness.executors import Executor, Measured
 
 if TYPE_CHECKING:
     from harness.build import Builder, Built
+    from harness.measure.paired import GroupResult
     from harness.plan import Cell
-    from harness.runner import Measurer
+    from harness.runner import Measurer, PairedCell
 
 ray: Any
 try:
@@ -75,24 +79,22 @@ def _build_student(builder_parts: tuple[Any, ...], name: str, seed: int, teacher
     return built, lines, builder.outputs.users, builder.outputs.seconds
 
 
-def _time_cell(payload: tuple[str, bytes], input_shape: tuple[int, ...], batch_sizes: list[int], device: str,
-               threads: int | None, settings: Any, include_h2d: bool, timeout: float, backend: str = "eager",
-               token_range: tuple[int, int] | None = None) -> tuple[int | None, list]:
-    """One cell in a Ray task: timed in a fresh process, as the local executor does."""
-    from harness.measure.worker import BatchResult, from_payload, measure_isolated
+def _time_paired(request: Any, payloads: dict[str, tuple[str, bytes]], reference: str | None,
+                 twin: bool) -> Any:
+    """One cell's paired rounds in a Ray task: every model in its own fresh process, as the local executor does."""
+    import dataclasses
+
+    from harness.measure.batch import BatchResult
+    from harness.measure.paired import GroupResult, measure_group
     from harness.runner import device_missing
 
-    if device.startswith("cuda"):
-        device = "cuda"  # Ray gives the task one GPU and makes it the only one visible
-    missing = device_missing(device)
+    if request.on_cuda:  # Ray gives the task one GPU and makes it the only one visible
+        request = dataclasses.replace(request, device="cuda")
+    missing = device_missing(request.device)
     if missing:
-        return None, [BatchResult(b, "skipped", f"{missing} (the node Ray chose)") for b in batch_sizes]
-    model = from_payload(payload)
-    try:
-        return measure_isolated(model, input_shape, batch_sizes, device, threads, settings,
-                                include_h2d=include_h2d, timeout=timeout, backend=backend, token_range=token_range)
-    except Exception as exc:  # the measuring process crashed or timed out
-        return None, [BatchResult(b, "error", f"measurement process failed: {one_line(exc)}") for b in batch_sizes]
+        absent = [BatchResult(b, "skipped", f"{missing} (the node Ray chose)") for b in request.batch_sizes]
+        return GroupResult({label: (None, absent) for label in payloads}, [])
+    return measure_group(request, payloads, reference, twin=twin)
 
 
 @contextmanager
@@ -213,51 +215,38 @@ class RayExecutor(Executor):
             return f"{cell.device}: the Ray cluster has no GPU of accelerator type {accelerator}"
         return {"num_cpus": 1, "num_gpus": 1, **({"accelerator_type": accelerator} if accelerator else {})}
 
-    def measure(self, measurer: Measurer, models: list[Built]) -> Iterator[Measured]:
-        from harness.measure.worker import to_payload
-        from harness.runner import cast_for
+    def measure(self, measurer: Measurer, models: list[Built], teacher: Built | None = None) -> Iterator[Measured]:
+        """Each paired cell is one Ray task; the models' rows come once every cell is back."""
+        yield from measurer.measure_all(models, teacher, self._paired(measurer, models, teacher))
 
-        measure = measurer.suite.measure
-        task = ray.remote(_time_cell)
-        pending: dict[Any, tuple[int, Cell]] = {}
-        waiting: dict[int, list[tuple[Cell, int | None, list]]] = {}
-        for index, built in enumerate(models):
-            if built.module is None:
-                yield (built, *measurer.measure_model(built))
+    def _paired(self, measurer: Measurer, models: list[Built], teacher: Built | None,
+                ) -> Iterator[tuple[PairedCell, GroupResult]]:
+        from harness.measure.paired import GroupResult
+        from harness.measure.session import to_payload
+
+        task = ray.remote(_time_paired)
+        pending: dict[Any, PairedCell] = {}
+        for paired in measurer.paired_cells(models, teacher, here=False):
+            options = self._options(measurer, paired.cell) if paired.members else {}
+            if isinstance(options, str):  # no node can run it: its members are skipped with the reason
+                yield dataclasses.replace(paired, members=[], skipped=paired.skipped + [
+                    (b, options) for b in paired.members]), GroupResult({}, [])
                 continue
-            waiting[index] = []
-            for cell in measurer.cells(built):
-                reason = measurer.not_measured(built, cell, here=False)
-                options = reason or self._options(measurer, cell)
-                if isinstance(options, str):
-                    waiting[index].append((cell, None, measurer.absent("skipped", options)))
-                    continue
-                module = cast_for(built, cell.dtype).module
-                assert module is not None  # models that were not built returned above
-                payload = to_payload(module)
-                ref = task.options(**options).remote(payload, measurer.input_shape(cell), list(measure.batch_sizes),
-                                                     cell.device, cell.threads, measure.latency.settings(),
-                                                     measure.latency.include_h2d, measure.timeout_seconds,
-                                                     cell.backend, measurer.data.token_range)
-                pending[ref] = (index, cell)
-            yield from self._ready(measurer, models, waiting, pending)
+            if not paired.members:
+                yield paired, GroupResult({}, [])
+                continue
+            payloads = {label: to_payload(module) for label, module in measurer.modules(paired).items()}
+            reference = measurer.reference_label(paired)
+            ref = task.options(**options).remote(measurer.request(paired.cell), payloads, reference,
+                                                 measurer.twin(paired))
+            pending[ref] = paired
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
-                index, cell = pending.pop(ref)
+                paired = pending.pop(ref)
                 try:
-                    threads, results = ray.get(ref)
+                    yield paired, ray.get(ref)
                 except ray.exceptions.RayError as exc:  # the task or its worker died
-                    threads, results = None, measurer.absent("error", f"measurement task failed: {one_line(exc)}")
-                waiting[index].append((cell, threads, results))
-            yield from self._ready(measurer, models, waiting, pending)
-
-    @staticmethod
-    def _ready(measurer: Measurer, models: list[Built], waiting: dict[int, list[tuple[Cell, int | None, list]]],
-               pending: dict[Any, tuple[int, Cell]]) -> Iterator[Measured]:
-        """The models whose cells are all back, with their rows in the suite's cell order."""
-        busy = {index for index, _ in pending.values()}
-        for index in [i for i in waiting if i not in busy]:
-            built, finished = models[index], waiting.pop(index)
-            order = {cell: position for position, cell in enumerate(measurer.cells(built))}
-            yield (built, *measurer.model_results(built, sorted(finished, key=lambda item: order[item[0]])))
+                    reason = f"measurement task failed: {one_line(exc)}"
+                    yield dataclasses.replace(paired, members=[], skipped=paired.skipped + [
+                        (b, reason) for b in paired.members]), GroupResult({}, [])

@@ -294,3 +294,41 @@ class GpuSampler:
         processes = self._read(self._nvml.nvmlDeviceGetComputeRunningProcesses) or []
         used = [p.usedGpuMemory for p in processes if p.pid == self.pid and p.usedGpuMemory is not None]
         return int(sum(used)) if used else None
+
+
+def combine_windows(windows: Sequence[GpuTelemetry]) -> GpuTelemetry:
+    """One model's telemetry over several windows (its paired rounds), as if it were one window of their
+    summed length: means weighted by each window's seconds, energy summed (from the counter only when every
+    window had it), memory the largest seen.
+
+    >>> a = GpuTelemetry(1.0, 3, 50.0, 100.0, 100.0, "counter", 10, 5)
+    >>> b = GpuTelemetry(3.0, 7, 90.0, 200.0, 600.0, "counter", 30, None)
+    >>> t = combine_windows([a, b])
+    >>> t.seconds, t.samples, t.util_pct_mean, t.power_w_mean, t.energy_j, t.energy_source, t.memory_used_max_bytes
+    (4.0, 10, 80.0, 175.0, 700.0, 'counter', 30)
+    """
+    if not windows:
+        raise ValueError("combine_windows needs at least one window")
+    seconds = sum(w.seconds for w in windows)
+
+    def mean(field: str) -> float | None:
+        known = [(w.seconds, getattr(w, field)) for w in windows if getattr(w, field) is not None]
+        span = sum(s for s, _ in known)
+        if not known:
+            return None
+        return sum(s * v for s, v in known) / span if span > 0 else sum(v for _, v in known) / len(known)
+
+    def largest(field: str) -> int | None:
+        known = [getattr(w, field) for w in windows if getattr(w, field) is not None]
+        return max(known) if known else None
+
+    energies = [w.energy_j for w in windows]
+    energy = None if any(e is None for e in energies) else float(sum(e for e in energies if e is not None))
+    sources = {w.energy_source for w in windows}
+    source: Literal["counter", "integrated"] | None = None
+    if energy is not None:
+        source = "counter" if sources == {"counter"} else "integrated"
+    return GpuTelemetry(seconds=seconds, samples=sum(w.samples for w in windows), util_pct_mean=mean("util_pct_mean"),
+                        power_w_mean=mean("power_w_mean"), energy_j=energy, energy_source=source,
+                        memory_used_max_bytes=largest("memory_used_max_bytes"),
+                        process_memory_bytes=largest("process_memory_bytes"))

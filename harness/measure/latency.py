@@ -127,7 +127,7 @@ class Timing:
     warmup_settled: bool | None
 
 
-def _timer(model: nn.Module, example: Tensor, host_example: Tensor | None) -> Callable[[], float]:
+def make_timer(model: nn.Module, example: Tensor, host_example: Tensor | None) -> Callable[[], float]:
     """Return a function that runs one forward and returns its latency in ms."""
     if example.device.type == "cuda":
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -164,7 +164,7 @@ def _blocks_agree(previous: list[float], last: list[float], tolerance: float) ->
     return abs(now - before) <= tolerance * before
 
 
-def _warm_up(time_one: Callable[[], float], settings: LatencySettings) -> tuple[int, float, bool | None]:
+def warm_up(time_one: Callable[[], float], settings: LatencySettings) -> tuple[int, float, bool | None]:
     """Run forwards until the minimum warm-up is done and timings settle; see :class:`LatencySettings`."""
     if settings.warmup_iters == 0 and settings.warmup_seconds == 0:
         return 0, 0.0, None
@@ -196,10 +196,10 @@ def measure_latency(model: nn.Module, example: Tensor, settings: LatencySettings
     last timed forward, so it observes exactly the ``len(samples_ms)`` timed
     forwards (e.g. a :class:`harness.measure.gpu.GpuSampler`).
     """
-    time_one = _timer(model, example, host_example)
+    time_one = make_timer(model, example, host_example)
     samples: list[float] = []
     with torch.inference_mode():
-        warm_iters, warm_seconds, settled = _warm_up(time_one, settings)
+        warm_iters, warm_seconds, settled = warm_up(time_one, settings)
         if example.device.type == "cuda":
             torch.cuda.synchronize(example.device)
         with window if window is not None else nullcontext():

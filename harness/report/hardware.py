@@ -4,10 +4,18 @@ A *machine* here is a hardware fingerprint (CPU, or GPU and driver, for the
 cell's device; torch) plus the threads and dtype the cell ran with: two
 runs on one host with 1 and 2 threads are two machines. Per model and batch
 size the report gives each machine's latency p50 (with its 95% interval),
-throughput, peak memory and energy (where measured), and the speedup against
-a reference machine (reference p50 / this p50: above 1 is faster). A second
-table lists what else differs between the machines' environments, so a
-reader knows what the speedup also contains.
+throughput, peak memory and energy (where measured), and two speedups:
+
+- ``speedup_vs_reference``: the reference machine's p50 over this one's
+  (above 1 is faster). The two p50s come from different runs or processes,
+  never paired, so a slow phase of either machine is part of it.
+- ``speedup_vs_teacher``: on this machine, the teacher's p50 over the
+  model's from the same paired rounds (the stored metric, with its interval);
+  for runs without it (before schema 3), the unpaired ratio of the two p50s
+  on this machine, and ``speedup_vs_teacher_paired`` is False.
+
+A second table lists what else differs between the machines' environments,
+so a reader knows what the speedup against the reference also contains.
 
 >>> machine_labels([{"cpu": "X", "threads": 1}, {"cpu": "X", "threads": 2}])
 ['1 thread', '2 threads']
@@ -25,10 +33,10 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.metrics import metric
 from harness.report import formatting, tables
-from harness.report.variants import split_variants
+from harness.report.variants import base_model, split_variants
 from harness.store import load_results, read_manifest, run_dirs
 
-SPEED_METRICS = ("latency_p50_ms", "throughput_sps", "peak_memory_bytes", "energy_j_per_sample")
+SPEED_METRICS = ("latency_p50_ms", "throughput_sps", "peak_memory_bytes", "energy_j_per_sample", "speedup_vs_teacher")
 #: environment fields shown side by side, (label, key of the manifest's hardware or of the cell)
 ENVIRONMENT = (("CPU", "cpu"), ("cores", "cores_logical"), ("RAM", "ram_bytes"), ("GPU", "gpu"),
                ("driver", "driver"), ("CUDA", "cuda"), ("torch", "torch"), ("Python", "python"),
@@ -106,10 +114,40 @@ def load_machines(paths: Sequence[Path]) -> tuple[pd.DataFrame, dict[str, dict[s
     return rows, dict(zip(labels, envs, strict=True)), left_out
 
 
+def _teacher_of(rows: pd.DataFrame, model: str) -> str | None:
+    """The teacher entry a model's unpaired speedup is taken against: the teacher of the same backend and
+    sequence length (``teacher [onnx]`` for ``kd [onnx]``) where there is one, else the first teacher."""
+    teachers = [str(m) for m in pd.unique(rows.loc[rows["role"] == "teacher", "model"])]
+    same_variant = [t for t in teachers if t.removeprefix(base_model(t)) == model.removeprefix(base_model(model))]
+    candidates = same_variant or teachers
+    return candidates[0] if candidates else None
+
+
+def _speedup_vs_teacher(here: pd.DataFrame, teacher_p50: tables.Estimate, own_p50: tables.Estimate) -> dict[str, Any]:
+    """The paired metric's estimate where the machine has its rows, else the unpaired ratio of the p50s."""
+    paired = here[here["metric"] == "speedup_vs_teacher"]
+    est = tables.aggregate(paired) if len(paired) else tables.Estimate(_ratio(teacher_p50.value, own_p50.value))
+    return {"speedup_vs_teacher": est.value, "speedup_vs_teacher_low": est.low,
+            "speedup_vs_teacher_high": est.high, "speedup_vs_teacher_paired": bool(len(paired))}
+
+
+def _p50(rows: pd.DataFrame, model: str | None, machine: str, size: int) -> tables.Estimate:
+    """``model``'s latency p50 on ``machine`` at batch size ``size``, over seeds."""
+    own = rows[(rows["model"] == model) & (rows["batch_size"] == size) & (rows["machine"] == machine)]
+    return tables.aggregate(own[own["metric"] == "latency_p50_ms"])
+
+
+def _ratio(reference: float, own: float) -> float:
+    return reference / own if own and not (math.isnan(reference) or math.isnan(own)) else math.nan
+
+
 def comparison_table(rows: pd.DataFrame, machines: Sequence[str], reference: str) -> pd.DataFrame:
-    """One row per (model, batch size, machine): each speed metric's estimate over seeds, and the speedup."""
+    """One row per (model, batch size, machine): each speed metric's estimate over seeds, the speedup against
+    the reference machine (``speedup_vs_reference``, unpaired) and the speedup against the teacher on the same
+    machine (``speedup_vs_teacher``, paired where the runs have the metric)."""
     records = []
     for model in tables.model_order(rows):
+        teacher = _teacher_of(rows, model)
         for size in tables.batch_sizes(rows[rows["model"] == model]):
             scope = rows[(rows["model"] == model) & (rows["batch_size"] == size)]
             p50 = {m: tables.aggregate(scope[(scope["machine"] == m) & (scope["metric"] == "latency_p50_ms")])
@@ -123,10 +161,19 @@ def comparison_table(rows: pd.DataFrame, machines: Sequence[str], reference: str
                     est = tables.aggregate(here[here["metric"] == name])
                     record.update({name: est.value, f"{name}_low": est.low, f"{name}_high": est.high,
                                    f"{name}_note": est.note})
-                ref, own = p50[reference].value, p50[machine].value
-                record["speedup"] = ref / own if own and not (math.isnan(ref) or math.isnan(own)) else math.nan
+                record["speedup_vs_reference"] = _ratio(p50[reference].value, p50[machine].value)
+                record.update(_speedup_vs_teacher(here, _p50(rows, teacher, machine, size), p50[machine]))
                 records.append(record)
     return pd.DataFrame(records)
+
+
+#: the column of the speedup against the reference machine: across runs or processes, never paired
+VS_REFERENCE = "speedup vs reference machine (unpaired)"
+#: how the report explains both speedups
+SPEEDUPS = ("speedup vs reference machine = reference machine's p50 / this machine's p50, from separate runs "
+            "(unpaired: a slow phase of either machine is in it); speedup vs teacher = the teacher's p50 / the "
+            "model's on the same machine, from the same paired rounds, with its 95% interval ((unpaired): a run "
+            "before schema 3, the ratio of p50s timed in separate windows)")
 
 
 def _times(value: float) -> str:
@@ -143,7 +190,13 @@ def display_comparison(table: pd.DataFrame) -> pd.DataFrame:
     out[formatting.header("p50 95% CI", lat)] = [formatting.format_interval(lo, hi, lat) for lo, hi in
                                                zip(table["latency_p50_ms_low"], table["latency_p50_ms_high"],
                                                    strict=True)]
-    out["speedup"] = [_times(v) for v in table["speedup"]]
+    out[VS_REFERENCE] = [_times(v) for v in table["speedup_vs_reference"]]
+    out["speedup vs teacher"] = [_times(v) + ("" if paired or pd.isna(v) else " (unpaired)")
+                                 for v, paired in zip(table["speedup_vs_teacher"],
+                                                      table["speedup_vs_teacher_paired"], strict=True)]
+    out["speedup vs teacher 95% CI"] = [formatting.format_interval(lo, hi, "x") for lo, hi in
+                                        zip(table["speedup_vs_teacher_low"], table["speedup_vs_teacher_high"],
+                                            strict=True)]
     for label, name in (("throughput", "throughput_sps"), ("peak memory", "peak_memory_bytes"),
                         ("energy per sample", "energy_j_per_sample")):
         if name == "energy_j_per_sample" and table[name].isna().all():
@@ -167,15 +220,17 @@ def environment_table(envs: dict[str, dict[str, Any]]) -> pd.DataFrame:
 
 
 def findings(table: pd.DataFrame, reference: str) -> list[str]:
-    """One line per other machine: its speedup range against the reference over models and batch sizes."""
+    """One line per other machine: its speedup range against the reference machine over models and batch
+    sizes."""
     lines = []
     for machine, group in table[table["machine"] != reference].groupby("machine", sort=False):
-        speedups = group["speedup"].dropna()
+        speedups = group["speedup_vs_reference"].dropna()
         if speedups.empty:
             lines.append(f"{machine}: no latency to compare with {reference}")
             continue
-        best = group.sort_values("speedup", ascending=False).iloc[0]
-        lines.append(f"{machine} against {reference}: speedup {_times(speedups.min())} to {_times(speedups.max())} "
+        best = group.sort_values("speedup_vs_reference", ascending=False).iloc[0]
+        lines.append(f"{machine} against the reference machine {reference}: speedup vs reference machine "
+                     f"{_times(speedups.min())} to {_times(speedups.max())} "
                      f"(median {_times(speedups.median())} over {len(speedups)} model × batch-size cells; "
                      f"largest for {best['model']} at batch size {best['batch_size']})")
     return lines

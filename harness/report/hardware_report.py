@@ -16,10 +16,18 @@ import seaborn as sns
 
 from harness.errors import HarnessError
 from harness.report import formatting, html, plots
-from harness.report.hardware import comparison_table, display_comparison, environment_table, findings, load_machines
+from harness.report.hardware import (
+    SPEEDUPS,
+    comparison_table,
+    display_comparison,
+    environment_table,
+    findings,
+    load_machines,
+)
 
 FIGURES = {"hardware_latency": "Latency p50 against batch size on each machine (95% interval shaded)",
-           "hardware_speedup": "Speedup against the reference machine (reference p50 / p50; above 1 is faster)"}
+           "hardware_speedup": "Speedup vs the reference machine (reference machine's p50 / p50, from separate "
+                               "runs, unpaired; above 1 is faster)"}
 
 
 def _panels(table: pd.DataFrame, value: str, ylabel: str, band: bool, reference_line: bool):
@@ -56,7 +64,8 @@ def _panels(table: pd.DataFrame, value: str, ylabel: str, band: bool, reference_
 def write_figures(table: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
     drawn = {"hardware_latency": _panels(table, "latency_p50_ms", plots.axis_label("latency p50", "latency_p50_ms"),
                                          band=True, reference_line=False),
-             "hardware_speedup": _panels(table, "speedup", "speedup (x)", band=False, reference_line=True)}
+             "hardware_speedup": _panels(table, "speedup_vs_reference", "speedup vs reference machine (x)",
+                                         band=False, reference_line=True)}
     paths = {}
     for name, fig in drawn.items():
         paths[name] = out_dir / f"{name}.png"
@@ -72,7 +81,7 @@ def render_markdown(suite: str, reference: str, table: pd.DataFrame, env: pd.Dat
                     figures: dict[str, Path], left_out: list[str]) -> str:
     lines = [f"# {suite}: hardware comparison", "",
              f"Machines: {', '.join(env.columns[2:])}. Reference: {reference}. A machine is a hardware fingerprint "
-             "plus the threads and dtype its cells ran with; speedup = reference p50 / p50.", "",
+             f"plus the threads and dtype its cells ran with; {SPEEDUPS}.", "",
              "## Findings", "", *(f"- {line}" for line in findings(table, reference)), "",
              "## Environment", "", "What differs besides the hardware (rows that differ first):", "",
              formatting.markdown_table(env), "", "## Latency, throughput, memory per model and batch size", "",
@@ -89,7 +98,7 @@ def render_html(suite: str, reference: str, table: pd.DataFrame, env: pd.DataFra
     e = html._e
     body = [f"<h1>{e(heading)}</h1>",
             f"<p>Machines: {e(', '.join(env.columns[2:]))}. Reference: {e(reference)}. A machine is a hardware "
-            "fingerprint plus the threads and dtype its cells ran with; speedup = reference p50 / p50.</p>",
+            f"fingerprint plus the threads and dtype its cells ran with; {e(SPEEDUPS)}.</p>",
             "<h2>Findings</h2><ul>" + "".join(f"<li>{e(line)}</li>" for line in findings(table, reference)) + "</ul>",
             "<h2>Environment</h2><p class=\"note\">What differs besides the hardware (rows that differ first).</p>"
             + html._table(env),

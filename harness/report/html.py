@@ -78,7 +78,9 @@ def _results(df: pd.DataFrame) -> str:
     for device in tables.devices(df):
         for size in tables.batch_sizes(df[df["device"] == device]):
             table = tables.summary_table(df, size, device=device)
+            unpaired = markdown.speedup_note(table)
             parts.append(f"<h3>Batch size {size} ({_e(device)})</h3>" + _table(markdown.display_summary(table))
+                         + (f'<p class="note">{_e(unpaired)}</p>' if unpaired else "")
                          + _notes(markdown.missing_notes(table)))
     if not parts:
         return ""

@@ -19,8 +19,16 @@ compared with its group's first row, not the row just above it, so a run of
 overlapping neighbours cannot tie the last with the first when those two are
 clearly apart. A row that does not overlap opens a new group at its own
 position (1, 1, 3).
+When ``by`` is a speed metric (latency, throughput, speedup), two rows
+whose values differ by less than the runs' A/A noise floor (the largest of
+the runs' floors, :mod:`harness.report.noise`) share a rank as well.
 ``pareto`` marks the rows that no other row (students and teacher alike)
-matches or beats in both accuracy and median latency while beating it in one.
+matches or beats in both accuracy and median latency while beating it in one;
+latencies closer than the noise floor count as equal there.
+``speedup_vs_teacher`` is the stored paired metric (teacher p50 / model p50
+from the same rounds); for runs without it (before schema 3) it is the
+unpaired ratio of the teacher's p50 to the model's, and ``speedup_paired`` is
+False.
 
 >>> from harness.report.leaderboard import pareto_flags
 >>> pareto_flags(["a", "b", "c"], [0.9, 0.8, 0.8], [2.0, 1.0, 1.5])
@@ -30,7 +38,8 @@ matches or beats in both accuracy and median latency while beating it in one.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,24 +47,33 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.metrics import METRICS, metric
+from harness.report import noise
 from harness.report.formatting import MISSING, format_interval, format_value, header, markdown_table
+from harness.report.noise import NoiseFloor, largest, within_floor
 from harness.report.tables import Estimate, aggregate, check_columns, devices, devices_by_threads
 
 #: metrics every leaderboard shows; the ranked metric is added when it is not one of them
-SHOWN = ("accuracy", "params", "size_bytes", "latency_p50_ms", "throughput_sps")
+SHOWN = ("accuracy", "params", "size_bytes", "latency_p50_ms", "throughput_sps", "speedup_vs_teacher")
 #: metrics shown with their interval
-WITH_INTERVAL = ("accuracy", "latency_p50_ms")
+WITH_INTERVAL = ("accuracy", "latency_p50_ms", "speedup_vs_teacher")
+#: a run whose manifest the leaderboard was not given
+NO_MANIFEST = NoiseFloor(None, "its manifest was not read")
 REFERENCE = "ref"
 UNRANKED = MISSING
 Row = dict[str, Any]
 Key = tuple[str, str, str]
 
 
-def pareto_flags(names: Sequence[str], accuracy: Sequence[float], latency: Sequence[float]) -> dict[str, bool]:
+def pareto_flags(names: Sequence[str], accuracy: Sequence[float], latency: Sequence[float],
+                 floor_pct: float | None = None) -> dict[str, bool]:
     """For each name, whether its point is Pareto-optimal (higher accuracy and lower latency are better).
 
     A point is optimal when no other point is at least as good on both axes and strictly better on one.
+    Latencies that differ by less than ``floor_pct`` percent (the A/A noise floor) count as equal.
     A point missing either value (NaN) is never optimal and dominates nothing. Names must be unique.
+
+    >>> pareto_flags(["kd", "scratch"], [0.95, 0.93], [1.01, 1.00], floor_pct=1.7)
+    {'kd': True, 'scratch': False}
     """
     if not len(names) == len(accuracy) == len(latency):
         raise ValueError("names, accuracy and latency must have the same length")
@@ -64,10 +82,16 @@ def pareto_flags(names: Sequence[str], accuracy: Sequence[float], latency: Seque
     points = [(a, lat) for a, lat in zip(accuracy, latency, strict=True)]
     known = [not (pd.isna(a) or pd.isna(lat)) for a, lat in points]
 
+    def as_fast(j: int, i: int) -> bool:
+        return points[j][1] <= points[i][1] or within_floor(points[j][1], points[i][1], floor_pct)
+
+    def faster(j: int, i: int) -> bool:
+        return points[j][1] < points[i][1] and not within_floor(points[j][1], points[i][1], floor_pct)
+
     def dominated(i: int) -> bool:
-        a, lat = points[i]
-        return any(known[j] and j != i and points[j][0] >= a and points[j][1] <= lat
-                   and (points[j][0] > a or points[j][1] < lat) for j in range(len(points)))
+        a = points[i][0]
+        return any(known[j] and j != i and points[j][0] >= a and as_fast(j, i)
+                   and (points[j][0] > a or faster(j, i)) for j in range(len(points)))
 
     return {name: known[i] and not dominated(i) for i, name in enumerate(names)}
 
@@ -112,26 +136,33 @@ def _batch_size(groups: dict[Key, list[Row]], asked: int | None, device: str | N
     return max(common)
 
 
+def _at(rows: list[Row], name: str, batch_size: int | None, device: str | None) -> list[Row]:
+    """The rows of per-batch-size metric ``name`` at ``batch_size`` on ``device``."""
+    return [r for r in rows if r["metric"] == name and not pd.isna(r["batch_size"])
+            and r["batch_size"] == batch_size and (device is None or r["device"] == device)]
+
+
 def _estimate(rows: list[Row], name: str, batch_size: int | None, device: str | None) -> Estimate:
     if metric(name).per_batch_size:
-        rows = [r for r in rows if r["metric"] == name and not pd.isna(r["batch_size"])
-                and r["batch_size"] == batch_size and (device is None or r["device"] == device)]
-    else:
-        rows = [r for r in rows if r["metric"] == name and pd.isna(r["batch_size"])]
-    return aggregate(rows)
+        return aggregate(_at(rows, name, batch_size, device))
+    return aggregate([r for r in rows if r["metric"] == name and pd.isna(r["batch_size"])])
 
 
 def _record(key: Key, rows: list[Row], by: str, batch_size: int | None, device: str | None) -> Row:
     suite, model, method = key
     names = SHOWN + ((by,) if by not in SHOWN else ())
     est = {name: _estimate(rows, name, batch_size, device) for name in names}
+    paired = _at(rows, "speedup_vs_teacher", batch_size, device)  # none: a run before schema 3
     record: Row = {"role": str(rows[0]["role"]), "model": model, "method": method, "suite": suite,
                    "runs": len({r["run_id"] for r in rows}), "seeds": len({r["seed"] for r in rows})}
     for name in names:
         record[name] = est[name].value
         if name in WITH_INTERVAL or name == by:
             record[f"{name}_low"], record[f"{name}_high"] = est[name].low, est[name].high
-    record["notes"] = "; ".join(f"{name}: {est[name].note}" for name in names if est[name].note)
+    record["speedup_paired"] = bool(paired)
+    notes = [f"{name}: {est[name].note}" for name in names if est[name].note
+             and (name != "speedup_vs_teacher" or paired)]
+    record["notes"] = "; ".join(notes)
     return record
 
 
@@ -145,8 +176,18 @@ def _overlap(upper: pd.Series, lower: pd.Series, by: str) -> bool:
     return bool(a_low <= b_high and b_low <= a_high)
 
 
-def _ranks(students: pd.DataFrame, by: str) -> tuple[list[str], list[str]]:
-    """Competition ranks (shared across overlapping intervals) and tie markers of rows already in order."""
+def is_speed(name: str) -> bool:
+    """Whether ``name`` measures speed, so that a difference under the noise floor is a tie."""
+    return metric(name).from_latency_samples or name == "speedup_vs_teacher"
+
+
+def _tied(leader: pd.Series, row: pd.Series, by: str, floor_pct: float | None) -> bool:
+    return _overlap(leader, row, by) or (is_speed(by) and within_floor(leader[by], row[by], floor_pct))
+
+
+def _ranks(students: pd.DataFrame, by: str, floor_pct: float | None = None) -> tuple[list[str], list[str]]:
+    """Competition ranks (shared across overlapping intervals, and for speed within the noise floor) and tie
+    markers of rows already in order."""
     ranks: list[str] = []
     ties: list[str] = []
     leader = None  # the first row of the current group: the one that holds its rank
@@ -154,7 +195,7 @@ def _ranks(students: pd.DataFrame, by: str) -> tuple[list[str], list[str]]:
         if pd.isna(row[by]):
             ranks.append(UNRANKED)
             ties.append("")
-        elif leader is not None and _overlap(leader, row, by):
+        elif leader is not None and _tied(leader, row, by, floor_pct):
             ranks.append(ranks[-1])
             ties.append(f"={ranks[-1]}")
         else:
@@ -164,18 +205,29 @@ def _ranks(students: pd.DataFrame, by: str) -> tuple[list[str], list[str]]:
     return ranks, ties
 
 
+def _unpaired_speedups(table: pd.DataFrame) -> pd.DataFrame:
+    """Where a row has no paired speedup, the unpaired ratio of its suite's teacher p50 to its own."""
+    teachers = table[table["role"] == "teacher"].drop_duplicates("suite").set_index("suite")["latency_p50_ms"]
+    for i in table.index[~table["speedup_paired"]]:
+        own, reference = table.at[i, "latency_p50_ms"], teachers.get(table.at[i, "suite"], math.nan)
+        table.at[i, "speedup_vs_teacher"] = reference / own if own and not pd.isna(own) else math.nan
+    return table
+
+
 def leaderboard(df: pd.DataFrame, by: str = "accuracy", batch_size: int | None = None,
-                device: str | None = None) -> pd.DataFrame:
+                device: str | None = None, floors: Mapping[str, NoiseFloor] | None = None) -> pd.DataFrame:
     """Students of every run in ``df`` ranked on ``by``, the teacher(s) first as reference rows.
 
     Columns: rank ("ref" for a teacher, "—" when ``by`` is missing), tie ("=k" when the row shares rank k),
     model, method, suite, runs, seeds (distinct seeds), accuracy (+ ``_low``,
     ``_high``), params, size_bytes, latency_p50_ms (+ ``_low``, ``_high``) and throughput_sps at
-    ``batch_size``, ``by`` with its interval when it is none of these, pareto, notes (why a value is
-    missing or partial), batch_size and device. Raises :class:`HarnessError` for an empty table, a ``by``
-    that is not a declared metric of the results, a batch size that was not measured, or several devices
-    without ``device``. A model timed as several backends or sequence lengths is ranked once per variant
-    (:func:`harness.report.variants.split_variants`).
+    ``batch_size``, speedup_vs_teacher (+ ``_low``, ``_high``, ``speedup_paired``), ``by`` with its
+    interval when it is none of these, pareto, notes (why a value is missing or partial), batch_size and
+    device. ``floors`` (run id -> noise floor, :func:`harness.report.noise.read_noise_floors`) make speed
+    differences under the largest floor of the ranked runs ties; ``attrs["noise_floors"]`` keeps them.
+    Raises :class:`HarnessError` for an empty table, a ``by`` that is not a declared metric of the results,
+    a batch size that was not measured, or several devices without ``device``. A model timed as several
+    backends or sequence lengths is ranked once per variant (:func:`harness.report.variants.split_variants`).
     """
     from harness.report.variants import split_variants
 
@@ -193,15 +245,17 @@ def leaderboard(df: pd.DataFrame, by: str = "accuracy", batch_size: int | None =
     groups = _groups(df)
     batch_size = _batch_size(groups, batch_size, device)
     table = pd.DataFrame.from_records([_record(k, rows, by, batch_size, device) for k, rows in groups.items()])
-    table = table[[c for c in _columns(by) if c in table.columns]]
+    table = _unpaired_speedups(table)[[c for c in _columns(by) if c in table.columns]]
+    run_floors = {str(run): (floors or {}).get(str(run), NO_MANIFEST) for run in pd.unique(df["run_id"])}
+    floor_pct = largest(run_floors.values())
     labels = [f"{i}" for i in range(len(table))]
-    flags = pareto_flags(labels, table["accuracy"].tolist(), table["latency_p50_ms"].tolist())
+    flags = pareto_flags(labels, table["accuracy"].tolist(), table["latency_p50_ms"].tolist(), floor_pct)
     table["pareto"] = [flags[label] for label in labels]
     teachers = table[table["role"] == "teacher"].sort_values(["suite", "model"], kind="stable")
     students = table[table["role"] != "teacher"].sort_values(
         [by, "suite", "model", "method"], ascending=[not metric(by).higher_is_better, True, True, True],
         na_position="last", kind="stable")
-    ranks, ties = _ranks(students, by)
+    ranks, ties = _ranks(students, by, floor_pct)
     teachers.insert(0, "rank", REFERENCE)
     teachers.insert(1, "tie", "")
     students.insert(0, "rank", ranks)
@@ -210,7 +264,8 @@ def leaderboard(df: pd.DataFrame, by: str = "accuracy", batch_size: int | None =
     out["batch_size"] = pd.array([batch_size] * len(out), dtype="Int64")
     out["device"] = device
     out = out[[c for c in out.columns if c != "notes"] + ["notes"]]
-    out.attrs.update(by=by, batch_size=batch_size, device=device, runs=int(df["run_id"].nunique()))
+    out.attrs.update(by=by, batch_size=batch_size, device=device, runs=int(df["run_id"].nunique()),
+                     noise_floors=run_floors)
     return out
 
 
@@ -221,7 +276,7 @@ def _columns(by: str) -> list[str]:
         order += [name] + ([f"{name}_low", f"{name}_high"] if name in WITH_INTERVAL or name == by else [])
     if by not in SHOWN:
         order += [by, f"{by}_low", f"{by}_high"]
-    return order + ["notes"]
+    return order + ["speedup_paired", "notes"]
 
 
 def _ranked_by(table: pd.DataFrame) -> str:
@@ -242,9 +297,31 @@ def _caption(table: pd.DataFrame) -> str:
 LEGEND = ("Values are means over seeds (each seed averaged over the runs that have it) with 95% intervals "
           "(Student-t across seeds; one seed: its own interval). Shared rank where intervals overlap so no one "
           "claims a place the "
-          "data does not support: =k marks a row whose interval overlaps that of the row holding rank k. "
-          "Pareto: no other model is at least as accurate and as fast, and better in one. ref: the teacher, "
-          "not ranked.")
+          "data does not support: =k marks a row whose interval overlaps that of the row holding rank k "
+          "(ranked on speed: or whose value is within the noise floor of it). "
+          "Pareto: no other model is at least as accurate and as fast, and better in one; latencies within the "
+          "noise floor count as equally fast. Speedup vs teacher: teacher p50 / model p50 from the same paired "
+          "rounds; (unpaired): a run without it (before schema 3), the ratio of p50s timed in separate windows. "
+          "ref: the teacher, not ranked.")
+
+
+def floor_statement(floors: Mapping[str, NoiseFloor]) -> str:
+    """The runs' A/A noise floors as the leaderboard states them: one run's sentence, or each run's floor and
+    the largest, which is the one ties and the Pareto flags use."""
+    if len(floors) == 1:
+        return noise.sentence(next(iter(floors.values())))
+    each = "; ".join(f"{run} {noise.format_pct(f.pct)}" if f.pct is not None else f"{run}: {f.reason}"
+                     for run, f in floors.items())
+    worst = largest(floors.values())
+    if worst is None:
+        return f"{noise.PREFIX} per run: {each}. None was measured, so speed is judged by intervals alone."
+    return (f"{noise.PREFIX} per run: {each}. Latency and speedup differences under the largest, "
+            f"{noise.format_pct(worst)}, cannot be told apart: they count as ties in ranks and Pareto flags.")
+
+
+def _floor_statement(table: pd.DataFrame) -> str:
+    floors = table.attrs.get("noise_floors")
+    return floor_statement(floors) if floors else f"{noise.PREFIX}: not known (the table was read back from CSV)."
 
 
 def display_leaderboard(table: pd.DataFrame) -> pd.DataFrame:
@@ -252,9 +329,13 @@ def display_leaderboard(table: pd.DataFrame) -> pd.DataFrame:
     by = _ranked_by(table)
     out = table[["rank", "tie", "model", "method", "suite", "runs", "seeds"]].astype(str)
     for name, label in (("accuracy", "accuracy"), ("params", "params"), ("size_bytes", "size"),
-                        ("latency_p50_ms", "latency p50"), ("throughput_sps", "throughput")):
+                        ("latency_p50_ms", "latency p50"), ("throughput_sps", "throughput"),
+                        ("speedup_vs_teacher", "speedup vs teacher")):
         unit = metric(name).unit
         out[header(label, unit)] = [format_value(v, unit) for v in table[name]]
+        if name == "speedup_vs_teacher" and "speedup_paired" in table:
+            out[label] = [text if paired or text == MISSING else f"{text} (unpaired)"
+                          for text, paired in zip(out[label], table["speedup_paired"], strict=True)]
         if f"{name}_low" in table:
             out[f"{label} 95% CI"] = [format_interval(lo, hi, unit)
                                       for lo, hi in zip(table[f"{name}_low"], table[f"{name}_high"], strict=True)]
@@ -274,7 +355,8 @@ def _notes(table: pd.DataFrame) -> list[str]:
 def render_leaderboard_markdown(table: pd.DataFrame) -> str:
     """The leaderboard as Markdown: caption, table, legend and notes on missing values."""
     notes = _notes(table)
-    parts = ["# Leaderboard", _caption(table), markdown_table(display_leaderboard(table)), LEGEND]
+    parts = ["# Leaderboard", _caption(table), markdown_table(display_leaderboard(table)), LEGEND,
+             _floor_statement(table)]
     if notes:
         parts.append("\n".join(f"- {note}" for note in notes))
     return "\n\n".join(parts) + "\n"
@@ -292,7 +374,8 @@ def render_leaderboard_html(table: pd.DataFrame) -> str:
     notes = "".join(f"<li>{html.escape(note)}</li>" for note in _notes(table))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Leaderboard</title>"
             f"<style>{_CSS}</style></head><body><h1>Leaderboard</h1><p>{html.escape(_caption(table))}</p>\n"
-            f"{body}\n<p>{html.escape(LEGEND)}</p>" + (f"<ul>{notes}</ul>" if notes else "") + "</body></html>\n")
+            f"{body}\n<p>{html.escape(LEGEND)}</p><p>{html.escape(_floor_statement(table))}</p>"
+            + (f"<ul>{notes}</ul>" if notes else "") + "</body></html>\n")
 
 
 def write_leaderboard(table: pd.DataFrame, out_dir: Path) -> dict[str, Path]:

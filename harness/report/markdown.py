@@ -16,14 +16,18 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.metrics import metric
-from harness.report import tables
+from harness.report import noise, tables
 from harness.report.formatting import MISSING, format_interval, format_value, header, markdown_table, table_cell
-from harness.report.variants import one_per_model
+from harness.report.speed import speed_findings
+from harness.report.variants import base_model, one_per_model
 
-LEGEND = ("Intervals are 95%: with one seed the measurement's own (bootstrap for accuracy, order statistics "
-          "for latency), with several seeds a Student-t interval of the mean across seeds. Drop is teacher "
-          "accuracy minus model accuracy in percentage points; ratios and speedup are teacher / model, so "
-          "10.00x means ten times fewer or faster. — marks a missing value; the reason is listed under the table.")
+LEGEND = ("Intervals are 95%: with one seed the measurement's own (bootstrap for accuracy, bootstrap over paired "
+          "rounds for latency and speedup), with several seeds a Student-t interval of the mean across seeds. Drop "
+          "is teacher accuracy minus model accuracy in percentage points; ratios are teacher / model, so 10.00x "
+          "means ten times fewer. Speedup vs teacher is teacher p50 / model p50 from the same paired, interleaved "
+          "rounds (speedup_vs_teacher), so 10.00x means ten times faster. — marks a missing value; the reason is "
+          "listed under the table.")
+UNPAIRED = "unpaired"
 
 
 def _column(table: pd.DataFrame, out: pd.DataFrame, label: str, key: str, unit: str) -> None:
@@ -54,7 +58,11 @@ def display_summary(table: pd.DataFrame) -> pd.DataFrame:
     if "latency_iqr_over_median" in table:
         out["noise (IQR/p50)"] = [MISSING if pd.isna(v) else f"{100 * v:.0f}%" + (" noisy" if v > tables.NOISY else "")
                                   for v in table["latency_iqr_over_median"]]
-    _column(table, out, "speedup", "speedup", "x")
+    out[header("speedup vs teacher", "x")] = [format_value(v, "x") + ("" if paired else f" ({UNPAIRED})")
+                                              if not pd.isna(v) else MISSING
+                                              for v, paired in zip(table["speedup"], table["speedup_paired"],
+                                                                   strict=True)]
+    _interval_column(table, out, "speedup 95% CI", "speedup", "x")
     _column(table, out, "throughput", "throughput_sps", metric("throughput_sps").unit)
     _column(table, out, "peak memory", "peak_memory_bytes", metric("peak_memory_bytes").unit)
     if "energy_j_per_sample" in table:  # only runs that measured energy (cuda with NVML) have the column
@@ -121,12 +129,27 @@ def _machine(manifest: dict[str, Any]) -> str:
              ("CUDA", "cuda"), ("torch", "torch"), ("Python", "python"), ("Threads", "threads"))
     lines = [f"- {label}: {_hardware_value(hardware, key)}" for label, key in shown
              if hardware.get(key) or key not in ("driver", "cuda")]
-    return "\n".join(["## Machine", "", *lines, f"- Commit: {manifest.get('git_commit') or 'unknown'}"])
+    floor = noise.sentence(noise.noise_floor(manifest), detail=True)
+    return "\n".join(["## Machine", "", *lines, f"- Commit: {manifest.get('git_commit') or 'unknown'}",
+                      f"- {floor}"])
+
+
+def speedup_note(table: pd.DataFrame) -> str | None:
+    """A line saying which models' speedup is the unpaired ratio of p50s (no ``speedup_vs_teacher`` rows)."""
+    if "speedup_paired" not in table or table["speedup_paired"].all():
+        return None
+    models = [str(m) for m in table.loc[~table["speedup_paired"], "model"]]
+    who = "every model" if len(models) == len(table) else ", ".join(models)
+    return (f"Speedup of {who} ({UNPAIRED}): teacher p50 / model p50 timed in separate windows, without an "
+            "interval; these results have no paired speedup_vs_teacher (a run before schema 3), so a machine "
+            "that changed speed between the windows is part of the ratio.")
 
 
 def _with_notes(heading: str, table: pd.DataFrame, shown: pd.DataFrame) -> str:
     notes = _missing_notes(table)
-    return "\n".join([heading, "", markdown_table(shown), *(["", "Missing values:", "", *notes] if notes else [])])
+    unpaired = speedup_note(table)
+    return "\n".join([heading, "", markdown_table(shown), *(["", unpaired] if unpaired else []),
+                      *(["", "Missing values:", "", *notes] if notes else [])])
 
 
 def _results(df: pd.DataFrame) -> str | None:
@@ -194,8 +217,33 @@ def compare_accuracy(name: str, ours: tables.Estimate, other_name: str, other: t
     return found, f"{head}, {tail}."
 
 
+def _speed_pairs(students: list[str], teachers: list[str], method: dict[str, str],
+                 arch: dict[str, str]) -> list[tuple[str, str]]:
+    """(student, teacher of the same backend and sequence length where there is one) for every student, then
+    (student, scratch twin of its architecture)."""
+    def variant(label: str) -> str:
+        return label.removeprefix(base_model(label))
+
+    pairs = []
+    for student in students if teachers else []:
+        pairs.append((student, next((t for t in teachers if variant(t) == variant(student)), teachers[0])))
+    for student in students:
+        if method[student] != "scratch" and student in arch:
+            pairs += [(student, s) for s in students if method[s] == "scratch" and arch.get(s) == arch[student]]
+    return pairs
+
+
+def _closing(floor: noise.NoiseFloor) -> str:
+    if floor.pct is None:
+        return ("A difference is called clear only when the two 95% intervals do not overlap; this run has no A/A "
+                "noise floor, so speed differences are judged by their intervals alone.")
+    return ("A difference is called clear only when the two 95% intervals do not overlap; a speed difference "
+            f"also has to exceed the run's A/A noise floor ({noise.format_pct(floor.pct)}).")
+
+
 def _findings(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
-    """One paragraph: each student against the teacher and against scratch students of its architecture."""
+    """One paragraph: each student against the teacher and against scratch students of its architecture, on
+    accuracy and then on speed (per device and batch size, the noise floor respected)."""
     order = tables.model_order(df)
     first = df.drop_duplicates("model").set_index("model")
     method = {m: str(first.loc[m, "method"]) for m in order}
@@ -224,7 +272,9 @@ def _findings(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
     elif not arch and any(method[s] == "scratch" for s in students):
         sentences.append("The manifest names no student architectures, so no student was compared with the "
                          "scratch students.")
-    sentences.append("A difference is called clear only when the two 95% intervals do not overlap.")
+    floor = noise.noise_floor(manifest)
+    sentences += speed_findings(df, _speed_pairs(students, teachers, method, arch), label, floor.pct)
+    sentences.append(_closing(floor))
     return "\n".join(["## Findings", "", " ".join(sentences)])
 
 

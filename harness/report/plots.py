@@ -207,6 +207,17 @@ def _metric_by_batch(df: pd.DataFrame, colours: Palette, name: str, label: str, 
     return fig
 
 
+def speedup_vs_teacher(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
+    """The paired speedup vs the teacher (teacher p50 / model p50 from the same rounds) against batch size, its
+    95% interval as a band; left out for runs without the metric (their tables show the unpaired ratio)."""
+    drawn = _metric_by_batch(df, colours, "speedup_vs_teacher", "speedup vs teacher, paired, 95% interval as band",
+                             "no paired speedup_vs_teacher in these results (a run before schema 3); the tables "
+                             "give the unpaired ratio of p50s", band=True)
+    if isinstance(drawn, Figure):
+        drawn.axes[0].axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
+    return drawn
+
+
 def peak_memory(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
     """Peak memory of one forward against batch size."""
     return _metric_by_batch(df, colours, "peak_memory_bytes", "peak memory", "no peak memory was measured",
@@ -277,6 +288,7 @@ FIGURES: dict[str, tuple[str, FigureFn]] = {
     "accuracy_vs_latency": ("Accuracy against latency p50 per batch size, Pareto frontier outlined",
                             accuracy_vs_latency),
     "latency_throughput": ("Latency p50 and throughput against batch size", latency_throughput),
+    "speedup_vs_teacher": ("Paired speedup vs the teacher against batch size", speedup_vs_teacher),
     "peak_memory": ("Peak memory against batch size", peak_memory),
     "compression": ("Compression ratio against accuracy drop", compression),
     "energy": ("Energy per sample against batch size", energy),

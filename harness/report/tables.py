@@ -37,6 +37,7 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.measure.stats import NOISY_IQR_OVER_MEDIAN
 from harness.metrics import METRICS, metric
+from harness.report.noise import within_floor
 
 SUMMARY_METRICS = ("accuracy", "params", "size_bytes", "latency_p50_ms", "latency_iqr_over_median", "throughput_sps",
                    "peak_memory_bytes")
@@ -263,7 +264,12 @@ def summary_table(df: pd.DataFrame, batch_size: int, *, device: str | None = Non
     ``accuracy_high``), drop_pp (teacher accuracy minus model accuracy, in
     percentage points), params, params_ratio (teacher/model: 10.0 means 10x
     fewer), size_bytes, size_ratio, latency_p50_ms (+ ``_low``, ``_high``),
-    speedup (teacher p50 / model p50), throughput_sps, peak_memory_bytes and
+    speedup (+ ``_low``, ``_high``): the stored ``speedup_vs_teacher`` (teacher
+    p50 / model p50 from the same paired rounds, bootstrap interval over
+    rounds), with ``speedup_paired`` True; where the results have no such row
+    for the model (runs before schema 3) it is the unpaired ratio of the two
+    p50s, without an interval, and ``speedup_paired`` is False. Then
+    throughput_sps, peak_memory_bytes and
     missing ({metric: why it is absent or partial}; empty when nothing is).
     A model measured in several dtypes gets one row per dtype, compared with
     the teacher in the same dtype where the teacher has it. ``device`` may be
@@ -298,7 +304,32 @@ def summary_table(df: pd.DataFrame, batch_size: int, *, device: str | None = Non
     for key, after in (("drop_pp", "accuracy_high"), ("params_ratio", "params"),
                        ("size_ratio", "size_bytes"), ("speedup", "latency_p50_ms_high")):
         table.insert(list(table.columns).index(after) + 1, key, [v[key] for v in versus])
+    return _paired_speedups(table, grouped, batch_size, device)
+
+
+def _paired_speedups(table: pd.DataFrame, grouped: dict[str, list[Row]], batch_size: int,
+                     device: str | None) -> pd.DataFrame:
+    """Replace the unpaired p50 ratio by the stored ``speedup_vs_teacher`` wherever the model has its rows."""
+    records, missing = [], []
+    for row in table.to_dict("records"):
+        rows = paired_rows(grouped[row["model"]], batch_size, device, row["dtype"])
+        est = aggregate(rows) if rows else Estimate(row["speedup"])
+        records.append({"speedup": est.value, "speedup_low": est.low, "speedup_high": est.high,
+                        "speedup_paired": bool(rows)})
+        missing.append({**row["missing"], **({"speedup_vs_teacher": est.note} if rows and est.note else {})})
+    at = list(table.columns).index("speedup")
+    table = table.drop(columns="speedup")
+    for offset, key in enumerate(("speedup", "speedup_low", "speedup_high", "speedup_paired")):
+        table.insert(at + offset, key, [r[key] for r in records])
+    table["missing"] = missing
     return table
+
+
+def paired_rows(scope: list[Row], batch_size: int, device: str | None, dtype: str | None) -> list[Row]:
+    """A model's ``speedup_vs_teacher`` rows at one batch size, device and dtype (any status); [] when the
+    results have none (runs before schema 3)."""
+    return [r for r in scope if r["metric"] == "speedup_vs_teacher" and not pd.isna(r["batch_size"])
+            and r["batch_size"] == batch_size and (device is None or (r["device"] == device and r["dtype"] == dtype))]
 
 
 def model_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -338,3 +369,21 @@ def verdict(ours: Estimate, other: Estimate) -> str:
     if any(math.isnan(v) for v in (ours.low, ours.high, other.low, other.high)):
         return "unknown"
     return "better" if ours.low > other.high else "worse" if ours.high < other.low else "same"
+
+
+def speed_verdict(ours: Estimate, other: Estimate, floor_pct: float | None, *, higher_is_faster: bool) -> str:
+    """'faster' or 'slower' when the 95% intervals are disjoint *and* the values differ by at least the
+    run's A/A noise floor (percent); 'same' otherwise; 'unknown' when a value or an interval is missing.
+    ``higher_is_faster``: True for speedups, False for latencies.
+
+    >>> speed_verdict(Estimate(1.01, 1.005, 1.015), Estimate(1.0, 1.0, 1.0), 1.7, higher_is_faster=True)
+    'same'
+    >>> speed_verdict(Estimate(1.01, 1.005, 1.015), Estimate(1.0, 1.0, 1.0), None, higher_is_faster=True)
+    'faster'
+    """
+    found = verdict(ours, other)
+    if found in ("unknown", "same"):
+        return found
+    if within_floor(ours.value, other.value, floor_pct):
+        return "same"
+    return "faster" if (found == "better") == higher_is_faster else "slower"

@@ -30,8 +30,8 @@ def test_speedup_is_reference_p50_over_p50(runs):  # noqa: F811
     assert len(table) == 4 * 2 * 2  # models × batch sizes × machines
     for _, group in table.groupby(["model", "batch_size"]):
         ref, other = (group.set_index("machine").loc[m] for m in machines)
-        assert ref["speedup"] == 1.0
-        assert math.isclose(other["speedup"], ref["latency_p50_ms"] / other["latency_p50_ms"])
+        assert ref["speedup_vs_reference"] == 1.0
+        assert math.isclose(other["speedup_vs_reference"], ref["latency_p50_ms"] / other["latency_p50_ms"])
         assert other["latency_p50_ms_low"] <= other["latency_p50_ms"] <= other["latency_p50_ms_high"]
     env = environment_table(envs)
     assert env.loc[0, "field"] == "threads" and env.loc[0, "differs"] == "yes"
@@ -50,7 +50,7 @@ def test_report_files(runs, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert not re.search(r"(src|href)=\"https?:", page) and page.count("data:image/png;base64,") == 2
     text = (index.parent / "report.md").read_text()
     assert "Reference: 2 threads" in text and "| threads " in text and "cuda:7 in run" in text
-    assert "1 thread against 2 threads: speedup" in text
+    assert "1 thread against the reference machine 2 threads: speedup vs reference machine" in text
     assert {p.name for p in index.parent.glob("*.png")} == {"hardware_latency.png", "hardware_speedup.png"}
     with pytest.raises(HarnessError, match="--reference 'gpu': not a machine"):
         write_hardware_report([runs["whole"]], tmp_path, reference="gpu")
@@ -89,4 +89,56 @@ def test_backends_of_one_model_stay_apart(tmp_path: Path):
     table = comparison_table(found, list(envs), reference="1 thread").set_index(["model", "machine"])
     assert table.loc[("m", "1 thread"), "latency_p50_ms"] == 4.0 and table.loc[("m [onnx]", "1 thread"),
                                                                                "latency_p50_ms"] == 1.0
-    assert table.loc[("m", "2 threads"), "speedup"] == table.loc[("m [onnx]", "2 threads"), "speedup"] == 2.0
+    assert table.loc[("m", "2 threads"), "speedup_vs_reference"] == 2.0
+    assert table.loc[("m [onnx]", "2 threads"), "speedup_vs_reference"] == 2.0
+
+
+def _hand_run(tmp_path: Path, paired: bool) -> Path:
+    """A teacher (4 ms / threads) and a student (1 ms / threads) timed with 1 and 2 threads at batch size 1;
+    with ``paired``, their speedup_vs_teacher rows (schema 3; the student's 4.2x and 3.0x), else none (an older
+    run)."""
+    from harness.store import RunWriter
+
+    writer = RunWriter.create(tmp_path, "hand", {"hardware": {"cpu": "X", "torch": "2.13.0"}})
+    base = {"suite": "hand", "method": "train", "seed": 0, "device": "cpu", "dtype": "float32", "backend": "eager",
+            "batch_size": 1, "unit": "ms", "status": "ok", "error": ""}
+    rows = []
+    for threads in (1, 2):
+        paired_speedup = {1: (4.2, 4.0, 4.4), 2: (3.0, 2.9, 3.1)}[threads]
+        for model, role, ms, speedup in (("t", "teacher", 4.0, (1.0, 1.0, 1.0)), ("s", "student", 1.0, paired_speedup)):
+            rows.append({**base, "model": model, "role": role, "threads": threads, "metric": "latency_p50_ms",
+                         "value": ms / threads})
+            if paired:
+                rows.append({**base, "model": model, "role": role, "threads": threads, "unit": "x",
+                             "metric": "speedup_vs_teacher", "value": speedup[0],
+                             "ci_low": speedup[1], "ci_high": speedup[2]})
+    writer.append(rows)
+    writer.finish("complete")
+    return writer.run_dir
+
+
+def test_speedup_vs_teacher_is_the_paired_metric_per_machine(tmp_path: Path):
+    from harness.report.hardware import display_comparison
+
+    found, envs, _ = load_machines([_hand_run(tmp_path, paired=True)])
+    table = comparison_table(found, list(envs), reference="1 thread").set_index(["model", "machine"])
+    student = table.loc[("s", "2 threads")]
+    assert student["speedup_vs_teacher"] == 3.0  # the stored value, not 2.0 / 0.5 = 4.0 of the p50s
+    assert (student["speedup_vs_teacher_low"], student["speedup_vs_teacher_high"]) == (2.9, 3.1)
+    assert bool(student["speedup_vs_teacher_paired"]) and student["speedup_vs_reference"] == 2.0
+    shown = display_comparison(table.reset_index()).set_index(["model", "machine"])
+    assert shown.loc[("s", "1 thread"), "speedup vs teacher"] == "4.2x"
+    assert shown.loc[("s", "1 thread"), "speedup vs teacher 95% CI"] == "4.00x–4.40x"
+    assert shown.loc[("s", "2 threads"), "speedup vs reference machine (unpaired)"] == "2x"
+
+
+def test_runs_without_the_paired_metric_fall_back_to_the_unpaired_ratio_labelled_so(tmp_path: Path):
+    from harness.report.hardware import display_comparison
+
+    found, envs, _ = load_machines([_hand_run(tmp_path, paired=False)])
+    table = comparison_table(found, list(envs), reference="1 thread")
+    student = table.set_index(["model", "machine"]).loc[("s", "2 threads")]
+    assert (student["speedup_vs_teacher"], bool(student["speedup_vs_teacher_paired"])) == (4.0, False)  # 2.0 / 0.5
+    shown = display_comparison(table).set_index(["model", "machine"])
+    assert shown.loc[("s", "2 threads"), "speedup vs teacher"] == "4x (unpaired)"
+    assert shown.loc[("s", "2 threads"), "speedup vs teacher 95% CI"] == "—"

@@ -11,7 +11,7 @@ from torch import nn
 
 from harness.measure.backends import BackendUnavailable, prepare
 from harness.measure.latency import LatencySettings
-from harness.measure.worker import measure_isolated, measure_speed
+from harness.measure.paired import measure_isolated, measure_speed
 
 try:
     import onnxruntime  # noqa: F401

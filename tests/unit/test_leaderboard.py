@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import pytest
 from harness.cli import main
 from harness.errors import HarnessError
 from harness.report.leaderboard import (
+    display_leaderboard,
     leaderboard,
     pareto_flags,
     read_leaderboard,
@@ -31,6 +33,7 @@ from harness.report.leaderboard import (
     render_leaderboard_markdown,
     write_leaderboard,
 )
+from harness.report.noise import NoiseFloor, read_noise_floors
 from harness.store import frame
 from tests.conftest import FIXTURES
 
@@ -249,3 +252,98 @@ def test_cli_without_runs_is_exit_2(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["leaderboard", str(tmp_path / "empty"), "--out", str(tmp_path / "board")]) == 2
     assert "no run directories" in capsys.readouterr().err
+
+
+# Suite "p", run p1 (schema 3): twins at batch size 8 whose latencies (and paired speedups) are 1.2% apart with
+# disjoint intervals: under a 1.7% A/A noise floor they cannot be told apart.
+# model -> (role, method, accuracy, (p50, low, high), (speedup_vs_teacher, low, high))
+PAIRED = {"teacher": ("teacher", "train", 0.99, (10.0, 9.9, 10.1), (1.0, 1.0, 1.0)),
+          "twin-a": ("student", "kd", 0.95, (1.012, 1.008, 1.016), (9.88, 9.84, 9.92)),
+          "twin-b": ("student", "scratch", 0.90, (1.000, 0.996, 1.004), (10.0, 9.96, 10.04))}
+FLOOR = {"p1": NoiseFloor(1.7)}
+
+
+def _paired_rows() -> list[dict]:
+    rows = []
+    for model, (role, method, acc, p50, speedup) in PAIRED.items():
+        base = {"run_id": "p1", "suite": "p", "model": model, "role": role, "method": method, "seed": 0,
+                "device": "cpu", "dtype": "float32", "status": "ok"}
+        rows.append({**base, "metric": "accuracy", "value": acc, "ci_low": acc - 0.01, "ci_high": acc + 0.01})
+        for name, (value, low, high) in (("latency_p50_ms", p50), ("speedup_vs_teacher", speedup)):
+            rows.append({**base, "metric": name, "batch_size": 8, "value": value, "ci_low": low, "ci_high": high})
+    return rows
+
+
+@pytest.mark.parametrize("by", ["latency_p50_ms", "speedup_vs_teacher"])
+def test_a_speed_difference_under_the_noise_floor_shares_the_rank(by):
+    tied = leaderboard(frame(_paired_rows()), by=by, floors=FLOOR)
+    assert tied["model"].tolist() == ["teacher", "twin-b", "twin-a"]  # b is 1.2% faster on both metrics
+    assert (tied["rank"].tolist(), tied["tie"].tolist()) == (["ref", "1", "1"], ["", "", "=1"])
+    apart = leaderboard(frame(_paired_rows()), by=by)  # no floor: disjoint intervals decide
+    assert (apart["rank"].tolist(), apart["tie"].tolist()) == (["ref", "1", "2"], ["", "", ""])
+
+
+def test_accuracy_ranks_ignore_the_noise_floor():
+    rows = [{**r, "value": 0.951, "ci_low": 0.95, "ci_high": 0.952} if r["model"] == "twin-b"
+            and r["metric"] == "accuracy" else r for r in _paired_rows()]
+    table = leaderboard(frame(rows), floors=FLOOR)  # 0.951 against 0.95: 0.1% apart, intervals overlap
+    assert table["tie"].tolist() == ["", "", "=1"]
+    rows = [{**r, "value": 0.935, "ci_low": 0.93, "ci_high": 0.938} if r["model"] == "twin-b"
+            and r["metric"] == "accuracy" else r for r in _paired_rows()]
+    table = leaderboard(frame(rows), floors=FLOOR)  # 1.6% apart, intervals disjoint: not a tie on accuracy
+    assert table["rank"].tolist() == ["ref", "1", "2"]
+
+
+def test_pareto_treats_latencies_within_the_noise_floor_as_equal():
+    with_floor = leaderboard(frame(_paired_rows()), floors=FLOOR)
+    assert dict(zip(with_floor["model"], with_floor["pareto"], strict=True)) == {
+        "teacher": True, "twin-a": True, "twin-b": False}  # a: more accurate, not measurably slower
+    without = leaderboard(frame(_paired_rows()))
+    assert dict(zip(without["model"], without["pareto"], strict=True)) == {
+        "teacher": True, "twin-a": True, "twin-b": True}
+    assert pareto_flags(["a", "b"], [0.9, 0.9], [1.0, 1.015], floor_pct=1.7) == {"a": True, "b": True}
+    assert pareto_flags(["a", "b"], [0.9, 0.9], [1.0, 1.015], floor_pct=1.0) == {"a": True, "b": False}
+
+
+def test_speedup_reads_the_paired_metric_with_its_interval():
+    table = leaderboard(frame(_paired_rows()), floors=FLOOR)
+    a = _row(table, "twin-a")
+    assert (a["speedup_vs_teacher"], a["speedup_vs_teacher_low"], a["speedup_vs_teacher_high"]) == (9.88, 9.84, 9.92)
+    assert bool(a["speedup_paired"])  # not 10.0 / 1.012 = 9.88... of the p50s: the stored value
+    shown = display_leaderboard(table).set_index("model")
+    assert shown.loc["twin-a", "speedup vs teacher"] == "9.88x"
+    assert shown.loc["twin-a", "speedup vs teacher 95% CI"] == "9.84x–9.92x"
+    assert "unpaired" not in "".join(display_leaderboard(table)["speedup vs teacher"])
+
+
+def test_runs_without_the_paired_metric_fall_back_to_an_unpaired_ratio_labelled_so(table):
+    kd = _row(table, "kd-16")
+    assert (kd["speedup_vs_teacher"], bool(kd["speedup_paired"])) == (5.0, False)  # 10.0 / 2.0
+    assert math.isnan(kd["speedup_vs_teacher_low"]) and kd["notes"] == ""
+    shown = display_leaderboard(table).set_index("model")
+    assert shown.loc["kd-16", "speedup vs teacher"] == "5.00x (unpaired)"
+    assert "(unpaired): a run without it (before schema 3)" in render_leaderboard_markdown(table)
+
+
+def test_the_leaderboard_states_each_runs_noise_floor():
+    one = leaderboard(frame(_paired_rows()), floors=FLOOR)
+    sentence = "Noise floor (A/A): differences in latency under 1.7% cannot be told apart on this machine in this run."
+    assert sentence in render_leaderboard_markdown(one) and sentence in render_leaderboard_html(one)
+    two = leaderboard(frame(_rows()), floors={"r1": NoiseFloor(1.7), "r2": NoiseFloor(2.3)})
+    assert ("Noise floor (A/A) per run: r1 1.7%; r2 2.3%. Latency and speedup differences under the largest, "
+            "2.3%, cannot be told apart") in render_leaderboard_markdown(two)
+    absent = render_leaderboard_markdown(leaderboard(frame(_rows()), floors={"r1": NoiseFloor(1.7)}))
+    assert "Noise floor (A/A) per run: r1 1.7%; r2: its manifest was not read." in absent
+
+
+def test_noise_floors_are_read_from_the_run_directories(tmp_path):
+    for run, manifest in {"new": {"noise_floor": {"pct": 2.5, "cells": []}},
+                          "old": {"schema_version": 2},
+                          "off": {"suite": {"measure": {"latency": {"noise_floor": False}}}}}.items():
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "manifest.json").write_text(json.dumps({"schema_version": 3, "run_id": run, **manifest}))
+    floors = read_noise_floors([tmp_path])
+    assert floors == {"new": NoiseFloor(2.5),
+                      "off": NoiseFloor(None, "switched off in the suite (measure.latency.noise_floor: false)"),
+                      "old": NoiseFloor(None, "not measured: runs of schema 2 did not time the teacher against "
+                                              "itself")}

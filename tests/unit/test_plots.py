@@ -21,8 +21,9 @@ def _row(model, role, method, metric, value, *, seed=0, batch_size=None, status=
             "status": status, "error": error}
 
 
-def _results(seeds=(0,), energy=False) -> pd.DataFrame:
-    """teacher (big, accurate), kd (small, fast), slow (dominated), over ``seeds``."""
+def _results(seeds=(0,), energy=False, paired=False) -> pd.DataFrame:
+    """teacher (big, accurate), kd (small, fast), slow (dominated), over ``seeds``; with ``paired``, their
+    speedup_vs_teacher rows (teacher p50 / model p50, interval ± 5%)."""
     spec = {"teacher": ("teacher", "train", 0.95, 10_000, 1.0), "kd": ("student", "kd", 0.90, 1_000, 0.2),
             "slow": ("student", "scratch", 0.85, 2_000, 0.5)}
     rows = []
@@ -36,6 +37,8 @@ def _results(seeds=(0,), energy=False) -> pd.DataFrame:
                 rows += [_row(model, role, method, "latency_p50_ms", ms * b, seed=seed, batch_size=b,
                               low=0.9 * ms * b, high=1.1 * ms * b),
                          _row(model, role, method, "throughput_sps", 1000 / ms, seed=seed, batch_size=b),
+                         *([_row(model, role, method, "speedup_vs_teacher", 1.0 / ms, seed=seed, batch_size=b,
+                                 low=0.95 / ms, high=1.05 / ms)] if paired else []),
                          _row(model, role, method, "peak_memory_bytes", 4 * params + 100 * b, seed=seed,
                               batch_size=b)]
                 rows.append(_row(model, role, method, "energy_j_per_sample", 0.01 * b, seed=seed, batch_size=b)
@@ -84,10 +87,10 @@ def _colours(fig: Figure, label: str) -> set[tuple[float, float, float]]:
     return found
 
 
-@pytest.mark.parametrize("name", ["accuracy_vs_latency", "latency_throughput", "peak_memory", "compression",
-                                  "energy", "seed_accuracy"])
+@pytest.mark.parametrize("name", ["accuracy_vs_latency", "latency_throughput", "speedup_vs_teacher", "peak_memory",
+                                  "compression", "energy", "seed_accuracy"])
 def test_every_figure_draws_with_data_and_one_colour_per_model(name):
-    df = _results(seeds=(0, 1, 2), energy=True)
+    df = _results(seeds=(0, 1, 2), energy=True, paired=True)
     colours = plots.palette(df)
     fig = plots.FIGURES[name][1](df, colours)
     assert isinstance(fig, Figure)
@@ -122,6 +125,17 @@ def test_figures_missing_data_are_skipped_with_the_reason():
 def test_write_figures(tmp_path):
     written, skipped = plots.write_figures(_results(), tmp_path)
     assert set(written) == {"accuracy_vs_latency", "latency_throughput", "peak_memory", "compression"}
-    assert set(skipped) == {"energy", "seed_accuracy"}
+    assert set(skipped) == {"energy", "seed_accuracy", "speedup_vs_teacher"}
+    assert skipped["speedup_vs_teacher"].startswith("no paired speedup_vs_teacher in these results")
     for path in written.values():
         assert path.parent == tmp_path and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_speedup_figure_draws_the_paired_metric_and_its_interval():
+    df = _results(paired=True)
+    fig = plots.speedup_vs_teacher(df, plots.palette(df))
+    ax = fig.axes[0]
+    kd = next(line for line in ax.get_lines() if line.get_label() == "kd")
+    assert list(kd.get_xdata()) == [1, 8] and list(kd.get_ydata()) == [5.0, 5.0]  # 1 / 0.2, the stored value
+    assert ax.get_ylabel() == "speedup vs teacher, paired, 95% interval as band (x)"
+    assert any(list(line.get_ydata()) == [1.0, 1.0] and line.get_linestyle() == ":" for line in ax.get_lines())

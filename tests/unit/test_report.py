@@ -119,10 +119,11 @@ def test_missing_values_are_nan_with_reason_never_zero() -> None:
     shown = by_model(display_summary(summary_table(results(), 64)))
     assert shown.loc["kd-16", "latency p50 (ms)"] == "—"
     assert shown.loc["kd-16", "p50 95% CI (ms)"] == "—"
-    assert shown.loc["kd-16", "speedup"] == "—"
+    assert shown.loc["kd-16", "speedup vs teacher"] == "—"
     assert shown.loc["kd-16", "peak memory"] == "—"
     assert shown.loc["kd-16", "params ratio"] == "10.00x"
-    assert shown.loc["scratch-16", "speedup"] == "5.00x"
+    assert shown.loc["scratch-16", "speedup vs teacher"] == "5.00x (unpaired)"  # no speedup_vs_teacher rows
+    assert shown.loc["scratch-16", "speedup 95% CI"] == "—"
     assert shown.loc["scratch-16", "latency p50 (ms)"] == "1.60"
     assert shown.loc["scratch-16", "peak memory"] == "512.0 KiB"
     assert shown.loc["kd-16", "accuracy (%)"] == "94.2"
@@ -275,3 +276,102 @@ def test_seeds_that_agree_keep_their_own_interval() -> None:
     est = aggregate(rows)
     assert (est.value, est.low, est.high) == (pytest.approx(0.9), pytest.approx(0.85), pytest.approx(0.95))
     assert est.seeds == 3
+
+
+FLOOR = {"pct": 1.7, "method": "A/A: the teacher timed against a second copy of itself",
+         "cells": [{"device": "cpu", "threads": 1, "dtype": "float32", "backend": "eager", "seq_len": None,
+                    "batch_size": 1, "ratio": 0.998, "ci_low": 0.985, "ci_high": 1.012, "pct": 1.5},
+                   {"device": "cpu", "threads": 1, "dtype": "float32", "backend": "eager", "seq_len": None,
+                    "batch_size": 64, "ratio": 1.004, "ci_low": 0.99, "ci_high": 1.017, "pct": 1.7}]}
+# paired speedup_vs_teacher (value, ci_low, ci_high) per model and batch size; kd-16 and scratch-16 differ by
+# 5.05 / 4.98 - 1 = 1.4% at batch size 1, intervals disjoint: under a 1.7% floor, a tie
+PAIRED = {"teacher": {1: (1.0, 1.0, 1.0), 64: (1.0, 1.0, 1.0)},
+          "scratch-16": {1: (4.98, 4.95, 4.99), 64: (5.2, 5.0, 5.4)},
+          "kd-16": {1: (5.05, 5.00, 5.10)}}
+
+
+def paired_results(floor_skips_kd: bool = True) -> pd.DataFrame:
+    """:func:`results` with speedup_vs_teacher rows (schema 3); kd-16 at 64 skipped (it was not timed)."""
+    rows = results().to_dict("records")
+    for model, by_size in PAIRED.items():
+        rows += [row(model, "speedup_vs_teacher", v, batch_size=bs, ci=(lo, hi)) for bs, (v, lo, hi) in by_size.items()]
+    if floor_skips_kd:
+        rows.append(row("kd-16", "speedup_vs_teacher", NAN, batch_size=64, status="skipped",
+                        error="kd-16 was not timed in this cell"))
+    return frame(rows)
+
+
+def test_speedup_reads_the_paired_metric_with_its_interval() -> None:
+    t = by_model(summary_table(paired_results(), 1))
+    assert t.loc["kd-16", ["speedup", "speedup_low", "speedup_high"]].tolist() == [5.05, 5.00, 5.10]
+    assert t.loc["teacher", ["speedup", "speedup_low", "speedup_high"]].tolist() == [1.0, 1.0, 1.0]
+    assert t["speedup_paired"].tolist() == [True, True, True]
+    shown = by_model(display_summary(summary_table(paired_results(), 1)))
+    assert shown.loc["kd-16", "speedup vs teacher"] == "5.05x"  # not 0.5 / 0.4 = 5.00x of the p50s
+    assert shown.loc["scratch-16", "speedup 95% CI"] == "4.95x–4.99x"
+    assert "unpaired" not in render_markdown(paired_results(), MANIFEST)
+
+
+def test_a_skipped_paired_speedup_is_missing_with_its_reason_not_a_p50_ratio() -> None:
+    t = by_model(summary_table(paired_results(), 64))
+    assert math.isnan(t.loc["kd-16", "speedup"]) and bool(t.loc["kd-16", "speedup_paired"])
+    assert t.loc["kd-16", "missing"]["speedup_vs_teacher"] == "skipped: kd-16 was not timed in this cell"
+    assert t.loc["scratch-16", "speedup"] == 5.2  # 8.0 / 1.6 = 5.0 would be the unpaired ratio
+
+
+def test_old_runs_fall_back_to_the_unpaired_ratio_and_say_so() -> None:
+    md = render_markdown(results(), MANIFEST)
+    assert "| 5.00x (unpaired)" in md
+    assert ("Speedup of every model (unpaired): teacher p50 / model p50 timed in separate windows, without an "
+            "interval") in md
+    findings = md.split("## Findings\n\n")[1]
+    assert "kd-16 (kd) vs teacher (train), speed on cpu (unpaired p50s, timed in separate windows): faster at " \
+           "batch size 1 (5.00x); not judged at batch size 64 (a value or an interval is missing)." in findings
+
+
+def test_the_report_states_the_noise_floor_or_why_it_is_absent() -> None:
+    md = render_markdown(paired_results(), {**MANIFEST, "noise_floor": FLOOR})
+    assert ("- Noise floor (A/A): differences in latency under 1.7% cannot be told apart on this machine in this "
+            "run (set by batch size 64 on cpu, float32, eager, 1 thread: teacher/copy p50 ratio 1.004, 95% "
+            "interval 0.990–1.017).") in md
+    assert "a speed difference also has to exceed the run's A/A noise floor (1.7%)." in md
+    not_measured = {**MANIFEST, "noise_floor": {"pct": None, "reason": "the teacher failed", "cells": []}}
+    assert "- Noise floor (A/A): could not be measured: the teacher failed;" in render_markdown(results(), not_measured)
+    old = render_markdown(results(), {**MANIFEST, "schema_version": 2})
+    assert "- Noise floor (A/A): not measured: runs of schema 2 did not time the teacher against itself;" in old
+    off = {**MANIFEST, "schema_version": 3, "suite": {**MANIFEST["suite"],
+                                                      "measure": {"latency": {"noise_floor": False}}}}
+    assert "- Noise floor (A/A): switched off in the suite (measure.latency.noise_floor: false);" \
+        in render_markdown(results(), off)
+
+
+def test_a_speed_difference_under_the_noise_floor_is_no_finding() -> None:
+    twins = "kd-16 (kd) vs scratch-16 (scratch), speed on cpu (paired speedup vs teacher): "
+    with_floor = render_markdown(paired_results(), {**MANIFEST, "noise_floor": FLOOR}).split("## Findings\n\n")[1]
+    assert twins + "no measurable difference at batch size 1; not judged at batch size 64" in with_floor
+    without = render_markdown(paired_results(), MANIFEST).split("## Findings\n\n")[1]
+    assert twins + "faster at batch size 1 (1.01x); not judged at batch size 64" in without
+    assert "scratch-16 (scratch) vs teacher (train), speed on cpu (paired speedup vs teacher): faster at batch " \
+           "sizes 1 (4.98x), 64 (5.20x)." in with_floor
+
+
+def test_speed_verdict_needs_disjoint_intervals_and_a_difference_over_the_floor() -> None:
+    from harness.report.tables import speed_verdict
+
+    fast, slow = Estimate(0.90, 0.89, 0.91), Estimate(1.0, 0.99, 1.01)  # latencies, 11% apart
+    assert speed_verdict(fast, slow, 1.7, higher_is_faster=False) == "faster"
+    assert speed_verdict(fast, slow, 12.0, higher_is_faster=False) == "same"
+    assert speed_verdict(slow, fast, None, higher_is_faster=False) == "slower"
+    assert speed_verdict(fast, Estimate(0.95, 0.90, 1.0), None, higher_is_faster=False) == "same"  # overlap
+    assert speed_verdict(fast, Estimate(1.0), 1.7, higher_is_faster=False) == "unknown"
+
+
+def test_the_html_page_states_the_noise_floor_and_labels_the_unpaired_fallback() -> None:
+    from harness.report import render_html
+
+    page = render_html(paired_results(), {**MANIFEST, "noise_floor": FLOOR}, {}, {})
+    assert "<li>Noise floor (A/A): differences in latency under 1.7% cannot be told apart on this machine" in page
+    assert "<td>5.05x</td>" in page and "unpaired" not in page
+    old = render_html(results(), MANIFEST, {}, {})
+    assert "<li>Noise floor (A/A): not recorded in this run&#x27;s manifest;" in old
+    assert "<td>5.00x (unpaired)</td>" in old and '<p class="note">Speedup of every model (unpaired)' in old

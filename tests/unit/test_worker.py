@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from harness.measure.latency import LatencySettings
-from harness.measure.worker import WorkerFailed, measure_isolated, measure_speed
+from harness.measure.paired import measure_isolated, measure_speed
+from harness.measure.worker import WorkerFailed
 
 FAST = LatencySettings(warmup_iters=1, warmup_seconds=0.0, min_iters=5, max_seconds=0.05)
 
@@ -77,13 +78,24 @@ class Sleeper(torch.nn.Module):
 
 
 def test_a_crashed_worker_is_an_error_not_a_crash():
-    with pytest.raises(WorkerFailed, match=r"died \(exit code -9\)"):
-        measure_isolated(Crasher(), (2,), [1], "cpu", 1, FAST)
+    _, [result] = measure_isolated(Crasher(), (2,), [1], "cpu", 1, FAST)
+    assert (result.status, result.error) == ("error", "measurement process failed: the measuring process died "
+                                                      "(exit code -9)")
 
 
 def test_a_worker_past_its_timeout_is_killed():
     started = time.perf_counter()
-    with pytest.raises(WorkerFailed, match="timed out after 1 s"):
-        measure_isolated(Sleeper(), (2,), [1], "cpu", 1, FAST, timeout=1.0)
+    _, [result] = measure_isolated(Sleeper(), (2,), [1], "cpu", 1, FAST, timeout=1.0)
+    assert result.status == "error" and "timed out after 1 s (measure.timeout_seconds)" in result.error
     assert time.perf_counter() - started < 30
     assert multiprocessing.active_children() == []
+
+
+def test_a_contestant_that_cannot_start_raises_worker_failed():
+    from harness.measure.session import CellRequest
+    from harness.measure.worker import Contestant
+
+    contestant = Contestant("bad", ("pickle", b"not a pickle"), CellRequest((2,), (1,), settings=FAST))
+    with pytest.raises(WorkerFailed, match="UnpicklingError"):
+        contestant.start(deadline=None)
+    contestant.close()

@@ -1,0 +1,333 @@
+"""Paired rounds: the models of one cell timed in alternation over the same stretch of time.
+
+A shared machine has slow phases that last seconds: a bare loop run twice a
+minute apart can differ by 40%. Models timed one after another land in
+different phases, so their ratio moves from run to run. Here every model of
+a cell (the teacher, its students, and a second copy of the teacher for the
+A/A noise floor) keeps its own measuring process alive for the whole cell,
+and the parent runs rounds: in each round, at each batch size, every model
+times one short window, in an order drawn at random for that round (seeded:
+``measure.latency.order_seed``; each sample records its round and its
+model's place in the order). Only one process runs at a time; the others
+block on their pipes. A slow phase then slows a few rounds of every model
+alike, which the ratio of medians cancels.
+
+Each window follows a re-warm (:func:`harness.measure.session.rewarm`) whose
+forwards are not recorded. A batch size stops after ``min_rounds`` rounds
+once every model's median is within ``target_ci`` (95%, from the spread of
+its round medians), or once the models' windows add up to ``max_seconds``
+each, and never before 3 rounds.
+
+From the rounds: each model's p50 over its pooled samples, with an interval
+that resamples whole rounds (:func:`harness.measure.stats.round_bootstrap`);
+``speedup_vs_teacher``, the teacher's p50 over the model's, with the same
+paired resampling; and the A/A ratio of the teacher's two copies, whose
+distance from 1 is the run's noise floor.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from torch import nn
+
+from harness.measure.batch import BatchResult, put_gpu, put_latency
+from harness.measure.gpu import GpuTelemetry, combine_windows
+from harness.measure.latency import LatencySettings
+from harness.measure.session import CellRequest, Session, to_payload
+from harness.measure.stats import round_bootstrap
+from harness.measure.worker import Contestant, WorkerFailed
+
+SPEEDUP = "speedup_vs_teacher"
+#: the label of the teacher's second copy, timed against it for the A/A noise floor ("~" is in no model name)
+TWIN_SUFFIX = "~aa"
+#: however tight or spent, a batch size gets at least this many rounds
+FEWEST_ROUNDS = 3
+Z95 = 1.959963984540054
+#: the standard error of a median over that of a mean, for normal data (sqrt(pi / 2))
+MEDIAN_EFFICIENCY = 1.2533141373155001
+#: the median absolute deviation of normal data times this is its standard deviation
+MAD_TO_SD = 1.482602218505602
+
+
+class Player(Protocol):
+    """A model ready to be timed a window at a time: a :class:`~harness.measure.worker.Contestant` (its own
+    process) or an :class:`InProcess` session."""
+
+    label: str
+
+    def start(self, deadline: float | None) -> tuple[int | None, dict[int, BatchResult]]: ...
+    def round(self, batch_size: int, deadline: float | None) -> tuple[str, Any]: ...
+    def stop(self) -> None: ...
+    def close(self, kill: bool = False) -> None: ...
+
+
+class InProcess:
+    """A session in this process (no isolation): the same rounds, for tests and for in-process timing."""
+
+    def __init__(self, label: str, model: nn.Module, request: CellRequest, **session: Any):
+        self.label, self._session = label, Session(model, request, **session)
+
+    def start(self, deadline: float | None) -> tuple[int | None, dict[int, BatchResult]]:
+        self._session.__enter__()
+        return self._session.threads, self._session.results
+
+    def round(self, batch_size: int, deadline: float | None) -> tuple[str, Any]:
+        try:
+            return "ok", self._session.round(batch_size)
+        except Exception as exc:
+            return "failed", self._session.failure(batch_size, exc)
+
+    def stop(self) -> None:
+        pass
+
+    def close(self, kill: bool = False) -> None:
+        self._session.__exit__(None, None, None)
+
+
+@dataclass
+class Track:
+    """One model's windows at one batch size: samples per round, its place in each round, GPU telemetry."""
+
+    windows: list[np.ndarray] = field(default_factory=list)
+    slots: list[int] = field(default_factory=list)
+    telemetry: list[GpuTelemetry] = field(default_factory=list)
+    spent: float = 0.0  # wall seconds of its rounds, re-warm included
+    failure: tuple[str, str] | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.failure is None
+
+    def pooled(self) -> np.ndarray:
+        return np.concatenate(self.windows) if self.windows else np.empty(0)
+
+    def relative_half_width(self) -> float:
+        """95% half-width of the median of the round medians, relative to it: normal approximation, with the
+        rounds' spread taken robustly (1.4826 x their median absolute deviation), so that one round in a
+        slow phase does not hold every model back."""
+        medians = np.array([np.median(w) for w in self.windows])
+        center = float(np.median(medians)) if len(medians) else 0.0
+        if len(medians) < 2 or center <= 0:
+            return math.inf
+        spread = MAD_TO_SD * float(np.median(np.abs(medians - center)))
+        return Z95 * MEDIAN_EFFICIENCY * spread / math.sqrt(len(medians)) / center
+
+
+@dataclass
+class GroupResult:
+    """What a cell's rounds measured: per label (threads used, results per batch size in request order);
+    ``noise``: the A/A ratio per batch size (empty without a twin)."""
+
+    results: dict[str, tuple[int | None, list[BatchResult]]]
+    noise: list[dict[str, Any]]
+
+
+def measure_group(request: CellRequest, models: dict[str, nn.Module | tuple[str, bytes]],
+                  reference: str | None = None, *, twin: bool = False) -> GroupResult:
+    """Time ``models`` (label -> module or payload) in paired rounds, each in its own fresh process.
+
+    ``reference`` labels the teacher: every model's ``speedup_vs_teacher`` is
+    against it, and ``twin`` adds a second copy of it for the A/A noise floor
+    (its results come back under ``reference + TWIN_SUFFIX``).
+    """
+    payloads = {label: m if isinstance(m, tuple) else to_payload(m) for label, m in models.items()}
+    if twin and reference is not None:
+        payloads[reference + TWIN_SUFFIX] = payloads[reference]
+    players = [Contestant(label, payload, request) for label, payload in payloads.items()]
+    return play(players, request, reference)
+
+
+def play(players: Sequence[Player], request: CellRequest, reference: str | None) -> GroupResult:
+    """Start each player in turn, run the rounds, close every player; see the module's docstring."""
+    deadline = None if request.timeout is None else time.monotonic() + request.timeout * len(players)
+    try:
+        setups = {p.label: _start(p, request, deadline) for p in players}
+        tracks = {p.label: {b: Track() for b, r in setups[p.label][1].items() if r.status == "ok"} for p in players}
+        _rounds(players, tracks, request, deadline)
+    finally:
+        for player in players:  # every process told to end first, so that they end together
+            player.stop()
+        for player in players:
+            player.close()
+    return _results(setups, tracks, request, reference)
+
+
+def _start(player: Player, request: CellRequest, deadline: float | None) -> tuple[int | None, dict[int, BatchResult]]:
+    try:
+        return player.start(deadline)
+    except WorkerFailed as exc:  # the process could not start, crashed or hung in set-up
+        reason = f"measurement process failed: {exc}"
+        return None, {b: BatchResult(b, "error", reason) for b in request.batch_sizes}
+
+
+def _rounds(players: Sequence[Player], tracks: dict[str, dict[int, Track]], request: CellRequest,
+            deadline: float | None) -> None:
+    settings = request.settings
+    rng = np.random.default_rng(settings.order_seed)
+    active = list(request.batch_sizes)
+    rounds = dict.fromkeys(active, 0)
+    while active:
+        for batch_size in list(active):
+            live = [p for p in players if batch_size in tracks[p.label] and tracks[p.label][batch_size].live]
+            for slot, index in enumerate(rng.permutation(len(live))):
+                died = _window(live[index], batch_size, slot, tracks[live[index].label][batch_size], deadline)
+                for unfinished in active if died else ():  # the process is gone: what it had not finished fails
+                    track = tracks[live[index].label].get(unfinished)
+                    if track is not None and track.live:
+                        track.failure = ("error", f"measurement process failed: {died}")
+            rounds[batch_size] += 1
+            own = [t[batch_size] for t in tracks.values() if batch_size in t and t[batch_size].live]
+            if not own or _finished(own, rounds[batch_size], settings):
+                active.remove(batch_size)
+
+
+def _window(player: Player, batch_size: int, slot: int, track: Track, deadline: float | None) -> str:
+    """Time one window into ``track``; returns why the player's process is gone ("" while it lives)."""
+    started = time.perf_counter()
+    try:
+        status, reply = player.round(batch_size, deadline)
+    except WorkerFailed as exc:
+        return str(exc)
+    if status != "ok":
+        track.failure = reply
+        return ""
+    samples, telemetry = reply
+    track.windows.append(np.asarray(samples, dtype=np.float64))
+    track.slots.append(slot)
+    if telemetry is not None:
+        track.telemetry.append(telemetry)
+    track.spent += time.perf_counter() - started
+    return ""
+
+
+def _finished(own: list[Track], rounds: int, settings: LatencySettings) -> bool:
+    """Enough rounds at this batch size: the models' budget is spent, or each model's median is tight."""
+    if rounds < FEWEST_ROUNDS:
+        return False
+    if sum(t.spent for t in own) >= settings.max_seconds * len(own):
+        return True
+    return rounds >= settings.min_rounds and all(
+        sum(len(w) for w in t.windows) >= settings.min_iters and t.relative_half_width() <= settings.target_ci
+        for t in own)
+
+
+def _results(setups: dict[str, tuple[int | None, dict[int, BatchResult]]], tracks: dict[str, dict[int, Track]],
+             request: CellRequest, reference: str | None) -> GroupResult:
+    out: dict[str, tuple[int | None, list[BatchResult]]] = {}
+    for label, (threads, results) in setups.items():
+        for batch_size, track in tracks[label].items():
+            _timed(results[batch_size], track)
+        out[label] = (threads, [results[b] for b in request.batch_sizes])
+    noise: list[dict[str, Any]] = []
+    for batch_size in request.batch_sizes:
+        reference_track = tracks.get(reference or "", {}).get(batch_size)
+        for label in setups:
+            result = setups[label][1][batch_size]
+            if label.endswith(TWIN_SUFFIX):
+                if reference_track is not None and result.status == "ok":
+                    noise.append(_aa(batch_size, reference_track, tracks[label][batch_size]))
+                continue
+            _speedup(result, label, reference, reference_track, tracks[label].get(batch_size))
+    return GroupResult(out, noise)
+
+
+def _timed(result: BatchResult, track: Track) -> None:
+    """The latency (and GPU) results of one model's windows at one batch size."""
+    if track.failure is not None or not track.windows:
+        result.status, result.error = track.failure or ("error", "no window was timed")
+        return
+    ci = round_bootstrap(track.windows)[0] if len(track.windows) >= 2 else None
+    put_latency(result, track.pooled(), ci)
+    result.rounds = [r for r, w in enumerate(track.windows) for _ in w]
+    result.slots = [s for s, w in zip(track.slots, track.windows, strict=True) for _ in w]
+    if track.telemetry:
+        put_gpu(result, combine_windows(track.telemetry), "")
+
+
+def _speedup(result: BatchResult, label: str, reference: str | None, reference_track: Track | None,
+             track: Track | None) -> None:
+    if result.status != "ok":
+        return
+    if label == reference:
+        result.put(SPEEDUP, 1.0, (1.0, 1.0), len(track.windows) if track else None)
+        return
+    if reference_track is None or not reference_track.live or not reference_track.windows or track is None:
+        why = "the teacher is not timed in this cell" if reference is None else \
+            f"the teacher ({reference}) has no timing at this batch size in this cell"
+        result.put(SPEEDUP, None, reason=why)
+        return
+    value, ci = paired_ratio(reference_track, track)
+    result.put(SPEEDUP, value, ci, len(track.windows))
+
+
+def paired_ratio(numerator: Track, denominator: Track) -> tuple[float, tuple[float, float]]:
+    """p50 of ``numerator`` over p50 of ``denominator``, and its interval resampling their shared rounds."""
+    value = float(np.median(numerator.pooled()) / np.median(denominator.pooled()))
+    if len(numerator.windows) < 2:
+        return value, (math.nan, math.nan)
+    _, ci = round_bootstrap(numerator.windows, denominator.windows)
+    assert ci is not None
+    return value, ci
+
+
+def _aa(batch_size: int, teacher: Track, twin: Track) -> dict[str, Any]:
+    ratio, (low, high) = paired_ratio(teacher, twin)
+    pct = 100.0 * max(abs(ratio - 1.0), high - 1.0, 1.0 - low) if not math.isnan(low) else math.nan
+    return {"batch_size": batch_size, "ratio": ratio, "ci_low": low, "ci_high": high, "pct": pct,
+            "rounds": len(teacher.windows)}
+
+
+class NoiseFloor:
+    """The A/A ratios of a run, cell by cell, and what they add up to: ``summary()`` is the manifest's
+    ``noise_floor`` (None when the suite turned it off)."""
+
+    METHOD = ("A/A: the teacher timed against a second copy of itself (its own process) in the same paired "
+              "rounds; pct = 100 * the largest of |ratio - 1|, ci_high - 1 and 1 - ci_low over its cells and "
+              "batch sizes")
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.cells = enabled, list[dict[str, Any]]()
+
+    def add(self, columns: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+        self.cells += [{**columns, **{k: _finite(v) for k, v in entry.items()}} for entry in entries]
+
+    def summary(self) -> dict[str, Any] | None:
+        if not self.enabled:
+            return None
+        known = [c["pct"] for c in self.cells if c["pct"] is not None]
+        if not known:
+            reason = "the teacher was not timed against its twin in any cell" if not self.cells else \
+                "too few rounds for an interval"
+            return {"pct": None, "reason": reason, "method": self.METHOD, "cells": self.cells}
+        return {"pct": round(max(known), 3), "method": self.METHOD, "cells": self.cells}
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: an unknown number is null."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def measure_isolated(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: list[int], device: str,
+                     threads: int | None, settings: LatencySettings, include_h2d: bool = False,
+                     timeout: float | None = None, backend: str = "eager",
+                     token_range: tuple[int, int] | None = None) -> tuple[int | None, list[BatchResult]]:
+    """One model timed alone in its own fresh process, by the same rounds: (threads used, results)."""
+    request = CellRequest(tuple(input_shape), tuple(batch_sizes), device, threads, settings, include_h2d, timeout,
+                          backend, token_range)
+    return measure_group(request, {"model": model}).results["model"]
+
+
+def measure_speed(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: list[int], device: str,
+                  threads: int | None, settings: LatencySettings, include_h2d: bool = False,
+                  backend: str = "eager", token_range: tuple[int, int] | None = None,
+                  ) -> tuple[int | None, list[BatchResult]]:
+    """:func:`measure_isolated` in this process (no isolation): (threads used, results)."""
+    request = CellRequest(tuple(input_shape), tuple(batch_sizes), device, threads, settings, include_h2d, None,
+                          backend, token_range)
+    return play([InProcess("model", model, request)], request, None).results["model"]

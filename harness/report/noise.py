@@ -1,0 +1,119 @@
+"""The A/A noise floor of a run, as reports state it and use it.
+
+A run times its teacher against a second copy of itself in the same paired
+rounds; the manifest's ``noise_floor.pct`` is the largest relative
+difference that A/A comparison showed over its cells and batch sizes. Two
+latencies (or speedups) that differ by less than it cannot be told apart on
+that machine in that run, so no finding, tie-break or Pareto decision calls
+such a difference real (:func:`within_floor`).
+
+>>> floor = noise_floor({"noise_floor": {"pct": 1.7, "cells": []}})
+>>> sentence(floor)
+'Noise floor (A/A): differences in latency under 1.7% cannot be told apart on this machine in this run.'
+>>> within_floor(1.00, 1.015, floor.pct), within_floor(1.00, 1.02, floor.pct)
+(True, False)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PREFIX = "Noise floor (A/A)"
+
+
+@dataclass(frozen=True)
+class NoiseFloor:
+    """One run's A/A noise floor: ``pct`` (None when absent) and why it is absent ("" when present)."""
+
+    pct: float | None
+    reason: str = ""
+    #: the A/A cell that set the floor (device, threads, dtype, backend, seq_len, batch_size, ratio, ...)
+    cell: Mapping[str, Any] | None = None
+
+
+def _switched_off(manifest: Mapping[str, Any]) -> bool:
+    latency = ((manifest.get("suite") or {}).get("measure") or {}).get("latency") or {}
+    return isinstance(latency, Mapping) and latency.get("noise_floor") is False
+
+
+def _widest_cell(cells: Any) -> Mapping[str, Any] | None:
+    usable = [c for c in cells or [] if isinstance(c, Mapping) and isinstance(c.get("pct"), (int, float))]
+    return max(usable, key=lambda c: c["pct"]) if usable else None
+
+
+def noise_floor(manifest: Mapping[str, Any]) -> NoiseFloor:
+    """The floor a manifest records, or the reason there is none (an older run, switched off, unmeasurable)."""
+    found = manifest.get("noise_floor")
+    if not isinstance(found, Mapping):
+        if _switched_off(manifest):
+            return NoiseFloor(None, "switched off in the suite (measure.latency.noise_floor: false)")
+        version = manifest.get("schema_version")
+        if isinstance(version, int) and version < 3:
+            return NoiseFloor(None, f"not measured: runs of schema {version} did not time the teacher against itself")
+        return NoiseFloor(None, "not recorded in this run's manifest")
+    pct = found.get("pct")
+    if not isinstance(pct, (int, float)) or math.isnan(pct):
+        return NoiseFloor(None, f"could not be measured: {found.get('reason') or 'no reason recorded'}")
+    return NoiseFloor(float(pct), cell=_widest_cell(found.get("cells")))
+
+
+def _cell_text(cell: Mapping[str, Any]) -> str:
+    where = ", ".join(str(cell[k]) for k in ("device", "dtype", "backend") if cell.get(k) not in (None, ""))
+    if cell.get("threads") is not None:
+        where += f", {cell['threads']} thread{'s' if cell['threads'] != 1 else ''}"
+    if cell.get("seq_len") is not None:
+        where += f", seq {cell['seq_len']}"
+    ratio = cell.get("ratio")
+    text = f"set by batch size {cell.get('batch_size')} on {where}"
+    if isinstance(ratio, (int, float)):
+        text += f": teacher/copy p50 ratio {ratio:.3f}"
+    if isinstance(cell.get("ci_low"), (int, float)) and isinstance(cell.get("ci_high"), (int, float)):
+        text += f", 95% interval {cell['ci_low']:.3f}–{cell['ci_high']:.3f}"
+    return text
+
+
+def sentence(floor: NoiseFloor, *, detail: bool = False) -> str:
+    """The floor as a report states it; with ``detail``, the A/A cell that set it."""
+    if floor.pct is None:
+        return f"{PREFIX}: {floor.reason}; latency differences are judged by their intervals alone."
+    text = (f"{PREFIX}: differences in latency under {format_pct(floor.pct)} cannot be told apart on this machine "
+            "in this run")
+    if detail and floor.cell:
+        text += f" ({_cell_text(floor.cell)})"
+    return text + "."
+
+
+def format_pct(pct: float) -> str:
+    """A floor as text: 1.7 -> '1.7%', 0.25 -> '0.25%'."""
+    return f"{pct:.2g}%" if pct < 1 else f"{pct:.1f}%"
+
+
+def within_floor(a: float, b: float, pct: float | None) -> bool:
+    """Whether two positive latencies (or speedups) differ by less than ``pct`` percent (larger over smaller);
+    False without a floor or a value."""
+    if pct is None or any(math.isnan(v) or v <= 0 for v in (a, b)):
+        return False
+    return max(a, b) / min(a, b) - 1 < pct / 100
+
+
+def largest(floors: Iterable[NoiseFloor]) -> float | None:
+    """The largest measured floor among ``floors`` (None when none was measured): the conservative one."""
+    measured = [f.pct for f in floors if f.pct is not None]
+    return max(measured) if measured else None
+
+
+def read_noise_floors(paths: Sequence[str | Path]) -> dict[str, NoiseFloor]:
+    """Run id -> its noise floor, for every run directory under ``paths`` (as :func:`harness.store.load_results`
+    finds them)."""
+    from harness.store import read_manifest, run_dirs
+
+    floors = {}
+    for path in paths:
+        for run_dir in run_dirs(Path(path)):
+            manifest = read_manifest(run_dir)
+            floors[str(manifest.get("run_id", run_dir.name))] = noise_floor(manifest)
+    return floors
