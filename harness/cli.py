@@ -127,11 +127,16 @@ def _add_gate_commands(sub: argparse._SubParsersAction) -> None:
     compare = sub.add_parser("compare", help="check a candidate run against a baseline's gates (for CI)",
                              description="Evaluate every gate of every model: a change fails only when it is beyond "
                                          "the bound and significant (Mann-Whitney U on raw latency samples; Welch t "
-                                         "across seeds; else the stored intervals). Exit 0 every gate holds, 1 a gate "
-                                         "fails, 2 bad input or a gate refused because the hardware differs.")
+                                         "across seeds; else the stored intervals, as for speedup_vs_teacher) and, "
+                                         "for timings, above the runs' A/A noise floor. A noisy latency cell beyond "
+                                         "its bound follows the suite's gate_policy.noisy: fail (default) or rerun "
+                                         "(stored runs are not measured again: it fails) exit 1, warn passes with a "
+                                         "warning. Exit 0 every gate holds, 1 a gate fails, 2 bad input or a gate "
+                                         "refused because the hardware differs.")
     compare.add_argument("baseline", metavar="BASELINE", help="baseline name (in --baselines) or run directory")
     compare.add_argument("candidate", metavar="CANDIDATE", help="run directory (or baseline name)")
-    compare.add_argument("--suite", type=Path, help="take the gates from this suite (default: the candidate's)")
+    compare.add_argument("--suite", type=Path,
+                         help="take the gates and gate_policy from this suite (default: the candidate's)")
     compare.add_argument("--baselines", type=Path, default=DEFAULT_DIR,
                          help=f"where baseline names are looked up (default: {DEFAULT_DIR}/)")
     compare.add_argument("--format", choices=["text", "markdown", "json"], default="text", help="output format")
@@ -166,14 +171,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     baseline = RunData.load(locate(args.baseline, args.baselines))
     candidate = RunData.load(locate(args.candidate, args.baselines))
-    gates = None
+    gates, policy = None, None
     if args.suite is not None:
         from harness.gates import gates_by_model
         from harness.suite import load_suite
 
-        gates = gates_by_model(load_suite(args.suite))
+        suite = load_suite(args.suite)
+        gates, policy = gates_by_model(suite), suite.gate_policy
     result = compare_runs(baseline, candidate, gates, allow_hardware_change=args.allow_hardware_change,
-                          skip_hardware_gates=args.skip_hardware_gates, names=(args.baseline, args.candidate))
+                          skip_hardware_gates=args.skip_hardware_gates, names=(args.baseline, args.candidate),
+                          policy=policy)
     text = render_comparison(result, args.format)
     print(text)
     if args.out is not None:
@@ -258,12 +265,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from harness.report.leaderboard import leaderboard, render_leaderboard_markdown, write_leaderboard
+    from harness.report.noise import read_noise_floors
     from harness.store import load_results
 
     df = load_results(*args.run_dirs)
     if df.empty:
         raise HarnessError(f"no results under {', '.join(map(str, args.run_dirs))}: nothing to rank")
-    table = leaderboard(df, by=args.by, batch_size=args.batch_size, device=args.device)
+    table = leaderboard(df, by=args.by, batch_size=args.batch_size, device=args.device,
+                        floors=read_noise_floors(args.run_dirs))
     print(render_leaderboard_markdown(table))
     for path in write_leaderboard(table, args.out).values():
         print(path)

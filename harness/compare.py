@@ -8,20 +8,31 @@ change; H0: no change):
   Mann-Whitney U on the two sets of samples (all seeds pooled; seeds change
   the weights, not the cost). Thousands of samples make tiny shifts
   significant, so on CPU the bound is what keeps a gate from flapping;
+- per-batch-size metrics with stored intervals and no raw samples
+  (``speedup_vs_teacher``: a bootstrap over paired rounds): a z test, each
+  side's standard error read from its 95% intervals, seeds pooled as for latency;
 - other metrics with two or more seeds on each side: Welch's t on the
   seeds' values;
-- one seed: a z test on the difference, each side's standard error read
-  from its stored 95% interval (accuracy's bootstrap interval);
+- one seed: the same z test from the stored 95% intervals (accuracy's
+  bootstrap interval);
 - no spread at all (params, size_bytes, peak_memory_bytes): exact; any
   change beyond the bound fails, and there is no p-value.
 
+A timing change (a latency statistic, or ``speedup_vs_teacher``) under the
+A/A noise floor (the larger of the two runs' manifest ``noise_floor.pct``)
+passes, with a note: the run itself could not tell such a difference apart.
+The teacher's ``speedup_vs_teacher`` is 1 by construction: its gate is skipped.
+
 A latency change beyond the bound in a cell flagged noisy (IQR/median above
-0.10 in either run) is ``noisy``, not a failure: a slow phase of the machine
-shifts a whole cell, which no test on that cell's samples can tell from a
-regression (docs/measurements.md, Repeatability). Machine-dependent metrics
-(timing, memory, energy) are ``refused`` when the two runs' hardware
-fingerprints differ, unless the caller allows it. Neither passes silently:
-either makes the comparison exit 2 (1 if a gate also failed).
+0.10 in either run) is ``noisy``, not a plain failure: a slow phase of the
+machine shifts a whole cell, which no test on that cell's samples can tell
+from a regression (docs/measurements.md, Repeatability). The suite's
+``gate_policy.noisy`` decides what it does (:class:`~harness.gates.GatePolicy`):
+``fail`` and ``rerun`` make the comparison exit 1 (a stored run cannot be
+measured again here), ``warn`` lets it pass with a warning. Machine-dependent
+metrics (timing, speedup, memory, energy) are ``refused`` when the two runs'
+hardware fingerprints differ, unless the caller allows it: exit 2 (1 if a
+gate also failed), never a silent pass.
 """
 
 from __future__ import annotations
@@ -35,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.gates import GateSpec, gates_of_resolved_suite
+from harness.gates import GatePolicy, GateSpec, gates_of_resolved_suite, policy_of_resolved_suite
 from harness.metrics import Metric, metric
 from harness.store import FINISHED, load_results, read_manifest
 
@@ -43,8 +54,10 @@ from harness.store import FINISHED, load_results, read_manifest
 #: runners of one kind are different machines with the same hardware; not platform: kernel updates)
 HARDWARE_KEYS = ("cpu", "cores_logical", "gpu", "gpu_count", "cuda", "driver", "torch", "threads")
 PASS, FAIL, REFUSED, NOISY, SKIPPED, NEW = "pass", "FAIL", "refused", "noisy", "skipped", "new"
-#: verdicts that are neither a pass nor a measured regression: the comparison could not decide (exit 2)
+#: verdicts that are neither a pass nor a measured regression: the comparison could not decide on its own
 UNDECIDED = (REFUSED, NOISY)
+#: metrics measured as a ratio to the teacher in the same paired rounds: the teacher's own is 1 by construction
+PAIRED_WITH_TEACHER = ("speedup_vs_teacher",)
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,16 @@ class RunData:
 
     def gates(self) -> dict[str, dict[str, GateSpec]]:
         return gates_of_resolved_suite(self.manifest.get("suite") or {})
+
+    def policy(self) -> GatePolicy:
+        return policy_of_resolved_suite(self.manifest.get("suite") or {})
+
+    @property
+    def noise_floor_pct(self) -> float | None:
+        """The run's A/A noise floor in percent (manifest ``noise_floor.pct``); None where not measured, or older."""
+        floor = self.manifest.get("noise_floor")
+        pct = floor.get("pct") if isinstance(floor, dict) else None
+        return float(pct) if isinstance(pct, int | float) and math.isfinite(pct) else None
 
 
 @dataclass(frozen=True)
@@ -104,14 +127,25 @@ class Comparison:
     candidate: str
     results: list[GateResult]
     hardware_differences: list[str] = field(default_factory=list)
+    policy: GatePolicy = GatePolicy()
 
     def count(self, verdict: str) -> int:
         return sum(r.verdict == verdict for r in self.results)
 
+    def does_not_hold(self, r: GateResult) -> bool:
+        """A failure, or a noisy cell under ``gate_policy.noisy`` fail or rerun (still noisy after any reruns)."""
+        return r.verdict == FAIL or (r.verdict == NOISY and self.policy.noisy != "warn")
+
+    def warns(self, r: GateResult) -> bool:
+        """A noisy cell that passes with a warning (``gate_policy.noisy: warn``)."""
+        return r.verdict == NOISY and self.policy.noisy == "warn"
+
     @property
     def exit_code(self) -> int:
-        """0 every gate holds; 1 a gate fails; 2 a gate was refused or noisy (and none failed)."""
-        return 1 if self.count(FAIL) else 2 if any(self.count(v) for v in UNDECIDED) else 0
+        """0 every gate holds (noisy cells included, under warn); 1 a gate does not hold; 2 a gate was refused."""
+        if any(self.does_not_hold(r) for r in self.results):
+            return 1
+        return 2 if self.count(REFUSED) else 0
 
 
 def hardware_differences(baseline: dict[str, Any], candidate: dict[str, Any]) -> list[str]:
@@ -181,14 +215,32 @@ def _why_absent(rows: pd.DataFrame) -> str:
     return errors[0] if errors else "no row"
 
 
+def _half_widths(rows: pd.DataFrame) -> np.ndarray:
+    """Each row's 95% interval half-width, where it has one."""
+    half = ((rows["ci_high"] - rows["ci_low"]) / 2).to_numpy(dtype=float)
+    return half[np.isfinite(half)]
+
+
+def _interval_standard_error(rows: pd.DataFrame) -> float:
+    """Of the mean over rows, each row's standard error read from its stored 95% interval (0 without one)."""
+    half = _half_widths(rows)
+    return float(half.mean() / 1.959964 / math.sqrt(len(rows))) if half.size else 0.0
+
+
 def _standard_error(rows: pd.DataFrame) -> float:
     """Of the mean over seeds: the seeds' spread, or with one seed (or none) its stored 95% interval."""
     values = rows["value"].to_numpy(dtype=float)
     if len(values) >= 2 and values.std(ddof=1) > 0:
         return float(values.std(ddof=1) / math.sqrt(len(values)))
-    half = ((rows["ci_high"] - rows["ci_low"]) / 2).to_numpy(dtype=float)
-    half = half[np.isfinite(half)]
-    return float(half.mean() / 1.959964 / math.sqrt(len(values))) if half.size else 0.0
+    return _interval_standard_error(rows)
+
+
+def _z_test(m: Metric, b_rows: pd.DataFrame, c_rows: pd.DataFrame, se: float) -> tuple[float, float, str]:
+    """One-sided p-values (worse, better) of the difference of the means, for a standard error ``se`` > 0."""
+    from scipy import stats
+
+    z = _worse_by(m, float(b_rows["value"].mean()), float(c_rows["value"].mean())) / se
+    return float(stats.norm.sf(z)), float(stats.norm.cdf(z)), "z, from the 95% intervals"
 
 
 def significance(cell: _Cell, baseline: RunData, candidate: RunData) -> tuple[float | None, float | None, str]:
@@ -205,6 +257,11 @@ def significance(cell: _Cell, baseline: RunData, candidate: RunData) -> tuple[fl
             better = stats.mannwhitneyu(c, b, alternative="less").pvalue
             return float(worse), float(better), f"mann-whitney U, {len(b)} vs {len(c)} samples"
     b_rows, c_rows = _ok(cell.rows(baseline)), _ok(cell.rows(candidate))
+    if cell.metric.per_batch_size and _half_widths(b_rows).size and _half_widths(c_rows).size:
+        # a timing with an interval over rounds (speedup_vs_teacher): seeds change the weights, not the cost
+        se = math.hypot(_interval_standard_error(b_rows), _interval_standard_error(c_rows))
+        if se > 0:
+            return _z_test(cell.metric, b_rows, c_rows, se)
     b, c = b_rows["value"].to_numpy(dtype=float), c_rows["value"].to_numpy(dtype=float)
     lower = "less" if cell.metric.higher_is_better else "greater"  # the direction that is worse
     if len(b) >= 2 and len(c) >= 2 and (b.std() > 0 or c.std() > 0):
@@ -214,8 +271,7 @@ def significance(cell: _Cell, baseline: RunData, candidate: RunData) -> tuple[fl
     se = math.hypot(_standard_error(b_rows), _standard_error(c_rows))
     if not se > 0:
         return None, None, "exact"
-    z = _worse_by(cell.metric, float(b.mean()), float(c.mean())) / se
-    return float(stats.norm.sf(z)), float(stats.norm.cdf(z)), "z, from the 95% intervals"
+    return _z_test(cell.metric, b_rows, c_rows, se)
 
 
 def _worse_by(m: Metric, baseline: float, candidate: float) -> float:
@@ -245,6 +301,8 @@ def evaluate_cell(cell: _Cell, gate: GateSpec, baseline: RunData, candidate: Run
     start = GateResult(model=cell.model, metric=cell.metric.name, verdict=PASS, device=cell.device,
                        batch_size=cell.batch_size, bound=gate.bound_text(), variant=cell.label)
     b_all, c_all = cell.rows(baseline), cell.rows(candidate)
+    if cell.metric.name in PAIRED_WITH_TEACHER and "teacher" in {*b_all["role"], *c_all["role"]}:
+        return replace(start, verdict=SKIPPED, note=f"the teacher's {cell.metric.name} is 1 by construction")
     b_rows, c_rows = _ok(b_all), _ok(c_all)
     if b_rows.empty:
         return replace(start, verdict=SKIPPED, note=f"no baseline value: {_why_absent(b_all)}")
@@ -268,17 +326,35 @@ def evaluate_cell(cell: _Cell, gate: GateSpec, baseline: RunData, candidate: Run
             continue
         word = "worse" if side == "regression" else "better"
         shown = f"{pct:.1f}%" if bound == getattr(gate, f"max_{side}_pct") else f"{amount:.4g}"
-        if p is None or p < gate.alpha:
-            sig = "" if p is None else f" (p={p:.2g} < {gate.alpha:g})"
-            noise = _noisy(cell, baseline, candidate)
-            if noise:
-                return replace(values, verdict=NOISY, p_value=p, test=test,
-                                  note=f"{word} by {shown}{sig}, but {noise}: rerun on a quieter machine")
-            note = f"{word} by {shown}{sig}" + (": a stale baseline?" if side == "improvement" else "")
-            return replace(values, verdict=FAIL, note=note, p_value=p, test=test)
-        return replace(values, verdict=PASS, p_value=p, test=test,
-                          note=f"{word} by {shown}, beyond the bound but not significant (p={p:.2g} >= {gate.alpha:g})")
+        tested = replace(values, p_value=p, test=test)
+        if p is not None and p >= gate.alpha:
+            note = f"{word} by {shown}, beyond the bound but not significant (p={p:.2g} >= {gate.alpha:g})"
+            return replace(tested, verdict=PASS, note=note)
+        change = f"{word} by {shown}" + ("" if p is None else f" (p={p:.2g} < {gate.alpha:g})")
+        return _significant_change(tested, change, pct, cell, baseline, candidate, side == "improvement")
     return replace(values, verdict=PASS, p_value=p_worse if worse > 0 else p_better, test=test)
+
+
+def _significant_change(result: GateResult, change: str, pct: float, cell: _Cell, baseline: RunData,
+                        candidate: RunData, improvement: bool) -> GateResult:
+    """A change beyond the bound and significant: a pass under the A/A noise floor, noisy in a cell flagged
+    noisy, else FAIL. ``change`` says it in words; ``pct`` is it in percent of the baseline."""
+    floor = noise_floor_pct(cell.metric, baseline, candidate)
+    if floor is not None and abs(pct) < floor:
+        return replace(result, verdict=PASS, note=f"{change}, but under the A/A noise floor {floor:g}%")
+    noise = _noisy(cell, baseline, candidate)
+    if noise:
+        return replace(result, verdict=NOISY, note=f"{change}, but {noise}: rerun on a quieter machine")
+    return replace(result, verdict=FAIL, note=change + (": a stale baseline?" if improvement else ""))
+
+
+def noise_floor_pct(m: Metric, baseline: RunData, candidate: RunData) -> float | None:
+    """The larger A/A noise floor of the two runs, for a timing metric (a latency statistic, or a paired
+    speedup); None for other metrics, or where neither run measured one."""
+    if not (m.from_latency_samples or m.name in PAIRED_WITH_TEACHER):
+        return None
+    floors = [f for f in (baseline.noise_floor_pct, candidate.noise_floor_pct) if f is not None]
+    return max(floors) if floors else None
 
 
 def _noisy(cell: _Cell, baseline: RunData, candidate: RunData) -> str:
@@ -311,9 +387,11 @@ def _cells(model: str, m: Metric, gate: GateSpec, baseline: RunData, candidate: 
 
 def compare_runs(baseline: RunData, candidate: RunData, gates: dict[str, dict[str, GateSpec]] | None = None, *,
                  allow_hardware_change: bool = False, skip_hardware_gates: bool = False,
-                 names: tuple[str, str] | None = None) -> Comparison:
-    """Every gate of every model (gates: ``{model: {metric: gate}}``, default the candidate's suite)."""
+                 names: tuple[str, str] | None = None, policy: GatePolicy | None = None) -> Comparison:
+    """Every gate of every model (gates: ``{model: {metric: gate}}``; they and the policy for noisy cells
+    default to the candidate's suite's)."""
     gates = candidate.gates() if gates is None else gates
+    policy = candidate.policy() if policy is None else policy
     common = [m for m in candidate.models if m in baseline.models]
     if not common:
         raise HarnessError(f"no model in common: baseline {baseline.path} has {', '.join(baseline.models) or 'none'}; "
@@ -340,4 +418,19 @@ def compare_runs(baseline: RunData, candidate: RunData, gates: dict[str, dict[st
                     result = replace(result, verdict=SKIPPED)
                 results.append(result)
     shown = names or (str(baseline.path), str(candidate.path))
-    return Comparison(shown[0], shown[1], results, differences)
+    return Comparison(shown[0], shown[1], results, differences, policy)
+
+
+def _result_key(r: GateResult) -> tuple[Any, ...]:
+    return r.model, r.metric, r.variant, r.device, r.batch_size
+
+
+def rejudge_noisy(previous: Comparison, remeasured: Comparison) -> Comparison:
+    """``previous`` with each noisy cell judged again on a run measured afresh (``gate_policy.noisy: rerun``).
+
+    Only the noisy cells change: a cell already decided (pass or FAIL) keeps
+    its verdict, so measuring again cannot turn a failure into a pass.
+    """
+    fresh = {_result_key(r): r for r in remeasured.results}
+    results = [fresh.get(_result_key(r), r) if r.verdict == NOISY else r for r in previous.results]
+    return replace(previous, candidate=f"{previous.candidate} (noisy cells: {remeasured.candidate})", results=results)

@@ -18,11 +18,18 @@ or relative (``_pct``, percent of the baseline value), one of each side at
 most. A model's override merges field by field over the suite's gate, a bound
 replacing the suite's bound of the same side in either form.
 
+A suite's ``gate_policy:`` says what a noisy latency cell beyond its bound
+does, in ``harness compare`` and in the pytest plugin alike::
+
+    gate_policy: {noisy: rerun, reruns: 2}   # fail (default) | warn | rerun
+
 This module is the declaration only (pydantic, nothing heavy): the
 statistics live in :mod:`harness.compare`.
 
 >>> GateSpec(max_regression_pct=10).bound_text()
 'worse by at most 10%'
+>>> GatePolicy().noisy, GatePolicy(noisy="rerun").rerun_count
+('fail', 2)
 >>> merge_gate(GateSpec(max_regression_pct=10, alpha=0.01), GateSpec(max_regression=2.0)).model_dump(exclude_unset=True)
 {'max_regression': 2.0, 'max_regression_pct': None, 'max_improvement': None, 'max_improvement_pct': None, \
 'batch_sizes': None, 'alpha': 0.01, 'enabled': True}
@@ -30,9 +37,11 @@ statistics live in :mod:`harness.compare`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from harness.registry import did_you_mean
 
 if TYPE_CHECKING:
     from harness.suite import Suite
@@ -94,6 +103,57 @@ class GateSpec(BaseModel):
         return "; ".join(parts)
 
 
+#: what a noisy cell beyond its bound does: fail the gate, pass it with a warning, or measure again
+NoisyPolicy = Literal["fail", "warn", "rerun"]
+DEFAULT_RERUNS = 2
+
+
+class GatePolicy(BaseModel):
+    """How both CI paths (``harness compare``, the pytest plugin) treat a latency change in a noisy cell.
+
+    A cell is noisy when IQR/median is above 0.10 on either side; a change
+    beyond the bound there may be a slow phase of the machine, not the code.
+    ``fail`` (default): the gate does not hold (exit 1; the item fails).
+    ``warn``: it holds, with a warning (exit 0; the item passes with a pytest warning).
+    ``rerun``: the pytest plugin measures the suite again, up to ``reruns``
+    times, and judges the noisy cells on the last run; ``harness compare``
+    cannot measure stored runs again, so there it fails, saying so.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    noisy: NoisyPolicy = "fail"
+    reruns: Annotated[int, Field(ge=1, le=10)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError(f"gate_policy is a mapping, e.g. {{noisy: warn}} (got {data!r:.40})")
+        return data
+
+    @field_validator("noisy", mode="before")
+    @classmethod
+    def _known(cls, value: Any) -> Any:
+        allowed = list(get_args(NoisyPolicy))
+        if isinstance(value, str) and value not in allowed:
+            raise ValueError(f"unknown policy {value!r} (allowed: {', '.join(allowed)}{did_you_mean(value, allowed)})")
+        return value
+
+    @model_validator(mode="after")
+    def _reruns_need_rerun(self) -> GatePolicy:
+        if self.reruns is not None and self.noisy != "rerun":
+            raise ValueError(f"reruns applies only to noisy: rerun (noisy is {self.noisy!r})")
+        return self
+
+    @property
+    def rerun_count(self) -> int:
+        """How many times the pytest plugin measures again (0 unless ``noisy: rerun``)."""
+        if self.noisy != "rerun":
+            return 0
+        return DEFAULT_RERUNS if self.reruns is None else self.reruns
+
+
 def merge_gate(base: GateSpec, override: GateSpec) -> GateSpec:
     """``override``'s fields over ``base``'s; a bound given replaces ``base``'s bound of that side in either form."""
     if not override.enabled:
@@ -135,3 +195,8 @@ def gates_of_resolved_suite(suite: dict[str, Any]) -> dict[str, dict[str, GateSp
     models = [suite.get("teacher", {}), *suite.get("students", [])]
     data = {m.get("name", "teacher"): m.get("gates") or {} for m in models}
     return _ResolvedGates.model_validate({"models": data}, strict=False).models
+
+
+def policy_of_resolved_suite(suite: dict[str, Any]) -> GatePolicy:
+    """The ``gate_policy`` of a resolved suite's JSON; the default for a suite from before it existed."""
+    return GatePolicy.model_validate(suite.get("gate_policy") or {})

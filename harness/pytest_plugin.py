@@ -12,8 +12,13 @@ Each model × gate of the suite is one item (``suites/quick.yaml::kd-16::latency
 the suite runs (or ``--harness-run`` is read) once, when the first item
 runs, and the comparison is shared. A failing item's message is the gate's
 line: values, change, bound, p-value and test. A refused gate (the hardware
-differs) or noisy latency cell fails too (a refused one is skipped with ``--harness-skip-hardware-gates``); a gate
-with no baseline value is skipped.
+differs) fails too (it is skipped with ``--harness-skip-hardware-gates``); a gate
+with no baseline value is skipped. A noisy latency cell beyond its bound obeys the
+suite's ``gate_policy.noisy``, as ``harness compare`` does: ``fail`` (default) fails
+the item, ``warn`` passes it with a :class:`NoisyCellWarning`, ``rerun`` measures
+the suite again (up to ``gate_policy.reruns`` times, while a cell is noisy) and
+judges the noisy cells on the last run; with ``--harness-run`` there is nothing to
+measure again, so ``rerun`` fails as in ``harness compare``.
 ``--harness-benchmark`` adds one pytest-benchmark item per model × batch
 size (``harness/pytest_bench.py``), so ``--benchmark-json``,
 ``--benchmark-autosave`` and ``--benchmark-compare-fail`` apply.
@@ -23,13 +28,14 @@ Without other paths on the command line only the suite's items run.
 from __future__ import annotations
 
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
-    from harness.compare import Comparison, GateResult
+    from harness.compare import Comparison, GateResult, RunData
     from harness.suite import Suite
 
 SESSION = "harness-session"
@@ -101,8 +107,10 @@ class HarnessSession:
 
     def candidate_dir(self) -> Path:
         run = self.config.getoption("harness_run")
-        if run:
-            return Path(run)
+        return Path(run) if run else self.measure()
+
+    def measure(self) -> Path:
+        """Run the suite; its run directory."""
         from harness.cache import ModelCache, default_cache_dir
         from harness.runner import run_suite
 
@@ -137,20 +145,37 @@ class HarnessSession:
         return self._comparison
 
     def _compare(self) -> Comparison:
+        """The comparison; under ``gate_policy.noisy: rerun``, noisy cells judged again on fresh runs."""
         from harness.baseline import locate
-        from harness.compare import RunData, compare_runs
+        from harness.compare import NOISY, RunData, rejudge_noisy
+
         name = self.config.getoption("harness_baseline")
         baseline = RunData.load(locate(name, Path(self.config.getoption("harness_baselines"))))
-        candidate = RunData.load(self.candidate_dir())
+        comparison = self._compare_with(baseline, self.candidate_dir())
+        reruns = 0 if self.config.getoption("harness_run") else self.suite.gate_policy.rerun_count
+        for _ in range(reruns):
+            if not comparison.count(NOISY):
+                break
+            comparison = rejudge_noisy(comparison, self._compare_with(baseline, self.measure()))
+        return comparison
+
+    def _compare_with(self, baseline: RunData, run_dir: Path) -> Comparison:
+        from harness.compare import RunData, compare_runs
         from harness.gates import gates_by_model
 
-        return compare_runs(baseline, candidate, gates_by_model(self.suite), names=(name, str(candidate.path)),
+        candidate = RunData.load(run_dir)
+        return compare_runs(baseline, candidate, gates_by_model(self.suite), policy=self.suite.gate_policy,
+                            names=(self.config.getoption("harness_baseline"), str(candidate.path)),
                             allow_hardware_change=self.config.getoption("harness_allow_hardware_change"),
                             skip_hardware_gates=self.config.getoption("harness_skip_hardware_gates"))
 
 
 class GateFailed(Exception):
     """A gate that did not hold; its message is the report."""
+
+
+class NoisyCellWarning(UserWarning):
+    """A noisy latency cell beyond its bound, passed under ``gate_policy.noisy: warn``."""
 
 
 class SuiteFile(pytest.File):
@@ -183,12 +208,16 @@ class GateItem(pytest.Item):
                 if r.model == self.model and r.metric in (self.metric, "-")]
 
     def runtest(self) -> None:
-        from harness.compare import FAIL, NEW, SKIPPED, UNDECIDED
+        from harness.compare import NEW, REFUSED, SKIPPED
         from harness.report.compare import failure_message
 
+        comparison = harness_session(self.config).comparison()
         results = self.results()
-        if any(r.verdict in (FAIL, *UNDECIDED) for r in results):
+        if any(comparison.does_not_hold(r) or r.verdict == REFUSED for r in results):
             raise GateFailed(failure_message(results))
+        for r in results:
+            if comparison.warns(r):
+                warnings.warn(NoisyCellWarning(failure_message([r])), stacklevel=1)
         if not results or all(r.verdict in (SKIPPED, NEW) for r in results):
             pytest.skip("; ".join(sorted({r.note for r in results})) or "no result for this gate")
 

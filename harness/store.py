@@ -243,9 +243,9 @@ def _read_table(path: Path, manifest: Mapping[str, Any], columns: Mapping[str, s
         df = _v1_to_v2(df, manifest)
     if manifest["schema_version"] < 3:
         df = _v2_to_v3(df)
-    for name in columns:
+    for name, dtype in columns.items():
         if name not in df.columns:
-            df[name] = pd.NA
+            df[name] = pd.Series(pd.NA, index=df.index, dtype=dtype)
     return df[list(columns)].astype(dict(columns))
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from harness.gates import GateSpec
+from harness.gates import GatePolicy, GateSpec
 
 if TYPE_CHECKING:
     from harness.measure.latency import LatencySettings
@@ -255,6 +255,8 @@ class Suite(Strict):
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1, max_length=1000)
     #: regression gates by metric name, for harness compare (harness.gates)
     gates: dict[str, GateSpec] = {}
+    #: what a noisy latency cell beyond its bound does, in harness compare and the pytest plugin alike
+    gate_policy: GatePolicy = GatePolicy()
 
     _source: Path | None = PrivateAttr(None)
 
@@ -290,10 +292,11 @@ class Suite(Strict):
     def content_hash(self) -> str:
         """sha256 of the resolved suite without its gates: equal hashes, equal experiments.
 
-        Gates judge results, they do not make them: changing one keeps the hash
-        (and ``--resume``), and a suite without gates hashes as it always did.
+        Gates (and the gate policy) judge results, they do not make them: changing
+        one keeps the hash (and ``--resume``), and a suite without gates hashes as it always did.
         """
         resolved = self.resolved()
+        resolved.pop("gate_policy")
         for part in (resolved, resolved["teacher"], *resolved["students"]):
             part.pop("gates")
         text = json.dumps(resolved, sort_keys=True, separators=(",", ":"))

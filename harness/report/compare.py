@@ -48,17 +48,35 @@ def _row(r: GateResult, devices: bool) -> list[Any]:
             r.verdict, p, r.note]
 
 
+#: what a noisy cell beyond its bound does under each gate_policy.noisy, in harness compare
+NOISY_OUTCOME = {"fail": "fail", "warn": "pass with a warning",
+                 "rerun": "fail: a stored run is not measured again here, the pytest plugin measures the suite again"}
+
+
 def summary_line(c: Comparison) -> str:
     counts = ", ".join(f"{c.count(v)} {v}" for v in (PASS, FAIL, REFUSED, NOISY, SKIPPED, NEW) if c.count(v))
-    verdict = {0: "every gate holds", 1: "a gate fails", 2: "a gate could not decide (refused or noisy)"}[c.exit_code]
+    verdict = {0: "every gate holds", 1: "a gate fails", 2: "a gate could not decide (refused)"}[c.exit_code]
+    if c.count(NOISY):
+        verdict += f" (noisy cells {NOISY_OUTCOME[c.policy.noisy]}; gate_policy.noisy: {c.policy.noisy})"
     return f"{len(c.results)} checks: {counts}: {verdict}"
+
+
+def _where(r: GateResult) -> str:
+    return "" if r.batch_size is None else f" at batch size {r.batch_size}" + (f" on {r.device}" if r.device else "")
+
+
+def warning_lines(c: Comparison) -> list[str]:
+    """One line per noisy cell that passes under ``gate_policy.noisy: warn``."""
+    return [f"warning: {r.label} {r.metric}{_where(r)}: noisy, passes under gate_policy.noisy: warn ({r.note})"
+            for r in c.results if c.warns(r)]
 
 
 def render_comparison(c: Comparison, fmt: str = "text") -> str:
     """The table (and, in text and markdown, the runs compared, the hardware and a summary line)."""
     if fmt == "json":
         data = {"baseline": c.baseline, "candidate": c.candidate, "exit_code": c.exit_code,
-                "hardware_differences": c.hardware_differences,
+                "hardware_differences": c.hardware_differences, "gate_policy": c.policy.model_dump(),
+                "warnings": warning_lines(c),
                 "results": [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(r).items()}
                             for r in c.results]}
         return json.dumps(data, indent=2)
@@ -70,7 +88,7 @@ def render_comparison(c: Comparison, fmt: str = "text") -> str:
     lines = [f"baseline:  {c.baseline}", f"candidate: {c.candidate}", hardware, ""]
     if fmt == "markdown":
         lines = [f"- baseline: `{c.baseline}`", f"- candidate: `{c.candidate}`", f"- {hardware}", ""]
-    return "\n".join([*lines, table, "", summary_line(c)])
+    return "\n".join([*lines, table, "", *warning_lines(c), summary_line(c)])
 
 
 def failure_message(results: list[GateResult]) -> str:
@@ -79,8 +97,7 @@ def failure_message(results: list[GateResult]) -> str:
     for r in results:
         if r.verdict not in (FAIL, *UNDECIDED):
             continue
-        at = "" if r.batch_size is None else f" at batch size {r.batch_size}" + (f" on {r.device}" if r.device else "")
         p = "" if r.p_value is None else f", p={r.p_value:.2g} ({r.test})"
-        lines.append(f"{r.label} {r.metric}{at}: {r.verdict}: {_number(r.baseline)} -> {_number(r.candidate)} "
+        lines.append(f"{r.label} {r.metric}{_where(r)}: {r.verdict}: {_number(r.baseline)} -> {_number(r.candidate)} "
                      f"({_change(r)}); bound: {r.bound}{p}; {r.note}")
     return "\n".join(lines)

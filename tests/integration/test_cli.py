@@ -38,7 +38,8 @@ def test_validate_lists_the_user_code_a_suite_would_run():
     assert "runs user code: plugins.my_components:wide_linear" in result.stdout
 
 
-@pytest.mark.parametrize("name", ["unknown_method", "batch_size_zero", "bad_indent", "empty", "missing_checkpoint"])
+@pytest.mark.parametrize("name", ["unknown_method", "batch_size_zero", "bad_indent", "empty", "missing_checkpoint",
+                                  "gate_policy_unknown"])
 def test_validate_a_bad_suite_is_one_line_and_exit_2(name: str):
     path = FIXTURES / "bad_suites" / f"{name}.yaml"
     result = _harness("validate", str(path))

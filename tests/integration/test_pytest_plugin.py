@@ -127,3 +127,99 @@ def test_a_thread_matrix_gets_one_benchmark_per_count(pytester: pytest.Pytester,
     assert [(b["name"], b["extra_info"]["threads"]) for b in benchmarks] == [
         ("test_latency[teacher-bs1-1t]", 1), ("test_latency[teacher-bs1-2t]", 2),
         ("test_latency[small-bs1-1t]", 1), ("test_latency[small-bs1-2t]", 2)]
+
+
+NOISY_SUITE_GATES = "  latency_p50_ms: {max_regression_pct: 10}\ngate_policy: %s\n"
+
+
+def _suite_with_policy(tmp_path: Path, policy: str) -> Path:
+    """gated.yaml with a latency gate and ``gate_policy: POLICY``."""
+    suite = tmp_path / "gated.yaml"
+    suite.write_text((FIXTURES / "gated.yaml").read_text() + NOISY_SUITE_GATES % policy)
+    return suite
+
+
+def _latency_run(tmp_path: Path, label: str, small_ms: float, iqr: float) -> Path:
+    """A hand-made run: the models of gated.yaml, latency samples for ``small`` alone (the teacher has none)."""
+    import numpy as np
+
+    gates = {"teacher": GATES, "small": GATES}
+    rng = np.random.default_rng(len(label))
+    return make_run(tmp_path, label, accuracy={"teacher": [(0.92, 0.88, 0.96)], "small": [(0.87, 0.83, 0.91)]},
+                    size={"teacher": 3229.0, "small": 2589.0}, gates=gates,
+                    latency={"small": rng.normal(small_ms, 0.02, 200)}, iqr=iqr).path
+
+
+def _never_measure(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the plugin measured the suite")
+
+
+@pytest.mark.parametrize(("policy", "outcomes"), [
+    ("{noisy: fail}", {"passed": 4, "failed": 1, "skipped": 1}),
+    ("{noisy: warn}", {"passed": 5, "skipped": 1}),
+    ("{noisy: rerun, reruns: 2}", {"passed": 4, "failed": 1, "skipped": 1}),  # a stored run: nothing to re-measure
+])
+def test_a_noisy_cell_follows_the_suites_policy(pytester: pytest.Pytester, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch, policy: str, outcomes: dict):
+    monkeypatch.setattr("harness.runner.run_suite", _never_measure)
+    base, cand = _latency_run(tmp_path, "b", 1.0, 0.03), _latency_run(tmp_path, "c", 1.2, 0.25)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rfs", "--harness-suite",
+                                          str(_suite_with_policy(tmp_path, policy)),
+                                          "--harness-baseline", str(base), "--harness-run", str(cand))
+    result.assert_outcomes(**outcomes)
+    result.stdout.fnmatch_lines(["SKIPPED *: no baseline value: no row"])  # the teacher: no latency rows
+    line = "small latency_p50_ms at batch size 1 on cpu: noisy: * the cell is noisy (candidate IQR/median 0.25 > 0.1)*"
+    expected = [f"*NoisyCellWarning: {line}"] if "warn" in policy else [line, "FAILED *small::latency_p50_ms*"]
+    result.stdout.fnmatch_lines(expected)
+
+
+@pytest.mark.parametrize(("reruns", "still_noisy", "measured", "outcomes"), [
+    (2, 2, 3, {"passed": 5, "skipped": 1}),  # noisy twice, then quiet and within the bound: decided on the last run
+    (1, 2, 2, {"passed": 4, "failed": 1, "skipped": 1}),  # still noisy after the one rerun: fails
+])
+def test_rerun_measures_the_suite_again_while_a_cell_is_noisy(pytester: pytest.Pytester, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch, reruns: int,
+                                                               still_noisy: int, measured: int, outcomes: dict):
+    from types import SimpleNamespace
+
+    base = _latency_run(tmp_path, "b", 1.0, 0.03)
+    runs = [_latency_run(tmp_path, f"noisy{i}", 1.2, 0.25) for i in range(still_noisy)]
+    runs.append(_latency_run(tmp_path, "quiet", 1.0, 0.03))
+    calls: list[Path] = []
+
+    def measure(*args: object, **kwargs: object) -> SimpleNamespace:
+        calls.append(runs[len(calls)])
+        return SimpleNamespace(run_dir=calls[-1])
+
+    monkeypatch.setattr("harness.runner.run_suite", measure)
+    suite = _suite_with_policy(tmp_path, f"{{noisy: rerun, reruns: {reruns}}}")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(suite),
+                                          "--harness-baseline", str(base))
+    result.assert_outcomes(**outcomes)
+    assert len(calls) == measured
+
+
+def test_a_speedup_gate_on_a_measured_run(pytester: pytest.Pytester, tmp_path: Path):
+    """The tiny suite measured by the plugin: the teacher's speedup gate is skipped, the student's is judged
+    (or skipped, saying why, where the runner writes no speedup rows)."""
+    from harness.cache import ModelCache, default_cache_dir
+    from harness.runner import run_suite
+    from harness.suite import load_suite
+
+    suite = tmp_path / "gated.yaml"
+    suite.write_text((FIXTURES / "gated.yaml").read_text() + "  speedup_vs_teacher: {max_regression_pct: 90}\n"
+                     "gate_policy: {noisy: rerun, reruns: 1}\n")
+    base = run_suite(load_suite(suite), tmp_path / "base", ModelCache(default_cache_dir())).run_dir
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rs", "--harness-suite", str(suite),
+                                          "--harness-baseline", str(base), "--harness-results", str(tmp_path / "c"))
+    outcomes = result.parseoutcomes()
+    assert result.ret == 0 and outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 6, result.stdout.str()
+    result.stdout.fnmatch_lines(["SKIPPED *: the teacher's speedup_vs_teacher is 1 by construction"
+                                 if _has_speedup_rows(base) else "SKIPPED *: no baseline value: no row"])
+
+
+def _has_speedup_rows(run_dir: Path) -> bool:
+    import pandas as pd
+
+    rows = pd.read_parquet(run_dir / "measurements.parquet")
+    return bool((rows["metric"] == "speedup_vs_teacher").any())

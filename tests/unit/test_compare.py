@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +22,25 @@ HARDWARE = {"cpu": "Test CPU 3000", "cores_logical": 2, "gpu": None, "gpu_count"
             "torch": "2.13.0+cpu", "threads": 1, "machine_id": "aaaa", "platform": "Linux-1"}
 
 
-def make_run(tmp: Path, label: str, *, accuracy: dict[str, list[tuple[float, float, float]]],
+Interval = tuple[float, float, float]  # value, ci_low, ci_high
+
+
+def make_run(tmp: Path, label: str, *, accuracy: dict[str, list[Interval]],
              latency: dict[str, np.ndarray] | None = None, size: dict[str, float] | None = None,
              hardware: dict[str, Any] | None = None, gates: dict[str, dict[str, Any]] | None = None,
-             status: str = "complete", iqr: float | None = None) -> RunData:
+             status: str = "complete", iqr: float | None = None, speedup: dict[str, list[Interval]] | None = None,
+             noise_floor: dict[str, Any] | None = None, policy: dict[str, Any] | None = None) -> RunData:
     """A run directory with accuracy per model and seed ((value, ci_low, ci_high) each), latency samples at
-    batch size 1 per model (p50 row = their median), size_bytes per model; gates per model, as a resolved suite."""
+    batch size 1 per model (p50 row = their median), size_bytes per model, speedup_vs_teacher at batch size 1
+    per model and seed; gates per model and the gate policy, as a resolved suite; the manifest's noise_floor."""
     models = list(accuracy)
     suite = {"name": "hand", "teacher": {"name": models[0], "gates": (gates or {}).get(models[0], {})},
              "students": [{"name": m, "gates": (gates or {}).get(m, {})} for m in models[1:]]}
+    if policy is not None:
+        suite["gate_policy"] = policy
+    floor = {} if noise_floor is None else {"noise_floor": noise_floor}
     writer = RunWriter.create(tmp / label, "hand", {"suite": suite, "suite_name": "hand",
-                                                    "hardware": hardware or HARDWARE})
+                                                    "hardware": hardware or HARDWARE, **floor})
     for model, seeds in accuracy.items():
         role = "teacher" if model == models[0] else "student"
         base = {"suite": "hand", "model": model, "role": role, "method": "scratch", "device": "cpu",
@@ -39,6 +49,9 @@ def make_run(tmp: Path, label: str, *, accuracy: dict[str, list[tuple[float, flo
                  "ci_high": hi, "n": 360} for seed, (v, lo, hi) in enumerate(seeds)]
         if size and model in size:
             rows.append({**base, "seed": 0, "metric": "size_bytes", "value": size[model], "unit": "bytes"})
+        rows += [{**base, "seed": seed, "metric": "speedup_vs_teacher", "batch_size": 1, "value": v, "unit": "x",
+                  "ci_low": lo, "ci_high": hi, "n": 40}
+                 for seed, (v, lo, hi) in enumerate((speedup or {}).get(model, []))]
         samples = []
         if latency and model in latency:
             raw = latency[model]
@@ -127,19 +140,70 @@ def test_the_same_shift_buried_in_noise_holds_and_shows_its_p_value(tmp_path: Pa
     assert f"{r.p_value:.2g}" in render_comparison(compare_runs(base, cand))
 
 
-def test_a_shift_in_a_cell_flagged_noisy_is_undecided_not_a_failure(tmp_path: Path):
-    """A slow phase of the machine moves a whole cell; its samples cannot tell that from a regression."""
+def _noisy_pair(tmp_path: Path, policy: dict[str, Any] | None) -> tuple[RunData, RunData]:
+    """A +20% latency shift, significant, in a cell flagged noisy on the candidate's side."""
     rng = np.random.default_rng(0)
-    gates = {"t": LAT_GATE}
-    acc = {"t": [(0.9, 0.88, 0.92)]}
-    base = make_run(tmp_path, "b", accuracy=acc, latency={"t": rng.normal(1.0, 0.02, 200)}, gates=gates, iqr=0.03)
-    cand = make_run(tmp_path, "c", accuracy=acc, latency={"t": rng.normal(1.2, 0.02, 200)}, gates=gates, iqr=0.25)
+    gates, acc = {"t": LAT_GATE}, {"t": [(0.9, 0.88, 0.92)]}
+    base = make_run(tmp_path, "b", accuracy=acc, latency={"t": rng.normal(1.0, 0.02, 200)}, gates=gates, iqr=0.03,
+                    policy=policy)
+    cand = make_run(tmp_path, "c", accuracy=acc, latency={"t": rng.normal(1.2, 0.02, 200)}, gates=gates, iqr=0.25,
+                    policy=policy)
+    return base, cand
+
+
+@pytest.mark.parametrize(("policy", "exit_code", "summary"), [
+    (None, 1, "1 checks: 1 noisy: a gate fails (noisy cells fail; gate_policy.noisy: fail)"),
+    ({"noisy": "fail"}, 1, "1 checks: 1 noisy: a gate fails (noisy cells fail; gate_policy.noisy: fail)"),
+    ({"noisy": "warn"}, 0, "1 checks: 1 noisy: every gate holds (noisy cells pass with a warning; "
+                           "gate_policy.noisy: warn)"),
+    ({"noisy": "rerun", "reruns": 3}, 1, "1 checks: 1 noisy: a gate fails (noisy cells fail: a stored run is not "
+                                         "measured again here, the pytest plugin measures the suite again; "
+                                         "gate_policy.noisy: rerun)"),
+])
+def test_a_shift_in_a_noisy_cell_follows_the_suites_policy(tmp_path: Path, policy: dict[str, Any] | None,
+                                                            exit_code: int, summary: str):
+    """A slow phase of the machine moves a whole cell; the suite says whether that fails, warns or reruns."""
+    base, cand = _noisy_pair(tmp_path, policy)
     result = compare_runs(base, cand)
     r = one(result, "t", "latency_p50_ms")
-    assert r.verdict == NOISY and result.exit_code == 2 and r.p_value < 1e-30
+    assert r.verdict == NOISY and r.p_value < 1e-30 and result.exit_code == exit_code
     assert "the cell is noisy (candidate IQR/median 0.25 > 0.1): rerun on a quieter machine" in r.note
-    quiet = make_run(tmp_path, "q", accuracy=acc, latency={"t": rng.normal(1.2, 0.02, 200)}, gates=gates, iqr=0.03)
-    assert one(compare_runs(base, quiet), "t", "latency_p50_ms").verdict == FAIL
+    text = render_comparison(result)
+    assert text.endswith(summary), text
+    warned = "warning: t latency_p50_ms at batch size 1 on cpu: noisy, passes under gate_policy.noisy: warn (worse by"
+    assert (warned in text) == (exit_code == 0)
+
+
+def test_a_suite_given_to_compare_brings_its_policy_and_a_quiet_cell_fails_under_any(tmp_path: Path):
+    from harness.gates import GatePolicy
+
+    base, cand = _noisy_pair(tmp_path, {"noisy": "fail"})
+    warned = compare_runs(base, cand, policy=GatePolicy(noisy="warn"))  # harness compare --suite: its policy
+    assert warned.exit_code == 0 and warned.does_not_hold(warned.results[0]) is False
+    data = json.loads(render_comparison(warned, "json"))
+    assert data["gate_policy"] == {"noisy": "warn", "reruns": None} and len(data["warnings"]) == 1
+    rng = np.random.default_rng(0)
+    quiet = make_run(tmp_path, "q", accuracy={"t": [(0.9, 0.88, 0.92)]}, latency={"t": rng.normal(1.2, 0.02, 200)},
+                     gates={"t": LAT_GATE}, iqr=0.03)
+    assert one(compare_runs(base, quiet, policy=GatePolicy(noisy="warn")), "t", "latency_p50_ms").verdict == FAIL
+
+
+def test_rejudging_replaces_only_the_noisy_cells(tmp_path: Path):
+    """gate_policy rerun: a re-measured run decides the noisy cells; a failure already decided stays."""
+    from harness.compare import GateResult, rejudge_noisy
+
+    base, cand = _noisy_pair(tmp_path, {"noisy": "rerun"})
+    first = compare_runs(base, cand)
+    failed = GateResult("t", "accuracy", FAIL, "worse by 0.1")
+    first = replace(first, results=[*first.results, failed])
+    quiet = make_run(tmp_path, "q", accuracy={"t": [(0.9, 0.88, 0.92)]},
+                     latency={"t": np.random.default_rng(5).normal(1.0, 0.02, 200)}, gates={"t": LAT_GATE},
+                     iqr=0.03)
+    again = compare_runs(base, quiet)
+    again = replace(again, results=[*again.results, replace(failed, verdict=PASS)])
+    judged = rejudge_noisy(first, again)
+    assert [r.verdict for r in judged.results] == [PASS, FAIL]
+    assert judged.candidate == f"{cand.path} (noisy cells: {quiet.path})" and judged.exit_code == 1
 
 
 def test_noise_with_many_samples_holds_too(tmp_path: Path):
@@ -248,8 +312,6 @@ def test_bad_input_is_one_line(tmp_path: Path):
 
 
 def test_json_output_has_every_result(tmp_path: Path):
-    import json
-
     gates = {"t": ACC_GATE}
     base = make_run(tmp_path, "b", accuracy={"t": [(0.9, 0.88, 0.92)]}, gates=gates)
     data = json.loads(render_comparison(compare_runs(base, base), "json"))
@@ -283,3 +345,110 @@ def test_cells_of_other_backends_are_compared_apart_and_named(tmp_path: Path):
     assert eager.verdict == PASS and abs(eager.change) < 3
     assert onnx.verdict == FAIL and onnx.change == pytest.approx(30, abs=2)
     assert "t [onnx]" in render_comparison(result) and failure_message([onnx]).startswith("t [onnx] latency_p50_ms")
+
+
+SPEEDUP_GATE = {"speedup_vs_teacher": {"max_regression_pct": 10}}
+TEACHER_ONE = [(1.0, 1.0, 1.0)]
+
+
+def _speedup_pair(tmp_path: Path, base: list[Interval], cand: list[Interval], *,
+                  floors: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None),
+                  hardware: dict[str, Any] | None = None) -> tuple[RunData, RunData]:
+    """A teacher ``t`` and a student ``s`` whose speedup_vs_teacher at batch size 1 is ``base``, then ``cand``."""
+    gates, acc = {"t": SPEEDUP_GATE, "s": SPEEDUP_GATE}, {"t": [(0.9, 0.88, 0.92)], "s": [(0.8, 0.78, 0.82)]}
+    b = make_run(tmp_path, "b", accuracy=acc, gates=gates, speedup={"t": TEACHER_ONE, "s": base},
+                 noise_floor=floors[0])
+    c = make_run(tmp_path, "c", accuracy=acc, gates=gates, speedup={"t": TEACHER_ONE, "s": cand},
+                 noise_floor=floors[1], hardware=hardware)
+    return b, c
+
+
+def _z_p(drop: float, *half_widths: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.sf(drop / math.hypot(*(h / 1.959964 for h in half_widths))))
+
+
+def test_a_speedup_drop_beyond_the_bound_with_tight_intervals_fails(tmp_path: Path):
+    """5x -> 4x is 20% worse against a 10% bound; intervals of +-0.1 make it plain."""
+    base, cand = _speedup_pair(tmp_path, [(5.0, 4.9, 5.1)], [(4.0, 3.9, 4.1)])
+    result = compare_runs(base, cand)
+    s = one(result, "s", "speedup_vs_teacher")
+    assert (s.verdict, s.batch_size, s.change, s.test) == (FAIL, 1, pytest.approx(-20.0), "z, from the 95% intervals")
+    assert s.p_value == pytest.approx(_z_p(1.0, 0.1, 0.1)) and s.note == f"worse by 20.0% (p={s.p_value:.2g} < 0.05)"
+    t = one(result, "t", "speedup_vs_teacher")
+    assert (t.verdict, t.note) == (SKIPPED, "the teacher's speedup_vs_teacher is 1 by construction")
+    assert result.exit_code == 1
+
+
+def test_the_same_speedup_drop_with_wide_intervals_is_not_significant(tmp_path: Path):
+    base, cand = _speedup_pair(tmp_path, [(5.0, 3.0, 7.0)], [(4.0, 2.0, 6.0)])
+    result = compare_runs(base, cand)
+    s = one(result, "s", "speedup_vs_teacher")
+    assert s.verdict == PASS and s.p_value == pytest.approx(_z_p(1.0, 2.0, 2.0)) and s.p_value > 0.05
+    assert s.note == f"worse by 20.0%, beyond the bound but not significant (p={s.p_value:.2g} >= 0.05)"
+    assert result.exit_code == 0
+
+
+def test_speedup_seeds_are_pooled_with_their_intervals_not_welch(tmp_path: Path):
+    """Two seeds a hair apart would make Welch's t call a 1x drop certain; the rounds' intervals say otherwise."""
+    base, cand = _speedup_pair(tmp_path, [(5.0, 3.0, 7.0), (5.01, 3.01, 7.01)], [(4.0, 2.0, 6.0), (4.01, 2.01, 6.01)])
+    s = one(compare_runs(base, cand), "s", "speedup_vs_teacher")
+    # each side: the mean of two seeds, standard error 2/1.96/sqrt(2)
+    assert s.test == "z, from the 95% intervals" and s.p_value == pytest.approx(_z_p(1.0, 2 / 2**0.5, 2 / 2**0.5))
+    assert s.verdict == PASS
+
+
+@pytest.mark.parametrize("floors", [({"pct": 25.0, "method": "A/A"}, {"pct": None, "reason": "no teacher"}),
+                                    ({"pct": 1.7, "method": "A/A"}, {"pct": 25.0, "method": "A/A"})])
+def test_a_timing_change_under_the_noise_floor_passes_with_a_note(tmp_path: Path, floors):
+    """The larger of the two runs' A/A floors: 20% under a 25% floor cannot be told apart on that machine."""
+    base, cand = _speedup_pair(tmp_path, [(5.0, 4.9, 5.1)], [(4.0, 3.9, 4.1)], floors=floors)
+    s = one(compare_runs(base, cand), "s", "speedup_vs_teacher")
+    assert s.verdict == PASS
+    assert s.note == f"worse by 20.0% (p={s.p_value:.2g} < 0.05), but under the A/A noise floor 25%"
+    rng = np.random.default_rng(0)  # a latency gate too, even in a cell flagged noisy
+    acc = {"t": [(0.9, 0.88, 0.92)]}
+    b = make_run(tmp_path, "lb", accuracy=acc, latency={"t": rng.normal(1.0, 0.02, 200)}, gates={"t": LAT_GATE},
+                 noise_floor=floors[0])
+    c = make_run(tmp_path, "lc", accuracy=acc, latency={"t": rng.normal(1.2, 0.02, 200)}, gates={"t": LAT_GATE},
+                 noise_floor=floors[1], iqr=0.25)
+    r = one(compare_runs(b, c), "t", "latency_p50_ms")
+    assert r.verdict == PASS and r.note.endswith(", but under the A/A noise floor 25%") and r.p_value < 1e-30
+    # accuracy is no timing: the floor does not apply to it
+    worse = make_run(tmp_path, "wa", accuracy={"t": [(0.8, 0.78, 0.82)]}, gates={"t": ACC_GATE}, noise_floor=floors[1])
+    base_acc = make_run(tmp_path, "ba", accuracy=acc, gates={"t": ACC_GATE}, noise_floor=floors[0])
+    assert one(compare_runs(base_acc, worse), "t", "accuracy").verdict == FAIL
+
+
+def test_a_change_above_the_noise_floor_still_fails(tmp_path: Path):
+    floor = {"pct": 1.7, "method": "A/A"}
+    base, cand = _speedup_pair(tmp_path, [(5.0, 4.9, 5.1)], [(4.0, 3.9, 4.1)], floors=(floor, floor))
+    assert one(compare_runs(base, cand), "s", "speedup_vs_teacher").verdict == FAIL
+
+
+def test_a_speedup_gate_is_refused_across_hardware_like_latency(tmp_path: Path):
+    """A ratio of two timings on one CPU is not that ratio on another (cache sizes, vector units): refused."""
+    other = {**HARDWARE, "cpu": "Other CPU 9000"}
+    base, cand = _speedup_pair(tmp_path, [(5.0, 4.9, 5.1)], [(5.0, 4.9, 5.1)], hardware=other)
+    result = compare_runs(base, cand)
+    assert one(result, "s", "speedup_vs_teacher").verdict == REFUSED and result.exit_code == 2
+    assert one(compare_runs(base, cand, allow_hardware_change=True), "s", "speedup_vs_teacher").verdict == PASS
+
+
+def test_speedup_rows_the_run_could_not_measure_are_reported_as_such(tmp_path: Path):
+    """A run without speedup rows (older, or the teacher was not in the cell): skipped, saying why."""
+    gates, acc = {"t": SPEEDUP_GATE, "s": SPEEDUP_GATE}, {"t": [(0.9, 0.88, 0.92)], "s": [(0.8, 0.78, 0.82)]}
+    older = make_run(tmp_path, "o", accuracy=acc, gates=gates)
+    base, cand = _speedup_pair(tmp_path, [(5.0, 4.9, 5.1)], [(5.0, 4.9, 5.1)])
+    result = compare_runs(older, cand)
+    assert one(result, "s", "speedup_vs_teacher").verdict == SKIPPED
+    assert one(result, "s", "speedup_vs_teacher").note == "no baseline value: no row"
+    writer = RunWriter.open(base.path)
+    writer.append([{"suite": "hand", "model": "s", "role": "student", "method": "scratch", "seed": 0,
+                    "device": "cpu", "dtype": "float32", "batch_size": 8, "metric": "speedup_vs_teacher",
+                    "unit": "x", "status": "skipped", "error": "the teacher was not timed in this cell"}])
+    result = compare_runs(RunData.load(base.path), cand)
+    at8 = [r for r in result.results if r.model == "s" and r.batch_size == 8]
+    assert [(r.verdict, r.note) for r in at8] == [(SKIPPED,
+                                                   "no baseline value: the teacher was not timed in this cell")]

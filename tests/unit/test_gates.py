@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.gates import GateSpec, gates_by_model, gates_of_resolved_suite, merge_gate
+from harness.gates import (
+    GatePolicy,
+    GateSpec,
+    gates_by_model,
+    gates_of_resolved_suite,
+    merge_gate,
+    policy_of_resolved_suite,
+)
 from harness.suite import load_suite
 from tests.conftest import FIXTURES
 
@@ -62,3 +69,15 @@ def test_merge_keeps_what_the_override_does_not_give():
 def test_bound_text():
     assert GateSpec(max_regression=0.01, max_improvement_pct=30).bound_text() == \
         "worse by at most 0.01; better by at most 30%"
+
+
+def test_the_gate_policy_defaults_to_fail_and_stays_out_of_the_content_hash(tmp_path: Path):
+    plain = load_suite(GATED)
+    assert plain.gate_policy == GatePolicy() and plain.gate_policy.noisy == "fail"
+    assert plain.gate_policy.rerun_count == 0
+    rerun = load_suite(_with(tmp_path, "gate_policy: {noisy: rerun, reruns: 3}\n"))
+    assert rerun.gate_policy.rerun_count == 3 and rerun.content_hash() == plain.content_hash()
+    assert load_suite(_with(tmp_path, "gate_policy: {noisy: rerun}\n")).gate_policy.rerun_count == 2
+    # the manifest's resolved suite holds it; a suite from before it existed reads as the default
+    assert policy_of_resolved_suite(json.loads(json.dumps(rerun.resolved()))) == rerun.gate_policy
+    assert policy_of_resolved_suite({"name": "old"}) == GatePolicy()

@@ -79,4 +79,5 @@ def test_odd_keys_are_quoted_so_the_error_stays_one_line(tmp_path: Path):
     with pytest.raises(SuiteError) as info:
         load_suite(tmp_path / "s.yaml")
     assert str(info.value) == (f'{tmp_path / "s.yaml"}:16: ["two\\nlines"]: unknown key (allowed: name, version, '
-                               "description, dataset, teacher, students, build, measure, seeds, gates)")
+                               "description, dataset, teacher, students, build, measure, seeds, gates, "
+                               "gate_policy)")
