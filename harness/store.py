@@ -245,7 +245,7 @@ def _read_table(path: Path, manifest: Mapping[str, Any], columns: Mapping[str, s
         df = _v2_to_v3(df)
     for name, dtype in columns.items():
         if name not in df.columns:
-            df[name] = pd.Series(pd.NA, index=df.index, dtype=dtype)
+            df[name] = pd.Series(None, index=df.index, dtype=dtype)
     return df[list(columns)].astype(dict(columns))
 
 

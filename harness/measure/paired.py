@@ -61,8 +61,8 @@ class Player(Protocol):
 
     label: str
 
-    def start(self, deadline: float | None) -> tuple[int | None, dict[int, BatchResult]]: ...
-    def round(self, batch_size: int, deadline: float | None) -> tuple[str, Any]: ...
+    def start(self) -> tuple[int | None, dict[int, BatchResult]]: ...
+    def round(self, batch_size: int) -> tuple[str, Any]: ...
     def stop(self) -> None: ...
     def close(self, kill: bool = False) -> None: ...
 
@@ -73,11 +73,11 @@ class InProcess:
     def __init__(self, label: str, model: nn.Module, request: CellRequest, **session: Any):
         self.label, self._session = label, Session(model, request, **session)
 
-    def start(self, deadline: float | None) -> tuple[int | None, dict[int, BatchResult]]:
+    def start(self) -> tuple[int | None, dict[int, BatchResult]]:
         self._session.__enter__()
         return self._session.threads, self._session.results
 
-    def round(self, batch_size: int, deadline: float | None) -> tuple[str, Any]:
+    def round(self, batch_size: int) -> tuple[str, Any]:
         try:
             return "ok", self._session.round(batch_size)
         except Exception as exc:
@@ -145,11 +145,10 @@ def measure_group(request: CellRequest, models: dict[str, nn.Module | tuple[str,
 
 def play(players: Sequence[Player], request: CellRequest, reference: str | None) -> GroupResult:
     """Start each player in turn, run the rounds, close every player; see the module's docstring."""
-    deadline = None if request.timeout is None else time.monotonic() + request.timeout * len(players)
     try:
-        setups = {p.label: _start(p, request, deadline) for p in players}
+        setups = {p.label: _start(p, request) for p in players}
         tracks = {p.label: {b: Track() for b, r in setups[p.label][1].items() if r.status == "ok"} for p in players}
-        _rounds(players, tracks, request, deadline)
+        _rounds(players, tracks, request)
     finally:
         for player in players:  # every process told to end first, so that they end together
             player.stop()
@@ -158,16 +157,15 @@ def play(players: Sequence[Player], request: CellRequest, reference: str | None)
     return _results(setups, tracks, request, reference)
 
 
-def _start(player: Player, request: CellRequest, deadline: float | None) -> tuple[int | None, dict[int, BatchResult]]:
+def _start(player: Player, request: CellRequest) -> tuple[int | None, dict[int, BatchResult]]:
     try:
-        return player.start(deadline)
+        return player.start()
     except WorkerFailed as exc:  # the process could not start, crashed or hung in set-up
         reason = f"measurement process failed: {exc}"
         return None, {b: BatchResult(b, "error", reason) for b in request.batch_sizes}
 
 
-def _rounds(players: Sequence[Player], tracks: dict[str, dict[int, Track]], request: CellRequest,
-            deadline: float | None) -> None:
+def _rounds(players: Sequence[Player], tracks: dict[str, dict[int, Track]], request: CellRequest) -> None:
     settings = request.settings
     rng = np.random.default_rng(settings.order_seed)
     active = list(request.batch_sizes)
@@ -176,7 +174,7 @@ def _rounds(players: Sequence[Player], tracks: dict[str, dict[int, Track]], requ
         for batch_size in list(active):
             live = [p for p in players if batch_size in tracks[p.label] and tracks[p.label][batch_size].live]
             for slot, index in enumerate(rng.permutation(len(live))):
-                died = _window(live[index], batch_size, slot, tracks[live[index].label][batch_size], deadline)
+                died = _window(live[index], batch_size, slot, tracks[live[index].label][batch_size])
                 for unfinished in active if died else ():  # the process is gone: what it had not finished fails
                     track = tracks[live[index].label].get(unfinished)
                     if track is not None and track.live:
@@ -187,11 +185,11 @@ def _rounds(players: Sequence[Player], tracks: dict[str, dict[int, Track]], requ
                 active.remove(batch_size)
 
 
-def _window(player: Player, batch_size: int, slot: int, track: Track, deadline: float | None) -> str:
+def _window(player: Player, batch_size: int, slot: int, track: Track) -> str:
     """Time one window into ``track``; returns why the player's process is gone ("" while it lives)."""
     started = time.perf_counter()
     try:
-        status, reply = player.round(batch_size, deadline)
+        status, reply = player.round(batch_size)
     except WorkerFailed as exc:
         return str(exc)
     if status != "ok":

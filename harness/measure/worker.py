@@ -42,8 +42,9 @@ class WorkerFailed(Exception):
 class Contestant:
     """One model's measuring process in one cell: :meth:`start` it, ask for windows, :meth:`close` it.
 
-    ``deadline`` (a ``time.monotonic()`` value, or None) bounds every wait;
-    past it the process is killed and :class:`WorkerFailed` raised.
+    ``request.timeout`` (seconds, or None) bounds the time this process works
+    for, set-up and every window added up (the time others' windows take is
+    not counted); past it the process is killed and :class:`WorkerFailed` raised.
     """
 
     def __init__(self, label: str, payload: tuple[str, bytes], request: CellRequest):
@@ -51,8 +52,9 @@ class Contestant:
         self._process: Any = None
         self._conn: Any = None
         self._stopping = False
+        self._worked = 0.0  # seconds spent waiting for this process's replies
 
-    def start(self, deadline: float | None) -> tuple[int | None, dict[int, BatchResult]]:
+    def start(self) -> tuple[int | None, dict[int, BatchResult]]:
         """Start the process and wait for its set-up: (threads used, what set-up measured per batch size)."""
         context = start_server()
         self._conn, child = context.Pipe(duplex=True)
@@ -62,13 +64,13 @@ class Contestant:
         with signals_deferred():  # Ctrl-C inside start() would leave a child this process does not know to kill
             self._process.start()
         child.close()
-        _, threads, results = self._reply(deadline, "ready")
+        _, threads, results = self._reply("ready")
         return threads, results
 
-    def round(self, batch_size: int, deadline: float | None) -> tuple[str, Any]:
+    def round(self, batch_size: int) -> tuple[str, Any]:
         """One window at ``batch_size``: ``("ok", window)`` or ``("failed", (status, reason))``."""
         self._send(batch_size)
-        reply = self._reply(deadline, "ok", "failed")
+        reply = self._reply("ok", "failed")
         return ("ok", reply[1]) if reply[0] == "ok" else ("failed", reply[1:])
 
     def _send(self, message: Any) -> None:
@@ -77,11 +79,13 @@ class Contestant:
         except OSError:
             raise WorkerFailed(self._death()) from None
 
-    def _reply(self, deadline: float | None, *expected: str) -> Any:
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        if not self._conn.poll(timeout):  # one blocking wait: no polling loop competes with the child for a core
+    def _reply(self, *expected: str) -> Any:
+        limit = self.request.timeout
+        started = time.monotonic()
+        ready = self._conn.poll(None if limit is None else max(0.0, limit - self._worked))
+        self._worked += time.monotonic() - started
+        if not ready:  # one blocking wait: no polling loop competes with the child for a core
             self.close(kill=True)
-            limit = self.request.timeout
             raise WorkerFailed(f"timed out after {limit:g} s (measure.timeout_seconds); the process was killed")
         try:
             reply = self._conn.recv()

@@ -51,10 +51,15 @@ def test_students_built_on_ray_tasks_share_the_cache_keys(both):
     assert sum("from cache" in line for line in lines) == 4
 
 
-def test_cells_stream_back_with_their_samples(both):
+def test_cells_come_back_with_their_samples_and_the_twins_noise_floor(both):
+    """Each paired cell is one Ray task: its samples (the teacher's A/A twin's too) and its A/A ratios."""
     _, on_ray, _ = both
     samples = load_results(on_ray, samples=True)
-    assert set(samples["threads"]) == {1, 2} and set(samples["model"]) == {"teacher", "kd-4", "scratch-4", "multi-4"}
+    assert set(samples["threads"]) == {1, 2}
+    assert set(samples["model"]) == {"teacher", "teacher~aa", "kd-4", "scratch-4", "multi-4"}
+    assert samples["round"].notna().all() and samples["slot"].notna().all()
+    floor = read_manifest(on_ray)["noise_floor"]
+    assert {cell["threads"] for cell in floor["cells"]} == {1, 2} and floor["pct"] is not None
 
 
 def test_missing_ray_is_one_line(monkeypatch: pytest.MonkeyPatch):

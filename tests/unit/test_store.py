@@ -115,12 +115,14 @@ def test_schema_1_results_read_as_eager_without_seq_len(tmp_path: Path):
                                                         "batch_size": 1, "iteration": 0, "latency_ms": 1.5}])
     for name in (MEASUREMENTS, SAMPLES):
         path = writer.run_dir / name
-        pd.read_parquet(path).drop(columns=["threads", "backend", "seq_len"]).to_parquet(path)
+        df = pd.read_parquet(path)
+        df.drop(columns=[c for c in SCHEMA_2_AND_3 if c in df.columns]).to_parquet(path)
     writer.manifest["schema_version"] = 1
     writer.write_manifest()
     for df in (load_results(writer.run_dir), load_results(writer.run_dir, samples=True)):
         assert df["backend"].tolist() == ["eager"] and df["seq_len"].isna().all()
-    assert list(load_results(writer.run_dir).columns)[-3:] == ["threads", "backend", "seq_len"]
+        assert df["scenario"].tolist() == ["single_stream"]
+    assert list(load_results(writer.run_dir).columns) == list(COLUMNS)
 
 
 def test_schema_1_rows_get_threads_from_the_manifest_on_read(tmp_path: Path):
@@ -143,19 +145,42 @@ def test_schema_1_rows_get_threads_from_the_manifest_on_read(tmp_path: Path):
     assert RunWriter.open(writer.run_dir).rows()["threads"].tolist()[1] == 3
 
 
-def test_schema_2_appends_threads_backend_and_seq_len():
-    assert SCHEMA_VERSION == 2 and list(COLUMNS)[-3:] == list(SAMPLE_COLUMNS)[-3:] == ["threads", "backend", "seq_len"]
+SCHEMA_2_AND_3 = ("threads", "backend", "seq_len", "scenario", "target_qps", "round", "slot")
+
+
+def test_schema_3_appends_scenario_and_target_qps_and_the_samples_round_and_slot():
+    assert SCHEMA_VERSION == 3
+    assert list(COLUMNS)[-5:] == ["threads", "backend", "seq_len", "scenario", "target_qps"]
+    assert list(SAMPLE_COLUMNS)[-6:] == ["threads", "backend", "seq_len", "round", "slot", "scenario"]
+
+
+def test_schema_2_results_read_as_single_stream_without_rounds(tmp_path: Path):
+    """A schema-2 run (no scenario, target_qps, round or slot) reads as closed-loop timing, its samples in no
+    recorded round; the files are not rewritten."""
+    writer = RunWriter.create(tmp_path, "s", {})
+    writer.append([_row("a", "latency_p50_ms", 1.5)], [{"model": "a", "seed": 0, "device": "cpu", "dtype": "float32",
+                                                        "batch_size": 1, "iteration": 0, "latency_ms": 1.5}])
+    for name in (MEASUREMENTS, SAMPLES):
+        path = writer.run_dir / name
+        df = pd.read_parquet(path)
+        df.drop(columns=[c for c in ("scenario", "target_qps", "round", "slot") if c in df.columns]).to_parquet(path)
+    writer.manifest["schema_version"] = 2
+    writer.write_manifest()
+    rows, samples = load_results(writer.run_dir), load_results(writer.run_dir, samples=True)
+    assert rows["scenario"].tolist() == samples["scenario"].tolist() == ["single_stream"]
+    assert rows["target_qps"].isna().all() and samples["round"].isna().all() and samples["slot"].isna().all()
+    assert "scenario" not in pd.read_parquet(writer.run_dir / MEASUREMENTS).columns
 
 
 def test_the_schema_matches_its_golden_file():
     """A change to the result schema is deliberate: bump SCHEMA_VERSION, migrate old runs, update the golden file."""
-    golden = json.loads((Path(__file__).parent.parent / "fixtures" / "schema_v2.json").read_text())
+    golden = json.loads((Path(__file__).parent.parent / "fixtures" / "schema_v3.json").read_text())
     assert golden["schema_version"] == SCHEMA_VERSION
     assert list(golden["measurements"].items()) == list(COLUMNS.items())  # names, dtypes and their order
     assert list(golden["samples"].items()) == list(SAMPLE_COLUMNS.items())
 
 
-def test_a_real_schema_1_run_reads_as_schema_2():
+def test_a_real_schema_1_run_reads_as_the_current_schema():
     """tests/fixtures/runs/tiny: a run of tests/fixtures/tiny.yaml written by the harness before schema 2."""
     run_dir = next((Path(__file__).parent.parent / "fixtures" / "runs" / "tiny").iterdir())
     manifest = json.loads((run_dir / MANIFEST).read_text())

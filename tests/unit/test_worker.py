@@ -97,5 +97,5 @@ def test_a_contestant_that_cannot_start_raises_worker_failed():
 
     contestant = Contestant("bad", ("pickle", b"not a pickle"), CellRequest((2,), (1,), settings=FAST))
     with pytest.raises(WorkerFailed, match="UnpicklingError"):
-        contestant.start(deadline=None)
+        contestant.start()
     contestant.close()
