@@ -26,7 +26,7 @@ from harness.store import RunWriter, load_results, read_manifest
 
 #: manifest keys that describe one run, not the suite: the merged manifest sets its own
 _PER_RUN = ("schema_version", "run_id", "started_at", "finished_at", "status", "shard", "resumed_at", "row_counts",
-            "failed_rows", "failed_models", "error")
+            "failed_rows", "failed_models", "error", "noise_floor")
 _STATUS_ORDER = ("complete", "complete_with_errors", "interrupted", "failed", "running")
 
 
@@ -70,6 +70,17 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in row.items()} for row in records]
 
 
+def merged_noise_floor(manifests: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The shards' A/A noise floors as one: the largest, every shard's cells (each names its run)."""
+    floors = [(m["run_id"], m["noise_floor"]) for m in manifests if m.get("noise_floor")]
+    if not floors:
+        return None
+    known = [f["pct"] for _, f in floors if f.get("pct") is not None]
+    cells = [{**cell, "run_id": run_id} for run_id, f in floors for cell in f.get("cells", [])]
+    merged = {"pct": max(known) if known else None, "method": floors[0][1].get("method"), "cells": cells}
+    return merged if known else {**merged, "reason": "no shard measured it"}
+
+
 def merge_runs(run_dirs: Sequence[Path], results_dir: Path) -> RunWriter:
     """Merge shard run directories into a new run under ``results_dir``; returns its writer."""
     if len(set(run_dirs)) != len(run_dirs):
@@ -84,7 +95,9 @@ def merge_runs(run_dirs: Sequence[Path], results_dir: Path) -> RunWriter:
                "finished_at": m.get("finished_at"), "status": m.get("status")}
               for m in manifests.values()]
     base = {k: v for k, v in first.items() if k not in _PER_RUN}
-    writer = RunWriter.create(results_dir, first["suite_name"], {**base, "merged_from": shards})
+    floor = merged_noise_floor(list(manifests.values()))
+    writer = RunWriter.create(results_dir, first["suite_name"], {**base, "merged_from": shards,
+                                                                   **({"noise_floor": floor} if floor else {})})
     samples = pd.concat([load_results(d, samples=True) for d in manifests], ignore_index=True)
     writer.append(_records(pd.concat(rows.values(), ignore_index=True)), _records(samples))
     writer.manifest["started_at"] = min(str(m.get("started_at")) for m in manifests.values())

@@ -69,6 +69,17 @@ def test_merged_shards_equal_the_unsharded_run(runs: dict[str, Path]):
     samples = load_results(merged.run_dir, samples=True)
     parts = load_results(runs["shard1"], runs["shard2"], samples=True)
     assert len(samples) == len(parts) > 0
+    floors = [read_manifest(runs[s])["noise_floor"] for s in ("shard1", "shard2")]
+    assert manifest["noise_floor"]["pct"] == max(f["pct"] for f in floors)
+    assert len(manifest["noise_floor"]["cells"]) == sum(len(f["cells"]) for f in floors)
+
+
+def test_every_shard_pairs_its_students_with_the_teacher(runs: dict[str, Path]):
+    """A shard without the teacher's job still times the teacher, as the reference of its students' speedups."""
+    for shard in ("shard1", "shard2"):
+        df = load_results(runs[shard])
+        speedups = df[(df["metric"] == "speedup_vs_teacher") & (df["status"] == "ok")]
+        assert set(speedups["model"]) == set(df["model"]) and speedups["ci_low"].notna().all()
 
 
 def test_merge_refuses_doubles_gaps_and_other_suites(runs: dict[str, Path], tmp_path: Path):
