@@ -201,9 +201,15 @@ class _Cell:
                              (df["status"] == "ok")])
         return float(df["value"].max()) if len(df) else math.nan
 
-    def samples(self, side: RunData) -> np.ndarray:
+    def samples(self, side: RunData) -> tuple[np.ndarray, str]:
+        """The cell's independent latency observations and what they are: the median of each paired round
+        (schema 3: samples within one round share the machine's moment, so they are not independent), or the
+        raw samples of a run written before rounds were recorded."""
         s = side.samples
-        return self._select(s[s["model"] == self.model])["latency_ms"].to_numpy(dtype=float)
+        mine = self._select(s[s["model"] == self.model])
+        if len(mine) and mine["round"].notna().all():
+            return mine.groupby(["seed", "round"])["latency_ms"].median().to_numpy(dtype=float), "rounds"
+        return mine["latency_ms"].to_numpy(dtype=float), "samples"
 
 
 def _ok(rows: pd.DataFrame) -> pd.DataFrame:
@@ -251,11 +257,12 @@ def significance(cell: _Cell, baseline: RunData, candidate: RunData) -> tuple[fl
     from scipy import stats
 
     if cell.metric.from_latency_samples and cell.batch_size is not None:
-        b, c = cell.samples(baseline), cell.samples(candidate)
+        (b, b_unit), (c, c_unit) = cell.samples(baseline), cell.samples(candidate)
         if len(b) >= 3 and len(c) >= 3:  # larger latency samples are worse, whichever the metric's direction
             worse = stats.mannwhitneyu(c, b, alternative="greater").pvalue
             better = stats.mannwhitneyu(c, b, alternative="less").pvalue
-            return float(worse), float(better), f"mann-whitney U, {len(b)} vs {len(c)} samples"
+            unit = "rounds" if b_unit == c_unit == "rounds" else "samples"
+            return float(worse), float(better), f"mann-whitney U, {len(b)} vs {len(c)} {unit}"
     b_rows, c_rows = _ok(cell.rows(baseline)), _ok(cell.rows(candidate))
     if cell.metric.per_batch_size and _half_widths(b_rows).size and _half_widths(c_rows).size:
         # a timing with an interval over rounds (speedup_vs_teacher): seeds change the weights, not the cost

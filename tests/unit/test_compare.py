@@ -29,7 +29,8 @@ def make_run(tmp: Path, label: str, *, accuracy: dict[str, list[Interval]],
              latency: dict[str, np.ndarray] | None = None, size: dict[str, float] | None = None,
              hardware: dict[str, Any] | None = None, gates: dict[str, dict[str, Any]] | None = None,
              status: str = "complete", iqr: float | None = None, speedup: dict[str, list[Interval]] | None = None,
-             noise_floor: dict[str, Any] | None = None, policy: dict[str, Any] | None = None) -> RunData:
+             noise_floor: dict[str, Any] | None = None, policy: dict[str, Any] | None = None,
+             per_round: int | None = None) -> RunData:
     """A run directory with accuracy per model and seed ((value, ci_low, ci_high) each), latency samples at
     batch size 1 per model (p50 row = their median), size_bytes per model, speedup_vs_teacher at batch size 1
     per model and seed; gates per model and the gate policy, as a resolved suite; the manifest's noise_floor."""
@@ -61,7 +62,8 @@ def make_run(tmp: Path, label: str, *, accuracy: dict[str, list[Interval]],
                 rows.append({**base, "seed": 0, "metric": "latency_iqr_over_median", "batch_size": 1, "value": iqr,
                              "unit": "fraction"})
             samples = [{"model": model, "seed": 0, "device": "cpu", "dtype": "float32", "batch_size": 1,
-                        "iteration": i, "latency_ms": float(x)} for i, x in enumerate(raw)]
+                        "iteration": i, "latency_ms": float(x), "round": i // per_round if per_round else None}
+                       for i, x in enumerate(raw)]
         writer.append(rows, samples)
     writer.finish(status)
     return RunData.load(writer.run_dir)
@@ -123,6 +125,24 @@ def test_a_planted_latency_regression_fails_with_its_p_value(tmp_path: Path):
     assert r.p_value is not None and r.p_value < 1e-30 and r.test == "mann-whitney U, 200 vs 200 samples"
     message = failure_message(result.results)
     assert message.startswith("t latency_p50_ms at batch size 1 on cpu: FAIL:") and "p=" in message
+
+
+def test_paired_rounds_are_the_units_of_the_latency_test_not_their_samples(tmp_path: Path):
+    """Samples of one round share the machine's moment: the test compares the rounds' medians (scipy's exact
+    Mann-Whitney on them), so 10 rounds of 50 samples weigh as 10 observations, not 500."""
+    rng = np.random.default_rng(1)
+    gates = {"t": LAT_GATE}
+    runs, medians = [], []
+    for label, level in (("b", 1.0), ("c", 1.3)):
+        phases = level * rng.choice([1.0, 1.5], size=10, p=[0.7, 0.3])
+        raw = np.concatenate([phase * rng.normal(1.0, 0.01, 50) for phase in phases])
+        runs.append(make_run(tmp_path, label, accuracy={"t": [(0.9, 0.88, 0.92)]}, latency={"t": raw}, gates=gates,
+                             per_round=50))
+        medians.append([float(np.median(raw[r * 50:(r + 1) * 50])) for r in range(10)])
+    r = one(compare_runs(*runs), "t", "latency_p50_ms")
+    from scipy.stats import mannwhitneyu
+    assert r.test == "mann-whitney U, 10 vs 10 rounds"
+    assert r.p_value == pytest.approx(mannwhitneyu(medians[1], medians[0], alternative="greater").pvalue)
 
 
 def test_the_same_shift_buried_in_noise_holds_and_shows_its_p_value(tmp_path: Path):
