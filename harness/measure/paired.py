@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -128,7 +128,7 @@ class GroupResult:
     noise: list[dict[str, Any]]
 
 
-def measure_group(request: CellRequest, models: dict[str, nn.Module | tuple[str, bytes]],
+def measure_group(request: CellRequest, models: Mapping[str, nn.Module | tuple[str, bytes]],
                   reference: str | None = None, *, twin: bool = False) -> GroupResult:
     """Time ``models`` (label -> module or payload) in paired rounds, each in its own fresh process.
 

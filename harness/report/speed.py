@@ -34,7 +34,8 @@ def _times_faster(ours: Estimate, other: Estimate, paired: bool) -> float:
 def compare_at(table: pd.DataFrame, ours: str, other: str, floor_pct: float | None) -> tuple[str, float, bool]:
     """(verdict, times faster, paired) of model ``ours`` against ``other`` in one summary table (first dtype)."""
     first = table.drop_duplicates("model").set_index("model")
-    a, b = first.loc[ours].to_dict(), first.loc[other].to_dict()
+    a = {str(k): v for k, v in first.loc[ours].to_dict().items()}
+    b = {str(k): v for k, v in first.loc[other].to_dict().items()}
     paired = bool(a["speedup_paired"] and b["speedup_paired"])
     mine, theirs = _speed(a, paired), _speed(b, paired)
     found = tables.speed_verdict(mine, theirs, floor_pct, higher_is_faster=paired)

@@ -321,7 +321,7 @@ def _paired_speedups(table: pd.DataFrame, grouped: dict[str, list[Row]], batch_s
     table = table.drop(columns="speedup")
     for offset, key in enumerate(("speedup", "speedup_low", "speedup_high", "speedup_paired")):
         table.insert(at + offset, key, [r[key] for r in records])
-    table["missing"] = missing
+    table["missing"] = pd.Series(missing, index=table.index, dtype=object)
     return table
 
 
