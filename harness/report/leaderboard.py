@@ -208,10 +208,10 @@ def _ranks(students: pd.DataFrame, by: str, floor_pct: float | None = None) -> t
 def _unpaired_speedups(table: pd.DataFrame) -> pd.DataFrame:
     """Where a row has no paired speedup, the unpaired ratio of its suite's teacher p50 to its own."""
     teachers = table[table["role"] == "teacher"].drop_duplicates("suite").set_index("suite")["latency_p50_ms"]
-    latency = table["latency_p50_ms"].astype(float)
+    latency: dict[Any, float] = table["latency_p50_ms"].astype(float).to_dict()
     teacher_p50: dict[str, float] = {str(k): v for k, v in teachers.astype(float).to_dict().items()}
     for i in table.index[~table["speedup_paired"]]:
-        own = float(latency.at[i])
+        own = latency[i]
         reference = teacher_p50.get(str(table.at[i, "suite"]), math.nan)
         table.at[i, "speedup_vs_teacher"] = reference / own if own and not math.isnan(own) else math.nan
     return table
