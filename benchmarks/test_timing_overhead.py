@@ -1,4 +1,8 @@
-"""Does the harness measure what a bare timing loop measures? And what does it cost per iteration?
+"""Does the harness's timer measure what a bare timing loop measures? And what does it cost per iteration?
+
+This times :func:`harness.measure.latency.time_forward`, a helper beside the
+product's path: what `harness run` reports (paired rounds in measuring
+processes) is checked against a bare loop by ``benchmarks/test_fidelity.py``.
 
     python -m pytest benchmarks/test_timing_overhead.py -s            # table printed
     python -m pytest benchmarks/ --benchmark-only --benchmark-json=out.json

@@ -29,7 +29,8 @@ OUT=${GPU_CHECK_OUT:-$(mktemp -d -t harness-gpu-check.XXXXXX)}
 mkdir -p "$OUT"
 SUITE="$OUT/quick-$DEVICE.yaml"
 
-# The quick suite with measure.devices replaced; everything else as shipped.
+# The quick suite with measure.devices replaced and, on cuda, windows of 0.2 s per model and round (NVML
+# averages utilisation and power over 1/6 s to 1 s: 10 ms windows would read the neighbours' forwards).
 "$PYTHON" - suites/quick.yaml "$SUITE" "$DEVICE" <<'EOF'
 import sys
 
@@ -39,6 +40,8 @@ source, target, device = sys.argv[1:4]
 with open(source) as f:
     suite = yaml.safe_load(f)
 suite.setdefault("measure", {})["devices"] = [device]
+if device.startswith("cuda"):
+    suite["measure"].setdefault("latency", {}).update(round_seconds=0.2, max_seconds=2.0)
 with open(target, "w") as f:
     yaml.safe_dump(suite, f, sort_keys=False)
 EOF
@@ -69,6 +72,7 @@ rows = rows[(rows["device"] == device) & rows["batch_size"].notna()]
 columns = {  # metric -> (heading, scale, format); a metric this run did not record shows as n/a
     "latency_p50_ms": ("p50 ms", 1.0, "{:.4f}"),
     "throughput_sps": ("samples/s", 1.0, "{:,.0f}"),
+    "speedup_vs_teacher": ("speedup", 1.0, "{:.2f}x"),
     "cuda_peak_allocated_bytes": ("CUDA peak MiB", 2.0**-20, "{:.2f}"),
     "gpu_process_memory_bytes": ("NVML proc MiB", 2.0**-20, "{:.0f}"),
     "gpu_util_pct": ("util %", 1.0, "{:.1f}"),
