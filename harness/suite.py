@@ -157,6 +157,9 @@ class LatencySpec(Strict):
     """
 
     warmup_iters: int = Field(5, ge=0, le=1_000_000)
+    #: the first window of each model and batch size follows a warm-up of at least this long (then until
+    #: timings settle); later windows follow the shorter re-warm
+    warmup_seconds: float = Field(0.05, ge=0, le=3600)
     min_iters: int = Field(30, ge=1, le=10_000_000)
     max_seconds: float = Field(2.0, gt=0, le=3600)
     target_ci: float = Field(0.02, gt=0, lt=1)
@@ -167,7 +170,7 @@ class LatencySpec(Strict):
     #: forwards run, untimed, whenever a model's process takes over the CPU again (at least this many, and
     #: for at least ``rewarm_seconds``): its caches refill before its window is timed
     rewarm_iters: int = Field(3, ge=0, le=1_000_000)
-    rewarm_seconds: float = Field(0.005, ge=0, le=60)
+    rewarm_seconds: float = Field(0.002, ge=0, le=60)
     #: seeds the random order of the models in each round
     order_seed: int = Field(0, ge=0, le=2**32 - 1)
     #: time the teacher against a second copy of itself (the A/A noise floor of the run)
@@ -178,7 +181,8 @@ class LatencySpec(Strict):
     def settings(self) -> LatencySettings:
         from harness.measure.latency import LatencySettings
 
-        return LatencySettings(warmup_iters=self.warmup_iters, min_iters=self.min_iters,
+        return LatencySettings(warmup_iters=self.warmup_iters, warmup_seconds=self.warmup_seconds,
+                               min_iters=self.min_iters,
                                max_seconds=self.max_seconds, target_ci=self.target_ci,
                                round_seconds=self.round_seconds, min_rounds=self.min_rounds,
                                rewarm_iters=self.rewarm_iters, rewarm_seconds=self.rewarm_seconds,

@@ -87,7 +87,7 @@ class LatencySettings:
     round_seconds: float = 0.02
     min_rounds: int = 8
     rewarm_iters: int = 3
-    rewarm_seconds: float = 0.005
+    rewarm_seconds: float = 0.002
     order_seed: int = 0
 
     def __post_init__(self) -> None:

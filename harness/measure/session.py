@@ -20,10 +20,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import io
+import os
 import pickle
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -91,11 +92,13 @@ class Session:
         self.gpu_reason = gpu_reason
         self.results = {b: BatchResult(b) for b in request.batch_sizes}
         self.threads: int | None = None
+        self.cpus: list[int] = []
         self._timers: dict[int, Callable[[], float]] = {}
         self._warm: set[int] = set()
         self._stack = ExitStack()
 
     def __enter__(self) -> Session:
+        self.cpus = self._stack.enter_context(pinned_to_shared_cpus(self.request.threads))
         self.threads = self._stack.enter_context(torch_threads(self.request.threads))
         try:
             self._open()
@@ -176,6 +179,31 @@ class Session:
         record_failure(result, exc, self.request.on_cuda)
         self._timers.pop(batch_size, None)
         return result.status, result.error
+
+
+@contextlib.contextmanager
+def pinned_to_shared_cpus(threads: int | None) -> Iterator[list[int]]:
+    """Pin this (measuring) process to the last ``threads`` CPUs it may use, for the block; yields them.
+
+    Every model of a cell runs on the same CPUs, so that no model is timed on
+    a core that another process (a neighbour's hyperthread, the parent) keeps
+    busier than the others' core; the parent is not pinned and mostly runs
+    elsewhere. ``threads`` None (torch's default), at least as many as the
+    CPUs there are, or a platform without ``sched_setaffinity``: not pinned
+    (every allowed CPU is yielded). The previous affinity is restored.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        yield list(range(os.cpu_count() or 1))
+        return
+    allowed = sorted(os.sched_getaffinity(0))
+    if threads is None or threads >= len(allowed):
+        yield allowed
+        return
+    os.sched_setaffinity(0, allowed[-threads:])
+    try:
+        yield allowed[-threads:]
+    finally:
+        os.sched_setaffinity(0, allowed)
 
 
 def rewarm(time_one: Callable[[], float], settings: LatencySettings) -> int:

@@ -75,6 +75,19 @@ def test_the_order_seed_changes_the_orders():
     assert orders[0] != orders[1]
 
 
+def test_a_sessions_process_runs_on_the_last_cpus_while_it_lasts():
+    import os
+
+    from harness.measure.session import pinned_to_shared_cpus
+
+    before = os.sched_getaffinity(0)
+    with pinned_to_shared_cpus(1) as cpus:
+        assert cpus == [max(before)] and os.sched_getaffinity(0) == {max(before)}
+    assert os.sched_getaffinity(0) == before
+    with pinned_to_shared_cpus(None) as cpus:
+        assert set(cpus) == before == os.sched_getaffinity(0)
+
+
 def test_speedup_is_the_teachers_p50_over_the_models_with_an_interval_and_the_teacher_is_one():
     settings = LatencySettings(**{**FAST.__dict__, "round_seconds": 0.01, "min_rounds": 6, "max_seconds": 1.0})
     group = in_process({"teacher": Busy(400), "half": Busy(200)}, request(1, settings=settings))
