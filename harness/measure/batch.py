@@ -55,12 +55,15 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or "out of memory" in str(exc).lower()
 
 
-def put_latency(result: BatchResult, samples_ms: np.ndarray, p50_ci: tuple[float, float] | None = None) -> None:
-    """Latency statistics of the pooled samples; ``p50_ci``: the median's interval (bootstrap over the paired
-    rounds, :func:`harness.measure.stats.round_bootstrap`), else the percentile bootstrap over samples."""
+def put_latency(result: BatchResult, samples_ms: np.ndarray,
+                p50: tuple[float, float, float] | None = None) -> None:
+    """Latency statistics of the pooled samples. ``p50``: (value, ci_low, ci_high) of the median from paired
+    rounds (the median of the round medians, :func:`harness.measure.stats.round_bootstrap`); without it the
+    pooled median with the percentile bootstrap over samples."""
     st = summarize(samples_ms, result.batch_size)
     result.samples_ms = [float(s) for s in samples_ms]
-    result.put("latency_p50_ms", st.p50_ms, p50_ci or (st.boot_low_ms, st.boot_high_ms), st.n)
+    value, low, high = p50 or (st.p50_ms, st.boot_low_ms, st.boot_high_ms)
+    result.put("latency_p50_ms", value, (low, high), st.n)
     for name, value in (("latency_p90_ms", st.p90_ms), ("latency_p95_ms", st.p95_ms), ("latency_p99_ms", st.p99_ms),
                         ("latency_mean_ms", st.mean_ms), ("throughput_sps", st.throughput_sps),
                         ("latency_iqr_over_median", st.iqr_over_median)):

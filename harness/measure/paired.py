@@ -40,7 +40,7 @@ from harness.measure.batch import BatchResult, put_gpu, put_latency
 from harness.measure.gpu import GpuTelemetry, combine_windows
 from harness.measure.latency import LatencySettings
 from harness.measure.session import CellRequest, Session, to_payload
-from harness.measure.stats import round_bootstrap
+from harness.measure.stats import paired_ratio, round_bootstrap, round_medians
 from harness.measure.worker import Contestant, WorkerFailed
 
 SPEEDUP = "speedup_vs_teacher"
@@ -107,11 +107,15 @@ class Track:
     def pooled(self) -> np.ndarray:
         return np.concatenate(self.windows) if self.windows else np.empty(0)
 
+    def p50(self) -> float:
+        """The median of the round medians: the typical window's median (see :func:`round_bootstrap`)."""
+        return float(np.median(round_medians(self.windows)))
+
     def relative_half_width(self) -> float:
         """95% half-width of the median of the round medians, relative to it: normal approximation, with the
         rounds' spread taken robustly (1.4826 x their median absolute deviation), so that one round in a
         slow phase does not hold every model back."""
-        medians = np.array([np.median(w) for w in self.windows])
+        medians = round_medians(self.windows)
         center = float(np.median(medians)) if len(medians) else 0.0
         if len(medians) < 2 or center <= 0:
             return math.inf
@@ -240,8 +244,11 @@ def _timed(result: BatchResult, track: Track) -> None:
     if track.failure is not None or not track.windows:
         result.status, result.error = track.failure or ("error", "no window was timed")
         return
-    ci = round_bootstrap(track.windows)[0] if len(track.windows) >= 2 else None
-    put_latency(result, track.pooled(), ci)
+    p50 = None
+    if len(track.windows) >= 2:
+        (low, high), _ = round_bootstrap(track.windows)
+        p50 = (track.p50(), low, high)
+    put_latency(result, track.pooled(), p50)
     result.rounds = [r for r, w in enumerate(track.windows) for _ in w]
     result.slots = [s for s, w in zip(track.slots, track.windows, strict=True) for _ in w]
     if track.telemetry:
@@ -260,13 +267,14 @@ def _speedup(result: BatchResult, label: str, reference: str | None, reference_t
             f"the teacher ({reference}) has no timing at this batch size in this cell"
         result.put(SPEEDUP, None, reason=why)
         return
-    value, ci = paired_ratio(reference_track, track)
+    value, ci = track_ratio(reference_track, track)
     result.put(SPEEDUP, value, ci, len(track.windows))
 
 
-def paired_ratio(numerator: Track, denominator: Track) -> tuple[float, tuple[float, float]]:
-    """p50 of ``numerator`` over p50 of ``denominator``, and its interval resampling their shared rounds."""
-    value = float(np.median(numerator.pooled()) / np.median(denominator.pooled()))
+def track_ratio(numerator: Track, denominator: Track) -> tuple[float, tuple[float, float]]:
+    """How many times slower ``numerator`` is than ``denominator`` in their shared rounds
+    (:func:`harness.measure.stats.paired_ratio`), and its interval resampling those rounds."""
+    value = paired_ratio(numerator.windows, denominator.windows)
     if len(numerator.windows) < 2:
         return value, (math.nan, math.nan)
     _, ci = round_bootstrap(numerator.windows, denominator.windows)
@@ -275,7 +283,7 @@ def paired_ratio(numerator: Track, denominator: Track) -> tuple[float, tuple[flo
 
 
 def _aa(batch_size: int, teacher: Track, twin: Track) -> dict[str, Any]:
-    ratio, (low, high) = paired_ratio(teacher, twin)
+    ratio, (low, high) = track_ratio(teacher, twin)
     pct = 100.0 * max(abs(ratio - 1.0), high - 1.0, 1.0 - low) if not math.isnan(low) else math.nan
     return {"batch_size": batch_size, "ratio": ratio, "ci_low": low, "ci_high": high, "pct": pct,
             "rounds": len(teacher.windows)}

@@ -168,32 +168,30 @@ def summarize(samples_ms: np.ndarray | list[float], batch_size: int) -> LatencyS
     )
 
 
-#: candidate values of a bootstrap median: this many pooled quantiles, evenly spaced in probability
-ROUND_BOOTSTRAP_GRID = 801
+def round_medians(rounds: list[np.ndarray]) -> np.ndarray:
+    """The median of each round's samples."""
+    return np.array([float(np.median(r)) for r in rounds])
 
 
 def round_bootstrap(rounds: list[np.ndarray], paired: list[np.ndarray] | None = None, resamples: int = 2000,
                     seed: int = 0, confidence: float = 0.95) -> tuple[tuple[float, float], tuple[float, float] | None]:
-    """95% intervals of a median over timing rounds, resampling whole rounds; and of a paired ratio of medians.
+    """95% intervals of a p50 over timing rounds, resampling whole rounds; and of a paired ratio.
 
-    ``rounds[r]`` holds the samples a model's window of round ``r`` timed.
-    Each replicate draws R rounds with replacement (a multinomial count per
-    round) and takes the median of the samples of the drawn rounds, each
-    round's samples counted as often as it was drawn. Samples within one
-    window share the machine's state of that moment (a slow phase lasts
-    seconds, a window tens of milliseconds), so the round, not the sample, is
-    the independent unit: an interval over samples would claim a precision
-    the machine does not hold between windows (docs/measurements.md, "Intervals").
+    ``rounds[r]`` holds the samples a model's window of round ``r`` timed; the
+    p50 it estimates is the median of the round medians (the typical
+    window's median: a minority of rounds caught by a slow phase of the
+    machine does not move it). Each replicate draws R rounds with
+    replacement and takes the median of their medians; the interval is the
+    (1 - confidence)/2 and (1 + confidence)/2 linear percentiles of the
+    replicates. Samples within one window share the machine's state of that
+    moment (a slow phase lasts seconds, a window milliseconds), so the round,
+    not the sample, is the independent unit: an interval over samples would
+    claim a precision the machine does not hold between windows
+    (docs/measurements.md, "Statistics of a latency cell").
 
-    ``paired[r]``, when given, is the other model's window in the same round
-    ``r``: each replicate uses the same drawn rounds for both, and the second
-    interval is of ``median(rounds) / median(paired)`` (the speedup of the
-    ``paired`` model over ``rounds``' when ``rounds`` is the teacher's).
-
-    A replicate's median is read off a grid of :data:`ROUND_BOOTSTRAP_GRID`
-    pooled quantiles (its value is the first grid point where the weighted
-    count reaches half), so a replicate costs one small matrix product; the
-    grid's spacing (about 1/800 of the pooled range) bounds the rounding.
+    ``paired[r]``, when given, is another model's window in the same round
+    ``r``, and the second interval is of :func:`paired_ratio`, the median over
+    rounds of ``median(rounds[r]) / median(paired[r])``, from the same drawn rounds.
     Random numbers come from ``numpy.random.default_rng(seed)``: exact for a seed.
 
     >>> a = [np.full(5, 1.0), np.full(5, 2.0), np.full(5, 3.0)]
@@ -203,24 +201,25 @@ def round_bootstrap(rounds: list[np.ndarray], paired: list[np.ndarray] | None = 
     if len(rounds) < 1 or (paired is not None and len(paired) != len(rounds)):
         raise ValueError("round_bootstrap needs at least one round, and as many paired rounds as rounds")
     rng = np.random.default_rng(seed)
-    weights = rng.multinomial(len(rounds), np.full(len(rounds), 1.0 / len(rounds)), size=resamples).astype(float)
+    drawn = rng.integers(0, len(rounds), size=(resamples, len(rounds)))
     tail = (1.0 - confidence) / 2.0 * 100.0
-    first = _weighted_medians(rounds, weights)
-    interval = tuple(float(v) for v in np.percentile(first, [tail, 100.0 - tail]))
+    low, high = np.percentile(np.median(round_medians(rounds)[drawn], axis=1), [tail, 100.0 - tail])
     if paired is None:
-        return (interval[0], interval[1]), None
-    ratio = first / _weighted_medians(paired, weights)
-    low, high = np.percentile(ratio, [tail, 100.0 - tail])
-    return (interval[0], interval[1]), (float(low), float(high))
+        return (float(low), float(high)), None
+    ratios = round_medians(rounds) / round_medians(paired)
+    ratio_low, ratio_high = np.percentile(np.median(ratios[drawn], axis=1), [tail, 100.0 - tail])
+    return (float(low), float(high)), (float(ratio_low), float(ratio_high))
 
 
-def _weighted_medians(rounds: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
-    """For each row of ``weights`` (one weight per round), the weighted median of the pooled samples."""
-    pooled = np.concatenate([np.asarray(r, dtype=np.float64) for r in rounds])
-    grid = np.unique(np.quantile(pooled, np.linspace(0.0, 1.0, ROUND_BOOTSTRAP_GRID)))
-    # at_or_below[r, g]: how many of round r's samples are <= grid[g]
-    at_or_below = np.stack([np.searchsorted(np.sort(r), grid, side="right") for r in rounds]).astype(float)
-    counts = weights @ at_or_below
-    total = weights @ np.array([len(r) for r in rounds], dtype=float)
-    reached = counts >= total[:, None] / 2.0
-    return grid[np.argmax(reached, axis=1)]
+def paired_ratio(rounds: list[np.ndarray], paired: list[np.ndarray]) -> float:
+    """The median over rounds of each round's ratio of medians, ``median(rounds[r]) / median(paired[r])``.
+
+    A slow phase that covers a whole round slows both windows of that round
+    and leaves its ratio alone; one that starts or ends inside a round makes
+    that round's ratio an outlier, which the median over rounds ignores.
+
+    >>> teacher, student = [np.array([v]) for v in (2.0, 4.0, 9.0)], [np.array([v]) for v in (1.0, 2.0, 3.0)]
+    >>> paired_ratio(teacher, student)
+    2.0
+    """
+    return float(np.median(round_medians(rounds) / round_medians(paired)))
