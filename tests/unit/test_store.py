@@ -108,17 +108,23 @@ def test_ctrl_c_during_a_write_waits_for_the_write(tmp_path: Path, monkeypatch: 
     assert load_results(writer.run_dir)["model"].tolist() == ["a"]
 
 
-def test_schema_1_results_read_as_eager_without_seq_len(tmp_path: Path):
-    """A schema-1 run (no backend, no seq_len columns) reads with backend 'eager' and a null seq_len."""
+def _older_run(tmp_path: Path, version: int, added_since: tuple[str, ...]) -> RunWriter:
+    """A one-row run written as schema ``version`` wrote it: without the columns added since."""
     writer = RunWriter.create(tmp_path, "s", {})
     writer.append([_row("a", "latency_p50_ms", 1.5)], [{"model": "a", "seed": 0, "device": "cpu", "dtype": "float32",
                                                         "batch_size": 1, "iteration": 0, "latency_ms": 1.5}])
     for name in (MEASUREMENTS, SAMPLES):
         path = writer.run_dir / name
         df = pd.read_parquet(path)
-        df.drop(columns=[c for c in SCHEMA_2_AND_3 if c in df.columns]).to_parquet(path)
-    writer.manifest["schema_version"] = 1
+        df.drop(columns=[c for c in added_since if c in df.columns]).to_parquet(path)
+    writer.manifest["schema_version"] = version
     writer.write_manifest()
+    return writer
+
+
+def test_schema_1_results_read_as_eager_without_seq_len(tmp_path: Path):
+    """A schema-1 run (no backend, no seq_len columns) reads with backend 'eager' and a null seq_len."""
+    writer = _older_run(tmp_path, 1, SCHEMA_2_AND_3)
     for df in (load_results(writer.run_dir), load_results(writer.run_dir, samples=True)):
         assert df["backend"].tolist() == ["eager"] and df["seq_len"].isna().all()
         assert df["scenario"].tolist() == ["single_stream"]
@@ -157,15 +163,7 @@ def test_schema_3_appends_scenario_and_target_qps_and_the_samples_round_and_slot
 def test_schema_2_results_read_as_single_stream_without_rounds(tmp_path: Path):
     """A schema-2 run (no scenario, target_qps, round or slot) reads as closed-loop timing, its samples in no
     recorded round; the files are not rewritten."""
-    writer = RunWriter.create(tmp_path, "s", {})
-    writer.append([_row("a", "latency_p50_ms", 1.5)], [{"model": "a", "seed": 0, "device": "cpu", "dtype": "float32",
-                                                        "batch_size": 1, "iteration": 0, "latency_ms": 1.5}])
-    for name in (MEASUREMENTS, SAMPLES):
-        path = writer.run_dir / name
-        df = pd.read_parquet(path)
-        df.drop(columns=[c for c in ("scenario", "target_qps", "round", "slot") if c in df.columns]).to_parquet(path)
-    writer.manifest["schema_version"] = 2
-    writer.write_manifest()
+    writer = _older_run(tmp_path, 2, ("scenario", "target_qps", "round", "slot"))
     rows, samples = load_results(writer.run_dir), load_results(writer.run_dir, samples=True)
     assert rows["scenario"].tolist() == samples["scenario"].tolist() == ["single_stream"]
     assert rows["target_qps"].isna().all() and samples["round"].isna().all() and samples["slot"].isna().all()
