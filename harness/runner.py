@@ -1,51 +1,40 @@
-"""Run a suite: build every model (cached), measure each, write rows as it goes.
+"""Run a suite: build every model (cached), measure them, write rows as models finish.
 
 Build phase (:mod:`harness.build`): the dataset, the teacher once, then each
-student once per seed. Measure phase: quality, size and flops in this process
-(they are deterministic), latency and memory per cell (device × threads × dtype × backend × sequence
-length) in a fresh
-process. Each model's rows are written atomically as soon as it is measured,
-so an interrupted run keeps every finished model and ``resume`` measures only
-the models that are missing.
+student once per seed. Measure phase (:mod:`harness.measurer`, timed by the
+executor): quality, size and flops in this process (they are deterministic),
+latency and memory per cell (device × threads × dtype × backend × sequence
+length), every model of a cell in its own fresh process, in paired rounds.
+Each model's rows are written atomically once its cells are back, so an
+interrupted run keeps every finished model and ``resume`` measures only the
+models that are missing. This module orchestrates: the run directory, the
+manifest, resume and shards.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import math
 import sys
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 import harness
 from harness import plan
-from harness.build import Builder, Built, Log
+from harness.build import Builder, Log
 from harness.cache import ModelCache
 from harness.data import DATASETS
 from harness.data.base import Dataset
 from harness.errors import HarnessError, one_line
-from harness.executors import Executor, LocalExecutor, Measured
+from harness.executors import Executor, LocalExecutor
 from harness.hardware import fingerprint, git_commit
-from harness.measure import size
-from harness.measure.batch import BatchResult
-from harness.measure.embedding import quality_estimates
-from harness.measure.paired import TWIN_SUFFIX, GroupResult, NoiseFloor, measure_group
-from harness.measure.session import CellRequest
 from harness.measure.threads import torch_threads
-from harness.metrics import METRICS, metric
+from harness.measurer import Measurer
 from harness.registry import extra_sys_path
 from harness.store import RunWriter
 from harness.suite import Suite
 from harness.train import predict_logits
 
 _START = time.perf_counter()
-PER_BATCH = [name for name, declared in METRICS.items() if declared.per_batch_size]
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -58,267 +47,6 @@ class RunInterrupted(KeyboardInterrupt):
 
 def _stderr(message: str) -> None:
     print(f"[{time.perf_counter() - _START:6.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def device_missing(device: str) -> str:
-    """Why this host cannot run ``device`` ("" when it can)."""
-    if not device.startswith("cuda"):
-        return ""
-    if not torch.cuda.is_available():
-        return f"{device} is not available on this host"
-    index = torch.device(device).index or 0
-    if index >= torch.cuda.device_count():
-        return f"{device} is not available on this host ({torch.cuda.device_count()} GPUs)"
-    return ""
-
-
-def cast_for(built: Built, dtype: str) -> Built:
-    """``built`` as measured in ``dtype``: a float32 model is cast (a copy), any other is as built."""
-    if built.module is None or built.dtype == dtype or built.dtype != "float32":
-        return built
-    module = copy.deepcopy(built.module).to(getattr(torch, dtype))
-    return dataclasses.replace(built, module=module, dtype=dtype)
-
-
-class Measurer:
-    """Turns a built model into rows: every declared metric, each with a value or a reason."""
-
-    def __init__(self, suite: Suite, data: Dataset, teacher_logits: torch.Tensor | None, teacher_error: str = ""):
-        self.suite, self.data, self.teacher_logits, self.teacher_error = suite, data, teacher_logits, teacher_error
-        #: the A/A ratios of the teacher against its twin, cell by cell (the run's noise floor)
-        self.noise = NoiseFloor(suite.measure.latency.noise_floor)
-        #: the twin's raw samples, kept beside the models' (model ``<teacher>~aa``)
-        self.twin_samples: list[dict[str, Any]] = []
-
-    def _row(self, built: Built, name: str, value: float | None, *, batch_size: int | None = None,
-             device: str = "cpu", ci: tuple[float, float] = (math.nan, math.nan), n: int | None = None,
-             status: str = "ok", error: str = "", threads: int | None = None,
-             dtype: str | None = None, backend: str = "eager", seq_len: int | None = None) -> dict[str, Any]:
-        return {"suite": self.suite.name, "model": built.name, "role": built.role, "method": built.method,
-                "seed": built.seed, "device": device, "dtype": dtype or built.dtype, "batch_size": batch_size,
-                "metric": name, "value": math.nan if value is None else float(value), "unit": metric(name).unit,
-                "ci_low": ci[0], "ci_high": ci[1], "n": n, "status": status, "error": error, "threads": threads,
-                "backend": backend, "seq_len": seq_len}
-
-    def backends(self, built: Built) -> list[str]:
-        """The latency backends of a model: its student spec's ``backends``, else ``measure.backends``."""
-        spec = next((s for s in self.suite.students if s.name == built.name), None)
-        own = spec.backends if spec is not None and built.role == "student" else None
-        return list(own or self.suite.measure.backends)
-
-    def seq_lens(self) -> list[int | None]:
-        """Sequence lengths to time for token inputs (``measure.seq_lens`` or the dataset's); [None] otherwise."""
-        if self.data.token_range is None:
-            return [None]
-        return list(self.suite.measure.seq_lens or [self.data.input_shape[-1]])
-
-    def cells(self, built: Built) -> list[plan.Cell]:
-        """Every latency cell of ``built``: the suite's device matrix × its backends × the sequence lengths."""
-        return plan.cells(self.suite.measure, self.backends(built), self.seq_lens())
-
-    def input_shape(self, cell: plan.Cell) -> tuple[int, ...]:
-        """One example's shape in ``cell``: token inputs cut to the cell's sequence length."""
-        shape = self.data.input_shape
-        return shape if cell.seq_len is None else (*shape[:-1], cell.seq_len)
-
-    def failed_rows(self, built: Built) -> list[dict[str, Any]]:
-        """Every metric of a model that could not be built, each an error row with the reason."""
-        rows = [self._row(built, m.name, None, status="error", error=built.error)
-                for _, m in METRICS.items() if not m.per_batch_size]
-        for cell in self.cells(built):
-            rows += [self._row(built, name, None, batch_size=b, status="error", error=built.error, **cell.columns())
-                     for name in PER_BATCH for b in self.suite.measure.batch_sizes]
-        return rows
-
-    def measured_dtypes(self, built: Built) -> dict[str, str | None]:
-        """Requested dtype -> the dtype this model is measured in there (None: skipped)."""
-        return plan.dtype_plan(built.dtype, self.suite.measure.dtypes)
-
-    def all_model_rows(self, built: Built) -> list[dict[str, Any]]:
-        """The model-level rows (quality, size) once for each dtype the model is measured in."""
-        measured = dict.fromkeys(d for d in self.measured_dtypes(built).values() if d is not None)
-        return [row for dtype in measured for row in self.model_rows(cast_for(built, dtype))]
-
-    def model_rows(self, built: Built) -> list[dict[str, Any]]:
-        if built.module is None:
-            return []
-        outputs = predict_logits(built.module, self.data.x_test)
-        estimates, absent = quality_estimates(self.data, outputs, self.teacher_logits, self.teacher_error,
-                                              self.suite.measure.neighbors)
-        rows = [self._row(built, name, est.value, ci=(est.ci_low, est.ci_high), n=est.n)
-                for name, est in estimates.items()]
-        rows += [self._row(built, name, None, status=status, error=reason) for name, (status, reason) in absent.items()]
-        rows.append(self._row(built, "params", size.count_params(built.module)))
-        rows.append(self._row(built, "params_nonzero", size.count_nonzero_params(built.module)))
-        rows.append(self._row(built, "size_bytes", size.serialized_size_bytes(built.module)))
-        rows.append(self._row(built, "size_bytes_sparse", size.sparse_size_bytes(built.module)))
-        if built.dtype == "int8":
-            rows.append(self._row(built, "flops", None, status="skipped",
-                                  error="the flop counter does not count int8 (quantized) kernels"))
-        else:
-            try:
-                one = self.data.x_test[:1]
-                one = one.to(size.model_dtype(built.module)) if one.is_floating_point() else one
-                rows.append(self._row(built, "flops", size.flops_per_sample(built.module, one)))
-            except Exception as exc:  # an op the counter does not know: absent, with the reason
-                rows.append(self._row(built, "flops", None, status="error", error=one_line(exc)))
-        if built.train_seconds is None:
-            pretrained = built.method == "pretrained"
-            reason = "pretrained, not trained by this run" if pretrained else "loaded from a checkpoint"
-            rows.append(self._row(built, "train_seconds", None, status="skipped", error=reason))
-        else:
-            rows.append(self._row(built, "train_seconds", built.train_seconds))
-        return rows
-
-    def not_measured(self, built: Built, cell: plan.Cell, here: bool = True) -> str:
-        """Why this cell of this model is not timed ("" when it is); ``here``: on this host (else the
-        device is checked where the cell runs)."""
-        measured = self.measured_dtypes(built)[cell.dtype]
-        if measured is None:
-            home = next(d for d, m in self.measured_dtypes(built).items() if m is not None)
-            return f"its method fixed its dtype at {built.dtype}: measured as built, under dtype {home}"
-        if cell.device.startswith("cuda") and built.dtype == "int8":
-            return "int8 (torch.ao quantized) models run on the CPU only"
-        return device_missing(cell.device) if here else ""
-
-    def absent(self, status: str, reason: str) -> list[BatchResult]:
-        """Results of a cell not measured: ``status`` (skipped | error) and the reason at every batch size."""
-        return [BatchResult(b, status, reason) for b in self.suite.measure.batch_sizes]
-
-    def result_rows(self, built: Built, cell: plan.Cell, threads: int | None,
-                    results: list[BatchResult]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """The rows and raw samples of one cell's results (``threads``: the count used, if it ran)."""
-        dtype = self.measured_dtypes(built)[cell.dtype] or cell.dtype
-        used = threads if threads is not None else cell.threads
-        rows = []
-        for res in results:
-            for name in PER_BATCH:
-                kw: dict[str, Any] = {"batch_size": res.batch_size, **cell.columns(), "threads": used,
-                                      "dtype": dtype}
-                if name in res.values:
-                    value, low, high, n = res.values[name]
-                    rows.append(self._row(built, name, value, ci=(low, high), n=n, **kw))
-                elif res.status != "ok":
-                    rows.append(self._row(built, name, None, status=res.status, error=res.error, **kw))
-                else:
-                    status, reason = res.absent.get(name, ("error", "the measuring process did not report it"))
-                    rows.append(self._row(built, name, None, status=status, error=reason, **kw))
-        return rows, self.sample_rows(built.name, built.seed, cell, used, results, dtype)
-
-    @staticmethod
-    def sample_rows(model: str, seed: int, cell: plan.Cell, threads: int | None, results: list[BatchResult],
-                    dtype: str | None = None) -> list[dict[str, Any]]:
-        """The raw samples of one model's cell, each with its paired round and its place in that round."""
-        return [{"model": model, "seed": seed, "device": cell.device, "dtype": dtype or cell.dtype,
-                 "batch_size": res.batch_size, "iteration": i, "latency_ms": sample, "threads": threads,
-                 "backend": cell.backend, "seq_len": cell.seq_len,
-                 "round": res.rounds[i] if res.rounds else None, "slot": res.slots[i] if res.slots else None}
-                for res in results for i, sample in enumerate(res.samples_ms)]
-
-    def model_results(self, built: Built, timed: Iterable[tuple[plan.Cell, int | None, list[BatchResult]]],
-                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
-        """All rows of one model from its cells' results, ``(cell, threads used, results)`` in cell order:
-        (rows, samples, thread counts used)."""
-        rows, samples, used = self.all_model_rows(built), [], []
-        for cell, threads, results in timed:
-            cell_rows, cell_samples = self.result_rows(built, cell, threads, results)
-            rows += cell_rows
-            samples += cell_samples
-            used += [threads] if threads is not None else []
-        return rows, samples, used
-
-    def request(self, cell: plan.Cell) -> CellRequest:
-        """How every model of ``cell`` is timed (the same for each, so that their rounds are comparable)."""
-        measure = self.suite.measure
-        return CellRequest(self.input_shape(cell), tuple(measure.batch_sizes), cell.device, cell.threads,
-                           measure.latency.settings(), measure.latency.include_h2d, measure.timeout_seconds,
-                           cell.backend, self.data.token_range)
-
-    def paired_cells(self, models: list[Built], teacher: Built | None, here: bool = True) -> list[PairedCell]:
-        """Every cell of the run, in the suite's cell order, with the models timed together in it.
-
-        ``teacher`` is the reference of ``speedup_vs_teacher`` and the A/A
-        twin: it is timed in every cell it has even when its own rows are not
-        part of this run (a resumed run or a shard), so that each student is
-        paired with it. ``here``: check devices on this host (else where the cell runs).
-        """
-        timed = [b for b in models if b.module is not None]
-        teacher = teacher if teacher is not None and teacher.module is not None else None
-        order = list(dict.fromkeys(c for b in ([teacher] if teacher else []) + timed for c in self.cells(b)))
-        out = []
-        for cell in order:
-            members, skipped = [], []
-            for built in timed:
-                if cell in self.cells(built):
-                    reason = self.not_measured(built, cell, here)
-                    (skipped.append((built, reason)) if reason else members.append(built))
-            reference = teacher if teacher and cell in self.cells(teacher) and \
-                not self.not_measured(teacher, cell, here) else None
-            if members:
-                out.append(PairedCell(cell, members, skipped, reference))
-            elif skipped:
-                out.append(PairedCell(cell, [], skipped, None))
-        return out
-
-    def modules(self, paired: PairedCell) -> dict[str, torch.nn.Module]:
-        """Label -> the module timed in the cell (cast to its dtype): the members, and the reference teacher."""
-        chosen = {job_label(b): b for b in paired.members}
-        if paired.reference is not None:
-            chosen.setdefault(job_label(paired.reference), paired.reference)
-        return {label: module for label, built in chosen.items()
-                if (module := cast_for(built, paired.cell.dtype).module) is not None}
-
-    def twin(self, paired: PairedCell) -> bool:
-        """Whether this cell times the teacher against a second copy of itself (the A/A noise floor)."""
-        return self.suite.measure.latency.noise_floor and paired.reference is not None
-
-    def time_paired(self, paired: PairedCell) -> GroupResult:
-        """The cell's models timed together in paired rounds on this host, each in its own fresh process."""
-        if not paired.members:
-            return GroupResult({}, [])
-        return measure_group(self.request(paired.cell), self.modules(paired), self.reference_label(paired),
-                             twin=self.twin(paired))
-
-    @staticmethod
-    def reference_label(paired: PairedCell) -> str | None:
-        return job_label(paired.reference) if paired.reference is not None else None
-
-    def measure_all(self, models: list[Built], teacher: Built | None,
-                    timed: Iterable[tuple[PairedCell, GroupResult]]) -> Iterator[Measured]:
-        """Every model's rows, from each paired cell's results (``timed``, in any order), once all are back."""
-        results: dict[str, list[tuple[plan.Cell, int | None, list[BatchResult]]]] = {}
-        for paired, group in timed:
-            self.noise.add(paired.cell.columns(), group.noise)
-            for built, reason in paired.skipped:
-                results.setdefault(job_label(built), []).append((paired.cell, None, self.absent("skipped", reason)))
-            for label, (threads, cell_results) in group.results.items():
-                results.setdefault(label, []).append((paired.cell, threads, cell_results))
-        for built in models:
-            if built.module is None:
-                yield built, self.failed_rows(built), [], []
-                continue
-            order = {cell: position for position, cell in enumerate(self.cells(built))}
-            mine = sorted(results.get(job_label(built), []), key=lambda item: order[item[0]])
-            yield (built, *self.model_results(built, mine))
-        twin = job_label(teacher) + TWIN_SUFFIX if teacher is not None else None
-        self.twin_samples = [s for cell, threads, res in results.get(twin or "", [])
-                             for s in self.sample_rows(twin or "", 0, cell, threads, res)]
-
-
-@dataclass
-class PairedCell:
-    """One cell of a run: the models timed together in it, those skipped there (with why), and the teacher
-    every member's speedup is against (None where the teacher is not timed in this cell)."""
-
-    cell: plan.Cell
-    members: list[Built]
-    skipped: list[tuple[Built, str]]
-    reference: Built | None
-
-
-def job_label(built: Built) -> str:
-    """A model's label among a cell's measuring processes: its name, and its seed where it is not 0."""
-    return built.name if built.seed == 0 else f"{built.name}@{built.seed}"
 
 
 def load_dataset(suite: Suite) -> Dataset:

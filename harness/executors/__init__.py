@@ -20,14 +20,11 @@ Ray task that owns its node's CPUs or a GPU.
 from __future__ import annotations
 
 from collections.abc import Container, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from harness.build import Builder, Built
-    from harness.runner import Measurer
-
-#: (model, its rows, its raw samples, the thread counts its cells used)
-Measured = tuple["Built", list[dict[str, Any]], list[dict[str, Any]], list[int]]
+    from harness.measurer import Measured, Measurer
 
 
 class Executor:

@@ -37,13 +37,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, one_line
-from harness.executors import Executor, Measured
+from harness.executors import Executor
 
 if TYPE_CHECKING:
     from harness.build import Builder, Built
     from harness.measure.paired import GroupResult
+    from harness.measurer import Measured, Measurer, PairedCell
     from harness.plan import Cell
-    from harness.runner import Measurer, PairedCell
 
 ray: Any
 try:
@@ -86,7 +86,7 @@ def _time_paired(request: Any, payloads: dict[str, tuple[str, bytes]], reference
 
     from harness.measure.batch import BatchResult
     from harness.measure.paired import GroupResult, measure_group
-    from harness.runner import device_missing
+    from harness.measurer import device_missing
 
     if request.on_cuda:  # Ray gives the task one GPU and makes it the only one visible
         request = dataclasses.replace(request, device="cuda")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pydantic
 import pytest
 import torch
@@ -93,9 +95,13 @@ def test_wrong_input_rank_is_a_one_line_harness_error(name: str, input_shape: tu
 
 @pytest.mark.parametrize("name", ["mlp", "cnn1d", "cnn2d", "resnet"])
 def test_params_model_skips_injected_and_rejects_unknown_keys(name: str) -> None:
-    model = params_model(ARCHITECTURES.get(name), skip=INJECTED)
+    architecture = ARCHITECTURES.get(name)
+    model = params_model(architecture, skip=INJECTED)
     assert not set(INJECTED) & set(model.model_fields)
-    assert model() is not None
+    # with no params given, each field takes the architecture's own default, exactly
+    defaults = {p.name: p.default for p in inspect.signature(architecture).parameters.values()
+                if p.name not in INJECTED and p.default is not p.empty}
+    assert model().model_dump() == defaults and defaults
     with pytest.raises(pydantic.ValidationError, match="extra"):
         model(no_such_param=1)
 

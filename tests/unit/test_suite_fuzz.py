@@ -91,4 +91,8 @@ def test_raw_text(tmp_path_factory: pytest.TempPathFactory, text: str):
 
 
 def test_the_unmutated_suite_is_valid(tmp_path_factory: pytest.TempPathFactory):
-    _load(tmp_path_factory, yaml.safe_dump(VALID))
+    """The fuzzers' starting point must load (``_load`` would also accept a one-line error)."""
+    path = tmp_path_factory.mktemp("fuzz") / "suite.yaml"
+    path.write_text(yaml.safe_dump(VALID))
+    suite = load_suite(path)
+    assert isinstance(suite, Suite) and suite.resolved()["name"] == VALID["name"]
