@@ -37,14 +37,11 @@ statistics live in :mod:`harness.compare`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.registry import did_you_mean
-
-if TYPE_CHECKING:
-    from harness.suite import Suite
 
 REGRESSION = ("max_regression", "max_regression_pct")
 IMPROVEMENT = ("max_improvement", "max_improvement_pct")
@@ -179,11 +176,6 @@ class _ResolvedGates(BaseModel):
     """Gates as a resolved suite stores them (manifest JSON): ``{model: {metric: gate}}``."""
 
     models: dict[str, dict[str, GateSpec]]
-
-
-def gates_by_model(suite: Suite) -> dict[str, dict[str, GateSpec]]:
-    """``{model: {metric: gate}}`` of a resolved suite: the teacher and each student, their effective gates."""
-    return {suite.teacher.name: suite.teacher.gates, **{s.name: s.gates for s in suite.students}}
 
 
 def gates_of_resolved_suite(suite: dict[str, Any]) -> dict[str, dict[str, GateSpec]]:

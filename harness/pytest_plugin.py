@@ -100,7 +100,7 @@ class HarnessSession:
     @property
     def suite(self) -> Suite:
         if self._suite is None:
-            from harness.suite import load_suite
+            from harness.suite_resolve import load_suite
 
             self._suite = load_suite(self.suite_path)
         return self._suite
@@ -161,10 +161,9 @@ class HarnessSession:
 
     def _compare_with(self, baseline: RunData, run_dir: Path) -> Comparison:
         from harness.compare import RunData, compare_runs
-        from harness.gates import gates_by_model
 
         candidate = RunData.load(run_dir)
-        return compare_runs(baseline, candidate, gates_by_model(self.suite), policy=self.suite.gate_policy,
+        return compare_runs(baseline, candidate, self.suite.gates_by_model(), policy=self.suite.gate_policy,
                             names=(self.config.getoption("harness_baseline"), str(candidate.path)),
                             allow_hardware_change=self.config.getoption("harness_allow_hardware_change"),
                             skip_hardware_gates=self.config.getoption("harness_skip_hardware_gates"))
@@ -180,12 +179,11 @@ class NoisyCellWarning(UserWarning):
 
 class SuiteFile(pytest.File):
     def collect(self) -> Any:
-        from harness.gates import gates_by_model
 
         suite = harness_session(self.config).suite  # read (and validated) even when only benchmarks run
         if not self.config.getoption("harness_baseline"):
             return
-        for model, gates in gates_by_model(suite).items():
+        for model, gates in suite.gates_by_model().items():
             for metric in gates:
                 yield GateItem.from_parent(self, name=f"{model}::{metric}", model=model, metric=metric)
 

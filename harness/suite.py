@@ -1,6 +1,6 @@
 """Suites: YAML files validated once into typed, frozen objects.
 
->>> from harness.suite import load_suite
+>>> from harness.suite_resolve import load_suite
 >>> suite = load_suite("suites/quick.yaml")            # doctest: +SKIP
 >>> [s.name for s in suite.students]                   # doctest: +SKIP
 ['scratch-16', 'kd-16']
@@ -293,6 +293,10 @@ class Suite(Strict):
         """The suite with every default filled in, as plain JSON data."""
         return self.model_dump(mode="json")
 
+    def gates_by_model(self) -> dict[str, dict[str, GateSpec]]:
+        """``{model: {metric: gate}}``: the teacher and each student, their effective gates."""
+        return {self.teacher.name: self.teacher.gates, **{s.name: s.gates for s in self.students}}
+
     def content_hash(self) -> str:
         """sha256 of the resolved suite without its gates: equal hashes, equal experiments.
 
@@ -305,10 +309,3 @@ class Suite(Strict):
             part.pop("gates")
         text = json.dumps(resolved, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
-
-
-def load_suite(path: str | Path) -> Suite:
-    """Load, validate and resolve a suite file; raises :class:`~harness.errors.SuiteError`."""
-    from harness.suite_resolve import load_and_resolve
-
-    return load_and_resolve(Path(path))

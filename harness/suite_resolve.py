@@ -219,6 +219,11 @@ class _Resolver:
         return merged
 
 
+def load_suite(path: str | Path) -> Suite:
+    """Load, validate and resolve a suite file; raises :class:`~harness.errors.SuiteError`."""
+    return load_and_resolve(Path(path))
+
+
 def load_and_resolve(path: Path) -> Suite:
     file = str(path)
     raw, locations = load_yaml(path)

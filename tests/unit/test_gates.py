@@ -8,12 +8,11 @@ from pathlib import Path
 from harness.gates import (
     GatePolicy,
     GateSpec,
-    gates_by_model,
     gates_of_resolved_suite,
     merge_gate,
     policy_of_resolved_suite,
 )
-from harness.suite import load_suite
+from harness.suite_resolve import load_suite
 from tests.conftest import FIXTURES
 
 GATED = FIXTURES / "tiny.yaml"
@@ -42,7 +41,7 @@ def test_a_students_gates_merge_over_the_suites(tmp_path: Path):
                "      size_bytes: off\n"
                "      params: {max_improvement_pct: 0}\n")
     suite = load_suite(_with(tmp_path, SUITE_GATES, student))
-    gates = gates_by_model(suite)
+    gates = suite.gates_by_model()
     assert sorted(gates["teacher"]) == ["accuracy", "latency_p50_ms", "size_bytes"]
     assert sorted(gates["kd-4"]) == ["accuracy", "latency_p50_ms", "params"]
     latency = gates["kd-4"]["latency_p50_ms"]
