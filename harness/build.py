@@ -31,6 +31,12 @@ from harness.suite import StudentSpec, Suite
 Log = Callable[[str], None]
 
 
+def reads_other_students(spec: StudentSpec) -> bool:
+    """Whether a step of the student's method reads the models of the students before it (``uses_models``,
+    multi_teacher): such a student is built after them, with them."""
+    return any(get_method(step.name).uses_models for step in spec.method)
+
+
 @dataclass
 class Built:
     """A model ready to measure (or the reason it could not be built), and how it came to be."""

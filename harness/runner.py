@@ -20,7 +20,7 @@ from typing import Any
 
 import harness
 from harness import plan
-from harness.build import Builder, Log
+from harness.build import Builder, Log, reads_other_students
 from harness.cache import ModelCache
 from harness.data import DATASETS
 from harness.data.base import Dataset
@@ -121,12 +121,10 @@ def _skipped_jobs(suite: Suite, writer: RunWriter, shard: plan.Shard | None, log
 def _build_skip(suite: Suite, skip: set[plan.Job]) -> set[plan.Job]:
     """Of the jobs not measured, those not built either: a student that reads other students' models
     (``uses_models``, multi_teacher) needs every student before it in its seed built, measured here or not."""
-    from harness.methods import get_method
-
     needed: set[plan.Job] = set()
     for seed in suite.seeds:
         for position, spec in enumerate(suite.students):
-            if (spec.name, seed) not in skip and any(get_method(step.name).uses_models for step in spec.method):
+            if (spec.name, seed) not in skip and reads_other_students(spec):
                 needed |= {(earlier.name, seed) for earlier in suite.students[:position]}
     return skip - needed
 

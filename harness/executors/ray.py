@@ -149,12 +149,11 @@ class RayExecutor(Executor):
     # build phase ---------------------------------------------------------------------------------------------
 
     def build_students(self, builder: Builder, teacher: Built, skip: Container[tuple[str, int]]) -> list[Built]:
-        from harness.methods import get_method
+        from harness.build import reads_other_students
 
         suite = builder.suite
         order = [(spec, seed) for seed in suite.seeds for spec in suite.students if (spec.name, seed) not in skip]
-        later = [(spec, seed) for spec, seed in order
-                 if any(get_method(step.name).uses_models for step in spec.method)]
+        later = [(spec, seed) for spec, seed in order if reads_other_students(spec)]
         now = [job for job in order if job not in later]
         built = dict(zip([(s.name, seed) for s, seed in now], self._parallel(builder, teacher, now), strict=True))
         for spec, seed in later:  # with the models built before it in the suite's order, as locally
