@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness import plan
 from harness.errors import HarnessError
 from harness.gates import GatePolicy, GateSpec, gates_of_resolved_suite, policy_of_resolved_suite
 from harness.metrics import Metric, metric
@@ -154,13 +155,11 @@ def hardware_differences(baseline: dict[str, Any], candidate: dict[str, Any]) ->
     return [f"{key}: {b.get(key)} vs {c.get(key)}" for key in HARDWARE_KEYS if b.get(key) != c.get(key)]
 
 
-#: the columns besides model, metric and batch size that tell one measured cell from another (seeds are pooled)
-VARIANT_COLUMNS = ("device", "dtype", "threads", "backend", "seq_len")
 
 
 def _with_cell_key(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with ``_cell``: its variant columns' values joined (``cpu|float32|eager|``), NA as empty."""
-    columns = [c for c in VARIANT_COLUMNS if c in df.columns]
+    columns = [c for c in plan.VARIANT_COLUMNS if c in df.columns]  # seeds are pooled
     values = zip(*(df[c].astype("string").fillna("").tolist() for c in columns), strict=True)
     return df.assign(_cell=pd.Series(["|".join(v) for v in values], index=df.index, dtype="string"))
 

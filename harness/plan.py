@@ -27,6 +27,7 @@ hash of the name mod N is not for the handful of jobs a suite has.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from collections.abc import Mapping, Sequence
@@ -57,9 +58,13 @@ class Cell:
         return f"{self.device}, {threads}, {self.dtype}{extra}"
 
     def columns(self) -> dict[str, Any]:
-        """The cell's values of the result columns that tell cells apart."""
-        return {"device": self.device, "threads": self.threads, "dtype": self.dtype, "backend": self.backend,
-                "seq_len": self.seq_len}
+        """The cell's values of the result columns that tell cells apart (:data:`VARIANT_COLUMNS`)."""
+        return {name: getattr(self, name) for name in VARIANT_COLUMNS}
+
+
+#: the result columns, besides model, metric, seed and batch size, that tell one measured cell from another:
+#: the fields of :class:`Cell`, in order
+VARIANT_COLUMNS = tuple(field.name for field in dataclasses.fields(Cell))
 
 
 def cells(measure: Any, backends: Sequence[str] | None = None, seq_lens: Sequence[int | None] = (None,)) -> list[Cell]:
