@@ -45,7 +45,8 @@ _declare("size_bytes_sparse", "bytes", False,
          "serialized state dict with every tensor that is at least half zeros stored sparse (CSR)")
 _declare("flops", "flop", False, "floating-point operations of one forward pass on one sample")
 _declare("latency_p50_ms", "ms", False,
-         "median forward latency of one batch; interval: bootstrap over paired rounds (2000 resamples, seed 0)", True,
+         "median forward latency of one batch: the median of the paired rounds' window medians; interval: bootstrap "
+         "over rounds (2000 resamples, seed 0)", True,
          from_latency_samples=True)
 _declare("latency_p90_ms", "ms", False, "90th percentile forward latency of one batch", True, from_latency_samples=True)
 _declare("latency_p95_ms", "ms", False, "95th percentile forward latency of one batch", True, from_latency_samples=True)
@@ -54,8 +55,9 @@ _declare("latency_mean_ms", "ms", False, "mean forward latency of one batch", Tr
 _declare("throughput_sps", "samples/s", True, "samples per second: batch size over mean latency", True,
          from_latency_samples=True)
 _declare("speedup_vs_teacher", "x", True,
-         "teacher p50 over this model's p50, both timed in the same paired rounds (1 for the teacher); "
-         "interval: bootstrap over rounds (2000 resamples, seed 0)", True)
+         "teacher p50 over this model's p50 from the same paired rounds: the median over rounds of each round's "
+         "ratio of window medians (1 for the teacher); interval: bootstrap over rounds (2000 resamples, seed 0)",
+         True)
 _declare("latency_iqr_over_median", "fraction", False,
          "latency spread: interquartile range over median; above 0.10 the cell is flagged noisy", True)
 _declare("peak_memory_bytes", "bytes", False, "weights + input + peak live intermediate tensors in one forward", True)

@@ -18,11 +18,12 @@ once every model's median is within ``target_ci`` (95%, from the spread of
 its round medians), or once the models' windows add up to ``max_seconds``
 each, and never before 3 rounds.
 
-From the rounds: each model's p50 over its pooled samples, with an interval
-that resamples whole rounds (:func:`harness.measure.stats.round_bootstrap`);
-``speedup_vs_teacher``, the teacher's p50 over the model's, with the same
-paired resampling; and the A/A ratio of the teacher's two copies, whose
-distance from 1 is the run's noise floor.
+From the rounds: each model's p50, the median of its round medians, with
+an interval that resamples whole rounds (:func:`harness.measure.stats.round_bootstrap`);
+``speedup_vs_teacher``, the median over rounds of each round's ratio of the
+teacher's window median to the model's (:func:`harness.measure.stats.paired_ratio`),
+with the same resampling; and the A/A ratio of the teacher's two copies,
+whose distance from 1 is the run's noise floor (:class:`NoiseFloor`).
 """
 
 from __future__ import annotations
