@@ -22,12 +22,12 @@ Bad input is one line on stderr and exit code 2; never a traceback.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.signals import sigterm_as_interrupt
 
 EPILOG = """exit codes: 0 success; 1 a run finished but some cells failed (compare: a gate failed); 2 bad input
 (one line on stderr; compare: also a gate refused because the hardware differs); 130 interrupted.
@@ -227,17 +227,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     executor = make_executor(args.executor, args.address)
     cache = None if args.no_cache else ModelCache(default_cache_dir())
-    previous = signal.signal(signal.SIGTERM, _terminate)  # a CI job's cancel stops as cleanly as Ctrl-C
     try:
-        writer = run_suite(suite, args.out, cache, resume=args.resume, shard=shard, executor=executor)
+        with sigterm_as_interrupt():  # a CI job's cancel stops as cleanly as Ctrl-C
+            writer = run_suite(suite, args.out, cache, resume=args.resume, shard=shard, executor=executor)
     except RunInterrupted as stop:
         kept = len(stop.writer.done_models())
         print(f"harness: interrupted; {kept} models measured are kept. Resume with: "
               f"harness run {args.suite} --resume {stop.writer.run_dir}", file=sys.stderr)
         print(stop.writer.run_dir)
         return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     if not args.no_report:
         print(f"report: {write_report(writer.run_dir, args.reports)}")
     manifest = writer.manifest
@@ -249,10 +247,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"harness: {failed} measurements failed; their rows carry the error (see the report)", file=sys.stderr)
     print(writer.run_dir)
     return 1 if failed else 0
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def cmd_report(args: argparse.Namespace) -> int:

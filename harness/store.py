@@ -16,11 +16,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import tempfile
-import threading
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import HarnessError
+from harness.signals import deferred
 
 #: 2: threads, backend, seq_len; 3: scenario, target_qps, samples' round and slot (older runs migrated on read)
 SCHEMA_VERSION = 3
@@ -67,31 +65,6 @@ def now_iso() -> str:
 def new_run_id() -> str:
     """Sortable by start time and unique across concurrent runs: ``20261127T233500Z-3f9a1c``."""
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-@contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM until the block ends, so a write is never cut short by them.
-
-    Outside the main thread (where the mask cannot be changed for the process) it does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    previous = {signum: signal.signal(signum, lambda number, _frame: pending.append(number))
-                for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        for number in pending[:1]:  # now deliver what arrived, as its own handler would have
-            handler = previous[signal.Signals(number)]
-            if callable(handler):
-                handler(number, None)
-            elif handler == signal.SIG_DFL:
-                signal.raise_signal(signum)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -176,7 +149,7 @@ class RunWriter:
         """Add rows (and raw samples) and rewrite the files atomically; Ctrl-C waits for the write."""
         new_rows = frame({"run_id": self.run_id, **r} for r in rows)
         new_samples = frame(({"run_id": self.run_id, **s} for s in samples), SAMPLE_COLUMNS)
-        with signals_deferred():
+        with deferred():
             self._rows.append(new_rows)
             _write_parquet(self.run_dir / MEASUREMENTS, self.rows())
             if len(new_samples) or not (self.run_dir / SAMPLES).exists():
@@ -185,7 +158,7 @@ class RunWriter:
 
     def finish(self, status: str, **extra: Any) -> None:
         self.manifest.update(status=status, finished_at=now_iso(), **extra)
-        with signals_deferred():
+        with deferred():
             self.write_manifest()
 
 

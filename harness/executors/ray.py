@@ -29,15 +29,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import signal
-import threading
 from collections.abc import Container, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, one_line
 from harness.executors import Executor
+from harness.signals import handlers_kept
 
 if TYPE_CHECKING:
     from harness.build import Builder, Built
@@ -97,22 +95,6 @@ def _time_paired(request: Any, payloads: dict[str, tuple[str, bytes]], reference
     return measure_group(request, payloads, reference, twin=twin)
 
 
-@contextmanager
-def _handlers_kept() -> Iterator[None]:
-    """Ray's start-up installs its own SIGTERM handler (which aborts the process); the run's own handlers
-    (Ctrl-C and SIGTERM end the run cleanly, marked interrupted) are put back after it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in kept.items():
-            if handler is not None:
-                signal.signal(signum, handler)
-
-
 class RayExecutor(Executor):
     name = "ray"
 
@@ -126,7 +108,7 @@ class RayExecutor(Executor):
 
     def __enter__(self) -> RayExecutor:
         if not ray.is_initialized():
-            with _handlers_kept():
+            with handlers_kept():
                 self._init()
         return self
 

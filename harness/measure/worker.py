@@ -20,6 +20,7 @@ from typing import Any
 
 from harness.measure.batch import BatchResult
 from harness.measure.session import CellRequest, serve
+from harness.signals import deferred
 
 
 def start_server() -> multiprocessing.context.ForkServerContext:
@@ -59,9 +60,7 @@ class Contestant:
         context = start_server()
         self._conn, child = context.Pipe(duplex=True)
         self._process = context.Process(target=serve, args=(child, self.payload, self.request), daemon=True)
-        from harness.store import signals_deferred  # here, not at the top: the fork server preloads this module
-
-        with signals_deferred():  # Ctrl-C inside start() would leave a child this process does not know to kill
+        with deferred():  # Ctrl-C inside start() would leave a child this process does not know to kill
             self._process.start()
         child.close()
         _, threads, results = self._reply("ready")
