@@ -57,8 +57,6 @@ HARDWARE_KEYS = ("cpu", "cores_logical", "gpu", "gpu_count", "cuda", "driver", "
 PASS, FAIL, REFUSED, NOISY, SKIPPED, NEW = "pass", "FAIL", "refused", "noisy", "skipped", "new"
 #: verdicts that are neither a pass nor a measured regression: the comparison could not decide on its own
 UNDECIDED = (REFUSED, NOISY)
-#: metrics measured as a ratio to the teacher in the same paired rounds: the teacher's own is 1 by construction
-PAIRED_WITH_TEACHER = ("speedup_vs_teacher",)
 
 
 @dataclass(frozen=True)
@@ -307,7 +305,7 @@ def evaluate_cell(cell: _Cell, gate: GateSpec, baseline: RunData, candidate: Run
     start = GateResult(model=cell.model, metric=cell.metric.name, verdict=PASS, device=cell.device,
                        batch_size=cell.batch_size, bound=gate.bound_text(), variant=cell.label)
     b_all, c_all = cell.rows(baseline), cell.rows(candidate)
-    if cell.metric.name in PAIRED_WITH_TEACHER and "teacher" in {*b_all["role"], *c_all["role"]}:
+    if cell.metric.relative_to_teacher and "teacher" in {*b_all["role"], *c_all["role"]}:
         return replace(start, verdict=SKIPPED, note=f"the teacher's {cell.metric.name} is 1 by construction")
     b_rows, c_rows = _ok(b_all), _ok(c_all)
     if b_rows.empty:
@@ -357,7 +355,7 @@ def _significant_change(result: GateResult, change: str, pct: float, cell: _Cell
 def noise_floor_pct(m: Metric, baseline: RunData, candidate: RunData) -> float | None:
     """The larger A/A noise floor of the two runs, for a timing metric (a latency statistic, or a paired
     speedup); None for other metrics, or where neither run measured one."""
-    if not (m.from_latency_samples or m.name in PAIRED_WITH_TEACHER):
+    if not m.timing:
         return None
     floors = [f for f in (baseline.noise_floor_pct, candidate.noise_floor_pct) if f is not None]
     return max(floors) if floors else None

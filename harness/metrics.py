@@ -22,17 +22,25 @@ class Metric:
     machine_dependent: bool = False
     #: a statistic of the cell's raw latency samples: gates test the samples (larger samples are worse)
     from_latency_samples: bool = False
+    #: a timing relative to the teacher's in the same paired rounds: the teacher's own value is 1 by construction
+    relative_to_teacher: bool = False
+
+    @property
+    def timing(self) -> bool:
+        """A speed measured by timing: a difference under the run's A/A noise floor cannot be told apart."""
+        return self.from_latency_samples or self.relative_to_teacher
 
 
 METRICS: Registry[Metric] = Registry("metric")
 
 
 def _declare(name: str, unit: str, higher_is_better: bool, description: str, per_batch_size: bool = False, *,
-             machine_dependent: bool | None = None, from_latency_samples: bool = False) -> None:
+             machine_dependent: bool | None = None, from_latency_samples: bool = False,
+             relative_to_teacher: bool = False) -> None:
     """Per-batch-size metrics are measured on a device, so they depend on the machine unless declared otherwise."""
     dependent = per_batch_size if machine_dependent is None else machine_dependent
     METRICS.add(name, Metric(name, unit, higher_is_better, per_batch_size, description, dependent,
-                             from_latency_samples))
+                             from_latency_samples, relative_to_teacher))
 
 
 _declare("accuracy", "fraction", True, "top-1 accuracy on the test split, bootstrap 95% interval")
@@ -57,7 +65,7 @@ _declare("throughput_sps", "samples/s", True, "samples per second: batch size ov
 _declare("speedup_vs_teacher", "x", True,
          "teacher p50 over this model's p50 from the same paired rounds: the median over rounds of each round's "
          "ratio of window medians (1 for the teacher); interval: bootstrap over rounds (2000 resamples, seed 0)",
-         True)
+         True, relative_to_teacher=True)
 _declare("latency_iqr_over_median", "fraction", False,
          "latency spread: interquartile range over median; above 0.10 the cell is flagged noisy", True)
 _declare("peak_memory_bytes", "bytes", False, "weights + input + peak live intermediate tensors in one forward", True)

@@ -176,13 +176,9 @@ def _overlap(upper: pd.Series, lower: pd.Series, by: str) -> bool:
     return bool(a_low <= b_high and b_low <= a_high)
 
 
-def is_speed(name: str) -> bool:
-    """Whether ``name`` measures speed, so that a difference under the noise floor is a tie."""
-    return metric(name).from_latency_samples or name == "speedup_vs_teacher"
-
-
 def _tied(leader: pd.Series, row: pd.Series, by: str, floor_pct: float | None) -> bool:
-    return _overlap(leader, row, by) or (is_speed(by) and within_floor(leader[by], row[by], floor_pct))
+    """Intervals overlap or, for a timing (:attr:`~harness.metrics.Metric.timing`), values within the floor."""
+    return _overlap(leader, row, by) or (metric(by).timing and within_floor(leader[by], row[by], floor_pct))
 
 
 def _ranks(students: pd.DataFrame, by: str, floor_pct: float | None = None) -> tuple[list[str], list[str]]:
