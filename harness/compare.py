@@ -49,7 +49,7 @@ from harness import plan
 from harness.errors import HarnessError
 from harness.gates import GatePolicy, GateSpec, gates_of_resolved_suite, policy_of_resolved_suite
 from harness.metrics import Metric, metric
-from harness.store import FINISHED, load_results, read_manifest
+from harness.store import FINISHED, load_results, noise_floor, read_manifest
 
 #: fingerprint fields that decide whether timing and memory can be compared (not machine_id: two CI
 #: runners of one kind are different machines with the same hardware; not platform: kernel updates)
@@ -91,10 +91,8 @@ class RunData:
 
     @property
     def noise_floor_pct(self) -> float | None:
-        """The run's A/A noise floor in percent (manifest ``noise_floor.pct``); None where not measured, or older."""
-        floor = self.manifest.get("noise_floor")
-        pct = floor.get("pct") if isinstance(floor, dict) else None
-        return float(pct) if isinstance(pct, int | float) and math.isfinite(pct) else None
+        """The run's A/A noise floor in percent (:func:`harness.store.noise_floor`); None where not measured."""
+        return noise_floor(self.manifest).pct
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from harness.errors import one_line
 from harness.measure import size
 from harness.measure.batch import BatchResult
 from harness.measure.embedding import quality_estimates
-from harness.measure.paired import TWIN_SUFFIX, GroupResult, NoiseFloor, measure_group
+from harness.measure.paired import TWIN_SUFFIX, GroupResult, NoiseFloorLog, measure_group
 from harness.measure.session import CellRequest
 from harness.metrics import METRICS, metric
 from harness.suite import Suite
@@ -64,7 +64,7 @@ class Measurer:
     def __init__(self, suite: Suite, data: Dataset, teacher_logits: torch.Tensor | None, teacher_error: str = ""):
         self.suite, self.data, self.teacher_logits, self.teacher_error = suite, data, teacher_logits, teacher_error
         #: the A/A ratios of the teacher against its twin, cell by cell (the run's noise floor)
-        self.noise = NoiseFloor(suite.measure.latency.noise_floor)
+        self.noise = NoiseFloorLog(suite.measure.latency.noise_floor)
         #: the twin's raw samples, kept beside the models' (model ``<teacher>~aa``)
         self.twin_samples: list[dict[str, Any]] = []
 

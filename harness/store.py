@@ -14,10 +14,12 @@ never sees half a file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import tempfile
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -160,6 +162,43 @@ class RunWriter:
         self.manifest.update(status=status, finished_at=now_iso(), **extra)
         with deferred():
             self.write_manifest()
+
+
+@dataclass(frozen=True)
+class NoiseFloor:
+    """One run's A/A noise floor: ``pct`` (None when absent) and why it is absent ("" when present)."""
+
+    pct: float | None
+    reason: str = ""
+    #: the A/A cell that set the floor (device, threads, dtype, backend, seq_len, batch_size, ratio, ...)
+    cell: Mapping[str, Any] | None = None
+
+
+def _switched_off(manifest: Mapping[str, Any]) -> bool:
+    latency = ((manifest.get("suite") or {}).get("measure") or {}).get("latency") or {}
+    return isinstance(latency, Mapping) and latency.get("noise_floor") is False
+
+
+def _widest_cell(cells: Any) -> Mapping[str, Any] | None:
+    usable = [c for c in cells or [] if isinstance(c, Mapping) and isinstance(c.get("pct"), (int, float))]
+    return max(usable, key=lambda c: c["pct"]) if usable else None
+
+
+def noise_floor(manifest: Mapping[str, Any]) -> NoiseFloor:
+    """The A/A noise floor a manifest records (``noise_floor``, written by :mod:`harness.measure.paired`), or
+    the reason there is none: an older run, switched off in the suite, or not measurable in this run."""
+    found = manifest.get("noise_floor")
+    if not isinstance(found, Mapping):
+        if _switched_off(manifest):
+            return NoiseFloor(None, "switched off in the suite (measure.latency.noise_floor: false)")
+        version = manifest.get("schema_version")
+        if isinstance(version, int) and version < 3:
+            return NoiseFloor(None, f"not measured: runs of schema {version} did not time the teacher against itself")
+        return NoiseFloor(None, "not recorded in this run's manifest")
+    pct = found.get("pct")
+    if not isinstance(pct, (int, float)) or not math.isfinite(pct):
+        return NoiseFloor(None, f"could not be measured: {found.get('reason') or 'no reason recorded'}")
+    return NoiseFloor(float(pct), cell=_widest_cell(found.get("cells")))
 
 
 def run_dirs(path: Path) -> list[Path]:

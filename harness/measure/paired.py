@@ -23,7 +23,7 @@ an interval that resamples whole rounds (:func:`harness.measure.stats.round_boot
 ``speedup_vs_teacher``, the median over rounds of each round's ratio of the
 teacher's window median to the model's (:func:`harness.measure.stats.paired_ratio`),
 with the same resampling; and the A/A ratio of the teacher's two copies,
-whose distance from 1 is the run's noise floor (:class:`NoiseFloor`).
+whose distance from 1 is the run's noise floor (:class:`NoiseFloorLog`).
 """
 
 from __future__ import annotations
@@ -290,9 +290,9 @@ def _aa(batch_size: int, teacher: Track, twin: Track) -> dict[str, Any]:
             "rounds": len(teacher.windows)}
 
 
-class NoiseFloor:
+class NoiseFloorLog:
     """The A/A ratios of a run, cell by cell, and what they add up to: ``summary()`` is the manifest's
-    ``noise_floor`` (None when the suite turned it off)."""
+    ``noise_floor`` (None when the suite turned it off), which :func:`harness.store.noise_floor` reads."""
 
     METHOD = ("A/A: the teacher timed against a second copy of itself (its own process) in the same paired "
               "rounds; pct = 100 * the largest of |ratio - 1|, ci_high - 1 and 1 - ci_low over its cells and "

@@ -18,47 +18,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.store import NoiseFloor, noise_floor, read_manifest, run_dirs
+
+__all__ = ["NoiseFloor", "format_pct", "largest", "noise_floor", "read_noise_floors", "sentence", "within_floor"]
+
 PREFIX = "Noise floor (A/A)"
-
-
-@dataclass(frozen=True)
-class NoiseFloor:
-    """One run's A/A noise floor: ``pct`` (None when absent) and why it is absent ("" when present)."""
-
-    pct: float | None
-    reason: str = ""
-    #: the A/A cell that set the floor (device, threads, dtype, backend, seq_len, batch_size, ratio, ...)
-    cell: Mapping[str, Any] | None = None
-
-
-def _switched_off(manifest: Mapping[str, Any]) -> bool:
-    latency = ((manifest.get("suite") or {}).get("measure") or {}).get("latency") or {}
-    return isinstance(latency, Mapping) and latency.get("noise_floor") is False
-
-
-def _widest_cell(cells: Any) -> Mapping[str, Any] | None:
-    usable = [c for c in cells or [] if isinstance(c, Mapping) and isinstance(c.get("pct"), (int, float))]
-    return max(usable, key=lambda c: c["pct"]) if usable else None
-
-
-def noise_floor(manifest: Mapping[str, Any]) -> NoiseFloor:
-    """The floor a manifest records, or the reason there is none (an older run, switched off, unmeasurable)."""
-    found = manifest.get("noise_floor")
-    if not isinstance(found, Mapping):
-        if _switched_off(manifest):
-            return NoiseFloor(None, "switched off in the suite (measure.latency.noise_floor: false)")
-        version = manifest.get("schema_version")
-        if isinstance(version, int) and version < 3:
-            return NoiseFloor(None, f"not measured: runs of schema {version} did not time the teacher against itself")
-        return NoiseFloor(None, "not recorded in this run's manifest")
-    pct = found.get("pct")
-    if not isinstance(pct, (int, float)) or math.isnan(pct):
-        return NoiseFloor(None, f"could not be measured: {found.get('reason') or 'no reason recorded'}")
-    return NoiseFloor(float(pct), cell=_widest_cell(found.get("cells")))
 
 
 def _cell_text(cell: Mapping[str, Any]) -> str:
@@ -109,8 +76,6 @@ def largest(floors: Iterable[NoiseFloor]) -> float | None:
 def read_noise_floors(paths: Sequence[str | Path]) -> dict[str, NoiseFloor]:
     """Run id -> its noise floor, for every run directory under ``paths`` (as :func:`harness.store.load_results`
     finds them)."""
-    from harness.store import read_manifest, run_dirs
-
     floors = {}
     for path in paths:
         for run_dir in run_dirs(Path(path)):
