@@ -41,7 +41,7 @@ from harness.measure.batch import BatchResult, put_gpu, put_latency
 from harness.measure.gpu import GpuTelemetry, combine_windows
 from harness.measure.latency import LatencySettings
 from harness.measure.session import CellRequest, Session, to_payload
-from harness.measure.stats import paired_ratio, round_bootstrap, round_medians
+from harness.measure.stats import paired_ratio, round_bootstrap
 from harness.measure.worker import Contestant, WorkerFailed
 
 SPEEDUP = "speedup_vs_teacher"
@@ -96,6 +96,8 @@ class Track:
     """One model's windows at one batch size: samples per round, its place in each round, GPU telemetry."""
 
     windows: list[np.ndarray] = field(default_factory=list)
+    #: each window's median, taken once as the window comes in (the stopping rule reads them every round)
+    medians: list[float] = field(default_factory=list)
     slots: list[int] = field(default_factory=list)
     telemetry: list[GpuTelemetry] = field(default_factory=list)
     spent: float = 0.0  # wall seconds of its rounds, re-warm included
@@ -108,15 +110,20 @@ class Track:
     def pooled(self) -> np.ndarray:
         return np.concatenate(self.windows) if self.windows else np.empty(0)
 
+    def add(self, samples: np.ndarray, slot: int) -> None:
+        self.windows.append(samples)
+        self.medians.append(float(np.median(samples)))
+        self.slots.append(slot)
+
     def p50(self) -> float:
         """The median of the round medians: the typical window's median (see :func:`round_bootstrap`)."""
-        return float(np.median(round_medians(self.windows)))
+        return float(np.median(self.medians))
 
     def relative_half_width(self) -> float:
         """95% half-width of the median of the round medians, relative to it: normal approximation, with the
         rounds' spread taken robustly (1.4826 x their median absolute deviation), so that one round in a
         slow phase does not hold every model back."""
-        medians = round_medians(self.windows)
+        medians = np.asarray(self.medians)
         center = float(np.median(medians)) if len(medians) else 0.0
         if len(medians) < 2 or center <= 0:
             return math.inf
@@ -201,8 +208,7 @@ def _window(player: Player, batch_size: int, slot: int, track: Track) -> str:
         track.failure = reply
         return ""
     samples, telemetry = reply
-    track.windows.append(np.asarray(samples, dtype=np.float64))
-    track.slots.append(slot)
+    track.add(np.asarray(samples, dtype=np.float64), slot)
     if telemetry is not None:
         track.telemetry.append(telemetry)
     track.spent += time.perf_counter() - started

@@ -224,7 +224,14 @@ def test_the_rounds_interval_covers_a_machine_with_slow_phases_and_the_samples_i
 
 
 def test_relative_half_width_ignores_one_slow_round():
-    steady = paired.Track(windows=[np.full(10, 1.0 + 0.001 * r) for r in range(8)])
-    one_slow = paired.Track(windows=steady.windows[:-1] + [np.full(10, 1.5)])
+    steady = _track([np.full(10, 1.0 + 0.001 * r) for r in range(8)])
+    one_slow = _track(steady.windows[:-1] + [np.full(10, 1.5)])
     assert one_slow.relative_half_width() < 2 * steady.relative_half_width() < 0.01
-    assert math.isinf(paired.Track(windows=[np.ones(3)]).relative_half_width())
+    assert math.isinf(_track([np.ones(3)]).relative_half_width())
+
+
+def _track(windows: list[np.ndarray]) -> paired.Track:
+    track = paired.Track()
+    for slot, window in enumerate(windows):
+        track.add(window, slot)
+    return track
