@@ -34,15 +34,12 @@ import torch
 from torch import nn
 
 from harness.errors import one_line
-from harness.measure.batch import BatchResult, make_input, prepare_backend, put_memory, record_failure
+from harness.measure.batch import BatchResult, make_input, prepare_backend, put_gpu, put_memory, record_failure
 from harness.measure.gpu import GpuSampler, GpuTelemetry, nvml_device_id, nvml_status
 from harness.measure.latency import LatencySettings, make_timer, prepare_example, warm_up
 from harness.measure.rss import RssBreakdown, rss_breakdown
 from harness.measure.size import model_dtype
 from harness.measure.threads import torch_threads
-
-GPU_METRICS = ("gpu_util_pct", "gpu_power_w", "energy_j_per_sample", "gpu_process_memory_bytes")
-
 
 @dataclass(frozen=True)
 class CellRequest:
@@ -110,9 +107,6 @@ class Session:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
-    def ok(self, batch_size: int) -> bool:
-        return batch_size in self._timers
-
     def _open(self) -> None:
         request, on_cuda = self.request, self.request.on_cuda
         model = self.model.to(request.device).eval()
@@ -139,8 +133,7 @@ class Session:
                 record_failure(result, exc, on_cuda)
                 continue
             if self.gpu_reason:
-                for name in GPU_METRICS:
-                    result.put(name, None, reason=self.gpu_reason)
+                put_gpu(result, None, self.gpu_reason)
             self._timers[batch_size] = make_timer(runner, example, hosts[batch_size])
 
     def _resident_memory(self, model: nn.Module, runner: Any,
