@@ -41,6 +41,7 @@ from harness.measure.rss import RssBreakdown, rss_breakdown
 from harness.measure.size import model_dtype
 from harness.measure.threads import torch_threads
 
+
 @dataclass(frozen=True)
 class CellRequest:
     """How every model of one cell is timed: the same request for each model's process.
