@@ -148,12 +148,14 @@ class RunWriter:
         atomic_write_bytes(self.run_dir / MANIFEST, json.dumps(self.manifest, indent=2).encode())
 
     def append(self, rows: Iterable[Mapping[str, Any]], samples: Iterable[Mapping[str, Any]] = ()) -> None:
-        """Add rows (and raw samples) and rewrite the files atomically; Ctrl-C waits for the write."""
+        """Add rows (and raw samples) and rewrite the files atomically; Ctrl-C waits for the write. A table
+        that gains nothing is not rewritten (but written once, empty, so that every run has both files)."""
         new_rows = frame({"run_id": self.run_id, **r} for r in rows)
         new_samples = frame(({"run_id": self.run_id, **s} for s in samples), SAMPLE_COLUMNS)
         with deferred():
-            self._rows.append(new_rows)
-            _write_parquet(self.run_dir / MEASUREMENTS, self.rows())
+            if len(new_rows) or not (self.run_dir / MEASUREMENTS).exists():
+                self._rows.append(new_rows)
+                _write_parquet(self.run_dir / MEASUREMENTS, self.rows())
             if len(new_samples) or not (self.run_dir / SAMPLES).exists():
                 self._samples.append(new_samples)
                 _write_parquet(self.run_dir / SAMPLES, pd.concat(self._samples, ignore_index=True))
