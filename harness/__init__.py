@@ -13,7 +13,7 @@ __all__ = ["__version__", "load_results", "load_suite"]
 
 if TYPE_CHECKING:
     from harness.store import load_results
-    from harness.suite_resolve import load_suite
+    from harness.suite import load_suite
 
 
 def __getattr__(name: str) -> Any:
@@ -23,7 +23,7 @@ def __getattr__(name: str) -> Any:
 
         return load_results
     if name == "load_suite":
-        from harness.suite_resolve import load_suite
+        from harness.suite import load_suite
 
         return load_suite
     raise AttributeError(name)

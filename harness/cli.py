@@ -173,7 +173,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     candidate = RunData.load(locate(args.candidate, args.baselines))
     gates, policy = None, None
     if args.suite is not None:
-        from harness.suite_resolve import load_suite
+        from harness.suite import load_suite
 
         suite = load_suite(args.suite)
         gates, policy = suite.gates_by_model(), suite.gate_policy
@@ -190,7 +190,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.plan import cells
-    from harness.suite_resolve import import_paths, load_suite
+    from harness.suite import import_paths, load_suite
 
     suite = load_suite(args.suite)
     models = 1 + len(suite.students) * len(suite.seeds)
@@ -219,7 +219,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.executors import make_executor
     from harness.plan import Shard
     from harness.runner import RunInterrupted, run_suite
-    from harness.suite_resolve import load_suite
+    from harness.suite import load_suite
 
     shard = Shard.parse(args.shard) if args.shard else None
     if args.address and args.executor != "ray":

@@ -27,7 +27,7 @@ A latency change beyond the bound in a cell flagged noisy (IQR/median above
 0.10 in either run) is ``noisy``, not a plain failure: a slow phase of the
 machine shifts a whole cell, which no test on that cell's samples can tell
 from a regression (docs/measurements.md, Repeatability). The suite's
-``gate_policy.noisy`` decides what it does (:class:`~harness.gates.GatePolicy`):
+``gate_policy.noisy`` decides what it does (:class:`~harness.suite.gates.GatePolicy`):
 ``fail`` and ``rerun`` make the comparison exit 1 (a stored run cannot be
 measured again here), ``warn`` lets it pass with a warning. Machine-dependent
 metrics (timing, speedup, memory, energy) are ``refused`` when the two runs'
@@ -47,7 +47,7 @@ import pandas as pd
 
 from harness import plan
 from harness.errors import HarnessError
-from harness.gates import GatePolicy, GateSpec, gates_of_resolved_suite, policy_of_resolved_suite
+from harness.suite.gates import GatePolicy, GateSpec, gates_of_resolved_suite, policy_of_resolved_suite
 from harness.metrics import Metric, metric
 from harness.store import FINISHED, load_results, noise_floor, read_manifest
 

@@ -100,7 +100,7 @@ class HarnessSession:
     @property
     def suite(self) -> Suite:
         if self._suite is None:
-            from harness.suite_resolve import load_suite
+            from harness.suite import load_suite
 
             self._suite = load_suite(self.suite_path)
         return self._suite

@@ -6,7 +6,7 @@ import pytest
 from harness.cache import ModelCache, default_cache_dir
 from harness.runner import run_suite
 from harness.store import load_results
-from harness.suite_resolve import load_suite
+from harness.suite import load_suite
 from tests.conftest import FIXTURES
 
 INT8_STUDENT = "  - name: int8\n    init: teacher\n    method: {name: quantize}\n"

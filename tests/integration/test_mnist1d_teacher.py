@@ -4,7 +4,7 @@ from harness.build import Builder
 from harness.measure.quality import accuracy
 from harness.measure.threads import torch_threads
 from harness.runner import load_dataset
-from harness.suite_resolve import load_suite
+from harness.suite import load_suite
 from harness.train import predict_logits
 from tests.conftest import ROOT
 

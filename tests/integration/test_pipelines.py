@@ -7,7 +7,7 @@ import pytest
 from harness.cli import main
 from harness.errors import SuiteError
 from harness.store import load_results, read_manifest
-from harness.suite_resolve import load_suite
+from harness.suite import load_suite
 from tests.conftest import FIXTURES
 
 PIPELINE_SUITE = (FIXTURES / "tiny.yaml").read_text().replace(

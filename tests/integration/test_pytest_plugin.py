@@ -23,7 +23,7 @@ def _modules_loaded_once() -> None:
 
     import harness.compare  # noqa: F401
     import harness.runner  # noqa: F401  (torch, and every registry the suite names)
-    from harness.suite_resolve import load_suite
+    from harness.suite import load_suite
 
     load_suite(FIXTURES / "gated.yaml")
     pd.DataFrame({"x": [1]}).to_parquet()  # pandas' pyarrow extension types, registered once per process
@@ -204,7 +204,7 @@ def test_a_speedup_gate_on_a_measured_run(pytester: pytest.Pytester, tmp_path: P
     (or skipped, saying why, where the runner writes no speedup rows)."""
     from harness.cache import ModelCache, default_cache_dir
     from harness.runner import run_suite
-    from harness.suite_resolve import load_suite
+    from harness.suite import load_suite
 
     suite = tmp_path / "gated.yaml"
     suite.write_text((FIXTURES / "gated.yaml").read_text() + "  speedup_vs_teacher: {max_regression_pct: 90}\n"

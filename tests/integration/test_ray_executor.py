@@ -9,7 +9,7 @@ from harness.errors import HarnessError
 from harness.executors import make_executor
 from harness.runner import run_suite
 from harness.store import COLUMNS, load_results, read_manifest
-from harness.suite_resolve import load_suite
+from harness.suite import load_suite
 from tests.conftest import FIXTURES
 from tests.integration.test_sharding import cells_of
 

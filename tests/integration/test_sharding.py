@@ -14,7 +14,7 @@ from harness.merge import merge_runs
 from harness.plan import Shard
 from harness.runner import run_suite
 from harness.store import MANIFEST, load_results, read_manifest
-from harness.suite_resolve import load_suite
+from harness.suite import load_suite
 from tests.conftest import FIXTURES
 
 #: what identifies a row of a run, whichever process measured it

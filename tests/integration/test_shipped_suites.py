@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.suite_resolve import load_suite
+from harness.suite import load_suite
 from tests.conftest import ROOT
 
 SUITES = sorted((ROOT / "suites").glob("*.yaml"))

@@ -21,7 +21,7 @@ from harness.models import ARCHITECTURES
 from harness.models.programs import checkpoint_format
 from harness.runner import run_suite
 from harness.store import load_results
-from harness.suite_resolve import load_suite
+from harness.suite import load_suite
 
 DATA = {"name": "synthetic", "num_samples": 120, "num_features": 6, "seed": 0}
 ARCH = {"arch": "mlp", "params": {"hidden": [12]}}

@@ -13,7 +13,7 @@ import pytest
 
 from harness.compare import FAIL, NEW, NOISY, PASS, REFUSED, SKIPPED, RunData, compare_runs, hardware_differences
 from harness.errors import HarnessError
-from harness.gates import GateSpec
+from harness.suite.gates import GateSpec
 from harness.metrics import metric
 from harness.report.compare import failure_message, render_comparison
 from harness.store import RunWriter
@@ -195,7 +195,7 @@ def test_a_shift_in_a_noisy_cell_follows_the_suites_policy(tmp_path: Path, polic
 
 
 def test_a_suite_given_to_compare_brings_its_policy_and_a_quiet_cell_fails_under_any(tmp_path: Path):
-    from harness.gates import GatePolicy
+    from harness.suite.gates import GatePolicy
 
     base, cand = _noisy_pair(tmp_path, {"noisy": "fail"})
     warned = compare_runs(base, cand, policy=GatePolicy(noisy="warn"))  # harness compare --suite: its policy

@@ -22,7 +22,7 @@ from harness.methods.base import TeacherOutputs
 from harness.methods.fitnets import ChannelRegressor, hint_loss, make_regressor
 from harness.methods.multi_teacher import MultiTeacherParams, combine_logits
 from harness.models import ARCHITECTURES
-from harness.suite_resolve import load_and_resolve
+from harness.suite import load_and_resolve
 from harness.train import TrainParams, fit
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

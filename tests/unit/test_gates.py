@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.gates import (
+from harness.suite.gates import (
     GatePolicy,
     GateSpec,
     gates_of_resolved_suite,
     merge_gate,
     policy_of_resolved_suite,
 )
-from harness.suite_resolve import load_suite
+from harness.suite import load_suite
 from tests.conftest import FIXTURES
 
 GATED = FIXTURES / "tiny.yaml"

@@ -6,7 +6,7 @@ import pydantic
 import pytest
 
 from harness.errors import SuiteError
-from harness.suite_resolve import import_paths, load_suite
+from harness.suite import import_paths, load_suite
 from tests.conftest import FIXTURES
 
 BAD = sorted((FIXTURES / "bad_suites").glob("*.yaml"))

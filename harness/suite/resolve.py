@@ -18,9 +18,9 @@ from typing import Any
 import pydantic
 
 from harness.errors import HarnessError, SuiteError
-from harness.gates import REGRESSION, GateSpec, effective_gates
+from harness.suite.gates import REGRESSION, GateSpec, effective_gates
 from harness.registry import did_you_mean, extra_sys_path, params_model
-from harness.suite import DatasetSpec, MethodSpec, StudentSpec, Suite, TeacherSpec
+from harness.suite.schema import DatasetSpec, MethodSpec, StudentSpec, Suite, TeacherSpec
 from harness.yamlsrc import Locations, format_path, line_of, load_yaml
 
 Loc = tuple[Any, ...]

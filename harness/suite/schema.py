@@ -1,15 +1,8 @@
-"""Suites: YAML files validated once into typed, frozen objects.
+"""The structure of a suite file: strict, frozen pydantic models.
 
->>> from harness.suite_resolve import load_suite
->>> suite = load_suite("suites/quick.yaml")            # doctest: +SKIP
->>> [s.name for s in suite.students]                   # doctest: +SKIP
-['scratch-16', 'kd-16']
-
-Every problem is reported as one :class:`~harness.errors.SuiteError` line,
-``FILE:LINE: field.path: what is wrong (allowed: ...; did you mean ...?)``.
 Loading is in two passes: the structure (this module's models), then each
 component's own parameters against the registered component's signature
-(:mod:`harness.suite_resolve`).
+(:mod:`harness.suite.resolve`).
 """
 
 from __future__ import annotations
@@ -21,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from harness.gates import GatePolicy, GateSpec
+from harness.suite.gates import GatePolicy, GateSpec
 
 if TYPE_CHECKING:
     from harness.measure.latency import LatencySettings
@@ -86,7 +79,7 @@ class TeacherSpec(Strict):
     #: the architecture comes with its weights (``minilm``: all-MiniLM-L6-v2): use it as built
     pretrained: bool = False
     seed: Seed = 0
-    #: this model's gates over the suite's (harness.gates); resolved: its effective gates
+    #: this model's gates over the suite's (harness.suite.gates); resolved: its effective gates
     gates: dict[str, GateSpec] = {}
 
     @model_validator(mode="after")
@@ -114,7 +107,7 @@ class StudentSpec(Strict):
     #: start from this file: weights for ``arch``, or a TorchScript / torch.export program (no ``arch``)
     checkpoint: str | None = None
     method: list[MethodSpec] = Field(min_length=1, max_length=20)
-    #: this model's gates over the suite's (harness.gates); resolved: its effective gates
+    #: this model's gates over the suite's (harness.suite.gates); resolved: its effective gates
     gates: dict[str, GateSpec] = {}
     #: latency backends of this student (default: ``measure.backends``)
     backends: list[Backend] | None = Field(None, min_length=1)
@@ -257,7 +250,7 @@ class Suite(Strict):
     build: BuildSpec = BuildSpec()
     measure: MeasureSpec = MeasureSpec()
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1, max_length=1000)
-    #: regression gates by metric name, for harness compare (harness.gates)
+    #: regression gates by metric name, for harness compare (harness.suite.gates)
     gates: dict[str, GateSpec] = {}
     #: what a noisy latency cell beyond its bound does, in harness compare and the pytest plugin alike
     gate_policy: GatePolicy = GatePolicy()
