@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.store import FINISHED, MANIFEST, MEASUREMENTS, SAMPLES, now_iso, read_manifest
+from harness.manifest import Manifest
+from harness.store import MANIFEST, MEASUREMENTS, SAMPLES, now_iso, read_manifest
 
 DEFAULT_DIR = Path("results/baselines")
 INFO = "baseline.json"
@@ -31,7 +32,7 @@ class BaselineInfo:
     name: str
     path: Path
     info: dict[str, Any]
-    manifest: dict[str, Any]
+    manifest: Manifest
 
 
 def save_baseline(run_dir: Path, name: str, directory: Path = DEFAULT_DIR, force: bool = False) -> Path:
@@ -42,8 +43,8 @@ def save_baseline(run_dir: Path, name: str, directory: Path = DEFAULT_DIR, force
     if not (run_dir / MANIFEST).is_file():
         raise HarnessError(f"{run_dir}: not a run directory (no {MANIFEST})")
     manifest = read_manifest(run_dir)
-    if manifest.get("status") not in FINISHED:
-        raise HarnessError(f"{run_dir}: the run is {manifest.get('status')!r}; only a complete run can be a baseline")
+    if not manifest.finished:
+        raise HarnessError(f"{run_dir}: the run is {manifest.status!r}; only a complete run can be a baseline")
     if not (run_dir / MEASUREMENTS).is_file():
         raise HarnessError(f"{run_dir}: no {MEASUREMENTS}; only a complete run can be a baseline")
     target = directory / name
@@ -55,8 +56,8 @@ def save_baseline(run_dir: Path, name: str, directory: Path = DEFAULT_DIR, force
         for file in (MANIFEST, MEASUREMENTS, SAMPLES):
             if (run_dir / file).is_file():
                 shutil.copy2(run_dir / file, staging / file)
-        info = {"name": name, "saved_at": now_iso(), "run_id": manifest.get("run_id"), "source": str(run_dir),
-                "suite_name": manifest.get("suite_name"), "suite_hash": manifest.get("suite_hash")}
+        info = {"name": name, "saved_at": now_iso(), "run_id": manifest.run_id, "source": str(run_dir),
+                "suite_name": manifest.suite_name, "suite_hash": manifest.suite_hash}
         (staging / INFO).write_text(json.dumps(info, indent=2) + "\n")
         if target.exists():  # --force: the old one goes only once the new one is complete beside it
             old = directory / f".{name}.old"

@@ -49,7 +49,8 @@ from harness import plan
 from harness.errors import HarnessError
 from harness.suite.gates import GatePolicy, GateSpec, gates_of_resolved_suite, policy_of_resolved_suite
 from harness.metrics import Metric, metric
-from harness.store import FINISHED, load_results, noise_floor, read_manifest
+from harness.manifest import Manifest
+from harness.store import load_results, read_manifest
 
 #: fingerprint fields that decide whether timing and memory can be compared (not machine_id: two CI
 #: runners of one kind are different machines with the same hardware; not platform: kernel updates)
@@ -64,7 +65,7 @@ class RunData:
     """One side of a comparison: a run directory or a saved baseline (same layout)."""
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     rows: pd.DataFrame
     samples: pd.DataFrame
 
@@ -73,8 +74,8 @@ class RunData:
         if not (path / "manifest.json").is_file():
             raise HarnessError(f"{path}: not a run directory or baseline (no manifest.json)")
         manifest = read_manifest(path)
-        if manifest.get("status") not in FINISHED:
-            raise HarnessError(f"{path}: the run is {manifest.get('status')!r}, not complete; finish it with "
+        if not manifest.finished:
+            raise HarnessError(f"{path}: the run is {manifest.status!r}, not complete; finish it with "
                                f"harness run SUITE --resume {path}")
         return cls(path, manifest, _with_cell_key(load_results(path)),
                    _with_cell_key(load_results(path, samples=True)))
@@ -84,15 +85,15 @@ class RunData:
         return list(dict.fromkeys(str(m) for m in self.rows["model"]))
 
     def gates(self) -> dict[str, dict[str, GateSpec]]:
-        return gates_of_resolved_suite(self.manifest.get("suite") or {})
+        return gates_of_resolved_suite(self.manifest.suite)
 
     def policy(self) -> GatePolicy:
-        return policy_of_resolved_suite(self.manifest.get("suite") or {})
+        return policy_of_resolved_suite(self.manifest.suite)
 
     @property
     def noise_floor_pct(self) -> float | None:
-        """The run's A/A noise floor in percent (:func:`harness.store.noise_floor`); None where not measured."""
-        return noise_floor(self.manifest).pct
+        """The run's A/A noise floor in percent (:meth:`Manifest.noise`); None where not measured."""
+        return self.manifest.noise().pct
 
 
 @dataclass(frozen=True)
@@ -145,9 +146,9 @@ class Comparison:
         return 2 if self.count(REFUSED) else 0
 
 
-def hardware_differences(baseline: dict[str, Any], candidate: dict[str, Any]) -> list[str]:
+def hardware_differences(baseline: Manifest, candidate: Manifest) -> list[str]:
     """``["cpu: A vs B", ...]`` for each fingerprint field that decides comparability and differs."""
-    b, c = baseline.get("hardware") or {}, candidate.get("hardware") or {}
+    b, c = baseline.hardware.model_dump(), candidate.hardware.model_dump()
     return [f"{key}: {b.get(key)} vs {c.get(key)}" for key in HARDWARE_KEYS if b.get(key) != c.get(key)]
 
 

@@ -22,18 +22,19 @@ import pandas as pd
 
 from harness import plan
 from harness.errors import HarnessError
+from harness.manifest import Manifest
 from harness.store import RunWriter, load_results, read_manifest
 
 #: manifest keys that describe one run, not the suite: the merged manifest sets its own
 _PER_RUN = ("schema_version", "run_id", "started_at", "finished_at", "status", "shard", "resumed_at", "row_counts",
-            "failed_rows", "failed_models", "error", "noise_floor")
+            "failed_rows", "failed_models", "error", "noise_floor", "merged_from")
 _STATUS_ORDER = ("complete", "complete_with_errors", "interrupted", "failed", "running")
 
 
-def _same_suite(manifests: dict[Path, dict[str, Any]]) -> None:
+def _same_suite(manifests: dict[Path, Manifest]) -> None:
     hashes = defaultdict(list)
     for run_dir, manifest in manifests.items():
-        hashes[manifest.get("suite_hash")].append(str(run_dir))
+        hashes[manifest.suite_hash].append(str(run_dir))
     if len(hashes) > 1:
         groups = "; ".join(f"{str(h)[:12]}: {', '.join(dirs)}" for h, dirs in hashes.items())
         raise HarnessError(f"merge: the runs come from different suites (suite hashes {groups})")
@@ -70,9 +71,9 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in row.items()} for row in records]
 
 
-def merged_noise_floor(manifests: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+def merged_noise_floor(manifests: Sequence[Manifest]) -> dict[str, Any] | None:
     """The shards' A/A noise floors as one: the largest, every shard's cells (each names its run)."""
-    floors = [(m["run_id"], m["noise_floor"]) for m in manifests if m.get("noise_floor")]
+    floors = [(m.run_id, m.noise_floor) for m in manifests if m.noise_floor]
     if not floors:
         return None
     known = [f["pct"] for _, f in floors if f.get("pct") is not None]
@@ -89,20 +90,19 @@ def merge_runs(run_dirs: Sequence[Path], results_dir: Path) -> RunWriter:
     _same_suite(manifests)
     rows = {d: load_results(d) for d in manifests}
     first = next(iter(manifests.values()))
-    check_partition(plan.jobs(first["suite"]), job_owners(rows))
-    shards = [{"run_id": m["run_id"], "shard": m.get("shard"),
-               "machine_id": (m.get("hardware") or {}).get("machine_id"), "started_at": m.get("started_at"),
-               "finished_at": m.get("finished_at"), "status": m.get("status")}
+    check_partition(plan.jobs(first.suite), job_owners(rows))
+    shards = [{"run_id": m.run_id, "shard": m.shard, "machine_id": m.hardware.machine_id, "started_at": m.started_at,
+               "finished_at": m.finished_at, "status": m.status}
               for m in manifests.values()]
-    base = {k: v for k, v in first.items() if k not in _PER_RUN}
+    base = {k: v for k, v in first.model_dump().items() if k not in _PER_RUN}
     floor = merged_noise_floor(list(manifests.values()))
-    writer = RunWriter.create(results_dir, first["suite_name"], {**base, "merged_from": shards,
+    writer = RunWriter.create(results_dir, first.suite_name, {**base, "merged_from": shards,
                                                                    **({"noise_floor": floor} if floor else {})})
     samples = pd.concat([load_results(d, samples=True) for d in manifests], ignore_index=True)
     writer.append(_records(pd.concat(rows.values(), ignore_index=True)), _records(samples))
-    writer.manifest["started_at"] = min(str(m.get("started_at")) for m in manifests.values())
+    writer.manifest.started_at = min(str(m.started_at) for m in manifests.values())
     counts = writer.status_counts()
-    status = max((m.get("status", "running") for m in manifests.values()),
+    status = max((m.status for m in manifests.values()),
                  key=lambda s: _STATUS_ORDER.index(s) if s in _STATUS_ORDER else len(_STATUS_ORDER))
     writer.finish(status, failed_rows=counts.get("error", 0), failed_models=len(writer.failed_models()),
                   row_counts=counts)

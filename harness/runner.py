@@ -63,7 +63,7 @@ def _manifest(suite: Suite, shard: plan.Shard | None, executor: Executor) -> dic
 
 def _shard_of(writer: RunWriter, shard: plan.Shard | None) -> plan.Shard | None:
     """The shard a resumed run continues: the one its manifest records (``--shard`` may repeat it)."""
-    recorded = writer.manifest.get("shard")
+    recorded = writer.manifest.shard
     kept = plan.Shard(**recorded) if recorded else None
     if shard is not None and shard != kept:
         raise HarnessError(f"{writer.run_dir}: ran as shard {kept or 'none (the whole suite)'}, not {shard}; "
@@ -88,11 +88,11 @@ def run_suite(suite: Suite, results_dir: Path, cache: ModelCache | None, log: Lo
             writer = RunWriter.create(results_dir, suite.name, _manifest(suite, shard, executor))
         else:
             writer = RunWriter.open(resume)
-            if writer.manifest.get("suite_hash") != suite.content_hash():
+            if writer.manifest.suite_hash != suite.content_hash():
                 raise HarnessError(f"{resume}: made by a different suite (or a changed one); "
                                    f"resume needs the same suite, unchanged")
             shard = _shard_of(writer, shard)
-            writer.manifest.setdefault("resumed_at", []).append(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+            writer.manifest.resumed_at.append(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         log(f"run {writer.run_id}: {writer.run_dir}" + (f" (shard {shard})" if shard else ""))
         try:
             _run(suite, writer, cache, log, executor, shard)
@@ -143,8 +143,8 @@ def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log, ex
         models = [teacher] if (teacher.name, teacher.seed) not in skip else []
         models += [built for built in executor.build_students(builder, teacher, _build_skip(suite, skip))
                    if (built.name, built.seed) not in skip]
-    writer.manifest["teacher_outputs"] = builder.outputs.summary()
-    pipelines = writer.manifest.setdefault("build_steps", {})
+    writer.manifest.teacher_outputs = builder.outputs.summary()
+    pipelines = writer.manifest.build_steps
     for built in models:
         if len(built.steps) > 1:  # each step's cost of a pipeline: train_seconds holds their sum
             pipelines.setdefault(built.name, {})[str(built.seed)] = built.steps
@@ -166,14 +166,14 @@ def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log, ex
     for built, rows, samples, threads in executor.measure(measurer, models, teacher):
         used |= set(threads)
         if used:  # the counts the cells really ran with: one number, or a list for a thread matrix
-            writer.manifest["hardware"]["threads"] = min(used) if len(used) == 1 else sorted(used)
+            writer.manifest.hardware.threads = min(used) if len(used) == 1 else sorted(used)
         writer.append(rows, samples)
         errors = sum(r["status"] == "error" for r in rows)
         state = "not built, its rows record why" if built.module is None else f"{len(rows)} rows"
         log(f"  {built.name} (seed {built.seed}): {state}" + (f", {errors} errors" if errors and built.module else ""))
     floor = measurer.noise.summary()
     if floor is not None:
-        writer.manifest["noise_floor"] = floor
+        writer.manifest.noise_floor = floor
         log(f"  noise floor (A/A): {'not measured, ' + floor['reason'] if floor['pct'] is None else floor['pct']}"
             + ("" if floor["pct"] is None else "% (latency differences under it cannot be told apart here)"))
     writer.append([], measurer.twin_samples)

@@ -14,12 +14,10 @@ never sees half a file.
 from __future__ import annotations
 
 import json
-import math
 import os
 import secrets
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,15 +25,12 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import HarnessError
+from harness.manifest import SCHEMA_VERSION, Manifest, RunStatus, parse
 from harness.signals import deferred
 
-#: 2: threads, backend, seq_len; 3: scenario, target_qps, samples' round and slot (older runs migrated on read)
-SCHEMA_VERSION = 3
 MANIFEST = "manifest.json"
 MEASUREMENTS = "measurements.parquet"
 SAMPLES = "samples.parquet"
-#: manifest statuses of a run that finished (some cells may have failed): what baselines and compare accept
-FINISHED = ("complete", "complete_with_errors")
 #: the scenario of closed-loop timing (one batch, wait, the next): every row written before schema 3
 SINGLE_STREAM = "single_stream"
 
@@ -98,7 +93,7 @@ def _write_parquet(path: Path, df: pd.DataFrame) -> None:
 class RunWriter:
     """Writes one run directory as the run goes: rows are saved as each model finishes."""
 
-    def __init__(self, run_dir: Path, manifest: dict[str, Any]):
+    def __init__(self, run_dir: Path, manifest: Manifest):
         self.run_dir, self.manifest = run_dir, manifest
         self._rows: list[pd.DataFrame] = []
         self._samples: list[pd.DataFrame] = []
@@ -108,8 +103,9 @@ class RunWriter:
         run_id = new_run_id()
         run_dir = results_dir / suite_name / run_id
         run_dir.mkdir(parents=True, exist_ok=False)
-        full = {"schema_version": SCHEMA_VERSION, "run_id": run_id, "started_at": now_iso(),
-                "finished_at": None, "status": "running", **manifest}
+        full = parse({"schema_version": SCHEMA_VERSION, "run_id": run_id, "started_at": now_iso(),
+                      "finished_at": None, "status": "running", "suite_name": suite_name, **manifest},
+                     run_dir / MANIFEST)
         writer = cls(run_dir, full)
         writer.write_manifest()
         return writer
@@ -142,10 +138,10 @@ class RunWriter:
 
     @property
     def run_id(self) -> str:
-        return str(self.manifest["run_id"])
+        return self.manifest.run_id
 
     def write_manifest(self) -> None:
-        atomic_write_bytes(self.run_dir / MANIFEST, json.dumps(self.manifest, indent=2).encode())
+        atomic_write_bytes(self.run_dir / MANIFEST, self.manifest.to_json())
 
     def append(self, rows: Iterable[Mapping[str, Any]], samples: Iterable[Mapping[str, Any]] = ()) -> None:
         """Add rows (and raw samples) and rewrite the files atomically; Ctrl-C waits for the write. A table
@@ -160,47 +156,11 @@ class RunWriter:
                 self._samples.append(new_samples)
                 _write_parquet(self.run_dir / SAMPLES, pd.concat(self._samples, ignore_index=True))
 
-    def finish(self, status: str, **extra: Any) -> None:
-        self.manifest.update(status=status, finished_at=now_iso(), **extra)
+    def finish(self, status: RunStatus, **extra: Any) -> None:
+        self.manifest = parse({**self.manifest.model_dump(), **extra, "status": status, "finished_at": now_iso()},
+                              self.run_dir / MANIFEST)
         with deferred():
             self.write_manifest()
-
-
-@dataclass(frozen=True)
-class NoiseFloor:
-    """One run's A/A noise floor: ``pct`` (None when absent) and why it is absent ("" when present)."""
-
-    pct: float | None
-    reason: str = ""
-    #: the A/A cell that set the floor (device, threads, dtype, backend, seq_len, batch_size, ratio, ...)
-    cell: Mapping[str, Any] | None = None
-
-
-def _switched_off(manifest: Mapping[str, Any]) -> bool:
-    latency = ((manifest.get("suite") or {}).get("measure") or {}).get("latency") or {}
-    return isinstance(latency, Mapping) and latency.get("noise_floor") is False
-
-
-def _widest_cell(cells: Any) -> Mapping[str, Any] | None:
-    usable = [c for c in cells or [] if isinstance(c, Mapping) and isinstance(c.get("pct"), (int, float))]
-    return max(usable, key=lambda c: c["pct"]) if usable else None
-
-
-def noise_floor(manifest: Mapping[str, Any]) -> NoiseFloor:
-    """The A/A noise floor a manifest records (``noise_floor``, written by :mod:`harness.measure.paired`), or
-    the reason there is none: an older run, switched off in the suite, or not measurable in this run."""
-    found = manifest.get("noise_floor")
-    if not isinstance(found, Mapping):
-        if _switched_off(manifest):
-            return NoiseFloor(None, "switched off in the suite (measure.latency.noise_floor: false)")
-        version = manifest.get("schema_version")
-        if isinstance(version, int) and version < 3:
-            return NoiseFloor(None, f"not measured: runs of schema {version} did not time the teacher against itself")
-        return NoiseFloor(None, "not recorded in this run's manifest")
-    pct = found.get("pct")
-    if not isinstance(pct, (int, float)) or not math.isfinite(pct):
-        return NoiseFloor(None, f"could not be measured: {found.get('reason') or 'no reason recorded'}")
-    return NoiseFloor(float(pct), cell=_widest_cell(found.get("cells")))
 
 
 def run_dirs(path: Path) -> list[Path]:
@@ -215,24 +175,23 @@ def run_dirs(path: Path) -> list[Path]:
     return found
 
 
-def read_manifest(run_dir: Path) -> dict[str, Any]:
+def read_manifest(run_dir: Path) -> Manifest:
+    path = run_dir / MANIFEST
     try:
-        manifest = json.loads((run_dir / MANIFEST).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise HarnessError(f"{run_dir / MANIFEST}: unreadable manifest: {exc}") from None
-    version = manifest.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise HarnessError(f"{run_dir}: schema_version {version!r} is not one this harness reads (<= {SCHEMA_VERSION})")
-    return manifest
+        raw = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HarnessError(f"{path}: unreadable manifest: {exc}") from None
+    return parse(raw, path)
 
 
-def _v1_to_v2(df: pd.DataFrame, manifest: Mapping[str, Any]) -> pd.DataFrame:
+def _v1_to_v2(df: pd.DataFrame, manifest: Manifest) -> pd.DataFrame:
     """Schema 1 -> 2. Schema 1 had one thread count per run (the manifest's ``hardware.threads``): the timed
     rows get it, model-level rows (no batch size) stay null, as schema 2 writes them. Every schema-1 row was
     measured as eager PyTorch on a fixed-size input: backend ``eager``, no seq_len."""
     df = df.copy()
     if "threads" not in df.columns:
-        threads = (manifest.get("hardware") or {}).get("threads")
+        recorded = manifest.hardware.threads
+        threads = recorded if isinstance(recorded, int) else None
         timed = df["batch_size"].notna() if "batch_size" in df.columns else pd.Series(True, index=df.index)
         df["threads"] = pd.array([threads if t else None for t in timed], dtype="Int64")
     df["backend"] = "eager"
@@ -249,13 +208,13 @@ def _v2_to_v3(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _read_table(path: Path, manifest: Mapping[str, Any], columns: Mapping[str, str]) -> pd.DataFrame:
+def _read_table(path: Path, manifest: Manifest, columns: Mapping[str, str]) -> pd.DataFrame:
     """A table as the current schema has it (old runs migrated on read, never rewriting files); a column
     added since reads as null in older runs unless a migration step says what it was."""
     df = pd.read_parquet(path)
-    if manifest["schema_version"] < 2:
+    if manifest.schema_version < 2:
         df = _v1_to_v2(df, manifest)
-    if manifest["schema_version"] < 3:
+    if manifest.schema_version < 3:
         df = _v2_to_v3(df)
     for name, dtype in columns.items():
         if name not in df.columns:

@@ -85,10 +85,10 @@ def test_raw_samples_and_manifest(first_run):
     assert p50["value"].iloc[0] == timed.groupby("round")["latency_ms"].median().median()
     assert timed["round"].nunique() >= 3 and set(samples["model"]) == {"teacher", "teacher~aa", "kd-4"}
     manifest = read_manifest(run_dir)
-    assert manifest["status"] == "complete" and manifest["suite"]["name"] == "tiny"
-    assert len(manifest["suite_hash"]) == 64
+    assert manifest.status == "complete" and manifest.suite["name"] == "tiny"
+    assert len(manifest.suite_hash) == 64
     for key in ("cpu", "cores_logical", "ram_bytes", "torch", "python", "threads", "machine_id"):
-        assert manifest["hardware"][key] is not None, key
+        assert getattr(manifest.hardware, key) is not None, key
 
 
 def test_report_written_from_stored_results(first_run):

@@ -37,8 +37,8 @@ def test_a_pipeline_and_a_student_started_from_the_teacher(tmp_path: Path, capsy
     params = df[df["metric"] == "params"].set_index("model")["value"]
     assert params["tuned-teacher"] == params["teacher"]  # the teacher's architecture, its weights fine-tuned
     manifest = read_manifest(run_dir)
-    assert manifest["teacher_outputs"]["builds_using_them"] == 1  # only the kd step distils
-    steps = manifest["build_steps"]["kd-4"]["0"]
+    assert manifest.teacher_outputs["builds_using_them"] == 1  # only the kd step distils
+    steps = manifest.build_steps["kd-4"]["0"]
     assert [s["step"] for s in steps] == ["scratch", "kd"] and not any(s["cached"] for s in steps)
     train = df[(df["model"] == "kd-4") & (df["metric"] == "train_seconds")]["value"].iloc[0]
     assert train == pytest.approx(sum(s["seconds"] for s in steps), abs=1e-3)

@@ -38,8 +38,8 @@ def test_same_cells_and_schema_as_the_local_executor(both):
     df = load_results(on_ray)
     assert list(df.columns) == list(COLUMNS)
     assert cells_of(df) == cells_of(load_results(local))
-    assert read_manifest(on_ray)["executor"] == "ray (local instance)"
-    assert read_manifest(on_ray)["status"] == "complete"
+    assert read_manifest(on_ray).executor == "ray (local instance)"
+    assert read_manifest(on_ray).status == "complete"
 
 
 def test_students_built_on_ray_tasks_share_the_cache_keys(both):
@@ -58,7 +58,7 @@ def test_cells_come_back_with_their_samples_and_the_twins_noise_floor(both):
     assert set(samples["threads"]) == {1, 2}
     assert set(samples["model"]) == {"teacher", "teacher~aa", "kd-4", "scratch-4", "multi-4"}
     assert samples["round"].notna().all() and samples["slot"].notna().all()
-    floor = read_manifest(on_ray)["noise_floor"]
+    floor = read_manifest(on_ray).noise_floor
     assert {cell["threads"] for cell in floor["cells"]} == {1, 2} and floor["pct"] is not None
 
 
@@ -84,4 +84,4 @@ def test_sigterm_on_ray_stops_cleanly(tmp_path: Path):
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert out.strip().splitlines()[-1] == str(run_dir) and "Traceback" not in err
-    assert read_manifest(run_dir)["status"] == "interrupted" and _cells_once(load_results(run_dir))
+    assert read_manifest(run_dir).status == "interrupted" and _cells_once(load_results(run_dir))

@@ -53,9 +53,9 @@ def test_failing_cells_are_rows_and_the_run_goes_on(tmp_path: Path, capsys: pyte
         quality = df[(df["model"] == model) & (df["metric"] == "accuracy")]
         assert quality["status"].tolist() == ["ok"], "what was measured before the crash is kept"
     manifest = read_manifest(run_dir)
-    assert manifest["status"] == "complete_with_errors" and manifest["failed_models"] == 3
+    assert manifest.status == "complete_with_errors" and manifest.failed_models == 3
     assert "3 models with failed measurements" in out
-    assert f"{manifest['failed_rows']} measurements failed" in err
+    assert f"{manifest.failed_rows} measurements failed" in err
 
 
 def _start(suite: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
@@ -94,7 +94,7 @@ def test_sigkill_part_way_then_resume_measures_each_cell_exactly_once(tmp_path: 
     before = load_results(run_dir)
     kept = before.groupby(["model", "seed"]).ngroups
     assert 2 <= kept < 5, "killed part way"
-    assert read_manifest(run_dir)["status"] == "running", "a SIGKILL leaves no chance to write more"
+    assert read_manifest(run_dir).status == "running", "a SIGKILL leaves no chance to write more"
 
     resumed = _start(suite, tmp_path / "results", "--resume", str(run_dir))
     out, err = resumed.communicate(timeout=300)
@@ -108,7 +108,7 @@ def test_sigkill_part_way_then_resume_measures_each_cell_exactly_once(tmp_path: 
     pd.testing.assert_frame_equal(after.iloc[: len(before)], before)  # what was written is untouched
     samples = load_results(run_dir, samples=True)
     assert not samples.duplicated(subset=["model", "seed", "device", "batch_size", "iteration"]).any()
-    assert read_manifest(run_dir)["status"] == "complete"
+    assert read_manifest(run_dir).status == "complete"
 
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path):
@@ -121,7 +121,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path):
     assert "Traceback" not in err
     assert out.strip().splitlines()[-1] == str(run_dir)
     assert f"--resume {run_dir}" in err
-    assert read_manifest(run_dir)["status"] == "interrupted"
+    assert read_manifest(run_dir).status == "interrupted"
     assert _cells_once(load_results(run_dir))
 
 

@@ -43,7 +43,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_each_shard_measures_its_share_and_records_it(runs: dict[str, Path]):
     models = [sorted(set(load_results(runs[f"shard{i}"])["model"])) for i in (1, 2)]
     assert models == [["scratch-4", "teacher"], ["kd-4", "multi-4"]]  # round robin over the suite's order
-    assert [read_manifest(runs[f"shard{i}"])["shard"] for i in (1, 2)] == [{"index": 1, "count": 2},
+    assert [read_manifest(runs[f"shard{i}"]).shard for i in (1, 2)] == [{"index": 1, "count": 2},
                                                                               {"index": 2, "count": 2}]
 
 
@@ -64,14 +64,14 @@ def test_merged_shards_equal_the_unsharded_run(runs: dict[str, Path]):
     df = load_results(merged.run_dir)
     assert cells_of(df) == whole and df["run_id"].nunique() == 1
     manifest = read_manifest(merged.run_dir)
-    assert manifest["status"] == "complete" and "shard" not in manifest
-    assert [s["shard"]["index"] for s in manifest["merged_from"]] == [1, 2]
+    assert manifest.status == "complete" and manifest.shard is None
+    assert [s["shard"]["index"] for s in manifest.merged_from] == [1, 2]
     samples = load_results(merged.run_dir, samples=True)
     parts = load_results(runs["shard1"], runs["shard2"], samples=True)
     assert len(samples) == len(parts) > 0
-    floors = [read_manifest(runs[s])["noise_floor"] for s in ("shard1", "shard2")]
-    assert manifest["noise_floor"]["pct"] == max(f["pct"] for f in floors)
-    assert len(manifest["noise_floor"]["cells"]) == sum(len(f["cells"]) for f in floors)
+    floors = [read_manifest(runs[s]).noise_floor for s in ("shard1", "shard2")]
+    assert manifest.noise_floor["pct"] == max(f["pct"] for f in floors)
+    assert len(manifest.noise_floor["cells"]) == sum(len(f["cells"]) for f in floors)
 
 
 def test_every_shard_pairs_its_students_with_the_teacher(runs: dict[str, Path]):

@@ -72,7 +72,7 @@ def test_every_weight_format_loads_and_runs(tmp_path: Path):
                  "method": {"name": "kd", "epochs": 1}}]
     suite = load_suite(write_suite(tmp_path, {"checkpoint": "program.pt2"}, students))
     writer = run_suite(suite, tmp_path / "results", cache=None, log=lambda _: None)
-    assert writer.manifest["status"] == "complete", writer.manifest
+    assert writer.manifest.status == "complete", writer.manifest
     df = load_results(writer.run_dir)
     accuracy = df[df["metric"] == "accuracy"].set_index("model")["value"]
     data = DATASETS.get("synthetic")(seed=0, num_samples=120, num_features=6)

@@ -9,6 +9,7 @@ import pytest
 from harness.baseline import list_baselines, locate, save_baseline
 from harness.errors import HarnessError
 from harness.store import RunWriter
+from tests.helpers import MANIFEST_KEYS
 from tests.unit.test_compare import make_run
 
 
@@ -18,7 +19,7 @@ def test_save_copies_the_run_byte_for_byte_and_list_finds_it(tmp_path: Path):
     for name in ("manifest.json", "measurements.parquet", "samples.parquet"):
         assert (saved / name).read_bytes() == (run.path / name).read_bytes()
     [found] = list_baselines(tmp_path / "baselines")
-    assert (found.name, found.info["run_id"], found.manifest["suite_name"]) == ("mine", run.path.name, "hand")
+    assert (found.name, found.info["run_id"], found.manifest.suite_name) == ("mine", run.path.name, "hand")
     assert locate("mine", tmp_path / "baselines") == saved
     assert locate(str(run.path), tmp_path / "baselines") == run.path
 
@@ -36,7 +37,7 @@ def test_an_existing_name_needs_force_and_force_replaces_it(tmp_path: Path):
 
 @pytest.mark.parametrize("status", ["running", "interrupted", "failed"])
 def test_an_unfinished_run_is_refused(tmp_path: Path, status: str):
-    writer = RunWriter.create(tmp_path, "hand", {"suite_name": "hand"})
+    writer = RunWriter.create(tmp_path, "hand", {**MANIFEST_KEYS, "suite_name": "hand"})
     if status != "running":
         writer.finish(status)
     with pytest.raises(HarnessError, match=f"the run is '{status}'; only a complete run can be a baseline"):

@@ -13,10 +13,11 @@ import pytest
 
 from harness.compare import FAIL, NEW, NOISY, PASS, REFUSED, SKIPPED, RunData, compare_runs, hardware_differences
 from harness.errors import HarnessError
-from harness.suite.gates import GateSpec
 from harness.metrics import metric
 from harness.report.compare import failure_message, render_comparison
 from harness.store import RunWriter
+from harness.suite.gates import GateSpec
+from tests.helpers import MANIFEST_KEYS
 
 HARDWARE = {"cpu": "Test CPU 3000", "cores_logical": 2, "gpu": None, "gpu_count": 0, "cuda": None, "driver": None,
             "torch": "2.13.0+cpu", "threads": 1, "machine_id": "aaaa", "platform": "Linux-1"}
@@ -40,7 +41,7 @@ def make_run(tmp: Path, label: str, *, accuracy: dict[str, list[Interval]],
     if policy is not None:
         suite["gate_policy"] = policy
     floor = {} if noise_floor is None else {"noise_floor": noise_floor}
-    writer = RunWriter.create(tmp / label, "hand", {"suite": suite, "suite_name": "hand",
+    writer = RunWriter.create(tmp / label, "hand", {**MANIFEST_KEYS, "suite": suite, "suite_name": "hand",
                                                     "hardware": hardware or HARDWARE, **floor})
     for model, seeds in accuracy.items():
         role = "teacher" if model == models[0] else "student"
@@ -344,7 +345,7 @@ def test_cells_of_other_backends_are_compared_apart_and_named(tmp_path: Path):
     rng = np.random.default_rng(3)
     runs = []
     for label, onnx_ms in (("b", 1.0), ("c", 1.3)):
-        writer = RunWriter.create(tmp_path / label, "hand", {
+        writer = RunWriter.create(tmp_path / label, "hand", {**MANIFEST_KEYS, 
             "suite": {"name": "hand", "teacher": {"name": "t", "gates": LAT_GATE}, "students": []},
             "suite_name": "hand", "hardware": HARDWARE})
         rows, samples = [], []

@@ -17,6 +17,7 @@ from harness.store import (
     RunWriter,
     load_results,
 )
+from tests.helpers import MANIFEST_KEYS
 
 
 def _row(model: str, metric: str, value: float, batch_size: int | None = None, **kw) -> dict:
@@ -25,7 +26,7 @@ def _row(model: str, metric: str, value: float, batch_size: int | None = None, *
 
 
 def test_round_trip(tmp_path: Path):
-    writer = RunWriter.create(tmp_path, "s", {"suite_name": "s"})
+    writer = RunWriter.create(tmp_path, "s", {**MANIFEST_KEYS, "suite_name": "s"})
     writer.append([_row("a", "accuracy", 0.5), _row("a", "latency_p50_ms", 1.25, 8, ci_low=1.0, ci_high=1.5, n=30)],
                   [{"model": "a", "seed": 0, "device": "cpu", "dtype": "float32", "batch_size": 8,
                     "iteration": i, "latency_ms": 1.0 + i} for i in range(3)])
@@ -50,15 +51,15 @@ def test_round_trip(tmp_path: Path):
 
 def test_load_results_spans_runs_and_parent_folders(tmp_path: Path):
     for model in ("a", "b"):
-        RunWriter.create(tmp_path, "s", {}).append([_row(model, "accuracy", 1.0)])
-    RunWriter.create(tmp_path, "other", {}).append([_row("c", "accuracy", 1.0)])
+        RunWriter.create(tmp_path, "s", {**MANIFEST_KEYS}).append([_row(model, "accuracy", 1.0)])
+    RunWriter.create(tmp_path, "other", {**MANIFEST_KEYS}).append([_row("c", "accuracy", 1.0)])
     assert sorted(load_results(tmp_path)["model"]) == ["a", "b", "c"]
     assert sorted(load_results(tmp_path / "s")["model"]) == ["a", "b"]
     assert load_results(tmp_path / "s", tmp_path / "other")["run_id"].nunique() == 3
 
 
 def test_run_ids_are_unique_and_never_reused(tmp_path: Path):
-    dirs = {RunWriter.create(tmp_path, "s", {}).run_dir for _ in range(20)}
+    dirs = {RunWriter.create(tmp_path, "s", {**MANIFEST_KEYS}).run_dir for _ in range(20)}
     assert len(dirs) == 20
 
 
@@ -68,15 +69,15 @@ def test_missing_or_future_results_are_one_line_errors(tmp_path: Path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(HarnessError, match="no run directories"):
         load_results(tmp_path / "empty")
-    writer = RunWriter.create(tmp_path, "s", {})
-    writer.manifest["schema_version"] = SCHEMA_VERSION + 1
+    writer = RunWriter.create(tmp_path, "s", {**MANIFEST_KEYS})
+    writer.manifest.schema_version = SCHEMA_VERSION + 1
     writer.write_manifest()
     with pytest.raises(HarnessError, match="schema_version"):
         load_results(writer.run_dir)
 
 
 def test_old_rows_missing_a_column_are_migrated_on_read(tmp_path: Path):
-    writer = RunWriter.create(tmp_path, "s", {})
+    writer = RunWriter.create(tmp_path, "s", {**MANIFEST_KEYS})
     writer.append([_row("a", "accuracy", 0.5)])
     path = writer.run_dir / MEASUREMENTS
     pd.read_parquet(path).drop(columns=["n"]).to_parquet(path)
@@ -91,7 +92,7 @@ def test_ctrl_c_during_a_write_waits_for_the_write(tmp_path: Path, monkeypatch: 
 
     import harness.store as store
 
-    writer = RunWriter.create(tmp_path, "s", {})
+    writer = RunWriter.create(tmp_path, "s", {**MANIFEST_KEYS})
     real = store._write_parquet
     seen = []
 
@@ -110,14 +111,14 @@ def test_ctrl_c_during_a_write_waits_for_the_write(tmp_path: Path, monkeypatch: 
 
 def _older_run(tmp_path: Path, version: int, added_since: tuple[str, ...]) -> RunWriter:
     """A one-row run written as schema ``version`` wrote it: without the columns added since."""
-    writer = RunWriter.create(tmp_path, "s", {})
+    writer = RunWriter.create(tmp_path, "s", {**MANIFEST_KEYS})
     writer.append([_row("a", "latency_p50_ms", 1.5)], [{"model": "a", "seed": 0, "device": "cpu", "dtype": "float32",
                                                         "batch_size": 1, "iteration": 0, "latency_ms": 1.5}])
     for name in (MEASUREMENTS, SAMPLES):
         path = writer.run_dir / name
         df = pd.read_parquet(path)
         df.drop(columns=[c for c in added_since if c in df.columns]).to_parquet(path)
-    writer.manifest["schema_version"] = version
+    writer.manifest.schema_version = version
     writer.write_manifest()
     return writer
 
@@ -134,14 +135,14 @@ def test_schema_1_results_read_as_eager_without_seq_len(tmp_path: Path):
 def test_schema_1_rows_get_threads_from_the_manifest_on_read(tmp_path: Path):
     """Schema 1 had no threads column: timed rows read the run's hardware.threads, model-level rows stay null;
     the files are not rewritten."""
-    writer = RunWriter.create(tmp_path, "s", {"hardware": {"threads": 3}})
+    writer = RunWriter.create(tmp_path, "s", {**MANIFEST_KEYS, "hardware": {"threads": 3}})
     writer.append([_row("a", "accuracy", 0.5), _row("a", "latency_p50_ms", 1.0, 8)],
                   [{"model": "a", "seed": 0, "device": "cpu", "dtype": "float32", "batch_size": 8,
                     "iteration": 0, "latency_ms": 1.0}])
     for name in (MEASUREMENTS, SAMPLES):
         pd.read_parquet(writer.run_dir / name).drop(columns=["threads", "backend", "seq_len"]).to_parquet(
             writer.run_dir / name)
-    writer.manifest["schema_version"] = 1
+    writer.manifest.schema_version = 1
     writer.write_manifest()
     before = (writer.run_dir / MEASUREMENTS).read_bytes()
     df = load_results(writer.run_dir)
