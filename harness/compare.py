@@ -47,10 +47,10 @@ import pandas as pd
 
 from harness import plan
 from harness.errors import HarnessError
-from harness.suite.gates import GatePolicy, GateSpec, gates_of_resolved_suite, policy_of_resolved_suite
-from harness.metrics import Metric, metric
 from harness.manifest import Manifest
+from harness.metrics import Metric, metric
 from harness.store import load_results, read_manifest
+from harness.suite.gates import GatePolicy, GateSpec, gates_of_resolved_suite, policy_of_resolved_suite
 
 #: fingerprint fields that decide whether timing and memory can be compared (not machine_id: two CI
 #: runners of one kind are different machines with the same hardware; not platform: kernel updates)

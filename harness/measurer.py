@@ -26,16 +26,17 @@ from harness.data.base import Dataset
 from harness.errors import one_line
 from harness.measure import size
 from harness.measure.batch import BatchResult
-from harness.measure.embedding import quality_estimates
+from harness.measure.by_task import quality_estimates
 from harness.measure.paired import TWIN_SUFFIX, GroupResult, NoiseFloorLog, measure_group
 from harness.measure.session import CellRequest
 from harness.metrics import METRICS, metric
+from harness.rows import Row, Sample, Status
 from harness.suite import Suite
 from harness.train import predict_logits
 
 PER_BATCH = [name for name, declared in METRICS.items() if declared.per_batch_size]
 #: (model, its rows, its raw samples, the thread counts its cells used)
-Measured = tuple[Built, list[dict[str, Any]], list[dict[str, Any]], list[int]]
+Measured = tuple[Built, list[Row], list[Sample], list[int]]
 
 
 def device_missing(device: str) -> str:
@@ -66,17 +67,16 @@ class Measurer:
         #: the A/A ratios of the teacher against its twin, cell by cell (the run's noise floor)
         self.noise = NoiseFloorLog(suite.measure.latency.noise_floor)
         #: the twin's raw samples, kept beside the models' (model ``<teacher>~aa``)
-        self.twin_samples: list[dict[str, Any]] = []
+        self.twin_samples: list[Sample] = []
 
     def _row(self, built: Built, name: str, value: float | None, *, batch_size: int | None = None,
              device: str = "cpu", ci: tuple[float, float] = (math.nan, math.nan), n: int | None = None,
-             status: str = "ok", error: str = "", threads: int | None = None,
-             dtype: str | None = None, backend: str = "eager", seq_len: int | None = None) -> dict[str, Any]:
-        return {"suite": self.suite.name, "model": built.name, "role": built.role, "method": built.method,
-                "seed": built.seed, "device": device, "dtype": dtype or built.dtype, "batch_size": batch_size,
-                "metric": name, "value": math.nan if value is None else float(value), "unit": metric(name).unit,
-                "ci_low": ci[0], "ci_high": ci[1], "n": n, "status": status, "error": error, "threads": threads,
-                "backend": backend, "seq_len": seq_len}
+             status: Status = Status.OK, error: str = "", threads: int | None = None,
+             dtype: str | None = None, backend: str = "eager", seq_len: int | None = None) -> Row:
+        return Row(suite=self.suite.name, model=built.name, role=built.role, method=built.method, seed=built.seed,
+                   device=device, dtype=dtype or built.dtype, batch_size=batch_size, metric=name,
+                   value=math.nan if value is None else float(value), unit=metric(name).unit, ci_low=ci[0],
+                   ci_high=ci[1], n=n, status=status, error=error, threads=threads, backend=backend, seq_len=seq_len)
 
     def backends(self, built: Built) -> list[str]:
         """The latency backends of a model: its student spec's ``backends``, else ``measure.backends``."""
@@ -99,12 +99,13 @@ class Measurer:
         shape = self.data.input_shape
         return shape if cell.seq_len is None else (*shape[:-1], cell.seq_len)
 
-    def failed_rows(self, built: Built) -> list[dict[str, Any]]:
+    def failed_rows(self, built: Built) -> list[Row]:
         """Every metric of a model that could not be built, each an error row with the reason."""
-        rows = [self._row(built, m.name, None, status="error", error=built.error)
+        rows = [self._row(built, m.name, None, status=Status.ERROR, error=built.error)
                 for _, m in METRICS.items() if not m.per_batch_size]
         for cell in self.cells(built):
-            rows += [self._row(built, name, None, batch_size=b, status="error", error=built.error, **cell.columns())
+            rows += [self._row(built, name, None, batch_size=b, status=Status.ERROR, error=built.error,
+                               **cell.columns())
                      for name in PER_BATCH for b in self.suite.measure.batch_sizes]
         return rows
 
@@ -112,12 +113,12 @@ class Measurer:
         """Requested dtype -> the dtype this model is measured in there (None: skipped)."""
         return plan.dtype_plan(built.dtype, self.suite.measure.dtypes)
 
-    def all_model_rows(self, built: Built) -> list[dict[str, Any]]:
+    def all_model_rows(self, built: Built) -> list[Row]:
         """The model-level rows (quality, size) once for each dtype the model is measured in."""
         measured = dict.fromkeys(d for d in self.measured_dtypes(built).values() if d is not None)
         return [row for dtype in measured for row in self.model_rows(cast_for(built, dtype))]
 
-    def model_rows(self, built: Built) -> list[dict[str, Any]]:
+    def model_rows(self, built: Built) -> list[Row]:
         if built.module is None:
             return []
         outputs = predict_logits(built.module, self.data.x_test)
@@ -131,7 +132,7 @@ class Measurer:
         rows.append(self._row(built, "size_bytes", size.serialized_size_bytes(built.module)))
         rows.append(self._row(built, "size_bytes_sparse", size.sparse_size_bytes(built.module)))
         if built.dtype == "int8":
-            rows.append(self._row(built, "flops", None, status="skipped",
+            rows.append(self._row(built, "flops", None, status=Status.SKIPPED,
                                   error="the flop counter does not count int8 (quantized) kernels"))
         else:
             try:
@@ -139,11 +140,11 @@ class Measurer:
                 one = one.to(size.model_dtype(built.module)) if one.is_floating_point() else one
                 rows.append(self._row(built, "flops", size.flops_per_sample(built.module, one)))
             except Exception as exc:  # an op the counter does not know: absent, with the reason
-                rows.append(self._row(built, "flops", None, status="error", error=one_line(exc)))
+                rows.append(self._row(built, "flops", None, status=Status.ERROR, error=one_line(exc)))
         if built.train_seconds is None:
             pretrained = built.method == "pretrained"
             reason = "pretrained, not trained by this run" if pretrained else "loaded from a checkpoint"
-            rows.append(self._row(built, "train_seconds", None, status="skipped", error=reason))
+            rows.append(self._row(built, "train_seconds", None, status=Status.SKIPPED, error=reason))
         else:
             rows.append(self._row(built, "train_seconds", built.train_seconds))
         return rows
@@ -159,12 +160,12 @@ class Measurer:
             return "int8 (torch.ao quantized) models run on the CPU only"
         return device_missing(cell.device) if here else ""
 
-    def absent(self, status: str, reason: str) -> list[BatchResult]:
+    def absent(self, status: Status, reason: str) -> list[BatchResult]:
         """Results of a cell not measured: ``status`` (skipped | error) and the reason at every batch size."""
         return [BatchResult(b, status, reason) for b in self.suite.measure.batch_sizes]
 
     def result_rows(self, built: Built, cell: plan.Cell, threads: int | None,
-                    results: list[BatchResult]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                    results: list[BatchResult]) -> tuple[list[Row], list[Sample]]:
         """The rows and raw samples of one cell's results (``threads``: the count used, if it ran)."""
         dtype = self.measured_dtypes(built)[cell.dtype] or cell.dtype
         used = threads if threads is not None else cell.threads
@@ -176,28 +177,27 @@ class Measurer:
                 if name in res.values:
                     value, low, high, n = res.values[name]
                     rows.append(self._row(built, name, value, ci=(low, high), n=n, **kw))
-                elif res.status != "ok":
+                elif res.status != Status.OK:
                     rows.append(self._row(built, name, None, status=res.status, error=res.error, **kw))
                 else:
-                    status, reason = res.absent.get(name, ("error", "the measuring process did not report it"))
+                    status, reason = res.absent.get(name, (Status.ERROR, "the measuring process did not report it"))
                     rows.append(self._row(built, name, None, status=status, error=reason, **kw))
         return rows, self.sample_rows(built.name, built.seed, cell, used, results, dtype)
 
     @staticmethod
     def sample_rows(model: str, seed: int, cell: plan.Cell, threads: int | None, results: list[BatchResult],
-                    dtype: str | None = None) -> list[dict[str, Any]]:
+                    dtype: str | None = None) -> list[Sample]:
         """The raw samples of one model's cell, each with its paired round and its place in that round."""
-        return [{"model": model, "seed": seed, "device": cell.device, "dtype": dtype or cell.dtype,
-                 "batch_size": res.batch_size, "iteration": i, "latency_ms": sample, "threads": threads,
-                 "backend": cell.backend, "seq_len": cell.seq_len,
-                 "round": res.rounds[i] if res.rounds else None, "slot": res.slots[i] if res.slots else None}
+        return [Sample(model=model, seed=seed, device=cell.device, dtype=dtype or cell.dtype, batch_size=res.batch_size,
+                       iteration=i, latency_ms=sample, threads=threads, backend=cell.backend, seq_len=cell.seq_len,
+                       round=res.rounds[i] if res.rounds else None, slot=res.slots[i] if res.slots else None)
                 for res in results for i, sample in enumerate(res.samples_ms)]
 
     def model_results(self, built: Built, timed: Iterable[tuple[plan.Cell, int | None, list[BatchResult]]],
-                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
+                      ) -> tuple[list[Row], list[Sample], list[int]]:
         """All rows of one model from its cells' results, ``(cell, threads used, results)`` in cell order:
         (rows, samples, thread counts used)."""
-        rows, samples, used = self.all_model_rows(built), [], []
+        rows, samples, used = self.all_model_rows(built), list[Sample](), list[int]()
         for cell, threads, results in timed:
             cell_rows, cell_samples = self.result_rows(built, cell, threads, results)
             rows += cell_rows
@@ -268,7 +268,8 @@ class Measurer:
         for paired, group in timed:
             self.noise.add(paired.cell.columns(), group.noise)
             for built, reason in paired.skipped:
-                results.setdefault(job_label(built), []).append((paired.cell, None, self.absent("skipped", reason)))
+                skipped = self.absent(Status.SKIPPED, reason)
+                results.setdefault(job_label(built), []).append((paired.cell, None, skipped))
             for label, (threads, cell_results) in group.results.items():
                 results.setdefault(label, []).append((paired.cell, threads, cell_results))
         for built in models:

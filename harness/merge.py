@@ -23,6 +23,7 @@ import pandas as pd
 from harness import plan
 from harness.errors import HarnessError
 from harness.manifest import Manifest
+from harness.rows import Status
 from harness.store import RunWriter, load_results, read_manifest
 
 #: manifest keys that describe one run, not the suite: the merged manifest sets its own
@@ -104,6 +105,6 @@ def merge_runs(run_dirs: Sequence[Path], results_dir: Path) -> RunWriter:
     counts = writer.status_counts()
     status = max((m.status for m in manifests.values()),
                  key=lambda s: _STATUS_ORDER.index(s) if s in _STATUS_ORDER else len(_STATUS_ORDER))
-    writer.finish(status, failed_rows=counts.get("error", 0), failed_models=len(writer.failed_models()),
+    writer.finish(status, failed_rows=counts.get(Status.ERROR, 0), failed_models=len(writer.failed_models()),
                   row_counts=counts)
     return writer

@@ -30,6 +30,7 @@ from harness.hardware import fingerprint, git_commit
 from harness.measure.threads import torch_threads
 from harness.measurer import Measurer
 from harness.registry import extra_sys_path
+from harness.rows import Status
 from harness.store import RunWriter
 from harness.suite import Suite
 from harness.train import predict_logits
@@ -168,7 +169,7 @@ def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log, ex
         if used:  # the counts the cells really ran with: one number, or a list for a thread matrix
             writer.manifest.hardware.threads = min(used) if len(used) == 1 else sorted(used)
         writer.append(rows, samples)
-        errors = sum(r["status"] == "error" for r in rows)
+        errors = sum(r.status == Status.ERROR for r in rows)
         state = "not built, its rows record why" if built.module is None else f"{len(rows)} rows"
         log(f"  {built.name} (seed {built.seed}): {state}" + (f", {errors} errors" if errors and built.module else ""))
     floor = measurer.noise.summary()
@@ -179,5 +180,5 @@ def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log, ex
     writer.append([], measurer.twin_samples)
     counts = writer.status_counts()
     failed_models = writer.failed_models()
-    writer.finish("complete" if not counts.get("error") else "complete_with_errors",
-                  failed_rows=counts.get("error", 0), failed_models=len(failed_models), row_counts=counts)
+    writer.finish("complete" if not counts.get(Status.ERROR) else "complete_with_errors",
+                  failed_rows=counts.get(Status.ERROR, 0), failed_models=len(failed_models), row_counts=counts)

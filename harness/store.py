@@ -26,35 +26,12 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.manifest import SCHEMA_VERSION, Manifest, RunStatus, parse
+from harness.rows import COLUMNS, DEFAULTS, SAMPLE_COLUMNS, SINGLE_STREAM, Row, Sample, Status
 from harness.signals import deferred
 
 MANIFEST = "manifest.json"
 MEASUREMENTS = "measurements.parquet"
 SAMPLES = "samples.parquet"
-#: the scenario of closed-loop timing (one batch, wait, the next): every row written before schema 3
-SINGLE_STREAM = "single_stream"
-
-#: column -> pandas dtype, in order (DESIGN.md's result schema)
-COLUMNS: dict[str, str] = {
-    "run_id": "string", "suite": "string", "model": "string", "role": "string", "method": "string",
-    "seed": "Int64", "device": "string", "dtype": "string", "batch_size": "Int64", "metric": "string",
-    "value": "float64", "unit": "string", "ci_low": "float64", "ci_high": "float64", "n": "Int64",
-    "status": "string", "error": "string",
-    # schema 2
-    "threads": "Int64", "backend": "string", "seq_len": "Int64",
-    # schema 3: how the model was loaded (single_stream: closed-loop timing); target_qps only in the server scenario
-    "scenario": "string", "target_qps": "float64",
-}
-SAMPLE_COLUMNS: dict[str, str] = {
-    "run_id": "string", "model": "string", "seed": "Int64", "device": "string", "dtype": "string",
-    "batch_size": "Int64", "iteration": "Int64", "latency_ms": "float64",
-    # schema 2
-    "threads": "Int64", "backend": "string", "seq_len": "Int64",
-    # schema 3: the paired round a sample was timed in, and its model's place in that round's random order
-    "round": "Int64", "slot": "Int64", "scenario": "string",
-}
-
-
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -77,10 +54,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def frame(rows: Iterable[Mapping[str, Any]], columns: Mapping[str, str] = COLUMNS) -> pd.DataFrame:
-    """Rows (dicts) as a DataFrame with exactly the schema's columns and dtypes."""
-    df = pd.DataFrame(list(rows), columns=list(columns))
-    for name, default in (("status", "ok"), ("error", ""), ("backend", "eager"), ("scenario", SINGLE_STREAM)):
+Record = Row | Sample | Mapping[str, Any]
+
+
+def frame(rows: Iterable[Record], columns: Mapping[str, str] = COLUMNS) -> pd.DataFrame:
+    """Rows (:class:`Row`, :class:`Sample`, or dicts read back from a table) as a DataFrame with exactly
+    the schema's columns and dtypes."""
+    records = [r.record() if isinstance(r, (Row, Sample)) else r for r in rows]
+    df = pd.DataFrame(records, columns=list(columns))
+    for name, default in DEFAULTS.items():
         if name in columns:
             df[name] = df[name].astype("object").fillna(default)
     return df.astype(dict(columns))
@@ -133,7 +115,7 @@ class RunWriter:
 
     def failed_models(self) -> set[tuple[str, int]]:
         rows = self.rows()
-        failed = rows[rows["status"] == "error"]
+        failed = rows[rows["status"] == Status.ERROR]
         return {(str(m), int(s)) for m, s in zip(failed["model"], failed["seed"], strict=True)}
 
     @property
@@ -143,11 +125,12 @@ class RunWriter:
     def write_manifest(self) -> None:
         atomic_write_bytes(self.run_dir / MANIFEST, self.manifest.to_json())
 
-    def append(self, rows: Iterable[Mapping[str, Any]], samples: Iterable[Mapping[str, Any]] = ()) -> None:
+    def append(self, rows: Iterable[Record], samples: Iterable[Record] = ()) -> None:
         """Add rows (and raw samples) and rewrite the files atomically; Ctrl-C waits for the write. A table
         that gains nothing is not rewritten (but written once, empty, so that every run has both files)."""
-        new_rows = frame({"run_id": self.run_id, **r} for r in rows)
-        new_samples = frame(({"run_id": self.run_id, **s} for s in samples), SAMPLE_COLUMNS)
+        new_rows, new_samples = frame(rows), frame(samples, SAMPLE_COLUMNS)
+        for df in (new_rows, new_samples):
+            df["run_id"] = pd.Series(self.run_id, index=df.index, dtype="string")
         with deferred():
             if len(new_rows) or not (self.run_dir / MEASUREMENTS).exists():
                 self._rows.append(new_rows)

@@ -85,12 +85,13 @@ def _time_paired(request: Any, payloads: dict[str, tuple[str, bytes]], reference
     from harness.measure.batch import BatchResult
     from harness.measure.paired import GroupResult, measure_group
     from harness.measurer import device_missing
+    from harness.rows import Status
 
     if request.on_cuda:  # Ray gives the task one GPU and makes it the only one visible
         request = dataclasses.replace(request, device="cuda")
     missing = device_missing(request.device)
     if missing:
-        absent = [BatchResult(b, "skipped", f"{missing} (the node Ray chose)") for b in request.batch_sizes]
+        absent = [BatchResult(b, Status.SKIPPED, f"{missing} (the node Ray chose)") for b in request.batch_sizes]
         return GroupResult({label: (None, absent) for label in payloads}, [])
     return measure_group(request, payloads, reference, twin=twin)
 

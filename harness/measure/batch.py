@@ -24,6 +24,7 @@ from harness.measure.gpu import GpuTelemetry
 from harness.measure.latency import summarize
 from harness.measure.memory import inference_memory
 from harness.measure.rss import RssBreakdown, cuda_peak
+from harness.rows import Status
 
 #: (value, ci_low, ci_high, n) of one metric; NaN where there is no interval
 Value = tuple[float, float, float, int | None]
@@ -34,10 +35,10 @@ class BatchResult:
     """Everything measured at one batch size: values, and for each metric that is absent, why."""
 
     batch_size: int
-    status: str = "ok"
+    status: Status = Status.OK
     error: str = ""
     values: dict[str, Value] = field(default_factory=dict)
-    absent: dict[str, tuple[str, str]] = field(default_factory=dict)  # metric -> (status, reason)
+    absent: dict[str, tuple[Status, str]] = field(default_factory=dict)  # metric -> (status, reason)
     samples_ms: list[float] = field(default_factory=list)
     #: for each sample, the paired round it was timed in and its model's place in that round's order
     rounds: list[int] = field(default_factory=list)
@@ -46,7 +47,7 @@ class BatchResult:
     def put(self, metric: str, value: float | None, ci: tuple[float, float] = (math.nan, math.nan),
             n: int | None = None, reason: str = "not measured") -> None:
         if value is None:
-            self.absent[metric] = ("skipped", reason)
+            self.absent[metric] = (Status.SKIPPED, reason)
         else:
             self.values[metric] = (float(value), ci[0], ci[1], n)
 
@@ -100,7 +101,7 @@ def _unsupported(exc: BaseException) -> bool:
 
 
 def record_failure(result: BatchResult, exc: BaseException, on_cuda: bool) -> None:
-    result.status = "skipped" if _is_oom(exc) or _unsupported(exc) else "error"
+    result.status = Status.SKIPPED if _is_oom(exc) or _unsupported(exc) else Status.ERROR
     result.error = one_line(exc)
     if on_cuda:
         torch.cuda.empty_cache()
@@ -139,11 +140,11 @@ def prepare_backend(model: nn.Module, backend: str, examples: dict[int, torch.Te
         prepared = time.perf_counter() - started
     except BackendUnavailable as exc:
         for result in results.values():
-            result.status, result.error = "skipped", str(exc)
+            result.status, result.error = Status.SKIPPED, str(exc)
         return None
     except Exception as exc:  # an op the converter does not support, say: every cell of this backend fails
         for result in results.values():
-            result.status, result.error = "error", f"{backend}: {one_line(exc)}"
+            result.status, result.error = Status.ERROR, f"{backend}: {one_line(exc)}"
         return None
     for batch_size, example in list(examples.items()):
         try:

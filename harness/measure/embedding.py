@@ -1,6 +1,4 @@
-"""Quality by task: classification (accuracy, agreement, KL) or embedding (cosine to the teacher, neighbour recall).
-
-For embedding models, on the held-out inputs:
+"""The quality of an embedding model against its teacher's vectors, on the held-out inputs:
 
 - ``cosine_to_teacher``: per input, the cosine similarity of the model's
   vector and the teacher's; their mean with a bootstrap 95% interval.
@@ -24,13 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.data.base import Dataset
-from harness.measure import quality
 from harness.measure.quality import Estimate, bootstrap_mean
-
-CLASSIFICATION = ("accuracy", "teacher_agreement", "kl_to_teacher")
-EMBEDDING = ("cosine_to_teacher", "neighbor_recall")
-Absent = dict[str, tuple[str, str]]
 
 
 def cosine_to_teacher(embeddings: torch.Tensor, teacher: torch.Tensor) -> Estimate:
@@ -58,37 +50,3 @@ def neighbor_recall(embeddings: torch.Tensor, teacher: torch.Tensor, k: int) -> 
     mine, theirs = nearest(embeddings, k), nearest(teacher, k)
     hits = np.array([len(set(a) & set(b)) / k for a, b in zip(mine.tolist(), theirs.tolist(), strict=True)])
     return bootstrap_mean(hits)
-
-
-def _classification(data: Dataset, logits: torch.Tensor, teacher: torch.Tensor | None) -> dict[str, Estimate]:
-    found = {"accuracy": quality.accuracy(logits, data.y_test)}
-    if teacher is not None:
-        found["teacher_agreement"] = quality.teacher_agreement(logits, teacher)
-        found["kl_to_teacher"] = quality.kl_to_teacher(logits, teacher)
-    return found
-
-
-def _embedding(embeddings: torch.Tensor, teacher: torch.Tensor | None, k: int) -> dict[str, Estimate]:
-    if teacher is None:
-        return {}
-    return {"cosine_to_teacher": cosine_to_teacher(embeddings, teacher),
-            "neighbor_recall": neighbor_recall(embeddings, teacher, k)}
-
-
-def quality_estimates(data: Dataset, outputs: torch.Tensor, teacher: torch.Tensor | None, teacher_error: str,
-                      k: int) -> tuple[dict[str, Estimate], Absent]:
-    """The quality metrics of ``data.task`` with their estimates, and every other quality metric with
-    (status, reason) for its absence."""
-    mine: tuple[str, ...]
-    other: tuple[str, ...]
-    if data.task == "embedding":
-        found = _embedding(outputs, teacher, k)
-        mine, other, reason = EMBEDDING, CLASSIFICATION, "an embedding dataset has no classes"
-    else:
-        found = _classification(data, outputs, teacher)
-        mine, other, reason = CLASSIFICATION, EMBEDDING, "embedding metrics apply to embedding datasets"
-    absent: Absent = {name: ("skipped", reason) for name in other}
-    for name in mine:
-        if name not in found:
-            absent[name] = ("error", f"no teacher to compare with: its {teacher_error}")
-    return found, absent

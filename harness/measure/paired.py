@@ -43,6 +43,7 @@ from harness.measure.latency import LatencySettings
 from harness.measure.session import CellRequest, Session, to_payload
 from harness.measure.stats import paired_ratio, round_bootstrap
 from harness.measure.worker import Contestant, WorkerFailed
+from harness.rows import Status
 
 SPEEDUP = "speedup_vs_teacher"
 #: the label of the teacher's second copy, timed against it for the A/A noise floor ("~" is in no model name)
@@ -101,7 +102,7 @@ class Track:
     slots: list[int] = field(default_factory=list)
     telemetry: list[GpuTelemetry] = field(default_factory=list)
     spent: float = 0.0  # wall seconds of its rounds, re-warm included
-    failure: tuple[str, str] | None = None
+    failure: tuple[Status, str] | None = None
 
     @property
     def live(self) -> bool:
@@ -159,7 +160,8 @@ def play(players: Sequence[Player], request: CellRequest, reference: str | None)
     """Start each player in turn, run the rounds, close every player; see the module's docstring."""
     try:
         setups = {p.label: _start(p, request) for p in players}
-        tracks = {p.label: {b: Track() for b, r in setups[p.label][1].items() if r.status == "ok"} for p in players}
+        tracks = {p.label: {b: Track() for b, r in setups[p.label][1].items() if r.status == Status.OK}
+                  for p in players}
         _rounds(players, tracks, request)
     finally:
         for player in players:  # every process told to end first, so that they end together
@@ -174,7 +176,7 @@ def _start(player: Player, request: CellRequest) -> tuple[int | None, dict[int, 
         return player.start()
     except WorkerFailed as exc:  # the process could not start, crashed or hung in set-up
         reason = f"measurement process failed: {exc}"
-        return None, {b: BatchResult(b, "error", reason) for b in request.batch_sizes}
+        return None, {b: BatchResult(b, Status.ERROR, reason) for b in request.batch_sizes}
 
 
 def _rounds(players: Sequence[Player], tracks: dict[str, dict[int, Track]], request: CellRequest) -> None:
@@ -190,7 +192,7 @@ def _rounds(players: Sequence[Player], tracks: dict[str, dict[int, Track]], requ
                 for unfinished in active if died else ():  # the process is gone: what it had not finished fails
                     track = tracks[live[index].label].get(unfinished)
                     if track is not None and track.live:
-                        track.failure = ("error", f"measurement process failed: {died}")
+                        track.failure = (Status.ERROR, f"measurement process failed: {died}")
             rounds[batch_size] += 1
             own = [t[batch_size] for t in tracks.values() if batch_size in t and t[batch_size].live]
             if not own or _finished(own, rounds[batch_size], settings):
@@ -204,8 +206,8 @@ def _window(player: Player, batch_size: int, slot: int, track: Track) -> str:
         status, reply = player.round(batch_size)
     except WorkerFailed as exc:
         return str(exc)
-    if status != "ok":
-        track.failure = reply
+    if status != "ok":  # the pipe's reply, not a row status: the window failed, with (status, reason)
+        track.failure = (Status(reply[0]), str(reply[1]))
         return ""
     samples, telemetry = reply
     track.add(np.asarray(samples, dtype=np.float64), slot)
@@ -239,7 +241,7 @@ def _results(setups: dict[str, tuple[int | None, dict[int, BatchResult]]], track
         for label in setups:
             result = setups[label][1][batch_size]
             if label.endswith(TWIN_SUFFIX):
-                if reference_track is not None and result.status == "ok":
+                if reference_track is not None and result.status == Status.OK:
                     noise.append(_aa(batch_size, reference_track, tracks[label][batch_size]))
                 continue
             _speedup(result, label, reference, reference_track, tracks[label].get(batch_size))
@@ -249,7 +251,7 @@ def _results(setups: dict[str, tuple[int | None, dict[int, BatchResult]]], track
 def _timed(result: BatchResult, track: Track) -> None:
     """The latency (and GPU) results of one model's windows at one batch size."""
     if track.failure is not None or not track.windows:
-        result.status, result.error = track.failure or ("error", "no window was timed")
+        result.status, result.error = track.failure or (Status.ERROR, "no window was timed")
         return
     p50 = None
     if len(track.windows) >= 2:
@@ -264,7 +266,7 @@ def _timed(result: BatchResult, track: Track) -> None:
 
 def _speedup(result: BatchResult, label: str, reference: str | None, reference_track: Track | None,
              track: Track | None) -> None:
-    if result.status != "ok":
+    if result.status != Status.OK:
         return
     if label == reference:
         result.put(SPEEDUP, 1.0, (1.0, 1.0), len(track.windows) if track else None)
@@ -336,10 +338,10 @@ def measure_isolated(model: nn.Module, input_shape: tuple[int, ...], batch_sizes
     return measure_group(request, {"model": model}).results["model"]
 
 
-def measure_speed(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: list[int], device: str,
-                  threads: int | None, settings: LatencySettings, include_h2d: bool = False,
-                  backend: str = "eager", token_range: tuple[int, int] | None = None,
-                  ) -> tuple[int | None, list[BatchResult]]:
+def measure_in_process(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: list[int], device: str,
+                       threads: int | None, settings: LatencySettings, include_h2d: bool = False,
+                       backend: str = "eager", token_range: tuple[int, int] | None = None,
+                       ) -> tuple[int | None, list[BatchResult]]:
     """:func:`measure_isolated` in this process (no isolation): (threads used, results)."""
     request = CellRequest(tuple(input_shape), tuple(batch_sizes), device, threads, settings, include_h2d, None,
                           backend, token_range)

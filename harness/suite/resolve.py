@@ -18,8 +18,8 @@ from typing import Any
 import pydantic
 
 from harness.errors import HarnessError, SuiteError
-from harness.suite.gates import REGRESSION, GateSpec, effective_gates
 from harness.registry import did_you_mean, extra_sys_path, params_model
+from harness.suite.gates import REGRESSION, GateSpec, effective_gates
 from harness.suite.schema import DatasetSpec, MethodSpec, StudentSpec, Suite, TeacherSpec
 from harness.yamlsrc import Locations, format_path, line_of, load_yaml
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from harness.measure.backends import BackendUnavailable, prepare
 from harness.measure.latency import LatencySettings
-from harness.measure.paired import measure_isolated, measure_speed
+from harness.measure.paired import measure_in_process, measure_isolated
 
 try:
     import onnxruntime  # noqa: F401
@@ -61,13 +61,13 @@ def test_each_backend_is_timed_with_its_preparation_as_compile_seconds(backend: 
 
 
 def test_eager_has_no_compile_seconds_but_has_memory():
-    _, [result] = measure_speed(tiny(), (6,), [2], "cpu", 1, FAST)
+    _, [result] = measure_in_process(tiny(), (6,), [2], "cpu", 1, FAST)
     assert result.absent["compile_seconds"] == ("skipped", "eager PyTorch compiles nothing")
     assert result.values["peak_memory_bytes"][0] > 0
 
 
 def test_a_model_export_cannot_capture_is_an_error_with_the_reason():
-    _, results = measure_speed(Branchy(), (6,), [1, 2], "cpu", 1, FAST, backend="export")
+    _, results = measure_in_process(Branchy(), (6,), [1, 2], "cpu", 1, FAST, backend="export")
     assert {r.status for r in results} == {"error"}
     assert all(r.error.startswith("export: ") and len(r.error.splitlines()) == 1 for r in results)
 
@@ -76,7 +76,7 @@ def test_onnx_without_onnxruntime_is_skipped_not_crashed(monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what an environment without the extra looks like
     with pytest.raises(BackendUnavailable, match=r"onnxruntime is not installed \(pip install 'harness\[onnx\]'\)"):
         prepare(tiny(), "onnx", torch.randn(2, 6), threads=1)
-    _, results = measure_speed(tiny(), (6,), [1], "cpu", 1, FAST, backend="onnx")
+    _, results = measure_in_process(tiny(), (6,), [1], "cpu", 1, FAST, backend="onnx")
     assert results[0].status == "skipped" and "onnxruntime is not installed" in results[0].error
 
 

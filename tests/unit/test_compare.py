@@ -345,7 +345,7 @@ def test_cells_of_other_backends_are_compared_apart_and_named(tmp_path: Path):
     rng = np.random.default_rng(3)
     runs = []
     for label, onnx_ms in (("b", 1.0), ("c", 1.3)):
-        writer = RunWriter.create(tmp_path / label, "hand", {**MANIFEST_KEYS, 
+        writer = RunWriter.create(tmp_path / label, "hand", {**MANIFEST_KEYS,
             "suite": {"name": "hand", "teacher": {"name": "t", "gates": LAT_GATE}, "students": []},
             "suite_name": "hand", "hardware": HARDWARE})
         rows, samples = [], []

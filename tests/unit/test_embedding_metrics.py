@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from harness.data.base import Dataset
-from harness.measure.embedding import cosine_to_teacher, nearest, neighbor_recall, quality_estimates
+from harness.measure.by_task import quality_estimates
+from harness.measure.embedding import cosine_to_teacher, nearest, neighbor_recall
 from harness.methods.embed_distill import embedding_loss
 
 # four points on the unit circle at 0, 10, 90 and 100 degrees: two tight pairs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.suite import load_suite
 from harness.suite.gates import (
     GatePolicy,
     GateSpec,
@@ -12,7 +13,6 @@ from harness.suite.gates import (
     merge_gate,
     policy_of_resolved_suite,
 )
-from harness.suite import load_suite
 from tests.conftest import FIXTURES
 
 GATED = FIXTURES / "tiny.yaml"

@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 
 from harness import registry
 from harness.errors import HarnessError, UnknownNameError
-from harness.suite import Suite
-from harness.suite import load_suite
+from harness.suite import Suite, load_suite
 from tests.conftest import FIXTURES
 
 VALID: dict[str, Any] = yaml.safe_load((FIXTURES / "tiny.yaml").read_text())

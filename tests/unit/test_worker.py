@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from harness.measure.latency import LatencySettings
-from harness.measure.paired import measure_isolated, measure_speed
+from harness.measure.paired import measure_in_process, measure_isolated
 from harness.measure.worker import WorkerFailed
 
 FAST = LatencySettings(warmup_iters=1, warmup_seconds=0.0, min_iters=5, max_seconds=0.05)
@@ -54,7 +54,7 @@ def test_a_failing_batch_size_is_recorded_and_the_sweep_goes_on():
                 raise RuntimeError("cannot do two")
             return x
 
-    _, results = measure_speed(Picky(), (3,), [1, 2, 4], "cpu", 1, FAST)
+    _, results = measure_in_process(Picky(), (3,), [1, 2, 4], "cpu", 1, FAST)
     assert [r.status for r in results] == ["ok", "error", "ok"]
     assert results[1].error == "RuntimeError: cannot do two"
 

@@ -1,0 +1,107 @@
+"""One result row, one raw latency sample, and the statuses a row can have.
+
+The stored tables' columns are these dataclasses' fields, in order, with the
+pandas dtype each field declares (:data:`COLUMNS`, :data:`SAMPLE_COLUMNS`):
+adding a column is adding a field (and a schema migration in :mod:`harness.store`).
+
+>>> row = Row(model="kd-16", role="student", method="kd", seed=0, metric="accuracy", value=0.92, unit="fraction")
+>>> row.status, row.record()["status"]
+(<Status.OK: 'ok'>, 'ok')
+>>> list(COLUMNS)[:4]
+['run_id', 'suite', 'model', 'role']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+#: the scenario of closed-loop timing (one batch, wait, the next): every row written before schema 3
+SINGLE_STREAM = "single_stream"
+
+
+class Status(StrEnum):
+    """What became of one metric of one model: measured, not applicable or not attempted (with the
+    reason), or attempted and failed (with the error)."""
+
+    OK = "ok"
+    SKIPPED = "skipped"
+    ERROR = "error"
+
+
+def _col(dtype: str, default: Any = None) -> Any:
+    return field(default=default, metadata={"dtype": dtype})
+
+
+@dataclass(frozen=True)
+class Row:
+    """One value of one metric of one model (at one cell and batch size for the timed metrics); a value
+    that could not be had is NaN, with ``status`` saying why and ``error`` the reason."""
+
+    run_id: str = _col("string", "")
+    suite: str = _col("string", "")
+    model: str = _col("string", "")
+    role: str = _col("string", "")
+    method: str = _col("string", "")
+    seed: int | None = _col("Int64")
+    device: str = _col("string", "cpu")
+    dtype: str = _col("string", "float32")
+    batch_size: int | None = _col("Int64")
+    metric: str = _col("string", "")
+    value: float = _col("float64", math.nan)
+    unit: str = _col("string", "")
+    ci_low: float = _col("float64", math.nan)
+    ci_high: float = _col("float64", math.nan)
+    n: int | None = _col("Int64")
+    status: Status = _col("string", Status.OK)
+    error: str = _col("string", "")
+    # schema 2
+    threads: int | None = _col("Int64")
+    backend: str = _col("string", "eager")
+    seq_len: int | None = _col("Int64")
+    # schema 3: how the model was loaded (single_stream: closed-loop timing); target_qps only in the server scenario
+    scenario: str = _col("string", SINGLE_STREAM)
+    target_qps: float | None = _col("float64")
+
+    def record(self) -> dict[str, Any]:
+        """The row as a plain dict (the status as its string), as the tables store it."""
+        return {**dataclasses.asdict(self), "status": str(self.status)}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One timed window's per-batch latency, as ``samples.parquet`` keeps it."""
+
+    run_id: str = _col("string", "")
+    model: str = _col("string", "")
+    seed: int | None = _col("Int64")
+    device: str = _col("string", "cpu")
+    dtype: str = _col("string", "float32")
+    batch_size: int | None = _col("Int64")
+    iteration: int | None = _col("Int64")
+    latency_ms: float = _col("float64", math.nan)
+    # schema 2
+    threads: int | None = _col("Int64")
+    backend: str = _col("string", "eager")
+    seq_len: int | None = _col("Int64")
+    # schema 3: the paired round a sample was timed in, and its model's place in that round's random order
+    round: int | None = _col("Int64")
+    slot: int | None = _col("Int64")
+    scenario: str = _col("string", SINGLE_STREAM)
+
+    def record(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _columns(cls: type) -> dict[str, str]:
+    return {f.name: f.metadata["dtype"] for f in dataclasses.fields(cls)}
+
+
+#: column -> pandas dtype, in order (DESIGN.md's result schema)
+COLUMNS: dict[str, str] = _columns(Row)
+SAMPLE_COLUMNS: dict[str, str] = _columns(Sample)
+#: what a missing value of a column reads as when a table is framed (older rows, hand-made rows)
+DEFAULTS: dict[str, Any] = {"status": Status.OK.value, "error": "", "backend": "eager", "scenario": SINGLE_STREAM}
