@@ -14,7 +14,7 @@
     harness compare BASELINE CANDIDATE [--suite SUITE] [--format text|markdown|json] [--out FILE]
                     [--allow-hardware-change | --skip-hardware-gates]
                                               check the gates: exit 0 all hold, 1 one fails, 2 bad input/refused
-    harness list [KIND]                       what the registries hold
+    harness list [KIND [NAME]]                what the registries hold; with NAME, that component's parameters
 
 Bad input is one line on stderr and exit code 2; never a traceback.
 """
@@ -106,8 +106,14 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_gate_commands(sub)
 
-    listing = sub.add_parser("list", help="list datasets, architectures, methods and metrics")
-    listing.add_argument("kind", nargs="?", choices=["datasets", "architectures", "methods", "metrics"])
+    listing = sub.add_parser("list", help="list datasets, architectures, methods and metrics, or one's parameters",
+                             description="Without NAME: every registered name of KIND (default: every kind). With "
+                                         "NAME: that component's parameters as a suite writes them: name, type, "
+                                         "default, bounds and meaning (a metric: its unit and direction).")
+    listing.add_argument("kind", nargs="?", choices=["datasets", "architectures", "methods", "metrics"],
+                         metavar="KIND", help="datasets, architectures, methods or metrics")
+    listing.add_argument("name", nargs="?", metavar="NAME",
+                         help="one component of KIND, e.g. harness list methods prune")
     return parser
 
 
@@ -156,8 +162,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         return 0
     from tabulate import tabulate
 
-    rows = [[b.name, b.manifest.get("suite_name"), b.manifest.get("run_id"), b.info.get("saved_at", "-"),
-             (b.manifest.get("hardware") or {}).get("cpu"), b.manifest.get("git_commit")]
+    rows = [[b.name, b.manifest.suite_name, b.manifest.run_id, b.info.get("saved_at", "-"),
+             b.manifest.hardware.cpu, b.manifest.git_commit]
             for b in list_baselines(args.dir)]
     print(tabulate(rows, headers=["name", "suite", "run", "saved", "cpu", "commit"]) if rows
           else f"no baselines in {args.dir}")
@@ -210,7 +216,7 @@ def write_report(run_dir: Path, reports_dir: Path) -> Path:
     from harness.store import load_results, read_manifest
 
     manifest = read_manifest(run_dir)
-    out = reports_dir / manifest["suite_name"] / manifest["run_id"]
+    out = reports_dir / manifest.suite_name / manifest.run_id
     return write_html_report(load_results(run_dir), manifest, out)
 
 
@@ -239,10 +245,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.no_report:
         print(f"report: {write_report(writer.run_dir, args.reports)}")
     manifest = writer.manifest
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(manifest.get("row_counts", {}).items()))
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(manifest.row_counts.items()))
     print(f"summary: {len(writer.done_models())} models, {counts}; "
-          f"{manifest.get('failed_models', 0)} models with failed measurements")
-    failed = manifest.get("failed_rows", 0)
+          f"{manifest.failed_models} models with failed measurements")
+    failed = manifest.failed_rows
     if failed:
         print(f"harness: {failed} measurements failed; their rows carry the error (see the report)", file=sys.stderr)
     print(writer.run_dir)
@@ -275,7 +281,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from harness.merge import merge_runs
 
     merged = merge_runs(args.run_dirs, args.out)
-    print(f"merged {len(args.run_dirs)} shards: {merged.manifest['row_counts']}")
+    print(f"merged {len(args.run_dirs)} shards: {merged.manifest.row_counts}")
     print(merged.run_dir)
     return 0
 
@@ -293,6 +299,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     from harness.metrics import METRICS
     from harness.models import ARCHITECTURES
 
+    if args.name is not None:
+        from harness.reference import component, component_text
+
+        print(component_text(component(args.kind, args.name)))
+        return 0
     registries = {"datasets": DATASETS, "architectures": ARCHITECTURES, "methods": METHODS, "metrics": METRICS}
     for kind, registry in registries.items():
         if args.kind not in (None, kind):

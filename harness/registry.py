@@ -18,18 +18,24 @@ harness.errors.UnknownNameError: unknown shape 'sqare' (allowed: square, or modu
 
 from __future__ import annotations
 
+import builtins
 import difflib
+import functools
 import importlib
 import inspect
+import re
 import sys
+import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import pydantic
+from pydantic.fields import FieldInfo
 
 from harness.errors import UnknownNameError
 
@@ -165,3 +171,189 @@ def params_model(fn: Callable[..., Any], skip: tuple[str, ...] = ()) -> type[pyd
     config = pydantic.ConfigDict(extra=extra, frozen=True, arbitrary_types_allowed=True)
     name = f"{getattr(fn, '__name__', 'component')}_params"
     return pydantic.create_model(name, __config__=config, **fields)
+
+
+@dataclass(frozen=True)
+class ParamDoc:
+    """One parameter of a component, or one key of a suite section, as ``harness list`` and the docs show it."""
+
+    name: str
+    type: str
+    default: str
+    bounds: str
+    description: str
+    #: the model of this key's value where it is a section of its own (``measure.latency``), else None
+    nested: builtins.type[pydantic.BaseModel] | None = None
+
+
+def describe_params(model: type[pydantic.BaseModel], notes: Mapping[str, str] | None = None) -> list[ParamDoc]:
+    """Each field of ``model`` in declaration order: name, type, default, bounds and description.
+
+    Bounds come from the ``Field`` constraints (``ge``, ``gt``, ``le``, ``lt``, lengths, patterns)
+    and ``Literal`` choices; the description from ``Field(description=...)``, else the ``#:``
+    comment above the field in its class, else ``notes["Class.field"]`` (any class of the MRO).
+
+    >>> from pydantic import BaseModel, Field
+    >>> class P(BaseModel):
+    ...     sparsity: float = Field(gt=0, lt=1, description="share of weights set to zero")
+    ...     scope: Literal["global", "layer"] = "global"
+    ...     hidden: list[int] = Field([128], min_length=1)
+    >>> for p in describe_params(P):
+    ...     print(p.name, p.type, p.default, p.bounds, p.description or "-", sep=" | ")
+    sparsity | float | required | > 0, < 1 | share of weights set to zero
+    scope | str | global | one of: global, layer | -
+    hidden | list[int] | [128] | length >= 1 | -
+    """
+    return [ParamDoc(name, type_text(info.annotation), default_text(info), bounds_text(info),
+                     _description(model, name, info, notes or {}), _nested_model(info.annotation))
+            for name, info in model.model_fields.items()]
+
+
+def _args(annotation: Any) -> list[Any]:
+    return [a for a in typing.get_args(annotation) if a is not type(None)]
+
+
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
+def type_text(annotation: Any) -> str:
+    """A type as a suite author reads it: ``int``, ``list[int]``, ``str or null``, ``mapping``."""
+    origin = typing.get_origin(annotation)
+    if annotation is type(None):
+        return "null"
+    if annotation is Any:
+        return "any"
+    if origin is Annotated:
+        return type_text(typing.get_args(annotation)[0])
+    if origin is Literal:
+        return " or ".join(sorted({type_text(type(v)) for v in typing.get_args(annotation)}))
+    if _is_union(annotation):
+        parts = [type_text(a) for a in _args(annotation)]
+        nullable = type(None) in typing.get_args(annotation)
+        return " or ".join(dict.fromkeys(parts)) + (" or null" if nullable else "")
+    if origin in (list, tuple, set, frozenset):
+        return f"list[{type_text(_args(annotation)[0])}]"
+    if origin is dict:
+        key, value = typing.get_args(annotation)
+        return "mapping" if value is Any else f"dict[{type_text(key)}, {type_text(value)}]"
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return "mapping"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _nested_model(annotation: Any) -> type[pydantic.BaseModel] | None:
+    """The pydantic model inside ``annotation`` (``LatencySpec``, ``list[StudentSpec]``, ``dict[str, GateSpec]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return annotation
+    for arg in _args(annotation)[-1:] if typing.get_origin(annotation) is dict else _args(annotation):
+        found = _nested_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def value_text(value: Any) -> str:
+    """A value as YAML writes it, in flow style: ``null``, ``true``, ``[1, 8]``, ``adamw``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple, set)):
+        return "[" + ", ".join(value_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {value_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, pydantic.BaseModel):
+        return "its keys' defaults"
+    return str(value) if value != "" else '""'
+
+
+def default_text(info: FieldInfo) -> str:
+    if info.default_factory is not None:
+        return value_text(info.default_factory())  # type: ignore[call-arg]  # no validated-data factories here
+    return "required" if info.is_required() else value_text(info.default)
+
+
+_SIGNS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _constraints(metadata: list[Any]) -> list[str]:
+    found: list[str] = []
+    for item in metadata:
+        if isinstance(item, FieldInfo):
+            found += _constraints(item.metadata)
+            continue
+        for attr, sign in _SIGNS:
+            if getattr(item, attr, None) is not None:
+                found.append(f"{sign} {_number(getattr(item, attr))}")
+        if getattr(item, "min_length", None) is not None:
+            found.append(f"length >= {item.min_length}")
+        if getattr(item, "max_length", None) is not None:
+            found.append(f"length <= {item.max_length}")
+        if getattr(item, "pattern", None) is not None:
+            found.append(f"matches `{item.pattern}`")
+    return found
+
+
+def _inner_bounds(annotation: Any, prefix: str = "") -> list[str]:
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        inner, *metadata = typing.get_args(annotation)
+        return [prefix + c for c in _constraints(metadata)] + _inner_bounds(inner, prefix)
+    if origin is Literal:
+        return [prefix + "one of: " + ", ".join(value_text(v) for v in typing.get_args(annotation))]
+    if _is_union(annotation):
+        return [b for arg in _args(annotation) for b in _inner_bounds(arg, prefix)]
+    if origin in (list, tuple, set, frozenset):
+        return _inner_bounds(_args(annotation)[0], "each ")
+    if origin is dict:
+        return _inner_bounds(typing.get_args(annotation)[1], "each value ")
+    return []
+
+
+def bounds_text(info: FieldInfo) -> str:
+    """``> 0, < 1``; ``one of: dynamic, static``; ``length >= 1, each >= 1``."""
+    return ", ".join(dict.fromkeys(_constraints(info.metadata) + _inner_bounds(info.annotation)))
+
+
+@functools.cache
+def _field_comments(cls: type) -> dict[str, str]:
+    """``{field: text}`` of the ``#:`` comments right above each annotated field in ``cls``'s own source."""
+    try:
+        lines = inspect.getsource(cls).splitlines()
+    except (OSError, TypeError):
+        return {}
+    found: dict[str, str] = {}
+    comment: list[str] = []
+    for line in lines:
+        text = line.strip()
+        if text.startswith("#:"):
+            comment.append(text[2:].strip())
+            continue
+        field = re.match(r"(\w+)\s*:", text)
+        if field and comment:
+            found.setdefault(field.group(1), " ".join(comment))
+        comment = []
+    return found
+
+
+def _description(model: type[pydantic.BaseModel], name: str, info: FieldInfo, notes: Mapping[str, str]) -> str:
+    classes = [c for c in model.__mro__ if isinstance(c, type) and issubclass(c, pydantic.BaseModel)
+               and c is not pydantic.BaseModel]
+    comments = (_field_comments(c).get(name) for c in classes)
+    noted = (notes.get(f"{c.__name__}.{name}") for c in classes)
+    text = info.description or next((c for c in comments if c), None) or next((n for n in noted if n), "")
+    return markdown_code(text)
+
+
+def markdown_code(text: str) -> str:
+    """reStructuredText's ````code```` and ``:role:`target``` as Markdown code.
+
+    >>> markdown_code("see :func:`harness.plan.dtype_plan` and ``threads``")
+    'see `harness.plan.dtype_plan` and `threads`'
+    """
+    return re.sub(r":\w+:`~?([^`]+)`", r"`\1`", text.replace("``", "`"))

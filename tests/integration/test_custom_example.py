@@ -1,4 +1,4 @@
-"""README's "Bring your own models" example, run as a user would: examples/custom through the CLI."""
+"""docs/bring-your-own.md's "Your own code" example, run as a user would: examples/custom through the CLI."""
 
 from __future__ import annotations
 
