@@ -260,7 +260,8 @@ def test_throughput_regresses_when_it_drops(tmp_path: Path):
     rng = np.random.default_rng(2)
     m = metric("throughput_sps")
     assert m.higher_is_better and m.from_latency_samples and m.machine_dependent
-    from harness.compare import _Cell, evaluate_cell
+    from harness.compare import evaluate_cell
+    from harness.significance import Cell
     gate = GateSpec(max_regression_pct=10)
     base = make_run(tmp_path, "b", accuracy={"t": [(0.9, 0.88, 0.92)]}, latency={"t": rng.normal(1.0, 0.01, 100)})
     cand = make_run(tmp_path, "c", accuracy={"t": [(0.9, 0.88, 0.92)]}, latency={"t": rng.normal(1.5, 0.01, 100)})
@@ -270,7 +271,7 @@ def test_throughput_regresses_when_it_drops(tmp_path: Path):
                         "device": "cpu", "dtype": "float32", "batch_size": 1, "metric": "throughput_sps",
                         "value": value, "unit": "samples/s"}])
     base, cand = RunData.load(base.path), RunData.load(cand.path)
-    r = evaluate_cell(_Cell("t", m, "cpu", 1), gate, base, cand)
+    r = evaluate_cell(Cell("t", m, "cpu", 1), gate, base, cand)
     assert r.verdict == FAIL and r.change == pytest.approx(-33.4) and r.p_value < 1e-20
 
 

@@ -1,0 +1,170 @@
+"""The statistics of a comparison: one cell of a gate (a metric of a model at one variant and batch size),
+the rows and latency observations each side has of it, and the one-sided test that decides whether a
+change is real. :mod:`harness.compare` turns these into verdicts.
+
+The test follows what each side holds:
+
+- statistics of the latency samples (p50, p90, mean, throughput, ...):
+  Mann-Whitney U on the medians of the paired rounds (schema 3: samples of
+  one round share the machine's moment, so they are not independent), or on
+  the raw samples of a run written before rounds were recorded; seeds are
+  pooled (they change the weights, not the cost). Many observations make tiny
+  shifts significant, so on CPU the gate's bound is what keeps it from flapping;
+- per-batch-size metrics with stored intervals and no samples
+  (``speedup_vs_teacher``: a bootstrap over paired rounds): a z test, each
+  side's standard error read from its 95% intervals, seeds pooled as for latency;
+- other metrics with two or more seeds on each side: Welch's t on the seeds' values;
+- one seed: the same z test from the stored 95% intervals (accuracy's bootstrap interval);
+- no spread at all (params, size_bytes, peak_memory_bytes): exact, no p-value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from harness import plan
+from harness.metrics import Metric
+from harness.rows import Status
+
+
+class Side(Protocol):
+    """One side of a comparison, as the statistics read it (:class:`harness.compare.RunData`)."""
+
+    @property
+    def rows(self) -> pd.DataFrame: ...
+
+    @property
+    def samples(self) -> pd.DataFrame: ...
+
+
+def with_cell_key(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with ``_cell``: its variant columns' values joined (``cpu|float32|eager|``), NA as empty."""
+    columns = [c for c in plan.VARIANT_COLUMNS if c in df.columns]  # seeds are pooled
+    values = zip(*(df[c].astype("string").fillna("").tolist() for c in columns), strict=True)
+    return df.assign(_cell=pd.Series(["|".join(v) for v in values], index=df.index, dtype="string"))
+
+
+def variant_label(key: str, keys: set[str]) -> str:
+    """What tells this cell from the model's other cells: the values of the columns that vary among ``keys``."""
+    split = [k.split("|") for k in sorted(keys)]
+    varying = [i for i in range(len(split[0])) if len({parts[i] for parts in split}) > 1] if split else []
+    return ", ".join(v for i, v in enumerate(key.split("|")) if i in varying and v)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One metric of one model at one variant (device, dtype, threads, backend, seq_len) and batch size."""
+
+    model: str
+    metric: Metric
+    device: str | None
+    batch_size: int | None
+    key: str | None = None  # the variant (``with_cell_key``); None: every row of the model and metric
+    label: str = ""
+
+    def _select(self, df: pd.DataFrame) -> pd.DataFrame:
+        if self.key is not None:
+            df = df[df["_cell"] == self.key]
+        if self.batch_size is not None:
+            df = df[df["batch_size"] == self.batch_size]
+        return df
+
+    def rows(self, side: Side) -> pd.DataFrame:
+        df = side.rows
+        return self._select(df[(df["model"] == self.model) & (df["metric"] == self.metric.name)])
+
+    def noise(self, side: Side) -> float:
+        """The cell's latency IQR/median on one side (NaN where there is none)."""
+        df = side.rows
+        df = self._select(df[(df["model"] == self.model) & (df["metric"] == "latency_iqr_over_median") &
+                             (df["status"] == Status.OK)])
+        return float(df["value"].max()) if len(df) else math.nan
+
+    def samples(self, side: Side) -> tuple[np.ndarray, str]:
+        """The cell's independent latency observations and what they are: the median of each paired round
+        (schema 3: samples within one round share the machine's moment, so they are not independent), or the
+        raw samples of a run written before rounds were recorded."""
+        s = side.samples
+        mine = self._select(s[s["model"] == self.model])
+        if len(mine) and mine["round"].notna().all():
+            return mine.groupby(["seed", "round"])["latency_ms"].median().to_numpy(dtype=float), "rounds"
+        return mine["latency_ms"].to_numpy(dtype=float), "samples"
+
+
+def ok_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[(rows["status"] == Status.OK) & rows["value"].notna()]
+
+
+def why_absent(rows: pd.DataFrame) -> str:
+    errors = [str(e) for e in rows["error"] if isinstance(e, str) and e]
+    return errors[0] if errors else "no row"
+
+
+def _half_widths(rows: pd.DataFrame) -> np.ndarray:
+    """Each row's 95% interval half-width, where it has one."""
+    half = ((rows["ci_high"] - rows["ci_low"]) / 2).to_numpy(dtype=float)
+    return half[np.isfinite(half)]
+
+
+def _interval_standard_error(rows: pd.DataFrame) -> float:
+    """Of the mean over rows, each row's standard error read from its stored 95% interval (0 without one)."""
+    half = _half_widths(rows)
+    return float(half.mean() / 1.959964 / math.sqrt(len(rows))) if half.size else 0.0
+
+
+def _standard_error(rows: pd.DataFrame) -> float:
+    """Of the mean over seeds: the seeds' spread, or with one seed (or none) its stored 95% interval."""
+    values = rows["value"].to_numpy(dtype=float)
+    if len(values) >= 2 and values.std(ddof=1) > 0:
+        return float(values.std(ddof=1) / math.sqrt(len(values)))
+    return _interval_standard_error(rows)
+
+
+def _z_test(m: Metric, b_rows: pd.DataFrame, c_rows: pd.DataFrame, se: float) -> tuple[float, float, str]:
+    """One-sided p-values (worse, better) of the difference of the means, for a standard error ``se`` > 0."""
+    from scipy import stats
+
+    z = worse_by(m, float(b_rows["value"].mean()), float(c_rows["value"].mean())) / se
+    return float(stats.norm.sf(z)), float(stats.norm.cdf(z)), "z, from the 95% intervals"
+
+
+def significance(cell: Cell, baseline: Side, candidate: Side) -> tuple[float | None, float | None, str]:
+    """One-sided p-values that the candidate is worse, and better, than the baseline; and the test's name.
+
+    ``None`` for both when nothing varies (an exact comparison).
+    """
+    from scipy import stats
+
+    if cell.metric.from_latency_samples and cell.batch_size is not None:
+        (b, b_unit), (c, c_unit) = cell.samples(baseline), cell.samples(candidate)
+        if len(b) >= 3 and len(c) >= 3:  # larger latency samples are worse, whichever the metric's direction
+            worse = stats.mannwhitneyu(c, b, alternative="greater").pvalue
+            better = stats.mannwhitneyu(c, b, alternative="less").pvalue
+            unit = "rounds" if b_unit == c_unit == "rounds" else "samples"
+            return float(worse), float(better), f"mann-whitney U, {len(b)} vs {len(c)} {unit}"
+    b_rows, c_rows = ok_rows(cell.rows(baseline)), ok_rows(cell.rows(candidate))
+    if cell.metric.per_batch_size and _half_widths(b_rows).size and _half_widths(c_rows).size:
+        # a timing with an interval over rounds (speedup_vs_teacher): seeds change the weights, not the cost
+        se = math.hypot(_interval_standard_error(b_rows), _interval_standard_error(c_rows))
+        if se > 0:
+            return _z_test(cell.metric, b_rows, c_rows, se)
+    b, c = b_rows["value"].to_numpy(dtype=float), c_rows["value"].to_numpy(dtype=float)
+    lower = "less" if cell.metric.higher_is_better else "greater"  # the direction that is worse
+    if len(b) >= 2 and len(c) >= 2 and (b.std() > 0 or c.std() > 0):
+        worse = stats.ttest_ind(c, b, equal_var=False, alternative=lower).pvalue
+        better = stats.ttest_ind(c, b, equal_var=False, alternative="greater" if lower == "less" else "less").pvalue
+        return float(worse), float(better), f"welch t, {len(b)} vs {len(c)} seeds"
+    se = math.hypot(_standard_error(b_rows), _standard_error(c_rows))
+    if not se > 0:
+        return None, None, "exact"
+    return _z_test(cell.metric, b_rows, c_rows, se)
+
+
+def worse_by(m: Metric, baseline: float, candidate: float) -> float:
+    """How much worse the candidate is, in the metric's unit (negative: better)."""
+    return baseline - candidate if m.higher_is_better else candidate - baseline
