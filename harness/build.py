@@ -37,6 +37,36 @@ def reads_other_students(spec: StudentSpec) -> bool:
     return any(get_method(step.name).uses_models for step in spec.method)
 
 
+@dataclass(frozen=True)
+class BuildPlan:
+    """The students a run builds, seeds outermost and in the suite's order (``order``). ``first`` need only
+    the teacher (an executor may build them in any order, in parallel); ``later`` read the students before
+    them in their seed and are built after those, in order."""
+
+    order: tuple[tuple[StudentSpec, int], ...]
+
+    @property
+    def later(self) -> tuple[tuple[StudentSpec, int], ...]:
+        return tuple(job for job in self.order if reads_other_students(job[0]))
+
+    @property
+    def first(self) -> tuple[tuple[StudentSpec, int], ...]:
+        return tuple(job for job in self.order if not reads_other_students(job[0]))
+
+
+def build_plan(suite: Suite, unmeasured: Container[tuple[str, int]] = ()) -> BuildPlan:
+    """What to build when the (name, seed) jobs in ``unmeasured`` are not measured here (already in a
+    resumed run, or another shard's): those are not built either, unless a student measured here reads
+    them (``uses_models``: it needs every student before it in its seed)."""
+    needed: set[tuple[str, int]] = set()
+    for seed in suite.seeds:
+        for position, spec in enumerate(suite.students):
+            if (spec.name, seed) not in unmeasured and reads_other_students(spec):
+                needed |= {(earlier.name, seed) for earlier in suite.students[:position]}
+    return BuildPlan(tuple((spec, seed) for seed in suite.seeds for spec in suite.students
+                           if (spec.name, seed) not in unmeasured or (spec.name, seed) in needed))
+
+
 @dataclass
 class Built:
     """A model ready to measure (or the reason it could not be built), and how it came to be."""
@@ -191,9 +221,7 @@ class Builder:
             self.log(f"  {label}: FAILED {one_line(exc)}")
             return Built(spec.name, "student", method, seed, None, error=f"build failed: {one_line(exc)}")
 
-    def students(self, teacher: Built, skip: Container[tuple[str, int]] = ()) -> Iterator[Built]:
-        """Each student once per seed, seeds outermost, except those in ``skip`` (name, seed)."""
-        for seed in self.suite.seeds:
-            for spec in self.suite.students:
-                if (spec.name, seed) not in skip:
-                    yield self.student(spec, seed, teacher)
+    def students(self, teacher: Built, plan: BuildPlan | None = None) -> Iterator[Built]:
+        """Each student of ``plan`` (default: every student once per seed), in its order."""
+        for spec, seed in (plan or build_plan(self.suite)).order:
+            yield self.student(spec, seed, teacher)

@@ -20,7 +20,7 @@ from typing import Any
 
 import harness
 from harness import plan
-from harness.build import Builder, Log, reads_other_students
+from harness.build import Builder, Log, build_plan
 from harness.cache import ModelCache
 from harness.data import DATASETS
 from harness.data.base import Dataset
@@ -119,17 +119,6 @@ def _skipped_jobs(suite: Suite, writer: RunWriter, shard: plan.Shard | None, log
     return done | (set(every) - set(mine))
 
 
-def _build_skip(suite: Suite, skip: set[plan.Job]) -> set[plan.Job]:
-    """Of the jobs not measured, those not built either: a student that reads other students' models
-    (``uses_models``, multi_teacher) needs every student before it in its seed built, measured here or not."""
-    needed: set[plan.Job] = set()
-    for seed in suite.seeds:
-        for position, spec in enumerate(suite.students):
-            if (spec.name, seed) not in skip and reads_other_students(spec):
-                needed |= {(earlier.name, seed) for earlier in suite.students[:position]}
-    return skip - needed
-
-
 def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log, executor: Executor,
          shard: plan.Shard | None) -> None:
     executor.prepare()  # the local executor's fork server starts now, overlapping loading data and training
@@ -142,7 +131,7 @@ def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log, ex
     with torch_threads(suite.build.threads):
         teacher = builder.teacher()  # every shard builds it (from the cache when shared): students learn from it
         models = [teacher] if (teacher.name, teacher.seed) not in skip else []
-        models += [built for built in executor.build_students(builder, teacher, _build_skip(suite, skip))
+        models += [built for built in executor.build_students(builder, teacher, build_plan(suite, skip))
                    if (built.name, built.seed) not in skip]
     writer.manifest.teacher_outputs = builder.outputs.summary()
     pipelines = writer.manifest.build_steps

@@ -3,8 +3,9 @@
 The runner owns the run directory, the teacher and the order of the rows; an
 executor only does the two phases' work:
 
-- ``build_students(builder, teacher, skip)``: every student not in ``skip``
-  (a set of ``(model, seed)``), as :class:`~harness.build.Built` objects.
+- ``build_students(builder, teacher, plan)``: every student of the
+  :class:`~harness.build.BuildPlan` (one function, :func:`~harness.build.build_plan`,
+  decides what is built and what waits for whom), as :class:`~harness.build.Built` objects.
 - ``measure(measurer, models, teacher)``: for each model, all its rows,
   yielded once its cells are done, so the runner writes them at once. The
   models of a cell are timed together, in paired rounds
@@ -19,11 +20,11 @@ Ray task that owns its node's CPUs or a GPU.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from harness.build import Builder, Built
+    from harness.build import Builder, BuildPlan, Built
     from harness.measurer import Measured, Measurer
 
 
@@ -45,8 +46,8 @@ class Executor:
     def prepare(self) -> None:
         """Called first in a run; a chance to start what the measure phase needs."""
 
-    def build_students(self, builder: Builder, teacher: Built, skip: Container[tuple[str, int]]) -> list[Built]:
-        return list(builder.students(teacher, skip=skip))
+    def build_students(self, builder: Builder, teacher: Built, plan: BuildPlan) -> list[Built]:
+        return list(builder.students(teacher, plan))
 
     def measure(self, measurer: Measurer, models: list[Built], teacher: Built | None = None) -> Iterator[Measured]:
         cells = measurer.paired_cells(models, teacher)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Container, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ from harness.executors import Executor
 from harness.signals import handlers_kept
 
 if TYPE_CHECKING:
-    from harness.build import Builder, Built
+    from harness.build import Builder, BuildPlan, Built
     from harness.measure.paired import GroupResult
     from harness.measurer import Measured, Measurer, PairedCell
     from harness.plan import Cell
@@ -131,21 +131,17 @@ class RayExecutor(Executor):
 
     # build phase ---------------------------------------------------------------------------------------------
 
-    def build_students(self, builder: Builder, teacher: Built, skip: Container[tuple[str, int]]) -> list[Built]:
-        from harness.build import reads_other_students
-
+    def build_students(self, builder: Builder, teacher: Built, plan: BuildPlan) -> list[Built]:
         suite = builder.suite
-        order = [(spec, seed) for seed in suite.seeds for spec in suite.students if (spec.name, seed) not in skip]
-        later = [(spec, seed) for spec, seed in order if reads_other_students(spec)]
-        now = [job for job in order if job not in later]
-        built = dict(zip([(s.name, seed) for s, seed in now], self._parallel(builder, teacher, now), strict=True))
-        for spec, seed in later:  # with the models built before it in the suite's order, as locally
+        first = list(plan.first)
+        built = dict(zip([(s.name, seed) for s, seed in first], self._parallel(builder, teacher, first), strict=True))
+        for spec, seed in plan.later:  # with the models built before it in the suite's order, as locally
             before = [s.name for s in suite.students[:suite.students.index(spec)]]
             ready = {n: built[n, seed].module for n in before if (n, seed) in built}
             builder.built_models[seed] = {n: module for n, module in ready.items() if module is not None}
             builder.built_keys[seed] = {n: built[n, seed].key for n in before if (n, seed) in built}
             built[spec.name, seed] = builder.student(spec, seed, teacher)
-        return [built[spec.name, seed] for spec, seed in order]
+        return [built[spec.name, seed] for spec, seed in plan.order]
 
     def _parallel(self, builder: Builder, teacher: Built, jobs: list[tuple[Any, int]]) -> list[Built]:
         from harness.build import Built as BuiltModel
