@@ -60,6 +60,16 @@ def test_every_relative_link_resolves(page: Path):
     assert not broken, f"{page.relative_to(ROOT)}: " + "; ".join(broken)
 
 
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_source_file_a_page_names_exists(page: Path):
+    """A path like harness/measure/paired.py or scripts/module_graph.py, in prose or code, names a real file:
+    modules move, and a guide that points at the old place sends a newcomer nowhere."""
+    named = set(re.findall(r"(?<![\w/.])((?:harness|scripts|benchmarks|tests|suites|examples)/[\w/.-]+\.(?:py|yaml))",
+                           page.read_text()))
+    missing = sorted(path for path in named if not (ROOT / path).exists())
+    assert not missing, f"{page.relative_to(ROOT)} names files that do not exist: {', '.join(missing)}"
+
+
 def test_the_link_checker_sees_broken_links(tmp_path: Path):
     page = tmp_path / "page.md"
     page.write_text("# A `code` heading: yes\n\n## Twice\n\n## Twice\n\n```sh\n# not a heading\n```\n"
