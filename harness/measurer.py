@@ -30,7 +30,7 @@ from harness.measure.by_task import quality_estimates
 from harness.measure.paired import TWIN_SUFFIX, GroupResult, NoiseFloorLog, measure_group
 from harness.measure.session import CellRequest
 from harness.metrics import METRICS, metric
-from harness.rows import Row, Sample, Status
+from harness.rows import SINGLE_STREAM, Row, Sample, Status
 from harness.suite import Suite
 from harness.train import predict_logits
 
@@ -72,11 +72,13 @@ class Measurer:
     def _row(self, built: Built, name: str, value: float | None, *, batch_size: int | None = None,
              device: str = "cpu", ci: tuple[float, float] = (math.nan, math.nan), n: int | None = None,
              status: Status = Status.OK, error: str = "", threads: int | None = None,
-             dtype: str | None = None, backend: str = "eager", seq_len: int | None = None) -> Row:
+             dtype: str | None = None, backend: str = "eager", seq_len: int | None = None,
+             scenario: str = SINGLE_STREAM) -> Row:
         return Row(suite=self.suite.name, model=built.name, role=built.role, method=built.method, seed=built.seed,
                    device=device, dtype=dtype or built.dtype, batch_size=batch_size, metric=name,
                    value=math.nan if value is None else float(value), unit=metric(name).unit, ci_low=ci[0],
-                   ci_high=ci[1], n=n, status=status, error=error, threads=threads, backend=backend, seq_len=seq_len)
+                   ci_high=ci[1], n=n, status=status, error=error, threads=threads, backend=backend, seq_len=seq_len,
+                   scenario=scenario)
 
     def backends(self, built: Built) -> list[str]:
         """The latency backends of a model: its student spec's ``backends``, else ``measure.backends``."""
@@ -173,7 +175,7 @@ class Measurer:
         for res in results:
             for name in PER_BATCH:
                 kw: dict[str, Any] = {"batch_size": res.batch_size, **cell.columns(), "threads": used,
-                                      "dtype": dtype}
+                                      "dtype": dtype, "scenario": self.request(cell).scenario}
                 if name in res.values:
                     value, low, high, n = res.values[name]
                     rows.append(self._row(built, name, value, ci=(low, high), n=n, **kw))

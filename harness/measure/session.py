@@ -40,6 +40,7 @@ from harness.measure.latency import LatencySettings, make_timer, prepare_example
 from harness.measure.rss import RssBreakdown, rss_breakdown
 from harness.measure.size import model_dtype
 from harness.measure.threads import torch_threads
+from harness.rows import SINGLE_STREAM
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class CellRequest:
 
     ``timeout`` bounds one model's whole measurement (set-up and all its
     windows); ``seed`` seeds the random inputs, the same for every model.
+    ``scenario`` is how queries arrive; the rows of the cell carry it. Only
+    closed-loop timing (``single_stream``: one batch, wait, the next) is
+    measured so far.
     """
 
     input_shape: tuple[int, ...]
@@ -60,6 +64,11 @@ class CellRequest:
     backend: str = "eager"
     token_range: tuple[int, int] | None = None
     seed: int = 0
+    scenario: str = SINGLE_STREAM
+
+    def __post_init__(self) -> None:
+        if self.scenario != SINGLE_STREAM:
+            raise ValueError(f"scenario {self.scenario!r}: only {SINGLE_STREAM} (closed-loop timing) is measured")
 
     @property
     def on_cuda(self) -> bool:
