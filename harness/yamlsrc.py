@@ -19,6 +19,63 @@ from harness.errors import SuiteError
 
 Locations = dict[tuple[Any, ...], int]
 
+#: a suite is a page of text: a file over this is refused before it is read
+MAX_BYTES = 10 * 2**20
+#: mappings and lists nested deeper than this are refused as they are parsed (a real suite nests about 6 deep)
+MAX_DEPTH = 64
+#: values once every alias is expanded: anchors may share a recipe, not multiply a file ("billion laughs")
+MAX_NODES = 100_000
+
+
+class _Refused(Exception):
+    def __init__(self, message: str, line: int | None):
+        super().__init__(message)
+        self.line = line
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader, refusing structure nested deeper than :data:`MAX_DEPTH` while it composes (PyYAML
+    recurses once per level: a few thousand levels would end in a RecursionError)."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _Refused(f"nested more than {MAX_DEPTH} levels deep", mark.line + 1)
+            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+        finally:
+            self._depth -= 1
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand to over :data:`MAX_NODES` values, naming the line of the
+    smallest part that does. Linear in the file: each node's expanded size is computed once, however many
+    times the aliases repeat it."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        if id(node) not in sizes:
+            sizes[id(node)] = 1 + sum(size(child) for child in _children(node))
+        return sizes[id(node)]
+
+    if size(root) <= MAX_NODES:
+        return
+    node = root
+    while (over := [c for c in _children(node) if sizes[id(c)] > MAX_NODES]):
+        node = over[0]
+    raise _Refused(f"its aliases expand to over {MAX_NODES} values (an alias bomb?)", node.start_mark.line + 1)
+
 
 def _walk(node: yaml.Node, path: tuple[Any, ...], out: Locations, file: str) -> None:
     out[path] = node.start_mark.line + 1
@@ -62,6 +119,9 @@ def load_yaml(path: Path) -> tuple[Any, Locations]:
     """Parse ``path`` safely; syntax errors become one-line :class:`SuiteError`."""
     file = str(path)
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise SuiteError(f"{path.stat().st_size} bytes: over the {MAX_BYTES // 2**20} MiB a suite file may have",
+                             file=file)
         data = path.read_bytes()
     except FileNotFoundError:
         raise SuiteError("file not found", file=file) from None
@@ -73,9 +133,17 @@ def load_yaml(path: Path) -> tuple[Any, Locations]:
         line: int | None = data[: exc.start].count(b"\n") + 1
         raise SuiteError(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); a suite is a YAML text file",
                          file=file, line=line) from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise SuiteError("a NUL byte: a suite is a YAML text file", file=file, line=line)
+    loader = _BoundedLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is not None:
+            _check_expansion(node)
+        value = loader.construct_document(node) if node is not None else None
+    except _Refused as exc:
+        raise SuiteError(str(exc), file=file, line=exc.line) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -83,7 +151,9 @@ def load_yaml(path: Path) -> tuple[Any, Locations]:
         raise SuiteError(f"invalid YAML: {problem}", file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise SuiteError(f"invalid YAML: {' '.join(str(exc).split())}", file=file) from None
+    finally:
+        loader.dispose()
     locations: Locations = {}
     if node is not None:
         _walk(node, (), locations, file)
-    return data, locations
+    return value, locations

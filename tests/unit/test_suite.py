@@ -80,3 +80,42 @@ def test_odd_keys_are_quoted_so_the_error_stays_one_line(tmp_path: Path):
     assert str(info.value) == (f'{tmp_path / "s.yaml"}:16: ["two\\nlines"]: unknown key (allowed: name, version, '
                                "description, dataset, teacher, students, build, measure, seeds, gates, "
                                "gate_policy)")
+
+
+def test_an_alias_bomb_is_refused_in_bounded_time_and_memory():
+    """9**9 values from 11 short lines: refused from the composed nodes, before anything is expanded."""
+    import time
+    import tracemalloc
+
+    path = FIXTURES / "bad_suites" / "alias_bomb.yaml"
+    tracemalloc.start()
+    started = time.process_time()
+    try:
+        with pytest.raises(SuiteError, match="alias bomb"):
+            load_suite(path)
+        seconds = time.process_time() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert seconds < 1.0 and peak < 100 * 2**20, (seconds, peak)
+
+
+def test_anchors_that_share_a_recipe_are_fine(tmp_path: Path):
+    text = (FIXTURES / "tiny.yaml").read_text()
+    shared = text.replace("params: {hidden: [16]}", "params: &arch {hidden: [16]}").replace(
+        "params: {hidden: [4]}", "params: *arch")
+    assert shared != text
+    (tmp_path / "s.yaml").write_text(shared)
+    suite = load_suite(tmp_path / "s.yaml")
+    assert suite.students[0].params == suite.teacher.params == {"hidden": [16], "dropout": 0.0}
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path):
+    from harness.yamlsrc import MAX_BYTES
+
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as handle:
+        handle.truncate(MAX_BYTES + 1)  # sparse: nothing is written, and the loader must not read it
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    assert str(info.value) == f"{path}: {MAX_BYTES + 1} bytes: over the 10 MiB a suite file may have"
