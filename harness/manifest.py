@@ -55,6 +55,15 @@ class Hardware(BaseModel):
     machine_id: str | None = None
 
 
+class FileRecord(BaseModel):
+    """What a file of the run held when the harness wrote it: a reader that finds other bytes names the file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bytes: int = Field(ge=0)
+
+
 class Manifest(BaseModel):
     """The fields of ``manifest.json``. Unknown keys are kept (a newer harness of the same schema
     version may add one); a missing required key or a wrong type is an error."""
@@ -91,6 +100,8 @@ class Manifest(BaseModel):
     merged_from: list[dict[str, Any]] | None = None
     #: why a run failed (status ``failed``)
     error: str | None = None
+    #: file name -> its digest, for each table of the run, written with the table (runs before this: empty)
+    files: dict[str, FileRecord] = Field(default_factory=dict)
 
     @property
     def finished(self) -> bool:

@@ -32,8 +32,9 @@ class Status(StrEnum):
     ERROR = "error"
 
 
-def _col(dtype: str, default: Any = None) -> Any:
-    return field(default=default, metadata={"dtype": dtype})
+def _col(dtype: str, default: Any = None, since: int = 1) -> Any:
+    """A column of pandas dtype ``dtype``, stored since schema version ``since`` (older runs are migrated)."""
+    return field(default=default, metadata={"dtype": dtype, "since": since})
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,12 @@ class Row:
     status: Status = _col("string", Status.OK)
     error: str = _col("string", "")
     # schema 2
-    threads: int | None = _col("Int64")
-    backend: str = _col("string", "eager")
-    seq_len: int | None = _col("Int64")
+    threads: int | None = _col("Int64", since=2)
+    backend: str = _col("string", "eager", since=2)
+    seq_len: int | None = _col("Int64", since=2)
     # schema 3: how the model was loaded (single_stream: closed-loop timing); target_qps only in the server scenario
-    scenario: str = _col("string", SINGLE_STREAM)
-    target_qps: float | None = _col("float64")
+    scenario: str = _col("string", SINGLE_STREAM, since=3)
+    target_qps: float | None = _col("float64", since=3)
 
     def record(self) -> dict[str, Any]:
         """The row as a plain dict (the status as its string), as the tables store it."""
@@ -84,13 +85,13 @@ class Sample:
     iteration: int | None = _col("Int64")
     latency_ms: float = _col("float64", math.nan)
     # schema 2
-    threads: int | None = _col("Int64")
-    backend: str = _col("string", "eager")
-    seq_len: int | None = _col("Int64")
+    threads: int | None = _col("Int64", since=2)
+    backend: str = _col("string", "eager", since=2)
+    seq_len: int | None = _col("Int64", since=2)
     # schema 3: the paired round a sample was timed in, and its model's place in that round's random order
-    round: int | None = _col("Int64")
-    slot: int | None = _col("Int64")
-    scenario: str = _col("string", SINGLE_STREAM)
+    round: int | None = _col("Int64", since=3)
+    slot: int | None = _col("Int64", since=3)
+    scenario: str = _col("string", SINGLE_STREAM, since=3)
 
     def record(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -98,6 +99,11 @@ class Sample:
 
 def _columns(cls: type) -> dict[str, str]:
     return {f.name: f.metadata["dtype"] for f in dataclasses.fields(cls)}
+
+
+def stored_since(cls: type, version: int) -> list[str]:
+    """The columns a table of ``cls`` rows written by schema ``version`` must have."""
+    return [f.name for f in dataclasses.fields(cls) if f.metadata["since"] <= version]
 
 
 #: column -> pandas dtype, in order (DESIGN.md's result schema)

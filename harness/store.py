@@ -25,8 +25,9 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.manifest import SCHEMA_VERSION, Manifest, RunStatus, parse
-from harness.rows import COLUMNS, DEFAULTS, SAMPLE_COLUMNS, SINGLE_STREAM, Row, Sample, Status
+from harness.integrity import check_file, digest_of
+from harness.manifest import SCHEMA_VERSION, FileRecord, Manifest, RunStatus, parse
+from harness.rows import COLUMNS, DEFAULTS, SAMPLE_COLUMNS, SINGLE_STREAM, Row, Sample, Status, stored_since
 from harness.signals import deferred
 
 MANIFEST = "manifest.json"
@@ -68,8 +69,11 @@ def frame(rows: Iterable[Record], columns: Mapping[str, str] = COLUMNS) -> pd.Da
     return df.astype(dict(columns))
 
 
-def _write_parquet(path: Path, df: pd.DataFrame) -> None:
-    atomic_write_bytes(path, df.to_parquet(index=False))
+def _write_parquet(path: Path, df: pd.DataFrame) -> FileRecord:
+    """Write ``df`` to ``path`` atomically; returns the digest of what was written."""
+    data = df.to_parquet(index=False)
+    atomic_write_bytes(path, data)
+    return digest_of(data)
 
 
 class RunWriter:
@@ -97,9 +101,13 @@ class RunWriter:
         """An existing run directory, with its rows, to add what is missing (``harness run --resume``)."""
         manifest = read_manifest(run_dir)
         writer = cls(run_dir, manifest)
-        for name, columns, kept in ((MEASUREMENTS, COLUMNS, writer._rows), (SAMPLES, SAMPLE_COLUMNS, writer._samples)):
-            if (run_dir / name).is_file():
-                kept.append(_read_table(run_dir / name, manifest, columns))
+        try:
+            for name, kind, kept in ((MEASUREMENTS, Row, writer._rows), (SAMPLES, Sample, writer._samples)):
+                if (run_dir / name).is_file() or name in manifest.files:
+                    kept.append(_read_table(run_dir / name, manifest, kind))
+        except HarnessError as exc:
+            raise HarnessError(f"{exc}; a damaged run is not resumed: check it with harness verify {run_dir}, then "
+                               f"run the suite again (or merge the shards that are whole)") from None
         return writer
 
     def rows(self) -> pd.DataFrame:
@@ -131,13 +139,15 @@ class RunWriter:
         new_rows, new_samples = frame(rows), frame(samples, SAMPLE_COLUMNS)
         for df in (new_rows, new_samples):
             df["run_id"] = pd.Series(self.run_id, index=df.index, dtype="string")
-        with deferred():
+        with deferred():  # each table, then the manifest with its digest
             if len(new_rows) or not (self.run_dir / MEASUREMENTS).exists():
                 self._rows.append(new_rows)
-                _write_parquet(self.run_dir / MEASUREMENTS, self.rows())
+                self.manifest.files[MEASUREMENTS] = _write_parquet(self.run_dir / MEASUREMENTS, self.rows())
             if len(new_samples) or not (self.run_dir / SAMPLES).exists():
                 self._samples.append(new_samples)
-                _write_parquet(self.run_dir / SAMPLES, pd.concat(self._samples, ignore_index=True))
+                table = pd.concat(self._samples, ignore_index=True)
+                self.manifest.files[SAMPLES] = _write_parquet(self.run_dir / SAMPLES, table)
+            self.write_manifest()
 
     def finish(self, status: RunStatus, **extra: Any) -> None:
         self.manifest = parse({**self.manifest.model_dump(), **extra, "status": status, "finished_at": now_iso()},
@@ -161,9 +171,16 @@ def run_dirs(path: Path) -> list[Path]:
 def read_manifest(run_dir: Path) -> Manifest:
     path = run_dir / MANIFEST
     try:
-        raw = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HarnessError(f"{path}: unreadable manifest: {exc}") from None
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise HarnessError(f"{path}: cannot read the manifest: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise HarnessError(f"{path}: not a manifest: not UTF-8 text (byte {exc.start})") from None
+    try:
+        raw = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise HarnessError(f"{path}: not a manifest: not valid JSON{where}") from None
     return parse(raw, path)
 
 
@@ -191,10 +208,36 @@ def _v2_to_v3(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _read_table(path: Path, manifest: Manifest, columns: Mapping[str, str]) -> pd.DataFrame:
+def _fits(column: pd.Series, dtype: str) -> bool:
+    """Whether a stored column can be read as the schema's ``dtype`` without changing what it says."""
+    values = column.dropna()
+    if values.empty:
+        return True
+    if dtype == "string":
+        return pd.api.types.is_string_dtype(column) and all(isinstance(v, str) for v in values)
+    if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+        return False
+    if dtype == "Int64":
+        return pd.api.types.is_integer_dtype(column) or bool((values == values.round()).all())
+    return True
+
+
+def _read_table(path: Path, manifest: Manifest, kind: type[Row] | type[Sample]) -> pd.DataFrame:
     """A table as the current schema has it (old runs migrated on read, never rewriting files); a column
-    added since reads as null in older runs unless a migration step says what it was."""
-    df = pd.read_parquet(path)
+    added since reads as null in older runs unless a migration step says what it was. A file that is not
+    what the manifest recorded, not parquet, or not a table of this schema is one line naming the file."""
+    columns = COLUMNS if kind is Row else SAMPLE_COLUMNS
+    if not path.is_file():
+        raise HarnessError(f"{path}: missing: the manifest records it but it is not there")
+    check_file(path, manifest.files.get(path.name))
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow's errors for a file cut short, random bytes, a decompression failure...
+        raise HarnessError(f"{path}: not a readable parquet table: {' '.join(str(exc).split())[:200]}") from None
+    missing = [c for c in stored_since(kind, manifest.schema_version) if c not in df.columns]
+    if missing:
+        raise HarnessError(f"{path}: not a results table of schema {manifest.schema_version}: no column "
+                           f"{', '.join(missing)}")
     if manifest.schema_version < 2:
         df = _v1_to_v2(df, manifest)
     if manifest.schema_version < 3:
@@ -202,6 +245,8 @@ def _read_table(path: Path, manifest: Manifest, columns: Mapping[str, str]) -> p
     for name, dtype in columns.items():
         if name not in df.columns:
             df[name] = pd.Series(None, index=df.index, dtype=dtype)
+        elif not _fits(df[name], dtype):
+            raise HarnessError(f"{path}: column {name} holds {df[name].dtype} values, not {dtype}")
     return df[list(columns)].astype(dict(columns))
 
 
@@ -211,13 +256,12 @@ def load_results(*paths: str | Path, samples: bool = False) -> pd.DataFrame:
     A path is a run directory or any folder above run directories.
     """
     frames = []
-    columns = SAMPLE_COLUMNS if samples else COLUMNS
+    name, kind = (SAMPLES, Sample) if samples else (MEASUREMENTS, Row)
     for path in paths:
         for run_dir in run_dirs(Path(path)):
             manifest = read_manifest(run_dir)
-            table = run_dir / (SAMPLES if samples else MEASUREMENTS)
-            if table.is_file():
-                frames.append(_read_table(table, manifest, columns))
+            if (run_dir / name).is_file() or name in manifest.files:
+                frames.append(_read_table(run_dir / name, manifest, kind))
     if not frames:
-        return frame([], columns)
+        return frame([], SAMPLE_COLUMNS if samples else COLUMNS)
     return pd.concat(frames, ignore_index=True)

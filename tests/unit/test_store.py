@@ -76,13 +76,20 @@ def test_missing_or_future_results_are_one_line_errors(tmp_path: Path):
         load_results(writer.run_dir)
 
 
-def test_old_rows_missing_a_column_are_migrated_on_read(tmp_path: Path):
+def test_a_table_without_a_column_of_its_schema_is_refused_naming_it(tmp_path: Path):
+    """A column the run's schema version wrote is part of the file: without it the file is not what the
+    harness wrote (older schemas' missing columns are migrated, below)."""
     writer = RunWriter.create(tmp_path, "s", {**MANIFEST_KEYS})
     writer.append([_row("a", "accuracy", 0.5)])
     path = writer.run_dir / MEASUREMENTS
     pd.read_parquet(path).drop(columns=["n"]).to_parquet(path)
-    df = load_results(writer.run_dir)
-    assert list(df.columns) == list(COLUMNS) and pd.isna(df.loc[0, "n"])
+    with pytest.raises(HarnessError, match="damaged: .* bytes, but the manifest recorded"):
+        load_results(writer.run_dir)
+    writer.manifest.files = {}  # as a run without digests: the columns are checked all the same
+    writer.write_manifest()
+    with pytest.raises(HarnessError) as info:
+        load_results(writer.run_dir)
+    assert str(info.value) == f"{path}: not a results table of schema 3: no column n"
 
 
 def test_ctrl_c_during_a_write_waits_for_the_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -99,7 +106,7 @@ def test_ctrl_c_during_a_write_waits_for_the_write(tmp_path: Path, monkeypatch: 
     def write_then_interrupt(path, df):
         os.kill(os.getpid(), signal.SIGINT)  # held until the block ends
         seen.append(path.name)
-        real(path, df)
+        return real(path, df)
 
     monkeypatch.setattr(store, "_write_parquet", write_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
@@ -119,6 +126,7 @@ def _older_run(tmp_path: Path, version: int, added_since: tuple[str, ...]) -> Ru
         df = pd.read_parquet(path)
         df.drop(columns=[c for c in added_since if c in df.columns]).to_parquet(path)
     writer.manifest.schema_version = version
+    writer.manifest.files = {}  # digests came with schema 3's integrity records
     writer.write_manifest()
     return writer
 
@@ -143,6 +151,7 @@ def test_schema_1_rows_get_threads_from_the_manifest_on_read(tmp_path: Path):
         pd.read_parquet(writer.run_dir / name).drop(columns=["threads", "backend", "seq_len"]).to_parquet(
             writer.run_dir / name)
     writer.manifest.schema_version = 1
+    writer.manifest.files = {}
     writer.write_manifest()
     before = (writer.run_dir / MEASUREMENTS).read_bytes()
     df = load_results(writer.run_dir)
