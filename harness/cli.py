@@ -14,6 +14,7 @@
     harness compare BASELINE CANDIDATE [--suite SUITE] [--format text|markdown|json] [--out FILE]
                     [--allow-hardware-change | --skip-hardware-gates]
                                               check the gates: exit 0 all hold, 1 one fails, 2 bad input/refused
+    harness verify RUN_DIR...                 check runs are whole (sha256 of each file, readable tables): 0 or 2
     harness list [KIND [NAME]]                what the registries hold; with NAME, that component's parameters
 
 Bad input is one line on stderr and exit code 2; never a traceback.
@@ -22,6 +23,8 @@ Bad input is one line on stderr and exit code 2; never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -106,6 +109,11 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_gate_commands(sub)
 
+    check = sub.add_parser("verify", help="check that runs are whole: each file's sha256, readable tables",
+                           description="Each RUN_DIR (or every run below a folder): the manifest parses, every "
+                                       "file it records holds the bytes that were written (sha256) and reads as a "
+                                       "table of the run's schema. One line per run; exit 2 if any is damaged.")
+    check.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
     listing = sub.add_parser("list", help="list datasets, architectures, methods and metrics, or one's parameters",
                              description="Without NAME: every registered name of KIND (default: every kind). With "
                                          "NAME: that component's parameters as a suite writes them: name, type, "
@@ -316,9 +324,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from harness.verify import verify
+
+    verdicts = verify(args.run_dirs)
+    for verdict in verdicts:
+        print(verdict.line())
+    damaged = sum(not v.whole for v in verdicts)
+    print(f"{len(verdicts)} runs: {len(verdicts) - damaged} whole, {damaged} damaged", file=sys.stderr)
+    return 2 if damaged else 0
+
+
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "list": cmd_list,
             "leaderboard": cmd_leaderboard, "baseline": cmd_baseline, "compare": cmd_compare, "merge": cmd_merge,
-            "hardware": cmd_hardware}
+            "hardware": cmd_hardware, "verify": cmd_verify}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -331,6 +350,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("harness: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout closed early (harness leaderboard ... | head): end quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not fail
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

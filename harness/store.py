@@ -104,7 +104,7 @@ class RunWriter:
         try:
             for name, kind, kept in ((MEASUREMENTS, Row, writer._rows), (SAMPLES, Sample, writer._samples)):
                 if (run_dir / name).is_file() or name in manifest.files:
-                    kept.append(_read_table(run_dir / name, manifest, kind))
+                    kept.append(read_table(run_dir / name, manifest, kind))
         except HarnessError as exc:
             raise HarnessError(f"{exc}; a damaged run is not resumed: check it with harness verify {run_dir}, then "
                                f"run the suite again (or merge the shards that are whole)") from None
@@ -222,7 +222,7 @@ def _fits(column: pd.Series, dtype: str) -> bool:
     return True
 
 
-def _read_table(path: Path, manifest: Manifest, kind: type[Row] | type[Sample]) -> pd.DataFrame:
+def read_table(path: Path, manifest: Manifest, kind: type[Row] | type[Sample]) -> pd.DataFrame:
     """A table as the current schema has it (old runs migrated on read, never rewriting files); a column
     added since reads as null in older runs unless a migration step says what it was. A file that is not
     what the manifest recorded, not parquet, or not a table of this schema is one line naming the file."""
@@ -261,7 +261,7 @@ def load_results(*paths: str | Path, samples: bool = False) -> pd.DataFrame:
         for run_dir in run_dirs(Path(path)):
             manifest = read_manifest(run_dir)
             if (run_dir / name).is_file() or name in manifest.files:
-                frames.append(_read_table(run_dir / name, manifest, kind))
+                frames.append(read_table(run_dir / name, manifest, kind))
     if not frames:
         return frame([], SAMPLE_COLUMNS if samples else COLUMNS)
     return pd.concat(frames, ignore_index=True)
