@@ -6,8 +6,8 @@ comes from a newer harness is refused in one line that names the file and the ke
 
 >>> m = parse({"schema_version": 3, "run_id": "r1", "status": "complete", "suite_name": "quick",
 ...            "suite_hash": "ab12", "suite": {}}, "manifest.json")
->>> m.hardware.cpu is None, m.noise().reason
-(True, 'not recorded in this run\\'s manifest')
+>>> m.hardware.cpu is None, m.noise().pct, m.noise().reason
+(True, None, "not recorded in this run's manifest")
 >>> parse({"schema_version": 9, "run_id": "r1"}, "manifest.json")
 Traceback (most recent call last):
 harness.errors.HarnessError: manifest.json: schema_version 9 is not one this harness reads (<= 3)
