@@ -24,6 +24,8 @@ class Metric:
     from_latency_samples: bool = False
     #: a timing relative to the teacher's in the same paired rounds: the teacher's own value is 1 by construction
     relative_to_teacher: bool = False
+    #: measured on cuda devices only: elsewhere its rows are skipped, and reports say it does not apply there
+    needs_cuda: bool = False
 
     @property
     def timing(self) -> bool:
@@ -36,11 +38,11 @@ METRICS: Registry[Metric] = Registry("metric")
 
 def _declare(name: str, unit: str, higher_is_better: bool, description: str, per_batch_size: bool = False, *,
              machine_dependent: bool | None = None, from_latency_samples: bool = False,
-             relative_to_teacher: bool = False) -> None:
+             relative_to_teacher: bool = False, needs_cuda: bool = False) -> None:
     """Per-batch-size metrics are measured on a device, so they depend on the machine unless declared otherwise."""
     dependent = per_batch_size if machine_dependent is None else machine_dependent
     METRICS.add(name, Metric(name, unit, higher_is_better, per_batch_size, description, dependent,
-                             from_latency_samples, relative_to_teacher))
+                             from_latency_samples, relative_to_teacher, needs_cuda))
 
 
 _declare("accuracy", "fraction", True, "top-1 accuracy on the test split, bootstrap 95% interval")
@@ -74,12 +76,15 @@ _declare("rss_peak_bytes", "bytes", False, "peak resident memory of the measurin
 _declare("rss_weights_bytes", "bytes", False, "resident memory the weights added to the measuring process (cpu)", True)
 _declare("rss_activations_bytes", "bytes", False, "resident memory one forward added above the weights (cpu)", True)
 _declare("cuda_peak_allocated_bytes", "bytes", False, "torch.cuda.max_memory_allocated during one forward (cuda)",
-         True)
-_declare("gpu_process_memory_bytes", "bytes", False, "GPU memory NVML reports for the measuring process (cuda)", True)
-_declare("gpu_util_pct", "%", False, "mean NVML utilisation while timing: share of time a kernel ran", True)
-_declare("gpu_power_w", "W", False, "mean GPU board power while timing (NVML)", True)
+         True, needs_cuda=True)
+_declare("gpu_process_memory_bytes", "bytes", False, "GPU memory NVML reports for the measuring process (cuda)", True,
+         needs_cuda=True)
+_declare("gpu_util_pct", "%", False, "mean NVML utilisation while timing: share of time a kernel ran", True,
+         needs_cuda=True)
+_declare("gpu_power_w", "W", False, "mean GPU board power while timing (NVML)", True, needs_cuda=True)
 _declare("energy_j_per_sample", "J", False,
-         "GPU energy while timing over samples processed (energy counter, else power integrated)", True)
+         "GPU energy while timing over samples processed (energy counter, else power integrated)", True,
+         needs_cuda=True)
 _declare("train_seconds", "s", False, "wall time the method took to build the model", machine_dependent=True)
 _declare("compile_seconds", "s", False,
          "preparing the backend (trace, export, ONNX export and session; charged to the first batch size) plus the "

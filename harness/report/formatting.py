@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import pandas as pd
 from tabulate import tabulate
@@ -77,7 +78,12 @@ def table_cell(value: object) -> str:
     return " ".join(str(value).split()).replace("|", "\\|")
 
 
+def markdown_grid(columns: Iterable[object], rows: Iterable[Iterable[object]]) -> str:
+    """A GitHub Markdown table of cells as they are (strings already formatted)."""
+    cells = [[table_cell(v) for v in row] for row in rows]
+    return tabulate(cells, headers=[table_cell(c) for c in columns], tablefmt="github", disable_numparse=True)
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
     """``frame`` as a GitHub Markdown table of its values as they are (strings already formatted)."""
-    rows = [[table_cell(v) for v in row] for row in frame.itertuples(index=False)]
-    return tabulate(rows, headers=[table_cell(c) for c in frame.columns], tablefmt="github", disable_numparse=True)
+    return markdown_grid(frame.columns, frame.itertuples(index=False))

@@ -31,9 +31,11 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import HarnessError
+from harness.manifest import Manifest
 from harness.metrics import metric
 from harness.report import formatting, tables
 from harness.report.variants import base_model, split_variants
+from harness.rows import Status
 from harness.store import load_results, read_manifest, run_dirs
 
 SPEED_METRICS = ("latency_p50_ms", "throughput_sps", "peak_memory_bytes", "energy_j_per_sample", "speedup_vs_teacher")
@@ -61,15 +63,15 @@ def machine_labels(machines: Sequence[dict[str, Any]]) -> list[str]:
     return labels
 
 
-def _environment(manifest: dict[str, Any], device: str, threads: Any, dtype: str) -> dict[str, Any]:
-    hardware = dict(manifest.get("hardware") or {})
+def _environment(manifest: Manifest, device: str, threads: Any, dtype: str) -> dict[str, Any]:
+    hardware = manifest.hardware
     cuda = device.startswith("cuda")
-    return {"cpu": hardware.get("cpu"), "cores_logical": hardware.get("cores_logical"),
-            "ram_bytes": hardware.get("ram_bytes"), "gpu": hardware.get("gpu") if cuda else None,
-            "driver": hardware.get("driver") if cuda else None, "cuda": hardware.get("cuda") if cuda else None,
-            "torch": hardware.get("torch"), "python": hardware.get("python"), "platform": hardware.get("platform"),
-            "threads": None if pd.isna(threads) else int(threads), "dtype": dtype, "device": device.split(":")[0],
-            "harness_version": manifest.get("harness_version"), "git_commit": manifest.get("git_commit")}
+    return {"cpu": hardware.cpu, "cores_logical": hardware.cores_logical, "ram_bytes": hardware.ram_bytes,
+            "gpu": hardware.gpu if cuda else None, "driver": hardware.driver if cuda else None,
+            "cuda": hardware.cuda if cuda else None, "torch": hardware.torch, "python": hardware.python,
+            "platform": hardware.platform, "threads": None if pd.isna(threads) else int(threads), "dtype": dtype,
+            "device": device.split(":")[0], "harness_version": manifest.harness_version,
+            "git_commit": manifest.git_commit}
 
 
 def _machine_key(env: dict[str, Any]) -> tuple[str, ...]:
@@ -79,7 +81,7 @@ def _machine_key(env: dict[str, Any]) -> tuple[str, ...]:
 
 def _left_out(df: pd.DataFrame, run_id: str) -> list[str]:
     """One line per (device, reason) of latency cells that were not measured."""
-    absent = df[df["batch_size"].notna() & (df["metric"] == "latency_p50_ms") & (df["status"] != "ok")]
+    absent = df[df["batch_size"].notna() & (df["metric"] == "latency_p50_ms") & (df["status"] != Status.OK)]
     return [f"{device} in run {run_id}: {status}, {tables.error_text(error)}"
             for (device, status, error), _ in absent.groupby(["device", "status", "error"], dropna=False)]
 
@@ -92,8 +94,8 @@ def load_machines(paths: Sequence[Path]) -> tuple[pd.DataFrame, dict[str, dict[s
         for run_dir in run_dirs(Path(path)):
             # a model timed as several backends or sequence lengths is one entry per variant, never pooled
             manifest, df = read_manifest(run_dir), split_variants(load_results(run_dir))
-            left_out += _left_out(df, str(manifest.get("run_id")))
-            timed = df[df["batch_size"].notna() & df["metric"].isin(SPEED_METRICS) & (df["status"] == "ok")].copy()
+            left_out += _left_out(df, manifest.run_id)
+            timed = df[df["batch_size"].notna() & df["metric"].isin(SPEED_METRICS) & (df["status"] == Status.OK)].copy()
             names = []
             for device, threads, dtype in zip(timed["device"], timed["threads"], timed["dtype"], strict=True):
                 env = _environment(manifest, str(device), threads, str(dtype))

@@ -1,13 +1,12 @@
 """The hardware report's files: ``report.md`` and a self-contained ``index.html`` with seaborn figures.
 
 Tables come from :mod:`harness.report.hardware`; formatting, figure style and the
-HTML page's CSS and figure embedding are the run report's (:mod:`harness.report.markdown`,
-:mod:`harness.report.plots`, :mod:`harness.report.html`).
+HTML page are the run report's (:mod:`harness.report.formatting`,
+:mod:`harness.report.plots`, :mod:`harness.report.page`).
 """
 
 from __future__ import annotations
 
-import html as html_lib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pandas as pd
 import seaborn as sns
 
 from harness.errors import HarnessError
-from harness.report import formatting, html, plots
+from harness.report import formatting, page, plots
 from harness.report.hardware import (
     SPEEDUPS,
     comparison_table,
@@ -32,7 +31,7 @@ FIGURES = {"hardware_latency": "Latency p50 against batch size on each machine (
 
 def _panels(table: pd.DataFrame, value: str, ylabel: str, band: bool, reference_line: bool):
     models = list(dict.fromkeys(table["model"]))
-    fig, axes = plots._figure(ncols=len(models), width=4.2)
+    fig, axes = plots.new_figure(ncols=len(models), width=4.2)
     colours = dict(zip(dict.fromkeys(table["machine"]), sns.color_palette("colorblind", n_colors=10), strict=False))
     for ax, model in zip(axes, models, strict=True):
         for machine, line in table[table["model"] == model].groupby("machine", sort=False):
@@ -52,12 +51,12 @@ def _panels(table: pd.DataFrame, value: str, ylabel: str, band: bool, reference_
     if value == "latency_p50_ms":
         for ax in axes:
             ax.set_yscale("log")
-            plots._plain_log(ax, "y")
+            plots.plain_log(ax, "y")
     else:  # one scale for every model, so that panels compare at a glance
         low, high = min(ax.get_ylim()[0] for ax in axes), max(ax.get_ylim()[1] for ax in axes)
         for ax in axes:
             ax.set_ylim(low, high)
-    plots._legend(fig, axes)
+    plots.legend(fig, axes)
     return fig
 
 
@@ -95,19 +94,17 @@ def render_markdown(suite: str, reference: str, table: pd.DataFrame, env: pd.Dat
 def render_html(suite: str, reference: str, table: pd.DataFrame, env: pd.DataFrame, figures: dict[str, Path],
                 left_out: list[str]) -> str:
     heading = f"{suite}: hardware comparison"
-    e = html._e
-    body = [f"<h1>{e(heading)}</h1>",
-            f"<p>Machines: {e(', '.join(env.columns[2:]))}. Reference: {e(reference)}. A machine is a hardware "
-            f"fingerprint plus the threads and dtype its cells ran with; {e(SPEEDUPS)}.</p>",
-            "<h2>Findings</h2><ul>" + "".join(f"<li>{e(line)}</li>" for line in findings(table, reference)) + "</ul>",
-            "<h2>Environment</h2><p class=\"note\">What differs besides the hardware (rows that differ first).</p>"
-            + html._table(env),
-            "<h2>Latency, throughput, memory per model and batch size</h2>" + html._table(display_comparison(table))
-            + html._notes(left_out, "Not measured, so not compared:"),
-            html._figures(figures, {}, captions=FIGURES)]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html_lib.escape(heading)}</title><style>{html.CSS}</style></head>\n<body>\n"
-            + "\n".join(body) + f"\n<script>{html.SCRIPT}</script>\n</body></html>\n")
+    return page.page(heading, [
+        f"<h1>{page.escape(heading)}</h1>",
+        page.paragraph(f"Machines: {', '.join(env.columns[2:])}. Reference: {reference}. A machine is a hardware "
+                       f"fingerprint plus the threads and dtype its cells ran with; {SPEEDUPS}."),
+        "<h2>Findings</h2>" + page.bullets(findings(table, reference)),
+        "<h2>Environment</h2>" + page.paragraph("What differs besides the hardware (rows that differ first).",
+                                                note=True) + page.frame(env),
+        "<h2>Latency, throughput, memory per model and batch size</h2>" + page.frame(display_comparison(table))
+        + page.notes(left_out, "Not measured, so not compared:"),
+        page.figures((name, FIGURES[name], path) for name, path in figures.items()),
+    ])
 
 
 def write_hardware_report(paths: Sequence[Path], out: Path, reference: str | None = None) -> Path:

@@ -24,7 +24,8 @@ whose values differ by less than the runs' A/A noise floor (the largest of
 the runs' floors, :mod:`harness.report.noise`) share a rank as well.
 ``pareto`` marks the rows that no other row (students and teacher alike)
 matches or beats in both accuracy and median latency while beating it in one;
-latencies closer than the noise floor count as equal there.
+latencies closer than the noise floor count as equal there (both rules:
+:mod:`harness.report.ranking`).
 ``speedup_vs_teacher`` is the stored paired metric (teacher p50 / model p50
 from the same rounds); for runs without it (before schema 3) it is the
 unpaired ratio of the teacher's p50 to the model's, and ``speedup_paired`` is
@@ -39,7 +40,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,10 @@ from harness.errors import HarnessError
 from harness.metrics import METRICS, metric
 from harness.report import noise
 from harness.report.formatting import MISSING, format_interval, format_value, header, markdown_table
-from harness.report.noise import NoiseFloor, largest, within_floor
+from harness.report.noise import NoiseFloor, largest
+from harness.report.ranking import pareto_flags, rank_rows
 from harness.report.tables import Estimate, aggregate, check_columns, devices, devices_by_threads
+from harness.rows import Status
 
 #: metrics every leaderboard shows; the ranked metric is added when it is not one of them
 SHOWN = ("accuracy", "params", "size_bytes", "latency_p50_ms", "throughput_sps", "speedup_vs_teacher")
@@ -59,41 +62,8 @@ WITH_INTERVAL = ("accuracy", "latency_p50_ms", "speedup_vs_teacher")
 #: a run whose manifest the leaderboard was not given
 NO_MANIFEST = NoiseFloor(None, "its manifest was not read")
 REFERENCE = "ref"
-UNRANKED = MISSING
 Row = dict[str, Any]
 Key = tuple[str, str, str]
-
-
-def pareto_flags(names: Sequence[str], accuracy: Sequence[float], latency: Sequence[float],
-                 floor_pct: float | None = None) -> dict[str, bool]:
-    """For each name, whether its point is Pareto-optimal (higher accuracy and lower latency are better).
-
-    A point is optimal when no other point is at least as good on both axes and strictly better on one.
-    Latencies that differ by less than ``floor_pct`` percent (the A/A noise floor) count as equal.
-    A point missing either value (NaN) is never optimal and dominates nothing. Names must be unique.
-
-    >>> pareto_flags(["kd", "scratch"], [0.95, 0.93], [1.01, 1.00], floor_pct=1.7)
-    {'kd': True, 'scratch': False}
-    """
-    if not len(names) == len(accuracy) == len(latency):
-        raise ValueError("names, accuracy and latency must have the same length")
-    if len(set(names)) != len(names):
-        raise ValueError("names must be unique")
-    points = [(a, lat) for a, lat in zip(accuracy, latency, strict=True)]
-    known = [not (pd.isna(a) or pd.isna(lat)) for a, lat in points]
-
-    def as_fast(j: int, i: int) -> bool:
-        return points[j][1] <= points[i][1] or within_floor(points[j][1], points[i][1], floor_pct)
-
-    def faster(j: int, i: int) -> bool:
-        return points[j][1] < points[i][1] and not within_floor(points[j][1], points[i][1], floor_pct)
-
-    def dominated(i: int) -> bool:
-        a = points[i][0]
-        return any(known[j] and j != i and points[j][0] >= a and as_fast(j, i)
-                   and (points[j][0] > a or faster(j, i)) for j in range(len(points)))
-
-    return {name: known[i] and not dominated(i) for i, name in enumerate(names)}
 
 
 def _check_by(df: pd.DataFrame, by: str) -> None:
@@ -114,7 +84,7 @@ def _groups(df: pd.DataFrame) -> dict[Key, list[Row]]:
 
 
 def _latency_batch_sizes(rows: list[Row], device: str | None) -> set[int]:
-    return {int(r["batch_size"]) for r in rows if r["metric"] == "latency_p50_ms" and r["status"] == "ok"
+    return {int(r["batch_size"]) for r in rows if r["metric"] == "latency_p50_ms" and r["status"] == Status.OK
             and not pd.isna(r["batch_size"]) and (device is None or r["device"] == device)}
 
 
@@ -164,41 +134,6 @@ def _record(key: Key, rows: list[Row], by: str, batch_size: int | None, device: 
              and (name != "speedup_vs_teacher" or paired)]
     record["notes"] = "; ".join(notes)
     return record
-
-
-def _overlap(upper: pd.Series, lower: pd.Series, by: str) -> bool:
-    """Whether two rows' intervals on ``by`` overlap; a row without an interval is the point of its value."""
-    def ends(row: pd.Series) -> tuple[float, float]:
-        low, high = row[f"{by}_low"], row[f"{by}_high"]
-        return (row[by], row[by]) if pd.isna(low) or pd.isna(high) else (low, high)
-
-    (a_low, a_high), (b_low, b_high) = ends(upper), ends(lower)
-    return bool(a_low <= b_high and b_low <= a_high)
-
-
-def _tied(leader: pd.Series, row: pd.Series, by: str, floor_pct: float | None) -> bool:
-    """Intervals overlap or, for a timing (:attr:`~harness.metrics.Metric.timing`), values within the floor."""
-    return _overlap(leader, row, by) or (metric(by).timing and within_floor(leader[by], row[by], floor_pct))
-
-
-def _ranks(students: pd.DataFrame, by: str, floor_pct: float | None = None) -> tuple[list[str], list[str]]:
-    """Competition ranks (shared across overlapping intervals, and for speed within the noise floor) and tie
-    markers of rows already in order."""
-    ranks: list[str] = []
-    ties: list[str] = []
-    leader = None  # the first row of the current group: the one that holds its rank
-    for position, (_, row) in enumerate(students.iterrows(), start=1):
-        if pd.isna(row[by]):
-            ranks.append(UNRANKED)
-            ties.append("")
-        elif leader is not None and _tied(leader, row, by, floor_pct):
-            ranks.append(ranks[-1])
-            ties.append(f"={ranks[-1]}")
-        else:
-            ranks.append(str(position))
-            ties.append("")
-            leader = row
-    return ranks, ties
 
 
 def _unpaired_speedups(table: pd.DataFrame) -> pd.DataFrame:
@@ -254,7 +189,7 @@ def leaderboard(df: pd.DataFrame, by: str = "accuracy", batch_size: int | None =
     students = table[table["role"] != "teacher"].sort_values(
         [by, "suite", "model", "method"], ascending=[not metric(by).higher_is_better, True, True, True],
         na_position="last", kind="stable")
-    ranks, ties = _ranks(students, by, floor_pct)
+    ranks, ties = rank_rows(students, by, floor_pct)
     teachers.insert(0, "rank", REFERENCE)
     teachers.insert(1, "tie", "")
     students.insert(0, "rank", ranks)

@@ -7,7 +7,9 @@ latencies (or speedups) that differ by less than it cannot be told apart on
 that machine in that run, so no finding, tie-break or Pareto decision calls
 such a difference real (:func:`within_floor`).
 
->>> floor = noise_floor({"noise_floor": {"pct": 1.7, "cells": []}})
+>>> from harness.manifest import parse
+>>> floor = noise_floor(parse({"schema_version": 3, "run_id": "r1", "status": "complete", "suite_name": "quick",
+...                           "suite_hash": "ab12", "suite": {}, "noise_floor": {"pct": 1.7, "cells": []}}, "m.json"))
 >>> sentence(floor)
 'Noise floor (A/A): differences in latency under 1.7% cannot be told apart on this machine in this run.'
 >>> within_floor(1.00, 1.015, floor.pct), within_floor(1.00, 1.02, floor.pct)
@@ -21,7 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.store import NoiseFloor, noise_floor, read_manifest, run_dirs
+from harness.manifest import NoiseFloor, noise_floor
+from harness.store import read_manifest, run_dirs
 
 __all__ = ["NoiseFloor", "format_pct", "largest", "noise_floor", "read_noise_floors", "sentence", "within_floor"]
 
@@ -80,5 +83,5 @@ def read_noise_floors(paths: Sequence[str | Path]) -> dict[str, NoiseFloor]:
     for path in paths:
         for run_dir in run_dirs(Path(path)):
             manifest = read_manifest(run_dir)
-            floors[str(manifest.get("run_id", run_dir.name))] = noise_floor(manifest)
+            floors[manifest.run_id] = noise_floor(manifest)
     return floors

@@ -26,11 +26,13 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
 from harness.metrics import metric  # noqa: E402
 from harness.report import tables  # noqa: E402
 from harness.report.formatting import human_bytes  # noqa: E402
+from harness.report.headline import cell  # noqa: E402
+from harness.rows import Status  # noqa: E402
 
 DPI = 110
 Palette = dict[str, tuple[float, float, float]]
@@ -70,27 +72,33 @@ def axis_label(text: str, name: str) -> str:
     return f"{text} ({'%' if unit == 'fraction' else unit})"
 
 
-def _plain_log(ax: Axes, which: str = "xy") -> None:
+def plain_log(ax: Axes, which: str = "xy") -> None:
     """Log axes labelled with plain numbers (0.05, 100) rather than powers, minor labels dropped.
 
     Major ticks sit at 1, 2 and 5 of each decade, so an axis spanning less than
-    a decade (latencies of 0.02 to 0.05 ms) still has labelled ticks.
+    a decade (latencies of 0.02 to 0.05 ms) still has labelled ticks; where
+    fewer than two of those fall in view (0.019 to 0.036 ms), at most five
+    evenly spaced ones, so that their labels never run into each other.
     """
     for name in which:
         axis = ax.xaxis if name == "x" else ax.yaxis
-        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        low, high = sorted(ax.get_xlim() if name == "x" else ax.get_ylim())
+        exponents = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1) if low > 0 else range(0)
+        in_view = [m * 10.0**e for e in exponents for m in (1, 2, 5) if low <= m * 10.0**e <= high]
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)) if len(in_view) >= 2
+                               else MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         axis.set_minor_formatter(NullFormatter())
 
 
-def _figure(ncols: int = 1, width: float = 6.0) -> tuple[Figure, list[Axes]]:
+def new_figure(ncols: int = 1, width: float = 6.0) -> tuple[Figure, list[Axes]]:
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.9):
         fig = Figure(figsize=(width * ncols, 4.2), layout="constrained")
         axes = fig.subplots(1, ncols, squeeze=False)[0]
     return fig, list(axes)
 
 
-def _legend(fig: Figure, axes: list[Axes]) -> None:
+def legend(fig: Figure, axes: list[Axes]) -> None:
     handles, labels = axes[0].get_legend_handles_labels()
     seen = dict(zip(labels, handles, strict=True))
     fig.legend(list(seen.values()), list(seen.keys()), loc="outside right upper", frameon=False)
@@ -134,37 +142,57 @@ def _lines(ax: Axes, data: pd.DataFrame, colours: Palette, band: bool) -> None:
     ax.set_xlabel("batch size")
 
 
+def _pareto_panel(ax: Axes, table: pd.DataFrame, colours: Palette, title: str) -> None:
+    """Accuracy against latency p50 of one summary table (log x), the Pareto frontier as a step line."""
+    several = table["dtype"].nunique() > 1
+    names = [f"{m} ({d})" if several else m for m, d in zip(table["model"], table["dtype"], strict=True)]
+    points = list(zip(names, table["latency_p50_ms"], 100 * table["accuracy"], strict=True))
+    front = pareto_front(points)
+    for (name, cost, value), model in zip(points, table["model"], strict=True):
+        ax.scatter([cost], [value], color=colours[model], s=60, label=model, zorder=3,
+                   edgecolor="black" if name in front else "none", linewidth=1.5,
+                   gid="pareto" if name in front else None)
+    members = sorted((c, v) for n, c, v in points if n in front)
+    ax.step([c for c, _ in members], [v for _, v in members], where="post", color="grey", linestyle=":",
+            zorder=2, label="Pareto frontier")
+    ax.set_xscale("log")
+    plain_log(ax, "x")
+    ax.set_title(title)
+    ax.set_xlabel(axis_label("latency p50", "latency_p50_ms"))
+    ax.set_ylabel(axis_label("accuracy", "accuracy"))
+
+
+def _placed(df: pd.DataFrame, size: int, device: str) -> pd.DataFrame:
+    table = tables.summary_table(df, size, device=device)
+    return table[table["accuracy"].notna() & table["latency_p50_ms"].notna()]
+
+
 def accuracy_vs_latency(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
     """Accuracy against latency p50, one panel per batch size (log x); the Pareto frontier as a step line."""
     device = _device(df)
     sizes = tables.batch_sizes(df[df["device"] == device]) if device else []
-    panels = []
-    for size in sizes:
-        table = tables.summary_table(df, size, device=device)
-        table = table[table["accuracy"].notna() & table["latency_p50_ms"].notna()]
-        if not table.empty:
-            panels.append((size, table))
+    panels = [(size, table) for size in sizes if not (table := _placed(df, size, str(device))).empty]
     if not panels:
         return Skipped("no model has both an accuracy and a latency: nothing to place")
-    fig, axes = _figure(len(panels), width=4.2)
+    fig, axes = new_figure(len(panels), width=4.2)
     for ax, (size, table) in zip(axes, panels, strict=True):
-        names = [f"{m} ({d})" if table["dtype"].nunique() > 1 else m for m, d in zip(table["model"], table["dtype"],
-                                                                                          strict=True)]
-        points = list(zip(names, table["latency_p50_ms"], 100 * table["accuracy"], strict=True))
-        front = pareto_front(points)
-        for (name, cost, value), model in zip(points, table["model"], strict=True):
-            ax.scatter([cost], [value], color=colours[model], s=60, label=model, zorder=3,
-                       edgecolor="black" if name in front else "none", linewidth=1.5,
-                       gid="pareto" if name in front else None)
-        members = sorted((c, v) for n, c, v in points if n in front)
-        ax.step([c for c, _ in members], [v for _, v in members], where="post", color="grey", linestyle=":",
-                zorder=2, label="Pareto frontier")
-        ax.set_xscale("log")
-        _plain_log(ax, "x")
-        ax.set_title(f"batch size {size} ({device})")
-        ax.set_xlabel(axis_label("latency p50", "latency_p50_ms"))
-    axes[0].set_ylabel(axis_label("accuracy", "accuracy"))
-    _legend(fig, axes)
+        _pareto_panel(ax, table, colours, f"batch size {size} ({device})")
+    for ax in axes[1:]:
+        ax.set_ylabel("")
+    legend(fig, axes)
+    return fig
+
+
+def pareto(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
+    """Accuracy against latency p50 where the report's headline takes its speedup (the first device's smallest
+    batch size, :func:`harness.report.headline.cell`), the Pareto frontier outlined: the figure beside it."""
+    where = cell(df)
+    table = _placed(df, where[1], where[0]) if where else pd.DataFrame()
+    if table.empty:
+        return Skipped("no model has both an accuracy and a latency: nothing to place")
+    fig, (ax,) = new_figure(width=4.6)
+    _pareto_panel(ax, table, colours, f"batch size {where[1]} ({where[0]})" if where else "")
+    legend(fig, [ax])
     return fig
 
 
@@ -173,10 +201,10 @@ def latency_throughput(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
     latency, throughput = per_batch(df, "latency_p50_ms"), per_batch(df, "throughput_sps")
     if latency.empty:
         return Skipped("no latency was measured")
-    fig, (left, right) = _figure(2, width=4.8)
+    fig, (left, right) = new_figure(2, width=4.8)
     _lines(left, latency, colours, band=True)
     left.set_yscale("log")
-    _plain_log(left, "y")
+    plain_log(left, "y")
     left.set_ylabel(axis_label("latency p50, 95% interval as band", "latency_p50_ms"))
     if throughput.empty:
         right.set_axis_off()
@@ -184,9 +212,9 @@ def latency_throughput(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
     else:
         _lines(right, throughput, colours, band=False)
         right.set_yscale("log")
-        _plain_log(right, "y")
+        plain_log(right, "y")
         right.set_ylabel(axis_label("throughput", "throughput_sps"))
-    _legend(fig, [left])
+    legend(fig, [left])
     return fig
 
 
@@ -196,14 +224,14 @@ def _metric_by_batch(df: pd.DataFrame, colours: Palette, name: str, label: str, 
     data = per_batch(df, name)
     if data.empty:
         return Skipped(absent)
-    fig, (ax,) = _figure()
+    fig, (ax,) = new_figure()
     _lines(ax, data, colours, band=band)
     ax.set_yscale("log")
-    _plain_log(ax, "y")
+    plain_log(ax, "y")
     if metric(name).unit == "bytes":
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: human_bytes(v)))
     ax.set_ylabel(axis_label(label, name))
-    _legend(fig, [ax])
+    legend(fig, [ax])
     return fig
 
 
@@ -231,7 +259,7 @@ def compression(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
     if teacher.empty:
         return Skipped("the run has no teacher to compare with")
     ref = teacher.iloc[0]
-    fig, axes = _figure(2, width=4.8)
+    fig, axes = new_figure(2, width=4.8)
     drawn = 0
     for ax, key, text in ((axes[0], "params", "params ratio"), (axes[1], "size_bytes", "size ratio")):
         for row in models.itertuples(index=False):
@@ -241,13 +269,13 @@ def compression(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
                 ax.scatter([ratio], [drop], color=colours[str(row.model)], s=60, label=row.model, zorder=3)
                 drawn += 1
         ax.set_xscale("log")
-        _plain_log(ax, "x")
+        plain_log(ax, "x")
         ax.axhline(0, color="grey", linewidth=0.8)
         ax.set_xlabel(f"{text}, teacher / model (x)")
         ax.set_ylabel("accuracy drop vs teacher (pp)")
     if not drawn:
         return Skipped("no model has both its accuracy and its size")
-    _legend(fig, axes)
+    legend(fig, axes)
     return fig
 
 
@@ -259,7 +287,7 @@ def energy(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
 
 def seed_accuracy(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
     """Accuracy of each seed per model (points) and the mean with its 95% interval across seeds."""
-    rows = df[(df["metric"] == "accuracy") & df["batch_size"].isna() & (df["status"] == "ok")]
+    rows = df[(df["metric"] == "accuracy") & df["batch_size"].isna() & (df["status"] == Status.OK)]
     per_seed = rows.groupby(["model", "seed"], sort=False)["value"].mean().reset_index()
     counts = per_seed.groupby("model")["seed"].nunique()
     if per_seed.empty:
@@ -268,7 +296,7 @@ def seed_accuracy(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
         return Skipped("one seed: every model ran with a single seed, so there is no spread across seeds to show")
     order = [m for m in tables.model_order(df) if m in counts.index]
     estimates = tables.accuracies(df)
-    fig, (ax,) = _figure(width=max(5.0, 1.2 * len(order)))
+    fig, (ax,) = new_figure(width=max(5.0, 1.2 * len(order)))
     for x, model in enumerate(order):
         values = 100 * per_seed.loc[per_seed["model"] == model, "value"]
         offsets = [(i - (len(values) - 1) / 2) * 0.06 for i in range(len(values))]
@@ -285,6 +313,8 @@ def seed_accuracy(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
 FigureFn = Callable[[pd.DataFrame, Palette], Figure | Skipped]
 #: file stem -> (title, function), in report order
 FIGURES: dict[str, tuple[str, FigureFn]] = {
+    "pareto": ("Accuracy against latency p50 where the headline's speedup is taken, Pareto frontier outlined",
+               pareto),
     "accuracy_vs_latency": ("Accuracy against latency p50 per batch size, Pareto frontier outlined",
                             accuracy_vs_latency),
     "latency_throughput": ("Latency p50 and throughput against batch size", latency_throughput),

@@ -1,4 +1,5 @@
-"""Speed findings of one run: each student against the teacher and against its scratch twins, per batch size.
+"""Speed findings of one run: who ran slower than the teacher, and each student against the teacher and
+against its scratch twins, per batch size.
 
 Two models are compared on the paired ``speedup_vs_teacher`` where both have
 it (teacher p50 / model p50 from the same rounds, so a slow phase of the
@@ -10,11 +11,13 @@ the run's A/A noise floor (:func:`harness.report.tables.speed_verdict`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
 from harness.report import tables
+from harness.report.formatting import format_interval, format_value
 from harness.report.tables import Estimate
 
 VERDICT_WORDS = {"faster": "faster", "slower": "slower", "same": "no measurable difference", "unknown": "not judged"}
@@ -62,16 +65,77 @@ def sentence(ours: str, other: str, device: str, per_size: dict[int, tuple[str, 
     return f"{ours} vs {other}, speed on {device} ({basis}): {'; '.join(clauses)}."
 
 
-def speed_findings(df: pd.DataFrame, pairs: list[tuple[str, str]], labels: dict[str, str],
+Summaries = Mapping[tuple[str, int], pd.DataFrame]
+
+
+def summaries(df: pd.DataFrame) -> dict[tuple[str, int], pd.DataFrame]:
+    """:func:`~harness.report.tables.summary_table` of every (device, batch size) timed, in report order."""
+    return {(device, size): tables.summary_table(df, size, device=device) for device in tables.devices(df)
+            for size in tables.batch_sizes(df[df["device"] == device])}
+
+
+def speed_findings(by_cell: Summaries, pairs: list[tuple[str, str]], labels: dict[str, str],
                    floor_pct: float | None) -> list[str]:
     """A sentence per (model, other model) pair and device, over the batch sizes both were timed at."""
     sentences = []
-    for device in tables.devices(df):
-        summaries = {size: tables.summary_table(df, size, device=device)
-                     for size in tables.batch_sizes(df[df["device"] == device])}
+    for device in dict.fromkeys(device for device, _ in by_cell):
         for ours, other in pairs:
-            per_size = {size: compare_at(table, ours, other, floor_pct) for size, table in summaries.items()
-                        if {ours, other} <= set(table["model"])}
+            per_size = {size: compare_at(table, ours, other, floor_pct) for (d, size), table in by_cell.items()
+                        if d == device and {ours, other} <= set(table["model"])}
             if per_size:
                 sentences.append(sentence(labels[ours], labels[other], device, per_size))
+    return sentences
+
+
+def _slower(row: dict[str, Any], teacher: dict[str, Any], floor_pct: float | None) -> tuple[float, str] | None:
+    """(times slower, the numbers) when ``row`` is slower than ``teacher`` beyond its interval and the floor."""
+    paired = bool(row["speedup_paired"])
+    mine, theirs = _speed(row, paired), (Estimate(1.0, 1.0, 1.0) if paired else _speed(teacher, paired))
+    if tables.speed_verdict(mine, theirs, floor_pct, higher_is_faster=paired) != "slower":
+        return None
+    if paired:
+        return 1 / mine.value, (f"speedup {format_value(mine.value, 'x')}, 95% interval "
+                                f"{format_interval(mine.low, mine.high, 'x')}")
+    return mine.value / theirs.value, (f"p50 {format_value(mine.value, 'ms')} ms against "
+                                       f"{format_value(theirs.value, 'ms')} ms, timed in separate windows")
+
+
+def _against_teacher(table: pd.DataFrame) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(row, the teacher row it is compared with) for every row of a summary but the teacher's first: a
+    student against the teacher of its dtype (or the first), the teacher in another dtype against its first
+    dtype, unpaired (the two never ran in the same paired rounds)."""
+    rows = [{str(k): v for k, v in r.items()} for r in table.to_dict("records")]
+    teachers = [r for r in rows if r["role"] == "teacher"]
+    if not teachers:
+        return []
+    pairs = []
+    for row in rows[1:] if rows[0] is teachers[0] else rows:
+        if row["role"] == "teacher":
+            pairs.append(({**row, "speedup_paired": False}, teachers[0]))
+        else:
+            pairs.append((row, next((t for t in teachers if t["dtype"] == row["dtype"]), teachers[0])))
+    return pairs
+
+
+def slower_than_teacher(by_cell: Summaries, labels: dict[str, str], floor_pct: float | None) -> list[str]:
+    """A sentence per model and device that ran slower than the teacher, with its numbers at each batch size
+    where it did (a student on its paired speedup, the teacher in another dtype on the two p50s)."""
+    found: dict[tuple[str, str], list[tuple[int, float, str]]] = {}
+    for (device, size), table in by_cell.items():
+        several = table["dtype"].nunique(dropna=False) > 1
+        for row, teacher in _against_teacher(table):
+            slow = _slower(row, teacher, floor_pct)
+            if slow is not None:
+                label = labels.get(str(row["model"]), str(row["model"])) + (f" as {row['dtype']}" if several else "")
+                found.setdefault((label, device), []).append((size, *slow))
+    sentences = []
+    for (label, device), cases in found.items():
+        if len(cases) == 1:
+            size, times, numbers = cases[0]
+            sentences.append(f"{label} ran {times:.2f}x slower than the teacher at batch size {size} on {device}: "
+                             f"{numbers}.")
+        else:
+            each = " and ".join(f"at batch size {size} ({times:.2f}x slower: {numbers})"
+                                for size, times, numbers in cases)
+            sentences.append(f"{label} ran slower than the teacher on {device} {each}.")
     return sentences

@@ -38,6 +38,7 @@ from harness.errors import HarnessError
 from harness.measure.stats import NOISY_IQR_OVER_MEDIAN
 from harness.metrics import METRICS, metric
 from harness.report.noise import within_floor
+from harness.rows import Status
 
 SUMMARY_METRICS = ("accuracy", "params", "size_bytes", "latency_p50_ms", "latency_iqr_over_median", "throughput_sps",
                    "peak_memory_bytes")
@@ -87,9 +88,9 @@ def aggregate(rows: pd.DataFrame | list[Row]) -> Estimate:
         return Estimate(note="not measured")
     per_seed: dict[Any, list[Row]] = {}
     for r in rows:
-        if r["status"] == "ok" and not pd.isna(r["value"]):
+        if r["status"] == Status.OK and not pd.isna(r["value"]):
             per_seed.setdefault(r["seed"], []).append(r)
-    failed = [r for r in rows if r["status"] != "ok" and r["seed"] not in per_seed]
+    failed = [r for r in rows if r["status"] != Status.OK and r["seed"] not in per_seed]
     note = ""
     if failed:
         status, error = str(failed[0]["status"]), error_text(failed[0]["error"])
@@ -192,7 +193,7 @@ def _prefer(rows: list[Row], device: str | None, dtype: str | None) -> list[Row]
         return rows
     for same_dtype in (True, False):
         chosen = [r for r in rows if r["device"] == device and (r["dtype"] == dtype or not same_dtype)]
-        if any(r["status"] == "ok" for r in chosen):
+        if any(r["status"] == Status.OK for r in chosen):
             return chosen
     return rows
 
@@ -237,7 +238,7 @@ def _missing(estimates: dict[str, Estimate]) -> dict[str, str]:
     return {name: est.note for name, est in estimates.items() if est.note}
 
 
-def _reference(teachers: pd.DataFrame, dtype: str | None) -> pd.Series | None:
+def reference_teacher(teachers: pd.DataFrame, dtype: str | None) -> pd.Series | None:
     """The teacher row to compare with: the same dtype where the teacher has it, else its first row."""
     same = teachers[teachers["dtype"] == dtype]
     if not same.empty:
@@ -277,7 +278,7 @@ def summary_table(df: pd.DataFrame, batch_size: int, *, device: str | None = Non
     """
     grouped = _by_model(df)
     device = _one_device(df, device)
-    energy = df[(df["metric"] == "energy_j_per_sample") & (df["status"] == "ok")]
+    energy = df[(df["metric"] == "energy_j_per_sample") & (df["status"] == Status.OK)]
     names = SUMMARY_METRICS + (("energy_j_per_sample",) if len(energy) else ())  # a column only where measured
     records = []
     for model in model_order(df):
@@ -300,7 +301,7 @@ def summary_table(df: pd.DataFrame, batch_size: int, *, device: str | None = Non
     if table.empty:
         return table
     teachers = table[table["role"] == "teacher"]
-    versus = [_versus_teacher(row, _reference(teachers, row["dtype"])) for _, row in table.iterrows()]
+    versus = [_versus_teacher(row, reference_teacher(teachers, row["dtype"])) for _, row in table.iterrows()]
     for key, after in (("drop_pp", "accuracy_high"), ("params_ratio", "params"),
                        ("size_ratio", "size_bytes"), ("speedup", "latency_p50_ms_high")):
         table.insert(list(table.columns).index(after) + 1, key, [v[key] for v in versus])

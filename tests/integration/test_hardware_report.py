@@ -11,6 +11,7 @@ from harness.errors import HarnessError
 from harness.report.hardware import comparison_table, environment_table, load_machines, machine_labels
 from harness.report.hardware_report import write_hardware_report
 from harness.store import load_results
+from tests.helpers import MANIFEST_KEYS
 from tests.integration.test_sharding import runs  # noqa: F401  (the module-scoped runs of the matrix suite)
 
 
@@ -78,7 +79,7 @@ def test_backends_of_one_model_stay_apart(tmp_path: Path):
     """A model timed as eager and onnx is two entries on each machine, never one pooled p50."""
     from harness.store import RunWriter
 
-    writer = RunWriter.create(tmp_path, "hand", {"hardware": {"cpu": "X", "torch": "2.13.0"}})
+    writer = RunWriter.create(tmp_path, "hand", {**MANIFEST_KEYS, "hardware": {"cpu": "X", "torch": "2.13.0"}})
     rows = [{"suite": "hand", "model": "m", "role": "teacher", "method": "train", "seed": 0, "device": "cpu",
              "dtype": "float32", "threads": threads, "backend": backend, "batch_size": 1, "metric": "latency_p50_ms",
              "value": ms / threads, "unit": "ms", "status": "ok", "error": ""}
@@ -99,7 +100,7 @@ def _hand_run(tmp_path: Path, paired: bool) -> Path:
     run)."""
     from harness.store import RunWriter
 
-    writer = RunWriter.create(tmp_path, "hand", {"hardware": {"cpu": "X", "torch": "2.13.0"}})
+    writer = RunWriter.create(tmp_path, "hand", {**MANIFEST_KEYS, "hardware": {"cpu": "X", "torch": "2.13.0"}})
     base = {"suite": "hand", "method": "train", "seed": 0, "device": "cpu", "dtype": "float32", "backend": "eager",
             "batch_size": 1, "unit": "ms", "status": "ok", "error": ""}
     rows = []

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.metrics import METRICS
 from harness.report.formatting import format_value
-from harness.store import load_results
+from harness.store import load_results, read_manifest
 from tests.conftest import FIXTURES
 
 CHROMIUM = shutil.which("chromium")
@@ -66,6 +67,28 @@ def test_table_numbers_are_the_stored_results(report):
     cells = re.findall(r"<td>([^<]*)</td>", section)
     assert cells[:4] == ["teacher", "train", "1", accuracy]
     assert format_value(kd, "ms") in cells[cells.index("kd-4"):]
+
+
+def test_the_first_screen_answers_which_student_to_ship(report):
+    run_dir, index = report
+    text = index.read_text()
+    assert text.index("<h2>Which student to ship</h2>") < text.index("<h2>Machine</h2>")
+    beside = text.split('<div class="beside">', 1)[1].split("<h2>", 1)[0]  # the headline and the Pareto figure
+    assert "<td>kd-4</td>" in beside and 'id="fig-pareto"' in beside
+    md = (index.parent / "report.md").read_text()
+    head = md.split("## Which student to ship\n", 1)[1].split("\n## ", 1)[0]
+    assert "\n| kd-4 " in head and head.rstrip().endswith("(pareto.png)")
+
+
+def test_gpu_metrics_of_a_cpu_run_do_not_apply_rather_than_being_skipped(report):
+    run_dir, index = report
+    df = load_results(run_dir)
+    gpu_only = df[df["metric"].isin([m for m in METRICS.names() if METRICS.get(m).needs_cuda])]
+    assert len(gpu_only) and set(gpu_only["status"]) == {"skipped"} and set(gpu_only["device"]) == {"cpu"}
+    where = "to the cells measured off cuda" if read_manifest(run_dir).hardware.gpu else "on this host (it has no GPU)"
+    skipped = (df["status"] == "skipped").sum() - len(gpu_only)
+    md = (index.parent / "report.md").read_text()
+    assert f"{len(gpu_only)} metrics do not apply {where}, {skipped} skipped." in md
 
 
 def test_figures_a_one_seed_cpu_run_cannot_support_are_listed_with_the_reason(report):

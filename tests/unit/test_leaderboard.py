@@ -36,6 +36,7 @@ from harness.report.leaderboard import (
 from harness.report.noise import NoiseFloor, read_noise_floors
 from harness.store import frame
 from tests.conftest import FIXTURES
+from tests.helpers import MANIFEST_KEYS
 
 T975 = {1: 12.706, 2: 4.303}  # two-sided 95% Student-t critical values by degrees of freedom
 
@@ -341,7 +342,8 @@ def test_noise_floors_are_read_from_the_run_directories(tmp_path):
                           "old": {"schema_version": 2},
                           "off": {"suite": {"measure": {"latency": {"noise_floor": False}}}}}.items():
         (tmp_path / run).mkdir()
-        (tmp_path / run / "manifest.json").write_text(json.dumps({"schema_version": 3, "run_id": run, **manifest}))
+        raw = {"schema_version": 3, "run_id": run, "status": "complete", "suite_name": "s", **MANIFEST_KEYS, **manifest}
+        (tmp_path / run / "manifest.json").write_text(json.dumps(raw))
     floors = read_noise_floors([tmp_path])
     assert floors == {"new": NoiseFloor(2.5),
                       "off": NoiseFloor(None, "switched off in the suite (measure.latency.noise_floor: false)"),

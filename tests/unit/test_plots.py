@@ -87,8 +87,8 @@ def _colours(fig: Figure, label: str) -> set[tuple[float, float, float]]:
     return found
 
 
-@pytest.mark.parametrize("name", ["accuracy_vs_latency", "latency_throughput", "speedup_vs_teacher", "peak_memory",
-                                  "compression", "energy", "seed_accuracy"])
+@pytest.mark.parametrize("name", ["pareto", "accuracy_vs_latency", "latency_throughput", "speedup_vs_teacher",
+                                  "peak_memory", "compression", "energy", "seed_accuracy"])
 def test_every_figure_draws_with_data_and_one_colour_per_model(name):
     df = _results(seeds=(0, 1, 2), energy=True, paired=True)
     colours = plots.palette(df)
@@ -118,13 +118,22 @@ def test_figures_missing_data_are_skipped_with_the_reason():
     assert isinstance(plots.latency_throughput(no_latency, colours), plots.Skipped)
     assert isinstance(plots.peak_memory(no_latency, colours), plots.Skipped)
     assert isinstance(plots.accuracy_vs_latency(no_latency, colours), plots.Skipped)
+    assert isinstance(plots.pareto(no_latency, colours), plots.Skipped)
     assert plots.compression(df[df["role"] != "teacher"], colours) == plots.Skipped(
         "the run has no teacher to compare with")
 
 
+def test_the_pareto_figure_is_the_headline_cell_alone():
+    """One panel: the first device's smallest batch size, where the report's headline takes its speedup."""
+    fig = plots.pareto(_results(), plots.palette(_results()))
+    (ax,) = fig.axes
+    assert ax.get_title() == "batch size 1 (cpu)"
+    assert {c.get_label() for c in ax.collections if c.get_gid() == "pareto"} == {"teacher", "kd"}
+
+
 def test_write_figures(tmp_path):
     written, skipped = plots.write_figures(_results(), tmp_path)
-    assert set(written) == {"accuracy_vs_latency", "latency_throughput", "peak_memory", "compression"}
+    assert set(written) == {"pareto", "accuracy_vs_latency", "latency_throughput", "peak_memory", "compression"}
     assert set(skipped) == {"energy", "seed_accuracy", "speedup_vs_teacher"}
     assert skipped["speedup_vs_teacher"].startswith("no paired speedup_vs_teacher in these results")
     for path in written.values():

@@ -12,20 +12,33 @@ import pandas as pd
 import pytest
 
 from harness.errors import HarnessError
-from harness.report import batch_sizes, model_table, render_markdown, summary_table, write_markdown_report
+from harness.manifest import Manifest, parse
+from harness.report import (
+    batch_sizes,
+    build_report,
+    model_table,
+    render_html,
+    render_markdown,
+    summary_table,
+    write_markdown_report,
+)
+from harness.report.display import display_models, display_summary
 from harness.report.formatting import format_interval, format_value, human_bytes
-from harness.report.markdown import display_models, display_summary
 from harness.report.tables import Estimate, aggregate, verdict
 
 NAN = math.nan
-ROLES = {"teacher": ("teacher", "train"), "scratch-16": ("student", "scratch"), "kd-16": ("student", "kd")}
+ROLES = {"teacher": ("teacher", "train"), "scratch-16": ("student", "scratch"), "kd-16": ("student", "kd"),
+         "int8-16": ("student", "quantize")}
 TEACHER_ACC = (0.990, 0.980, 0.998)
 SCRATCH_ACC = (0.950, 0.930, 0.970)
 KD_ACC = (0.942, 0.920, 0.960)  # overlaps scratch-16
 KD_ACC_BETTER = (0.975, 0.971, 0.979)  # disjoint from scratch-16, above it
-MANIFEST = {
+RAW_MANIFEST = {
+    "schema_version": 3,
     "run_id": "20250101-000000-abc123",
-    "status": "ok",
+    "status": "complete",
+    "suite_name": "quick",
+    "suite_hash": "ab12",
     "started_at": "2025-01-01T00:00:00Z",
     "harness_version": "0.1.0",
     "git_commit": "4eb73ab",
@@ -40,6 +53,25 @@ MANIFEST = {
     "hardware": {"cpu": "Test CPU", "cores": 2, "ram_bytes": 8 * 2**30, "gpu": None, "torch": "2.4.0",
                  "python": "3.11.9", "threads": 2},
 }
+MANIFEST = parse(RAW_MANIFEST, "manifest.json")
+#: the least a manifest holds: its required keys
+BARE = parse({"schema_version": 3, "run_id": "r1", "status": "complete", "suite_name": "quick", "suite_hash": "",
+              "suite": {}}, "manifest.json")
+
+
+def manifest(**changes: object) -> Manifest:
+    """:data:`MANIFEST` with ``changes``."""
+    return parse({**RAW_MANIFEST, **changes}, "manifest.json")
+
+
+def report_md(df: pd.DataFrame, run: Manifest = MANIFEST) -> str:
+    """The Markdown report of ``df``, built and rendered."""
+    return render_markdown(build_report(df, run))
+
+
+def report_html(df: pd.DataFrame, run: Manifest = MANIFEST) -> str:
+    """The HTML report of ``df``, built and rendered."""
+    return render_html(build_report(df, run))
 
 
 def row(model: str, metric: str, value: float, *, batch_size: int | None = None, ci: tuple[float, float] = (NAN, NAN),
@@ -177,7 +209,7 @@ def test_model_table() -> None:
 
 
 def test_markdown_sections() -> None:
-    md = render_markdown(results(), MANIFEST)
+    md = report_md(results())
     assert md.startswith("# quick: run 20250101-000000-abc123\n")
     for section in ("## Machine", "## Models", "### Batch size 1 (cpu)", "### Batch size 64 (cpu)",
                     "## Failures and skips", "## Findings"):
@@ -192,11 +224,11 @@ def test_markdown_sections() -> None:
 
 def test_failures_section_omitted_when_all_ok() -> None:
     df = results()
-    assert "Failures and skips" not in render_markdown(df[df["status"] == "ok"], MANIFEST)
+    assert "Failures and skips" not in report_md(df[df["status"] == "ok"])
 
 
 def test_findings_overlap_and_shortfall() -> None:
-    findings = render_markdown(results(), MANIFEST).split("## Findings\n\n")[1]
+    findings = report_md(results()).split("## Findings\n\n")[1]
     assert "kd-16 (kd) vs scratch-16 (scratch): 94.2% vs 95.0%, intervals overlap: no measurable difference." \
         in findings
     assert "kd-16 (kd) vs teacher (train): 94.2% vs 99.0%, intervals disjoint: clearly worse (-4.8 pp)." in findings
@@ -207,14 +239,14 @@ def test_findings_overlap_and_shortfall() -> None:
 
 
 def test_findings_clearly_better() -> None:
-    findings = render_markdown(results(KD_ACC_BETTER), MANIFEST).split("## Findings\n\n")[1]
+    findings = report_md(results(KD_ACC_BETTER)).split("## Findings\n\n")[1]
     assert "kd-16 (kd) vs scratch-16 (scratch): 97.5% vs 95.0%, intervals disjoint: clearly better (+2.5 pp)." \
         in findings
     assert "1 of 1 comparisons came out clearly better" in findings
 
 
 def test_tolerates_a_bare_manifest() -> None:
-    md = render_markdown(results(), {})
+    md = report_md(results(), BARE)
     assert md.startswith("# quick: run r1\n")
     assert "- CPU: unknown" in md and "- Commit: unknown" in md
     assert "vs scratch-16" not in md
@@ -232,21 +264,21 @@ def test_several_devices_need_a_choice() -> None:
     assert t.loc["kd-16", "speedup"] == 2.0
     assert t.loc["kd-16", "accuracy"] == 0.942  # model-level metrics fall back to the cpu rows
     assert t.loc["scratch-16", "missing"]["latency_p50_ms"] == "not measured"
-    md = render_markdown(both, MANIFEST)
+    md = report_md(both)
     assert "### Batch size 1 (cuda)" in md and "### Batch size 64 (cuda)" not in md
 
 
 def test_write_markdown_report(tmp_path) -> None:
-    path = write_markdown_report(results(), MANIFEST, tmp_path / "reports" / "quick")
+    path = write_markdown_report(build_report(results(), MANIFEST), tmp_path / "reports" / "quick")
     assert path == tmp_path / "reports" / "quick" / "report.md"
-    assert path.read_text(encoding="utf-8") == render_markdown(results(), MANIFEST)
+    assert path.read_text(encoding="utf-8") == report_md(results())
 
 
 def test_bad_input_is_a_harness_error() -> None:
     with pytest.raises(HarnessError, match="lacks columns: status"):
         summary_table(results().drop(columns="status"), 1)
     with pytest.raises(HarnessError, match="empty"):
-        render_markdown(results().iloc[:0], MANIFEST)
+        build_report(results().iloc[:0], MANIFEST)
 
 
 def test_noisy_cells_are_flagged() -> None:
@@ -309,7 +341,7 @@ def test_speedup_reads_the_paired_metric_with_its_interval() -> None:
     shown = by_model(display_summary(summary_table(paired_results(), 1)))
     assert shown.loc["kd-16", "speedup vs teacher"] == "5.05x"  # not 0.5 / 0.4 = 5.00x of the p50s
     assert shown.loc["scratch-16", "speedup 95% CI"] == "4.95x–4.99x"
-    assert "unpaired" not in render_markdown(paired_results(), MANIFEST)
+    assert "unpaired" not in report_md(paired_results())
 
 
 def test_a_skipped_paired_speedup_is_missing_with_its_reason_not_a_p50_ratio() -> None:
@@ -320,7 +352,7 @@ def test_a_skipped_paired_speedup_is_missing_with_its_reason_not_a_p50_ratio() -
 
 
 def test_old_runs_fall_back_to_the_unpaired_ratio_and_say_so() -> None:
-    md = render_markdown(results(), MANIFEST)
+    md = report_md(results())
     assert "| 5.00x (unpaired)" in md
     assert ("Speedup of every model (unpaired): teacher p50 / model p50 timed in separate windows, without an "
             "interval") in md
@@ -330,26 +362,25 @@ def test_old_runs_fall_back_to_the_unpaired_ratio_and_say_so() -> None:
 
 
 def test_the_report_states_the_noise_floor_or_why_it_is_absent() -> None:
-    md = render_markdown(paired_results(), {**MANIFEST, "noise_floor": FLOOR})
+    md = report_md(paired_results(), manifest(noise_floor=FLOOR))
     assert ("- Noise floor (A/A): differences in latency under 1.7% cannot be told apart on this machine in this "
             "run (set by batch size 64 on cpu, float32, eager, 1 thread: teacher/copy p50 ratio 1.004, 95% "
             "interval 0.990–1.017).") in md
     assert "a speed difference also has to exceed the run's A/A noise floor (1.7%)." in md
-    not_measured = {**MANIFEST, "noise_floor": {"pct": None, "reason": "the teacher failed", "cells": []}}
-    assert "- Noise floor (A/A): could not be measured: the teacher failed;" in render_markdown(results(), not_measured)
-    old = render_markdown(results(), {**MANIFEST, "schema_version": 2})
+    not_measured = manifest(noise_floor={"pct": None, "reason": "the teacher failed", "cells": []})
+    assert "- Noise floor (A/A): could not be measured: the teacher failed;" in report_md(results(), not_measured)
+    old = report_md(results(), manifest(schema_version=2))
     assert "- Noise floor (A/A): not measured: runs of schema 2 did not time the teacher against itself;" in old
-    off = {**MANIFEST, "schema_version": 3, "suite": {**MANIFEST["suite"],
-                                                      "measure": {"latency": {"noise_floor": False}}}}
+    off = manifest(schema_version=3, suite={**RAW_MANIFEST["suite"], "measure": {"latency": {"noise_floor": False}}})
     assert "- Noise floor (A/A): switched off in the suite (measure.latency.noise_floor: false);" \
-        in render_markdown(results(), off)
+        in report_md(results(), off)
 
 
 def test_a_speed_difference_under_the_noise_floor_is_no_finding() -> None:
     twins = "kd-16 (kd) vs scratch-16 (scratch), speed on cpu (paired speedup vs teacher): "
-    with_floor = render_markdown(paired_results(), {**MANIFEST, "noise_floor": FLOOR}).split("## Findings\n\n")[1]
+    with_floor = report_md(paired_results(), manifest(noise_floor=FLOOR)).split("## Findings\n\n")[1]
     assert twins + "no measurable difference at batch size 1; not judged at batch size 64" in with_floor
-    without = render_markdown(paired_results(), MANIFEST).split("## Findings\n\n")[1]
+    without = report_md(paired_results()).split("## Findings\n\n")[1]
     assert twins + "faster at batch size 1 (1.01x); not judged at batch size 64" in without
     assert "scratch-16 (scratch) vs teacher (train), speed on cpu (paired speedup vs teacher): faster at batch " \
            "sizes 1 (4.98x), 64 (5.20x)." in with_floor
@@ -367,11 +398,9 @@ def test_speed_verdict_needs_disjoint_intervals_and_a_difference_over_the_floor(
 
 
 def test_the_html_page_states_the_noise_floor_and_labels_the_unpaired_fallback() -> None:
-    from harness.report import render_html
-
-    page = render_html(paired_results(), {**MANIFEST, "noise_floor": FLOOR}, {}, {})
+    page = report_html(paired_results(), manifest(noise_floor=FLOOR))
     assert "<li>Noise floor (A/A): differences in latency under 1.7% cannot be told apart on this machine" in page
     assert "<td>5.05x</td>" in page and "unpaired" not in page
-    old = render_html(results(), MANIFEST, {}, {})
+    old = report_html(results())
     assert "<li>Noise floor (A/A): not recorded in this run&#x27;s manifest;" in old
     assert "<td>5.00x (unpaired)</td>" in old and '<p class="note">Speedup of every model (unpaired)' in old

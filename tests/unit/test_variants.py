@@ -35,11 +35,12 @@ def test_one_variant_per_model_is_left_as_it_is():
 
 def test_tables_of_model_level_metrics_have_one_row_per_model():
     """The report's Models table: the four variants of m are one row named m, with its params once."""
-    from harness.report.markdown import render_markdown
+    from harness.report import build_report, render_markdown
     from harness.report.variants import one_per_model
+    from tests.unit.test_report import BARE
 
     split = split_variants(_rows())
     model_level = one_per_model(split)
     assert model_level["model"].tolist() == ["m"] and model_level["value"].tolist() == [10.0]
-    models = render_markdown(split, {}).split("## Models")[1].split("##")[0]
+    models = render_markdown(build_report(split, BARE)).split("## Models")[1].split("##")[0]
     assert [line.split("|")[1].strip() for line in models.splitlines() if line.startswith("| m ")] == ["m"]

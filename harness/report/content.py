@@ -1,0 +1,84 @@
+"""Build a run's :class:`~harness.report.model.Report` once, from its results table and its manifest.
+
+Both report files are renderings of what :func:`build_report` returns
+(:func:`harness.report.markdown.render_markdown`,
+:func:`harness.report.html.render_html`), so they cannot disagree. The
+summary of each device and batch size is computed here once and shared by
+the headline (:mod:`harness.report.headline`), the detailed tables
+(:mod:`harness.report.display`) and the findings (:mod:`harness.report.findings`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from harness.errors import HarnessError
+from harness.manifest import Manifest
+from harness.report import display, facts, failures, headline, noise, tables
+from harness.report.findings import findings
+from harness.report.model import Figure, Report, Section
+from harness.report.speed import summaries
+from harness.report.variants import one_per_model
+
+#: the figure drawn beside the headline (:func:`harness.report.plots.pareto`)
+PARETO = "pareto"
+
+
+def _figures(figures: Mapping[str, Path], skipped: Mapping[str, str]) -> tuple[list[Figure], list[str]]:
+    if not figures and not skipped:
+        return [], []
+    from harness.report.plots import title  # matplotlib only when there are figures
+
+    return ([Figure(name, title(name), Path(path)) for name, path in figures.items()],
+            [f"{title(name)}: {reason}." for name, reason in skipped.items()])
+
+
+def _detail(df: pd.DataFrame, manifest: Manifest, model_level: pd.DataFrame,
+            by_cell: Mapping[tuple[str, int], pd.DataFrame]) -> tuple[Section, ...]:
+    """The detailed sections: models, embedding quality, build notes, one table per device and batch size."""
+    sections = [Section("Models", tables=(display.models(model_level),))]
+    embedding = display.embedding_table(model_level)
+    if embedding is not None:
+        sections.append(Section("Embedding quality", (display.EMBEDDING_INTRO,), (display.as_table(embedding),)))
+    shared = facts.teacher_outputs(manifest)
+    if shared:
+        sections.append(Section("", (shared,)))
+    steps = facts.pipelines(manifest)
+    if steps:
+        sections.append(steps)
+    if by_cell:
+        sections.append(Section("Results by batch size", (display.LEGEND,),
+                                tuple(display.summary(t, device, size) for (device, size), t in by_cell.items())))
+    return tuple(sections)
+
+
+def build_report(df: pd.DataFrame, manifest: Manifest, figures: Mapping[str, Path] | None = None,
+                 skipped: Mapping[str, str] | None = None) -> Report:
+    """The report of one run: ``df`` is its results table (variants split, thread counts in the device labels,
+    as :func:`harness.report.html.write_html_report` prepares it), ``manifest`` its manifest; ``figures`` (name
+    -> PNG beside the report) and ``skipped`` (name -> why it was not drawn) its figures."""
+    tables.check_columns(df)
+    if df.empty:
+        raise HarnessError("the results table is empty: nothing to report")
+    model_level = one_per_model(df)  # model-level metrics: one row per model, not one per backend or seq_len
+    models = tables.model_table(model_level)
+    by_cell = summaries(df)
+    floor = noise.noise_floor(manifest)
+    where = headline.cell(df)
+    shown, left_out = _figures(figures or {}, skipped or {})
+    pareto = next((f for f in shown if f.name == PARETO), None)
+    return Report(
+        title=facts.title(manifest),
+        facts=" ".join(s for s in (facts.run_facts(manifest), failures.counts(df, manifest)) if s),
+        headline=headline.headline(by_cell[where] if where else headline.without_timing(models), where, floor),
+        pareto=pareto,
+        machine=facts.machine_lines(manifest),
+        sections=_detail(df, manifest, model_level, by_cell),
+        failures=failures.section(df, manifest),
+        findings=findings(df, models, by_cell, facts.architectures(manifest), floor),
+        figures=tuple(f for f in shown if f is not pareto),
+        left_out=tuple(left_out),
+    )
