@@ -252,9 +252,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
     if not args.no_report:
         print(f"report: {write_report(writer.run_dir, args.reports)}")
+    from harness.report.failures import counts
+
     manifest = writer.manifest
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(manifest.row_counts.items()))
-    print(f"summary: {len(writer.done_models())} models, {counts}; "
+    print(f"summary: {len(writer.done_models())} models, {counts(writer.rows(), manifest).rstrip('.')}; "
           f"{manifest.failed_models} models with failed measurements")
     failed = manifest.failed_rows
     if failed:

@@ -26,6 +26,10 @@ class Metric:
     relative_to_teacher: bool = False
     #: measured on cuda devices only: elsewhere its rows are skipped, and reports say it does not apply there
     needs_cuda: bool = False
+    #: the cost of a backend's compiler: eager PyTorch compiles nothing, so its rows are skipped there
+    needs_compiler: bool = False
+    #: a quality metric of one task (classification | embedding): skipped for a dataset of the other task
+    task: str | None = None
 
     @property
     def timing(self) -> bool:
@@ -38,16 +42,20 @@ METRICS: Registry[Metric] = Registry("metric")
 
 def _declare(name: str, unit: str, higher_is_better: bool, description: str, per_batch_size: bool = False, *,
              machine_dependent: bool | None = None, from_latency_samples: bool = False,
-             relative_to_teacher: bool = False, needs_cuda: bool = False) -> None:
+             relative_to_teacher: bool = False, needs_cuda: bool = False, needs_compiler: bool = False,
+             task: str | None = None) -> None:
     """Per-batch-size metrics are measured on a device, so they depend on the machine unless declared otherwise."""
     dependent = per_batch_size if machine_dependent is None else machine_dependent
     METRICS.add(name, Metric(name, unit, higher_is_better, per_batch_size, description, dependent,
-                             from_latency_samples, relative_to_teacher, needs_cuda))
+                             from_latency_samples, relative_to_teacher, needs_cuda, needs_compiler, task))
 
 
-_declare("accuracy", "fraction", True, "top-1 accuracy on the test split, bootstrap 95% interval")
-_declare("teacher_agreement", "fraction", True, "share of test inputs where the top-1 class equals the teacher's")
-_declare("kl_to_teacher", "nats", False, "mean KL(teacher || model) of the softmax outputs on the test split")
+_declare("accuracy", "fraction", True, "top-1 accuracy on the test split, bootstrap 95% interval",
+         task="classification")
+_declare("teacher_agreement", "fraction", True, "share of test inputs where the top-1 class equals the teacher's",
+         task="classification")
+_declare("kl_to_teacher", "nats", False, "mean KL(teacher || model) of the softmax outputs on the test split",
+         task="classification")
 _declare("params", "count", False, "number of parameters")
 _declare("params_nonzero", "count", False, "number of parameters that are not exactly zero")
 _declare("size_bytes", "bytes", False, "bytes of the serialized state dict (torch.save)")
@@ -88,11 +96,13 @@ _declare("energy_j_per_sample", "J", False,
 _declare("train_seconds", "s", False, "wall time the method took to build the model", machine_dependent=True)
 _declare("compile_seconds", "s", False,
          "preparing the backend (trace, export, ONNX export and session; charged to the first batch size) plus the "
-         "first forward at this batch size, where torch.compile compiles; skipped for eager", True)
+         "first forward at this batch size, where torch.compile compiles; skipped for eager", True, needs_compiler=True)
 _declare("cosine_to_teacher", "cosine", True,
-         "embedding models: mean cosine similarity to the teacher's embedding of each test input, bootstrap 95%")
+         "embedding models: mean cosine similarity to the teacher's embedding of each test input, bootstrap 95%",
+         task="embedding")
 _declare("neighbor_recall", "fraction", True,
-         "embedding models: recall@k of the teacher's k nearest test neighbours (k: measure.neighbors), bootstrap 95%")
+         "embedding models: recall@k of the teacher's k nearest test neighbours (k: measure.neighbors), bootstrap 95%",
+         task="embedding")
 
 
 def metric(name: str) -> Metric:

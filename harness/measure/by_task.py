@@ -11,10 +11,12 @@ from harness.data.base import Dataset
 from harness.measure import quality
 from harness.measure.embedding import cosine_to_teacher, neighbor_recall
 from harness.measure.quality import Estimate
+from harness.metrics import METRICS
 from harness.rows import Status
 
-CLASSIFICATION = ("accuracy", "teacher_agreement", "kl_to_teacher")
-EMBEDDING = ("cosine_to_teacher", "neighbor_recall")
+#: the quality metrics of each task, as harness.metrics declares them
+CLASSIFICATION = tuple(name for name, m in METRICS.items() if m.task == "classification")
+EMBEDDING = tuple(name for name, m in METRICS.items() if m.task == "embedding")
 #: metric -> (status, reason) of each quality metric a model has no value of
 Absent = dict[str, tuple[Status, str]]
 

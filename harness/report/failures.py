@@ -1,20 +1,26 @@
 """What a run did not measure, and why: failures, skips, and metrics that do not apply where it ran.
 
-A metric declared ``needs_cuda`` (:mod:`harness.metrics`: GPU utilisation,
-power, energy, GPU memory) is skipped on every other device. On a CPU-only
-host that is not a gap in the run but a fact of the machine, so a report
-counts those rows apart: "60 metrics do not apply on this host (it has no
-GPU)", not "60 skipped". Every other skip keeps its own reason, and errors
-come first.
+Some skips are not gaps in a run but facts of where and what it ran, declared
+with each metric (:mod:`harness.metrics`):
+
+- a metric that needs cuda (GPU utilisation, power, energy, GPU memory) on a
+  cell off cuda: on a CPU-only host, every cell;
+- the compiler's cost (``compile_seconds``) of eager PyTorch, which compiles nothing;
+- the quality metrics of the other task (embedding metrics of a classification dataset).
+
+A report counts those apart: "78 metrics do not apply here (60 GPU metrics:
+this host has no GPU; ...)", not "78 skipped". Every other skip keeps its own
+reason, and errors come first.
 
 >>> from harness.manifest import Hardware
->>> where(Hardware(gpu=None)), where(Hardware(gpu="NVIDIA H200", gpu_count=1))
-('on this host (it has no GPU)', 'to the cells measured off cuda')
+>>> why_not_applicable("gpu_util_pct", "cpu", "eager", "skipped", Hardware(gpu=None))
+'GPU metrics: this host has no GPU'
+>>> why_not_applicable("compile_seconds", "cpu", "onnx", "skipped", Hardware(gpu=None))
+''
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -33,23 +39,31 @@ NOT_APPLICABLE = "does not apply"
 _ORDER = {Status.ERROR: 0, Status.SKIPPED: 1, NOT_APPLICABLE: 2}
 
 
-def does_not_apply(metric_name: Any, device: Any, status: Any) -> bool:
-    """Whether a row is a skip of a metric that needs cuda, in a cell on another device."""
+def why_not_applicable(metric_name: Any, device: Any, backend: Any, status: Any, hardware: Hardware) -> str:
+    """Why a skipped row does not apply where the run measured it (its kind, for counting), or "" when the
+    skip is a gap with a reason of its own."""
     name = str(metric_name)
-    return (status == Status.SKIPPED and name in METRICS.names() and METRICS.get(name).needs_cuda
-            and not str(device).startswith("cuda"))
+    if status != Status.SKIPPED or name not in METRICS.names():
+        return ""
+    declared = METRICS.get(name)
+    if declared.needs_cuda and not str(device).startswith("cuda"):
+        return "GPU metrics: " + ("cells off cuda" if hardware.gpu or hardware.gpu_count else "this host has no GPU")
+    if declared.needs_compiler and backend == "eager":
+        return "compile times: eager PyTorch compiles nothing"
+    if declared.task is not None:
+        return f"{declared.task} metrics: not this dataset's task"
+    return ""
 
 
-def where(hardware: Hardware) -> str:
-    """Where the metrics that need cuda do not apply: the whole host, or only the cells that were not on cuda."""
-    return "to the cells measured off cuda" if hardware.gpu or hardware.gpu_count else "on this host (it has no GPU)"
+def _reasons(rows: pd.DataFrame, hardware: Hardware) -> pd.Series:
+    """For each row, why it does not apply ("" for the rest)."""
+    backends = rows["backend"] if "backend" in rows.columns else pd.Series("eager", index=rows.index)
+    return pd.Series([why_not_applicable(*r, hardware) for r in
+                      zip(rows["metric"], rows["device"], backends, rows["status"], strict=True)],
+                     index=rows.index, dtype=object)
 
 
-def _status(row: Mapping[Any, Any]) -> str:
-    return NOT_APPLICABLE if does_not_apply(row["metric"], row["device"], row["status"]) else str(row["status"])
-
-
-def failures_table(df: pd.DataFrame) -> pd.DataFrame | None:
+def failures_table(df: pd.DataFrame, hardware: Hardware | None = None) -> pd.DataFrame | None:
     """Every row whose status is not ok, one line per (status, device, dtype, reason): errors first, then skips,
     then metrics that do not apply on the cell's device; None when every row is ok."""
     bad = df[df["status"] != Status.OK]
@@ -57,8 +71,12 @@ def failures_table(df: pd.DataFrame) -> pd.DataFrame | None:
         return None
     every_model = list(pd.unique(df["model"]))
     groups: dict[tuple[str, ...], tuple[list[str], ...]] = {}
+    hardware = hardware or Hardware()
     for row in bad.to_dict("records"):
-        key = (_status(row), *(str(row[c]) for c in ("device", "dtype")), tables.error_text(row["error"]))
+        backend = row.get("backend", "eager")
+        applies = not why_not_applicable(row["metric"], row["device"], backend, row["status"], hardware)
+        key = (str(row["status"]) if applies else NOT_APPLICABLE, *(str(row[c]) for c in ("device", "dtype")),
+               tables.error_text(row["error"]))
         models, metrics, sizes, seeds = groups.setdefault(key, ([], [], [], []))
         size = "n/a" if pd.isna(row["batch_size"]) else str(int(row["batch_size"]))
         for found, value in ((models, str(row["model"])), (metrics, str(row["metric"])), (sizes, size),
@@ -79,31 +97,35 @@ def _once(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([one_per_model(df), df[df["batch_size"].notna()]], ignore_index=True)
 
 
-def _not_applicable(rows: pd.DataFrame) -> pd.Series:
-    """Which of ``rows`` are skips of a metric that needs cuda, in a cell on another device."""
-    return pd.Series([does_not_apply(*r) for r in zip(rows["metric"], rows["device"], rows["status"], strict=True)],
-                     index=rows.index, dtype=bool)
+def _summary(reasons: pd.Series) -> str:
+    """'78 metrics do not apply here (60 GPU metrics: this host has no GPU; 18 ...)', or "" for none."""
+    found = reasons[reasons != ""].value_counts()
+    if found.empty:
+        return ""
+    parts = "; ".join(f"{int(n)} {reason}" for reason, n in sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"{int(found.sum())} metrics do not apply here ({parts})"
 
 
 def counts(df: pd.DataFrame, manifest: Manifest) -> str:
-    """One sentence counting the run's measurements by what became of them:
-    '249 measurements: 171 ok, 60 metrics do not apply on this host (it has no GPU), 18 skipped.'"""
+    """One sentence counting the run's measurements by what became of them: '249 measurements: 171 ok,
+    78 metrics do not apply here (60 GPU metrics: this host has no GPU; ...).'"""
     rows = _once(df)
-    na = int(_not_applicable(rows).sum())
+    reasons = _reasons(rows, manifest.hardware)
+    na = int((reasons != "").sum())
     status = rows["status"].value_counts()
     ok, skipped, failed = (int(status.get(s, 0)) for s in (Status.OK, Status.SKIPPED, Status.ERROR))
-    parts = [f"{ok} ok", f"{na} metrics do not apply {where(manifest.hardware)}" if na else "",
-             f"{skipped - na} skipped" if skipped - na else "", f"{failed} failed" if failed else ""]
+    parts = [f"{ok} ok", _summary(reasons), f"{skipped - na} skipped" if skipped - na else "",
+             f"{failed} failed" if failed else ""]
     return f"{len(rows)} measurements: {', '.join(p for p in parts if p)}."
 
 
 def section(df: pd.DataFrame, manifest: Manifest) -> Section | None:
     """The failures section, with its table; None when every row is ok."""
-    table = failures_table(df)
+    table = failures_table(df, manifest.hardware)
     if table is None:
         return None
     rows = _once(df)
-    found = rows[_not_applicable(rows)]
-    intro = (f"{len(found)} metrics do not apply {where(manifest.hardware)}: {', '.join(sorted(set(found['metric'])))} "
-             "need a cuda device.") if len(found) else ""
+    reasons = _reasons(rows, manifest.hardware)
+    summary = _summary(reasons)
+    intro = f"{summary}: {', '.join(sorted(set(rows.loc[reasons != '', 'metric'])))}." if summary else ""
     return Section("Failures and skips", (intro,) if intro else (), (as_table(table),))

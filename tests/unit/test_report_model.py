@@ -128,21 +128,31 @@ def _cpu_run_with_gpu_metrics() -> pd.DataFrame:
     return frame(rows)
 
 
-def test_a_cpu_run_says_gpu_metrics_do_not_apply_on_this_host() -> None:
+def test_a_cpu_run_says_gpu_metrics_and_eager_compile_times_do_not_apply() -> None:
     report = build_report(_cpu_run_with_gpu_metrics(), MANIFEST)
-    assert report.facts.endswith("48 measurements: 29 ok, 12 metrics do not apply on this host (it has no GPU), "
-                                 "6 skipped, 1 failed.")
+    assert report.facts.endswith("48 measurements: 29 ok, 18 metrics do not apply here (12 GPU metrics: this host "
+                                 "has no GPU; 6 compile times: eager PyTorch compiles nothing), 1 failed.")
     assert report.failures is not None
-    assert report.failures.paragraphs == ("12 metrics do not apply on this host (it has no GPU): "
-                                          "energy_j_per_sample, gpu_util_pct need a cuda device.",)
+    assert report.failures.paragraphs == ("18 metrics do not apply here (12 GPU metrics: this host has no GPU; 6 "
+                                          "compile times: eager PyTorch compiles nothing): compile_seconds, "
+                                          "energy_j_per_sample, gpu_util_pct.",)
     status = dict(zip(report.failures.tables[0].column("metrics"), report.failures.tables[0].column("status"),
                       strict=True))
-    assert status == {"latency_p50_ms": "error", "compile_seconds": "skipped",
+    assert status == {"latency_p50_ms": "error", "compile_seconds": "does not apply",
                       "gpu_util_pct, energy_j_per_sample": "does not apply"}
     md = render_markdown(report)
-    assert "12 metrics do not apply on this host" in md and "12 skipped" not in md and "18 skipped" not in md
+    assert "18 metrics do not apply here" in md and "skipped" not in md.split("## Which student", 1)[0]
     with_gpu = build_report(_cpu_run_with_gpu_metrics(), manifest(hardware={"gpu": "NVIDIA H200", "gpu_count": 1}))
-    assert "12 metrics do not apply to the cells measured off cuda" in with_gpu.facts
+    assert "(12 GPU metrics: cells off cuda; 6 compile times" in with_gpu.facts
+
+
+def test_a_skip_with_a_reason_of_its_own_stays_a_skip() -> None:
+    rows = results().to_dict("records")
+    rows.append(row("kd-16", "compile_seconds", NAN, batch_size=1, status="skipped",
+                    error="onnx: onnxruntime is not installed"))
+    rows[-1]["backend"] = "onnx"
+    report = build_report(frame(rows), MANIFEST)
+    assert report.facts.endswith("1 skipped, 1 failed.") and "do not apply" not in report.facts
 
 
 def test_write_html_report_builds_the_report_once_for_both_files(tmp_path, monkeypatch) -> None:
