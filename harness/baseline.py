@@ -20,7 +20,8 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.manifest import Manifest
-from harness.store import MANIFEST, MEASUREMENTS, SAMPLES, now_iso, read_manifest
+from harness.store import MANIFEST, MEASUREMENTS, SAMPLES, is_run_dir, now_iso, read_manifest
+from harness.verify import verify_run
 
 DEFAULT_DIR = Path("results/baselines")
 INFO = "baseline.json"
@@ -35,18 +36,26 @@ class BaselineInfo:
     manifest: Manifest
 
 
+def _whole(run_dir: Path) -> None:
+    """Refuse a damaged run (its first problem, one line): a baseline must hold what the run wrote."""
+    verdict = verify_run(run_dir)
+    if verdict.problems:
+        raise HarnessError(verdict.problems[0])
+
+
 def save_baseline(run_dir: Path, name: str, directory: Path = DEFAULT_DIR, force: bool = False) -> Path:
     """Copy a finished run to ``directory/name``; refuses an unfinished run, or an existing name without ``force``."""
     if not _NAME.match(name):
         raise HarnessError(f"baseline name {name!r}: use letters, digits and _.+- (at most 64, not starting with one "
                            f"of _.+-)")
-    if not (run_dir / MANIFEST).is_file():
+    if not is_run_dir(run_dir):
         raise HarnessError(f"{run_dir}: not a run directory (no {MANIFEST})")
     manifest = read_manifest(run_dir)
     if not manifest.finished:
         raise HarnessError(f"{run_dir}: the run is {manifest.status!r}; only a complete run can be a baseline")
-    if not (run_dir / MEASUREMENTS).is_file():
+    if not (run_dir / MEASUREMENTS).exists() and MEASUREMENTS not in manifest.files:
         raise HarnessError(f"{run_dir}: no {MEASUREMENTS}; only a complete run can be a baseline")
+    _whole(run_dir)
     target = directory / name
     if target.exists() and not force:
         raise HarnessError(f"{target}: a baseline named {name!r} exists; pass --force to replace it")
@@ -59,6 +68,7 @@ def save_baseline(run_dir: Path, name: str, directory: Path = DEFAULT_DIR, force
         info = {"name": name, "saved_at": now_iso(), "run_id": manifest.run_id, "source": str(run_dir),
                 "suite_name": manifest.suite_name, "suite_hash": manifest.suite_hash}
         (staging / INFO).write_text(json.dumps(info, indent=2) + "\n")
+        _whole(staging)  # the copy holds what the run wrote
         if target.exists():  # --force: the old one goes only once the new one is complete beside it
             old = directory / f".{name}.old"
             shutil.rmtree(old, ignore_errors=True)
@@ -72,23 +82,32 @@ def save_baseline(run_dir: Path, name: str, directory: Path = DEFAULT_DIR, force
     return target
 
 
-def list_baselines(directory: Path = DEFAULT_DIR) -> list[BaselineInfo]:
+def list_baselines(directory: Path = DEFAULT_DIR) -> tuple[list[BaselineInfo], list[str]]:
+    """The whole baselines in ``directory``, and a line for each folder there that is not one (damaged,
+    or no manifest): a gate must never read a baseline that is not what its run wrote."""
     if not directory.is_dir():
-        return []
-    found = []
+        return [], []
+    found, damaged = [], []
     for path in sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if (path / MANIFEST).is_file():
+        verdict = verify_run(path)
+        if verdict.problems:
+            damaged.append(verdict.problems[0])
+            continue
+        try:
             info = json.loads((path / INFO).read_text()) if (path / INFO).is_file() else {}
-            found.append(BaselineInfo(path.name, path, info, read_manifest(path)))
-    return found
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            damaged.append(f"{path / INFO}: unreadable: {' '.join(str(exc).split())}")
+            continue
+        found.append(BaselineInfo(path.name, path, info if isinstance(info, dict) else {}, read_manifest(path)))
+    return found, damaged
 
 
 def locate(ref: str, directory: Path = DEFAULT_DIR) -> Path:
     """A run directory or baseline directory given as a path, or the name of a baseline in ``directory``."""
     path = Path(ref)
-    if (path / MANIFEST).is_file():
+    if is_run_dir(path) or path.is_dir():  # a folder given by path: its reader says what is wrong with it
         return path
-    if _NAME.match(ref) and (directory / ref / MANIFEST).is_file():
+    if _NAME.match(ref) and is_run_dir(directory / ref):
         return directory / ref
-    names = ", ".join(b.name for b in list_baselines(directory)) or "none"
+    names = ", ".join(b.name for b in list_baselines(directory)[0]) or "none"
     raise HarnessError(f"{ref}: neither a run directory nor a baseline in {directory} (baselines: {names})")

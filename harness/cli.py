@@ -170,11 +170,15 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         return 0
     from tabulate import tabulate
 
+    found, damaged = list_baselines(args.dir)
     rows = [[b.name, b.manifest.suite_name, b.manifest.run_id, b.info.get("saved_at", "-"),
-             b.manifest.hardware.cpu, b.manifest.git_commit]
-            for b in list_baselines(args.dir)]
+             b.manifest.hardware.cpu, b.manifest.git_commit] for b in found]
     print(tabulate(rows, headers=["name", "suite", "run", "saved", "cpu", "commit"]) if rows
-          else f"no baselines in {args.dir}")
+          else f"no {'whole ' if damaged else ''}baselines in {args.dir}")
+    if damaged:  # the first on stderr as the one line; harness verify lists every problem
+        more = f" (and {len(damaged) - 1} more: harness verify {args.dir})" if len(damaged) > 1 else ""
+        print(damaged[0] + more, file=sys.stderr)
+        return 2
     return 0
 
 
@@ -265,8 +269,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    for run_dir in args.run_dirs:
-        print(write_report(run_dir, args.out))
+    from harness.store import run_dirs
+
+    for path in args.run_dirs:
+        for run_dir in run_dirs(path):
+            print(write_report(run_dir, args.out))
     return 0
 
 

@@ -35,7 +35,7 @@ from harness.errors import HarnessError
 from harness.manifest import Manifest
 from harness.metrics import Metric, metric
 from harness.significance import Cell, ok_rows, significance, variant_label, why_absent, with_cell_key, worse_by
-from harness.store import load_results, read_manifest
+from harness.store import is_run_dir, load_results, read_manifest
 from harness.suite.gates import GatePolicy, GateSpec, gates_of_resolved_suite, policy_of_resolved_suite
 
 #: fingerprint fields that decide whether timing and memory can be compared (not machine_id: two CI
@@ -57,8 +57,8 @@ class RunData:
 
     @classmethod
     def load(cls, path: Path) -> RunData:
-        if not (path / "manifest.json").is_file():
-            raise HarnessError(f"{path}: not a run directory or baseline (no manifest.json)")
+        if not is_run_dir(path):
+            raise HarnessError(f"{path}: not a run directory (no manifest.json)")
         manifest = read_manifest(path)
         if not manifest.finished:
             raise HarnessError(f"{path}: the run is {manifest.status!r}, not complete; finish it with "

@@ -133,10 +133,16 @@ class HarnessSession:
         return {b.name: b for b in built}, data, suite
 
     def comparison(self) -> Comparison:
-        """Computed on first use; an error (bad input) is kept and raised for every item."""
+        """Computed on first use. Bad input (a missing or damaged baseline or run) ends the session with its
+        one line and exit code 2, as ``harness compare`` does: no gate can be judged, and a failed gate (exit
+        1) would claim a regression that never happened. Any other error is kept and raised for every item."""
+        from harness.errors import HarnessError
+
         if self._comparison is None and self._error is None:
             try:
                 self._comparison = self._compare()
+            except HarnessError as exc:
+                pytest.exit(f"harness: {exc}", returncode=2)
             except Exception as exc:
                 self._error = exc
         if self._error is not None:

@@ -156,20 +156,27 @@ class RunWriter:
             self.write_manifest()
 
 
+def is_run_dir(path: Path) -> bool:
+    """Whether ``path`` holds a manifest, readable or not (a damaged one is for the reader to name)."""
+    return (path / MANIFEST).is_file() or (path / MANIFEST).is_symlink()
+
+
 def run_dirs(path: Path) -> list[Path]:
     """``path`` itself when it is a run directory, else every run directory below it."""
-    if (path / MANIFEST).is_file():
+    if is_run_dir(path):
         return [path]
     if not path.exists():
         raise HarnessError(f"{path}: no such run directory")
     found = sorted(p.parent for p in path.rglob(MANIFEST))
     if not found:
-        raise HarnessError(f"{path}: no run directories (no {MANIFEST}) under it")
+        raise HarnessError(f"{path}: not a run directory (no {MANIFEST}), and none is below it")
     return found
 
 
 def read_manifest(run_dir: Path) -> Manifest:
     path = run_dir / MANIFEST
+    if not path.exists() and not path.is_symlink():
+        raise HarnessError(f"{run_dir}: not a run directory (no {MANIFEST})")
     try:
         text = path.read_bytes().decode("utf-8")
     except OSError as exc:
@@ -228,7 +235,14 @@ def read_table(path: Path, manifest: Manifest, kind: type[Row] | type[Sample]) -
     what the manifest recorded, not parquet, or not a table of this schema is one line naming the file."""
     columns = COLUMNS if kind is Row else SAMPLE_COLUMNS
     if not path.is_file():
-        raise HarnessError(f"{path}: missing: the manifest records it but it is not there")
+        if not path.exists() and not path.is_symlink():
+            raise HarnessError(f"{path}: missing: the manifest records it but it is not there")
+        try:  # a directory, a dangling or looping link, a device: say what the system says
+            path.open("rb").close()
+            reason = "not a regular file"
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+        raise HarnessError(f"{path}: cannot read: {reason}")
     check_file(path, manifest.files.get(path.name))
     try:
         df = pd.read_parquet(path)
@@ -260,6 +274,9 @@ def load_results(*paths: str | Path, samples: bool = False) -> pd.DataFrame:
     for path in paths:
         for run_dir in run_dirs(Path(path)):
             manifest = read_manifest(run_dir)
+            for other, recorded in manifest.files.items():  # a run is read whole or not at all
+                if other != name:
+                    check_file(run_dir / other, recorded)
             if (run_dir / name).is_file() or name in manifest.files:
                 frames.append(read_table(run_dir / name, manifest, kind))
     if not frames:

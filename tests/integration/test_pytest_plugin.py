@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -90,12 +91,16 @@ def test_benchmarks_without_pytest_benchmark_are_a_usage_error(pytester: pytest.
     result.stderr.fnmatch_lines(["*--harness-benchmark needs pytest-benchmark: pip install pytest-benchmark"])
 
 
-def test_a_missing_baseline_fails_each_item_with_one_line(pytester: pytest.Pytester, tmp_path: Path):
+def test_a_missing_baseline_ends_the_session_with_one_line_and_exit_2(pytester: pytest.Pytester, tmp_path: Path):
+    """Bad input, as in harness compare: exit 2 with the line, never 1 (a gate that failed)."""
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(FIXTURES / "gated.yaml"),
                                           "--harness-baseline", "nope", "--harness-baselines", str(tmp_path),
                                           "--harness-run", str(tmp_path))
-    result.assert_outcomes(failed=4)
-    result.stdout.fnmatch_lines([f"nope: neither a run directory nor a baseline in {tmp_path} (baselines: none)"])
+    assert result.ret == 2
+    result.assert_outcomes()
+    result.stdout.fnmatch_lines([f"*harness: nope: neither a run directory nor a baseline in {tmp_path} "
+                                 f"(baselines: none)*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
 def test_benchmark_items_write_pytest_benchmark_json(pytester: pytest.Pytester, tmp_path: Path):
@@ -223,3 +228,21 @@ def _has_speedup_rows(run_dir: Path) -> bool:
 
     rows = pd.read_parquet(run_dir / "measurements.parquet")
     return bool((rows["metric"] == "speedup_vs_teacher").any())
+
+
+@pytest.mark.parametrize(("case", "side"), [("measurements_cut_short", "baseline"), ("manifest_lacks_keys", "baseline"),
+                                            ("no_digests_wrong_type", "candidate"), ("samples_cut_short", "candidate")])
+def test_a_damaged_baseline_or_run_ends_the_session_with_its_line_and_exit_2(pytester: pytest.Pytester,
+                                                                            tmp_path: Path, case: str, side: str):
+    """As harness compare answers the damaged-run corpus (tests/integration/test_damaged_inputs.py)."""
+    corpus = FIXTURES / "damaged"
+    bad, whole = tmp_path / "baselines" / case, tmp_path / "whole"
+    shutil.copytree(corpus / case, bad, symlinks=True)
+    shutil.copytree(corpus / "whole", whole)
+    baseline, run = (bad, whole) if side == "baseline" else (whole, bad)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(corpus / "base.yaml"),
+                                          "--harness-baseline", str(baseline), "--harness-run", str(run))
+    expected = (corpus / case / "expect.txt").read_text().strip().replace("{dir}", str(bad))
+    assert result.ret == 2
+    result.stdout.fnmatch_lines([f"*harness: {expected}*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()

@@ -18,7 +18,8 @@ def test_save_copies_the_run_byte_for_byte_and_list_finds_it(tmp_path: Path):
     saved = save_baseline(run.path, "mine", tmp_path / "baselines")
     for name in ("manifest.json", "measurements.parquet", "samples.parquet"):
         assert (saved / name).read_bytes() == (run.path / name).read_bytes()
-    [found] = list_baselines(tmp_path / "baselines")
+    [found], damaged = list_baselines(tmp_path / "baselines")
+    assert damaged == []
     assert (found.name, found.info["run_id"], found.manifest.suite_name) == ("mine", run.path.name, "hand")
     assert locate("mine", tmp_path / "baselines") == saved
     assert locate(str(run.path), tmp_path / "baselines") == run.path
@@ -31,7 +32,7 @@ def test_an_existing_name_needs_force_and_force_replaces_it(tmp_path: Path):
     with pytest.raises(HarnessError, match="a baseline named 'x' exists; pass --force to replace it"):
         save_baseline(second.path, "x", tmp_path / "bl")
     save_baseline(second.path, "x", tmp_path / "bl", force=True)
-    assert [b.info["run_id"] for b in list_baselines(tmp_path / "bl")] == [second.path.name]
+    assert [b.info["run_id"] for b in list_baselines(tmp_path / "bl")[0]] == [second.path.name]
     assert sorted(p.name for p in (tmp_path / "bl").iterdir()) == ["x"]  # no staging or old copies left
 
 
