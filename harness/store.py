@@ -245,9 +245,15 @@ def read_table(path: Path, manifest: Manifest, kind: type[Row] | type[Sample]) -
         raise HarnessError(f"{path}: cannot read: {reason}")
     check_file(path, manifest.files.get(path.name))
     try:
-        df = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow's errors for a file cut short, random bytes, a decompression failure...
+        return _as_schema(path, pd.read_parquet(path), manifest, kind, columns)
+    except HarnessError:
+        raise
+    except Exception as exc:  # pyarrow's errors for a file cut short, random bytes, text that is not UTF-8...
         raise HarnessError(f"{path}: not a readable parquet table: {' '.join(str(exc).split())[:200]}") from None
+
+
+def _as_schema(path: Path, df: pd.DataFrame, manifest: Manifest, kind: type[Row] | type[Sample],
+               columns: Mapping[str, str]) -> pd.DataFrame:
     missing = [c for c in stored_since(kind, manifest.schema_version) if c not in df.columns]
     if missing:
         raise HarnessError(f"{path}: not a results table of schema {manifest.schema_version}: no column "

@@ -136,8 +136,9 @@ def load_yaml(path: Path) -> tuple[Any, Locations]:
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise SuiteError("a NUL byte: a suite is a YAML text file", file=file, line=line)
-    loader = _BoundedLoader(text)
+    loader = None
     try:
+        loader = _BoundedLoader(text)  # the reader refuses control characters as it starts
         node = loader.get_single_node()
         if node is not None:
             _check_expansion(node)
@@ -152,7 +153,8 @@ def load_yaml(path: Path) -> tuple[Any, Locations]:
     except yaml.YAMLError as exc:
         raise SuiteError(f"invalid YAML: {' '.join(str(exc).split())}", file=file) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     locations: Locations = {}
     if node is not None:
         _walk(node, (), locations, file)
