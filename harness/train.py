@@ -42,10 +42,18 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, _indices: torch.Te
     return F.cross_entropy(logits, labels)
 
 
-def _optimizer(parameters: list[nn.Parameter], params: TrainParams) -> torch.optim.Optimizer:
+def optimizer_and_schedule(parameters: list[nn.Parameter], params: TrainParams, steps: int,
+                           ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """The recipe's optimizer, and its learning-rate schedule over ``steps`` optimizer steps."""
+    optimizer: torch.optim.Optimizer
     if params.optimizer == "sgd":
-        return torch.optim.SGD(parameters, lr=params.lr, momentum=params.momentum, weight_decay=params.weight_decay)
-    return torch.optim.AdamW(parameters, lr=params.lr, weight_decay=params.weight_decay)
+        optimizer = torch.optim.SGD(parameters, lr=params.lr, momentum=params.momentum,
+                                    weight_decay=params.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(parameters, lr=params.lr, weight_decay=params.weight_decay)
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+                if params.schedule == "cosine" else torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0))
+    return optimizer, schedule
 
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: TrainParams, seed: int,
@@ -60,13 +68,11 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: TrainParams,
     """
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
-    optimizer = _optimizer([p for m in (model, *extra) for p in m.parameters()], params)
     for module in extra:
         module.train()
     n = len(x)
     steps = params.epochs * math.ceil(n / params.batch_size)
-    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-                if params.schedule == "cosine" else torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0))
+    optimizer, schedule = optimizer_and_schedule([p for m in (model, *extra) for p in m.parameters()], params, steps)
     model.train()
     bar = tqdm(range(params.epochs), desc=desc, unit="epoch", leave=False, disable=None)
     for _ in bar:

@@ -24,7 +24,9 @@ class Dataset:
     KL to the teacher) or ``embedding`` (one vector per input, ``y`` unused;
     cosine similarity to the teacher's vectors and neighbour recall). Text
     datasets hold int64 token ids padded with 0 and set ``token_range``: the
-    ids that timing inputs are drawn from, ``[low, high)``.
+    ids that timing inputs are drawn from, ``[low, high)``. ``x_transfer``
+    holds unlabeled inputs from the training distribution, if the dataset
+    makes them (MNIST-1D's generator makes as many as asked).
     """
 
     name: str
@@ -35,6 +37,9 @@ class Dataset:
     num_classes: int
     task: Literal["classification", "embedding"] = "classification"
     token_range: tuple[int, int] | None = None
+    #: extra unlabeled training inputs (a transfer set): a teacher labels them for the methods that distil
+    #: on them (``function_matching``); None when the dataset has none
+    x_transfer: torch.Tensor | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:

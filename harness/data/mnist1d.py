@@ -7,6 +7,7 @@ training and 1000 for testing, generator seed 42.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import numpy as np
+import torch
 from pydantic import Field
 
 from harness.data.base import DATASETS, Dataset
@@ -53,17 +55,26 @@ def mnist1d(
     num_samples: Annotated[int, Field(ge=20)] = 5000,
     train_split: Annotated[float, Field(gt=0, lt=1)] = 0.8,
     generator_seed: int = 42,
+    transfer_samples: Annotated[int, Field(ge=0, le=1_000_000)] = 0,
 ) -> Dataset:
     """MNIST-1D as (N, 1, 40) sequences, standardised by the generator.
 
     The split is the package's own fixed one, so ``seed`` (part of every
     dataset's contract) does not change it; ``generator_seed`` draws a
-    different dataset (42 is the published benchmark's).
+    different dataset (42 is the published benchmark's). ``transfer_samples``
+    more sequences, drawn by the same generator with the next generator seed
+    (so none is a training or test example), form an unlabeled transfer set
+    (``x_transfer``) for the methods that let the teacher label them.
 
     >>> ds = mnist1d(seed=0)
-    >>> ds.input_shape, len(ds.y_train), len(ds.y_test)
-    ((1, 40), 4000, 1000)
+    >>> ds.input_shape, len(ds.y_train), len(ds.y_test), ds.x_transfer
+    ((1, 40), 4000, 1000, None)
     """
     del seed  # the benchmark's split is fixed; see the docstring
     x_train, y_train, x_test, y_test = _generate(num_samples, train_split, generator_seed)
-    return to_dataset("mnist1d", x_train[:, None, :], y_train, x_test[:, None, :], y_test, num_classes=10)
+    data = to_dataset("mnist1d", x_train[:, None, :], y_train, x_test[:, None, :], y_test, num_classes=10)
+    if not transfer_samples:
+        return data
+    extra_train, _, extra_test, _ = _generate(max(transfer_samples, 20), 0.5, generator_seed + 1)
+    extra = np.concatenate([extra_train, extra_test])[:transfer_samples, None, :]
+    return dataclasses.replace(data, x_transfer=torch.tensor(extra, dtype=torch.float32))

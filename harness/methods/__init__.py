@@ -6,6 +6,7 @@ from harness.methods import (  # noqa: F401  (registration)
     channel_prune,
     embed_distill,
     fitnets,
+    function_matching,
     kd,
     multi_teacher,
     precision,
