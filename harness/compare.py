@@ -20,6 +20,12 @@ measured again here), ``warn`` lets it pass with a warning. Machine-dependent
 metrics (timing, speedup, memory, energy) are ``refused`` when the two runs'
 hardware fingerprints differ, unless the caller allows it: exit 2 (1 if a
 gate also failed), never a silent pass.
+
+Runs of different suites (``suite_name``) are not compared: bad input, exit 2.
+Runs of one suite whose content differs (``suite_hash``: the resolved suite
+without its gates) are compared, and :attr:`Comparison.suite_differences`
+says what differs (:func:`harness.suite_diff.differences`); the exit code
+does not change for it.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from harness.metrics import Metric, metric
 from harness.significance import Cell, ok_rows, significance, variant_label, why_absent, with_cell_key, worse_by
 from harness.store import is_run_dir, load_results, read_manifest
 from harness.suite.gates import GatePolicy, GateSpec, gates_of_resolved_suite, policy_of_resolved_suite
+from harness.suite_diff import differences as suite_differences
 
 #: fingerprint fields that decide whether timing and memory can be compared (not machine_id: two CI
 #: runners of one kind are different machines with the same hardware; not platform: kernel updates)
@@ -112,6 +119,16 @@ class Comparison:
     results: list[GateResult]
     hardware_differences: list[str] = field(default_factory=list)
     policy: GatePolicy = GatePolicy()
+    #: the suite's name, and the baseline's and candidate's content hashes
+    suite: str = ""
+    suite_hashes: tuple[str, str] = ("", "")
+    #: ``path: baseline value -> candidate value`` for each value of the resolved suites that differs
+    suite_differences: list[str] = field(default_factory=list)
+
+    @property
+    def suite_changed(self) -> bool:
+        """Whether the candidate ran other suite content than the baseline (a gate still decides the exit)."""
+        return self.suite_hashes[0] != self.suite_hashes[1]
 
     def count(self, verdict: str) -> int:
         return sum(r.verdict == verdict for r in self.results)
@@ -138,6 +155,12 @@ def hardware_differences(baseline: Manifest, candidate: Manifest) -> list[str]:
     return [f"{key}: {b.get(key)} vs {c.get(key)}" for key in HARDWARE_KEYS if b.get(key) != c.get(key)]
 
 
+def check_same_suite(baseline: RunData, candidate: RunData) -> None:
+    """Refuse (exit 2) a candidate of another suite than the baseline's: its gates would compare other things."""
+    b, c = baseline.manifest.suite_name, candidate.manifest.suite_name
+    if b != c:
+        raise HarnessError(f"cannot compare runs of different suites: baseline {baseline.path} is suite {b!r}, "
+                           f"candidate {candidate.path} is suite {c!r}")
 
 
 def _pct(amount: float, baseline: float) -> float:
@@ -251,6 +274,7 @@ def compare_runs(baseline: RunData, candidate: RunData, gates: dict[str, dict[st
                  names: tuple[str, str] | None = None, policy: GatePolicy | None = None) -> Comparison:
     """Every gate of every model (gates: ``{model: {metric: gate}}``; they and the policy for noisy cells
     default to the candidate's suite's)."""
+    check_same_suite(baseline, candidate)
     gates = candidate.gates() if gates is None else gates
     policy = candidate.policy() if policy is None else policy
     common = [m for m in candidate.models if m in baseline.models]
@@ -279,7 +303,10 @@ def compare_runs(baseline: RunData, candidate: RunData, gates: dict[str, dict[st
                     result = replace(result, verdict=SKIPPED)
                 results.append(result)
     shown = names or (str(baseline.path), str(candidate.path))
-    return Comparison(shown[0], shown[1], results, differences, policy)
+    hashes = (baseline.manifest.suite_hash, candidate.manifest.suite_hash)
+    changed = suite_differences(baseline.manifest.suite, candidate.manifest.suite) if hashes[0] != hashes[1] else []
+    return Comparison(shown[0], shown[1], results, differences, policy, candidate.manifest.suite_name, hashes,
+                      changed)
 
 
 def _result_key(r: GateResult) -> tuple[Any, ...]:

@@ -20,6 +20,7 @@ from typing import Any
 from tabulate import tabulate
 
 from harness.compare import FAIL, NEW, NOISY, PASS, REFUSED, SKIPPED, UNDECIDED, Comparison, GateResult
+from harness.suite_diff import how_it_differs_text, short_hash
 
 HEADERS = ["model", "metric", "batch_size", "baseline", "candidate", "change", "bound", "verdict", "p-value", "note"]
 FORMATS = ("text", "markdown", "json")
@@ -71,11 +72,21 @@ def warning_lines(c: Comparison) -> list[str]:
             for r in c.results if c.warns(r)]
 
 
+def suite_line(c: Comparison) -> str:
+    """``same suite: NAME HASH``, or what the candidate's suite content changes from the baseline's."""
+    before, after = (short_hash(h) for h in c.suite_hashes)
+    if not c.suite_changed:
+        return f"same suite: {c.suite} {before}".rstrip()
+    return f"suite content differs: {c.suite} {before} -> {after}: {how_it_differs_text(c.suite_differences)}"
+
+
 def render_comparison(c: Comparison, fmt: str = "text") -> str:
     """The table (and, in text and markdown, the runs compared, the hardware and a summary line)."""
     if fmt == "json":
         data = {"baseline": c.baseline, "candidate": c.candidate, "exit_code": c.exit_code,
-                "hardware_differences": c.hardware_differences, "gate_policy": c.policy.model_dump(),
+                "hardware_differences": c.hardware_differences, "suite": c.suite,
+                "suite_hashes": {"baseline": c.suite_hashes[0], "candidate": c.suite_hashes[1]},
+                "suite_differences": c.suite_differences, "gate_policy": c.policy.model_dump(),
                 "warnings": warning_lines(c),
                 "results": [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(r).items()}
                             for r in c.results]}
@@ -85,9 +96,10 @@ def render_comparison(c: Comparison, fmt: str = "text") -> str:
                      tablefmt="github" if fmt == "markdown" else "simple", disable_numparse=True)
     hardware = ("hardware differs: " + "; ".join(c.hardware_differences)) if c.hardware_differences \
         else "same hardware"
-    lines = [f"baseline:  {c.baseline}", f"candidate: {c.candidate}", hardware, ""]
+    lines = [f"baseline:  {c.baseline}", f"candidate: {c.candidate}", suite_line(c), hardware, ""]
     if fmt == "markdown":
-        lines = [f"- baseline: `{c.baseline}`", f"- candidate: `{c.candidate}`", f"- {hardware}", ""]
+        lines = [f"- baseline: `{c.baseline}`", f"- candidate: `{c.candidate}`", f"- {suite_line(c)}", f"- {hardware}",
+                 ""]
     return "\n".join([*lines, table, "", *warning_lines(c), summary_line(c)])
 
 

@@ -31,6 +31,12 @@ from the same rounds); for runs without it (before schema 3) it is the
 unpaired ratio of the teacher's p50 to the model's, and ``speedup_paired`` is
 False.
 
+Runs of different suite content (name or ``suite_hash``) are never pooled:
+``harness leaderboard`` refuses them in one line, or with ``--per-suite``
+ranks each content on a leaderboard of its own (:func:`for_suite_groups`),
+titled with its suite name and short hash and what it changes from the
+largest group (:mod:`harness.suite_diff`).
+
 >>> from harness.report.leaderboard import pareto_flags
 >>> pareto_flags(["a", "b", "c"], [0.9, 0.8, 0.8], [2.0, 1.0, 1.5])
 {'a': True, 'b': True, 'c': False}
@@ -54,6 +60,7 @@ from harness.report.noise import NoiseFloor, largest
 from harness.report.ranking import pareto_flags, rank_rows
 from harness.report.tables import Estimate, aggregate, check_columns, devices, devices_by_threads
 from harness.rows import Status
+from harness.suite_diff import SuiteGroup, how_it_differs
 
 #: metrics every leaderboard shows; the ranked metric is added when it is not one of them
 SHOWN = ("accuracy", "params", "size_bytes", "latency_p50_ms", "throughput_sps", "speedup_vs_teacher")
@@ -286,10 +293,42 @@ def _notes(table: pd.DataFrame) -> list[str]:
     return [f"{row['model']} ({row['suite']}): {row['notes']}" for row in table.to_dict("records") if row["notes"]]
 
 
+def for_suite_groups(groups: list[SuiteGroup], **options: Any) -> list[pd.DataFrame]:
+    """One leaderboard per suite content (``options``: those of :func:`leaderboard`), each titled with its suite's
+    name and short hash (``attrs["title"]``) and saying what it changes from the first, largest group's
+    (``attrs["suite_note"]``). A single group keeps the plain title."""
+    from harness.report.noise import read_noise_floors
+    from harness.store import load_results
+
+    tables = []
+    for group in groups:
+        df = load_results(*group.runs)
+        if df.empty:
+            raise HarnessError(f"no results under {', '.join(map(str, group.runs))}: nothing to rank")
+        table = leaderboard(df, floors=read_noise_floors(group.runs), **options)
+        if len(groups) > 1:
+            table.attrs["title"] = f"Leaderboard: {group.label}"
+            table.attrs["suite_note"] = _suite_note(group, groups[0])
+        tables.append(table)
+    return tables
+
+
+def _suite_note(group: SuiteGroup, first: SuiteGroup) -> str:
+    if group is first:
+        return (f"Suite {group.label}: {group.count}, the largest of the suite contents given; the others are "
+                f"ranked on leaderboards of their own.")
+    return f"Suite {group.label}: {group.count}; differs from {first.label} in {how_it_differs(group, first)}."
+
+
+def _title(table: pd.DataFrame) -> str:
+    return str(table.attrs.get("title", "Leaderboard"))
+
+
 def render_leaderboard_markdown(table: pd.DataFrame) -> str:
     """The leaderboard as Markdown: caption, table, legend and notes on missing values."""
     notes = _notes(table)
-    parts = ["# Leaderboard", _caption(table), markdown_table(display_leaderboard(table)), LEGEND,
+    suite = [table.attrs["suite_note"]] if "suite_note" in table.attrs else []
+    parts = [f"# {_title(table)}", *suite, _caption(table), markdown_table(display_leaderboard(table)), LEGEND,
              _floor_statement(table)]
     if notes:
         parts.append("\n".join(f"- {note}" for note in notes))
@@ -306,8 +345,11 @@ def render_leaderboard_html(table: pd.DataFrame) -> str:
     """The leaderboard as one self-contained HTML page (inline CSS, no external resources)."""
     body = display_leaderboard(table).to_html(index=False, escape=True, border=0, classes="leaderboard")
     notes = "".join(f"<li>{html.escape(note)}</li>" for note in _notes(table))
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Leaderboard</title>"
-            f"<style>{_CSS}</style></head><body><h1>Leaderboard</h1><p>{html.escape(_caption(table))}</p>\n"
+    title = html.escape(_title(table))
+    suite = f"<p>{html.escape(table.attrs['suite_note'])}</p>" if "suite_note" in table.attrs else ""
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{title}</title><style>{_CSS}</style></head><body><h1>{title}</h1>{suite}"
+            f"<p>{html.escape(_caption(table))}</p>\n"
             f"{body}\n<p>{html.escape(LEGEND)}</p><p>{html.escape(_floor_statement(table))}</p>"
             + (f"<ul>{notes}</ul>" if notes else "") + "</body></html>\n")
 

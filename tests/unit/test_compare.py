@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from harness.cli import main
 from harness.compare import FAIL, NEW, NOISY, PASS, REFUSED, SKIPPED, RunData, compare_runs, hardware_differences
 from harness.errors import HarnessError
 from harness.metrics import metric
@@ -31,18 +32,22 @@ def make_run(tmp: Path, label: str, *, accuracy: dict[str, list[Interval]],
              hardware: dict[str, Any] | None = None, gates: dict[str, dict[str, Any]] | None = None,
              status: str = "complete", iqr: float | None = None, speedup: dict[str, list[Interval]] | None = None,
              noise_floor: dict[str, Any] | None = None, policy: dict[str, Any] | None = None,
-             per_round: int | None = None) -> RunData:
+             per_round: int | None = None, suite_name: str = "hand", epochs: int | None = None) -> RunData:
     """A run directory with accuracy per model and seed ((value, ci_low, ci_high) each), latency samples at
     batch size 1 per model (p50 row = their median), size_bytes per model, speedup_vs_teacher at batch size 1
-    per model and seed; gates per model and the gate policy, as a resolved suite; the manifest's noise_floor."""
+    per model and seed; gates per model and the gate policy, as a resolved suite named ``suite_name``; the
+    manifest's noise_floor. ``epochs``: each student's method trains that long, and the suite's content hash
+    is the two digits repeated (30: ``3030...``)."""
     models = list(accuracy)
-    suite = {"name": "hand", "teacher": {"name": models[0], "gates": (gates or {}).get(models[0], {})},
-             "students": [{"name": m, "gates": (gates or {}).get(m, {})} for m in models[1:]]}
+    method = {} if epochs is None else {"method": [{"name": "scratch", "params": {"epochs": epochs}}]}
+    suite = {"name": suite_name, "teacher": {"name": models[0], "gates": (gates or {}).get(models[0], {})},
+             "students": [{"name": m, **method, "gates": (gates or {}).get(m, {})} for m in models[1:]]}
     if policy is not None:
         suite["gate_policy"] = policy
     floor = {} if noise_floor is None else {"noise_floor": noise_floor}
-    writer = RunWriter.create(tmp / label, "hand", {**MANIFEST_KEYS, "suite": suite, "suite_name": "hand",
-                                                    "hardware": hardware or HARDWARE, **floor})
+    content = {} if epochs is None else {"suite_hash": f"{epochs:02d}" * 32}
+    writer = RunWriter.create(tmp / label, suite_name, {**MANIFEST_KEYS, "suite": suite, "suite_name": suite_name,
+                                                        "hardware": hardware or HARDWARE, **floor, **content})
     for model, seeds in accuracy.items():
         role = "teacher" if model == models[0] else "student"
         base = {"suite": "hand", "model": model, "role": role, "method": "scratch", "device": "cpu",
@@ -331,6 +336,35 @@ def test_bad_input_is_one_line(tmp_path: Path):
         RunData.load(tmp_path / "nowhere")
     with pytest.raises(HarnessError, match="'interrupted', not complete; finish it with harness run SUITE --resume"):
         make_run(tmp_path, "i", accuracy={"t": [(0.9, 0.88, 0.92)]}, status="interrupted")
+
+
+def test_a_run_of_another_suite_is_refused_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    base = make_run(tmp_path, "b", accuracy={"t": [(0.9, 0.88, 0.92)]}, gates={"t": ACC_GATE})
+    other = make_run(tmp_path, "c", accuracy={"t": [(0.5, 0.48, 0.52)]}, gates={"t": ACC_GATE}, suite_name="tiny")
+    assert main(["compare", str(base.path), str(other.path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (f"cannot compare runs of different suites: baseline {base.path} is suite 'hand', "
+                            f"candidate {other.path} is suite 'tiny'\n")
+
+
+def test_a_change_of_suite_content_is_named_and_leaves_the_verdict_alone(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]):
+    gates = {"t": ACC_GATE, "s": ACC_GATE}
+    accuracy = {"t": [(0.9, 0.88, 0.92)], "s": [(0.8, 0.78, 0.82)]}
+    base = make_run(tmp_path, "b", accuracy=accuracy, gates=gates, epochs=30)
+    fewer = make_run(tmp_path, "c", accuracy=accuracy, gates=gates, epochs=10)
+    same = make_run(tmp_path, "d", accuracy=accuracy, gates=gates, epochs=30)
+    assert main(["compare", str(base.path), str(fewer.path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2:4] == ["suite content differs: hand 30303030 -> 10101010: students[0].method[0].params.epochs: "
+                          "30 -> 10", "same hardware"]
+    data = json.loads(render_comparison(compare_runs(base, fewer), "json"))
+    assert data["exit_code"] == 0 and data["suite_differences"] == ["students[0].method[0].params.epochs: 30 -> 10"]
+    assert data["suite_hashes"] == {"baseline": "30" * 32, "candidate": "10" * 32}
+    unchanged = compare_runs(base, same)
+    assert not unchanged.suite_changed and unchanged.suite_differences == []
+    assert render_comparison(unchanged).splitlines()[2] == "same suite: hand 30303030"
 
 
 def test_json_output_has_every_result(tmp_path: Path):

@@ -252,7 +252,57 @@ def test_cli_bad_input_is_one_line_and_exit_2(two_runs, capsys, extra, message):
 def test_cli_without_runs_is_exit_2(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["leaderboard", str(tmp_path / "empty"), "--out", str(tmp_path / "board")]) == 2
-    assert "no run directories" in capsys.readouterr().err
+    assert "not a run directory (no manifest.json), and none is below it" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def mixed(two_runs: tuple[Path, list[Path]], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], Path]:
+    """results/tiny holding the two runs of tiny.yaml and a variant whose student trained 1 epoch instead of 2;
+    the short content hashes of the two and of the variant; the variant's copy in results/tiny."""
+    import shutil
+
+    tmp = tmp_path_factory.mktemp("mixed")
+    variant = tmp / "tiny.yaml"
+    variant.write_text((FIXTURES / "tiny.yaml").read_text().replace("alpha: 0.9, epochs: 2", "alpha: 0.9, epochs: 1"))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["run", str(variant), "--out", str(tmp / "variant"), "--no-report"]) == 0
+    runs = [*two_runs[1], Path(out.getvalue().strip().splitlines()[-1])]
+    for run in runs:
+        shutil.copytree(run, tmp / "results" / "tiny" / run.name)
+    hashes = [json.loads((run / "manifest.json").read_text())["suite_hash"][:8] for run in runs]
+    assert hashes[0] == hashes[1] != hashes[2]
+    return tmp, [hashes[0], hashes[2]], tmp / "results" / "tiny" / runs[2].name
+
+
+def test_cli_refuses_to_pool_runs_of_different_suite_content(mixed, capsys):
+    tmp, (same, variant), odd = mixed
+    assert main(["leaderboard", str(tmp / "results" / "tiny"), "--out", str(tmp / "refused")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and not (tmp / "refused").exists()
+    assert captured.err == (f"runs of 2 different suite contents cannot be ranked together: tiny {same} (2 runs), "
+                            f"tiny {variant} (1 run: {odd}; differs in students[0].method[0].params.epochs: 2 -> 1); "
+                            "pass --per-suite to rank each on its own, or only the runs of one\n")
+
+
+def test_cli_per_suite_ranks_each_suite_content_on_its_own(mixed, capsys):
+    tmp, (same, variant), _ = mixed
+    board = tmp / "board"
+    assert main(["leaderboard", str(tmp / "results" / "tiny"), "--out", str(board), "--per-suite"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith("# ")] == [f"# Leaderboard: tiny {same}",
+                                                                  f"# Leaderboard: tiny {variant}"]
+    assert (f"Suite tiny {variant}: 1 run; differs from tiny {same} in students[0].method[0].params.epochs: "
+            "2 -> 1.") in lines
+    assert f"Suite tiny {same}: 2 runs, the largest of the suite contents given; the others are ranked on " \
+           "leaderboards of their own." in lines
+    assert lines[-6:] == [str(board / f"tiny-{h}" / f"leaderboard.{ext}") for h in (same, variant)
+                          for ext in ("md", "html", "csv")]
+    for content, runs in ((same, 2), (variant, 1)):
+        table = read_leaderboard(board / f"tiny-{content}" / "leaderboard.csv")
+        assert table["model"].tolist() == ["teacher", "kd-4"] and table["runs"].tolist() == [runs, runs]
+    html_page = (board / f"tiny-{variant}" / "leaderboard.html").read_text()
+    assert f"<h1>Leaderboard: tiny {variant}</h1>" in html_page and "epochs: 2 -&gt; 1" in html_page
 
 
 # Suite "p", run p1 (schema 3): twins at batch size 8 whose latencies (and paired speedups) are 1.2% apart with
