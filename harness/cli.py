@@ -7,7 +7,7 @@
                                               compare machines: reports/hardware/<suite>/{index.html,report.md}
     harness validate SUITE                    check a suite without running it
     harness report RUN_DIR... [--out DIR]     write reports/<suite>/<run_id>/{index.html,report.md} + PNGs
-    harness leaderboard RUN_DIR... [--by METRIC] [--batch-size N] [--device D] [--out DIR]
+    harness leaderboard RUN_DIR... [--by METRIC] [--batch-size N] [--device D] [--out DIR] [--per-suite]
                                               rank students across runs and seeds (md, html, csv)
     harness baseline save RUN_DIR --name NAME [--dir DIR] [--force] | baseline list [--dir DIR]
                                               keep a finished run as a baseline (results/baselines/NAME)
@@ -98,7 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     board = sub.add_parser("leaderboard", help="rank students across runs and seeds",
                            description="Rank the students of every run given on one metric (mean and 95%% interval "
                                        "over all runs and seeds), the teacher as reference; shared rank where "
-                                       "intervals overlap. Writes leaderboard.md, .html and .csv.")
+                                       "intervals overlap. Writes leaderboard.md, .html and .csv. Runs of "
+                                       "different suites, or of one suite whose content differs, are refused "
+                                       "unless --per-suite.")
     board.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run directory or a folder above runs")
     board.add_argument("--by", default="accuracy", metavar="METRIC", help="metric to rank by (default: accuracy)")
     board.add_argument("--batch-size", type=int, metavar="N",
@@ -106,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--device", metavar="D", help="device of latency and throughput (needed when there are several)")
     board.add_argument("--out", type=Path, default=Path("reports/leaderboard"),
                        help="output directory (default: reports/leaderboard/)")
+    board.add_argument("--per-suite", action="store_true",
+                       help="runs of several suites, or of one suite's different contents (suite_hash): rank each "
+                            "content on a leaderboard of its own, in OUT/SUITE-HASH/, instead of refusing")
 
     _add_gate_commands(sub)
 
@@ -145,8 +150,10 @@ def _add_gate_commands(sub: argparse._SubParsersAction) -> None:
                                          "for timings, above the runs' A/A noise floor. A noisy latency cell beyond "
                                          "its bound follows the suite's gate_policy.noisy: fail (default) or rerun "
                                          "(stored runs are not measured again: it fails) exit 1, warn passes with a "
-                                         "warning. Exit 0 every gate holds, 1 a gate fails, 2 bad input or a gate "
-                                         "refused because the hardware differs.")
+                                         "warning. A candidate of another suite is refused; one of the same suite "
+                                         "with other content is compared, and what differs is named. Exit 0 every "
+                                         "gate holds, 1 a gate fails, 2 bad input (another suite) or a gate refused "
+                                         "because the hardware differs.")
     compare.add_argument("baseline", metavar="BASELINE", help="baseline name (in --baselines) or run directory")
     compare.add_argument("candidate", metavar="CANDIDATE", help="run directory (or baseline name)")
     compare.add_argument("--suite", type=Path,
@@ -278,18 +285,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from harness.report.leaderboard import leaderboard, render_leaderboard_markdown, write_leaderboard
-    from harness.report.noise import read_noise_floors
-    from harness.store import load_results
+    from harness.report.leaderboard import for_suite_groups, render_leaderboard_markdown, write_leaderboard
+    from harness.suite_diff import read_groups, refuse_mixed
 
-    df = load_results(*args.run_dirs)
-    if df.empty:
-        raise HarnessError(f"no results under {', '.join(map(str, args.run_dirs))}: nothing to rank")
-    table = leaderboard(df, by=args.by, batch_size=args.batch_size, device=args.device,
-                        floors=read_noise_floors(args.run_dirs))
-    print(render_leaderboard_markdown(table))
-    for path in write_leaderboard(table, args.out).values():
-        print(path)
+    groups = read_groups(args.run_dirs)
+    if not args.per_suite:
+        refuse_mixed(groups, "--per-suite")
+    tables = for_suite_groups(groups, by=args.by, batch_size=args.batch_size, device=args.device)
+    outs = [args.out] if len(groups) == 1 else [args.out / g.folder for g in groups]
+    print("\n".join(render_leaderboard_markdown(table) for table in tables))
+    for table, out in zip(tables, outs, strict=True):
+        for path in write_leaderboard(table, out).values():
+            print(path)
     return 0
 
 

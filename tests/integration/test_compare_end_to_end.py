@@ -1,5 +1,5 @@
 """Save a baseline from a run of a small suite, make a student worse (fewer epochs), run again:
-``harness compare`` exits 1 and names the student and the metric."""
+``harness compare`` exits 1, names the student and the metric, and says what the candidate's suite changed."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def test_fewer_epochs_fail_the_accuracy_gate(tmp_path: Path, capsys: pytest.Capt
     assert capsys.readouterr().out.strip() == str(baselines / "gated-cpu")
     saved = baselines / "gated-cpu"
     assert sorted(p.name for p in saved.iterdir()) == ["baseline.json", "manifest.json", "measurements.parquet",
-                                                       "samples.parquet"]
+                                                       "predictions.parquet", "samples.parquet"]
     assert json.loads((saved / "baseline.json").read_text())["run_id"] == baseline_run.name
     # saving again needs --force; listing shows it
     assert main(["baseline", "save", str(baseline_run), "--name", "gated-cpu", "--dir", str(baselines)]) == 2
@@ -35,7 +35,8 @@ def test_fewer_epochs_fail_the_accuracy_gate(tmp_path: Path, capsys: pytest.Capt
     # the same suite again holds every gate (accuracy and size are deterministic here)
     same = _run(FIXTURES / "gated.yaml", tmp_path / "results", capsys)
     assert main(["compare", "gated-cpu", str(same), "--baselines", str(baselines)]) == 0, capsys.readouterr().out
-    capsys.readouterr()
+    content = json.loads((same / "manifest.json").read_text())["suite_hash"][:8]
+    assert f"same suite: gated {content}" in capsys.readouterr().out.splitlines()
 
     worse_suite = tmp_path / "gated.yaml"
     text = (FIXTURES / "gated.yaml").read_text()
@@ -48,6 +49,10 @@ def test_fewer_epochs_fail_the_accuracy_gate(tmp_path: Path, capsys: pytest.Capt
     failing = [line for line in out.splitlines() if "| FAIL" in line]
     assert len(failing) == 1 and failing[0].startswith("| small ") and "| accuracy " in failing[0], out
     assert (tmp_path / "compare.md").read_text() == out
+    changed = json.loads((candidate / "manifest.json").read_text())["suite_hash"][:8]
+    assert changed != content
+    assert f"- suite content differs: gated {content} -> {changed}: students[0].method[0].params.epochs: 20 -> 1" \
+        in out.splitlines(), out
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
