@@ -20,7 +20,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.manifest import Manifest
-from harness.store import MANIFEST, MEASUREMENTS, SAMPLES, is_run_dir, now_iso, read_manifest
+from harness.store import MANIFEST, MEASUREMENTS, PREDICTIONS, SAMPLES, is_run_dir, now_iso, read_manifest
 from harness.verify import verify_run
 
 DEFAULT_DIR = Path("results/baselines")
@@ -62,7 +62,7 @@ def save_baseline(run_dir: Path, name: str, directory: Path = DEFAULT_DIR, force
     directory.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=directory, prefix=f".{name}."))
     try:
-        for file in (MANIFEST, MEASUREMENTS, SAMPLES):
+        for file in (MANIFEST, MEASUREMENTS, SAMPLES, PREDICTIONS):
             if (run_dir / file).is_file():
                 shutil.copy2(run_dir / file, staging / file)
         info = {"name": name, "saved_at": now_iso(), "run_id": manifest.run_id, "source": str(run_dir),

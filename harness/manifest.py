@@ -25,8 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import HarnessError
 
-#: 2: threads, backend, seq_len; 3: scenario, target_qps, samples' round and slot (older runs migrated on read)
-SCHEMA_VERSION = 3
+#: 2: threads, backend, seq_len; 3: scenario, target_qps, samples' round and slot; 4: noise_sigma and
+#: predictions.parquet (older runs migrated on read)
+SCHEMA_VERSION = 4
 
 #: how a run ended (``running`` while it runs, or when it was killed without a chance to say)
 RunStatus = Literal["running", "complete", "complete_with_errors", "interrupted", "failed"]

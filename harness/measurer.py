@@ -18,13 +18,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import torch
 
 from harness import plan
 from harness.build import Built
 from harness.data.base import Dataset
 from harness.errors import one_line
-from harness.measure import size
+from harness.measure import quality, size
 from harness.measure.batch import BatchResult
 from harness.measure.by_task import quality_estimates
 from harness.measure.paired import TWIN_SUFFIX, GroupResult, NoiseFloorLog, measure_group
@@ -68,17 +70,19 @@ class Measurer:
         self.noise = NoiseFloorLog(suite.measure.latency.noise_floor)
         #: the twin's raw samples, kept beside the models' (model ``<teacher>~aa``)
         self.twin_samples: list[Sample] = []
+        #: (model, seed) -> its per-example predictions on the test split, until the runner writes them
+        self.predictions: dict[tuple[str, int], list[pd.DataFrame]] = {}
 
     def _row(self, built: Built, name: str, value: float | None, *, batch_size: int | None = None,
              device: str = "cpu", ci: tuple[float, float] = (math.nan, math.nan), n: int | None = None,
              status: Status = Status.OK, error: str = "", threads: int | None = None,
              dtype: str | None = None, backend: str = "eager", seq_len: int | None = None,
-             scenario: str = SINGLE_STREAM) -> Row:
+             scenario: str = SINGLE_STREAM, noise_sigma: float | None = None) -> Row:
         return Row(suite=self.suite.name, model=built.name, role=built.role, method=built.method, seed=built.seed,
                    device=device, dtype=dtype or built.dtype, batch_size=batch_size, metric=name,
                    value=math.nan if value is None else float(value), unit=metric(name).unit, ci_low=ci[0],
                    ci_high=ci[1], n=n, status=status, error=error, threads=threads, backend=backend, seq_len=seq_len,
-                   scenario=scenario)
+                   scenario=scenario, noise_sigma=noise_sigma)
 
     def backends(self, built: Built) -> list[str]:
         """The latency backends of a model: its student spec's ``backends``, else ``measure.backends``."""
@@ -124,11 +128,14 @@ class Measurer:
         if built.module is None:
             return []
         outputs = predict_logits(built.module, self.data.x_test)
+        if self.data.task == "classification":
+            self.predictions.setdefault((built.name, built.seed), []).append(self.prediction_table(built, outputs))
         estimates, absent = quality_estimates(self.data, outputs, self.teacher_logits, self.teacher_error,
                                               self.suite.measure.neighbors)
         rows = [self._row(built, name, est.value, ci=(est.ci_low, est.ci_high), n=est.n)
                 for name, est in estimates.items()]
         rows += [self._row(built, name, None, status=status, error=reason) for name, (status, reason) in absent.items()]
+        rows += self.noise_rows(built)
         rows.append(self._row(built, "params", size.count_params(built.module)))
         rows.append(self._row(built, "params_nonzero", size.count_nonzero_params(built.module)))
         rows.append(self._row(built, "size_bytes", size.serialized_size_bytes(built.module)))
@@ -150,6 +157,42 @@ class Measurer:
         else:
             rows.append(self._row(built, "train_seconds", built.train_seconds))
         return rows
+
+    def noise_rows(self, built: Built) -> list[Row]:
+        """Accuracy with Gaussian noise of each ``measure.noise_sigmas`` std added to the test inputs (the same
+        noise for every model: a generator seeded with 0 per level), or one row saying why there is none."""
+        name, sigmas = "accuracy_under_noise", self.suite.measure.noise_sigmas
+        why = ("no noise levels asked for (measure.noise_sigmas)" if not sigmas else
+               "an embedding dataset has no classes" if self.data.task != "classification" else
+               "token ids take no Gaussian noise" if not self.data.x_test.is_floating_point() else "")
+        if why or built.module is None:
+            return [self._row(built, name, None, status=Status.SKIPPED, error=why or built.error)]
+        rows = []
+        for sigma in sigmas:
+            noise = torch.randn(self.data.x_test.shape, generator=torch.Generator().manual_seed(0))
+            estimate = quality.accuracy(predict_logits(built.module, self.data.x_test + sigma * noise),
+                                        self.data.y_test)
+            rows.append(self._row(built, name, estimate.value, ci=(estimate.ci_low, estimate.ci_high),
+                                  n=estimate.n, noise_sigma=float(sigma)))
+        return rows
+
+    def prediction_table(self, built: Built, logits: torch.Tensor) -> pd.DataFrame:
+        """One row per test example: the predicted class, its probability, whether it is right and whether
+        it agrees with the teacher (:class:`~harness.rows.Prediction`'s columns)."""
+        probabilities = torch.softmax(logits.double(), 1)
+        confidence, predicted = probabilities.max(1)
+        agrees = (predicted == self.teacher_logits.argmax(1)).numpy() if self.teacher_logits is not None else None
+        return pd.DataFrame({
+            "model": built.name, "seed": built.seed, "dtype": built.dtype,
+            "example": np.arange(len(predicted)), "label": self.data.y_test.numpy(), "predicted": predicted.numpy(),
+            "correct": (predicted == self.data.y_test).numpy(),
+            "agrees_with_teacher": pd.array(agrees if agrees is not None else [None] * len(predicted), "boolean"),
+            "confidence": confidence.numpy()})
+
+    def take_predictions(self, built: Built) -> pd.DataFrame | None:
+        """The model's predictions (every dtype it was evaluated in), handed over once."""
+        tables = self.predictions.pop((built.name, built.seed), [])
+        return pd.concat(tables, ignore_index=True) if tables else None
 
     def not_measured(self, built: Built, cell: plan.Cell, here: bool = True) -> str:
         """Why this cell of this model is not timed ("" when it is); ``here``: on this host (else the

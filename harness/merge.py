@@ -20,11 +20,11 @@ from typing import Any
 
 import pandas as pd
 
-from harness import plan
+from harness import against_baseline, plan
 from harness.errors import HarnessError
 from harness.manifest import Manifest
 from harness.rows import Status
-from harness.store import RunWriter, load_results, read_manifest
+from harness.store import RunWriter, load_predictions, load_results, read_manifest
 
 #: manifest keys that describe one run, not the suite: the merged manifest sets its own
 _PER_RUN = ("schema_version", "run_id", "started_at", "finished_at", "status", "shard", "resumed_at", "row_counts",
@@ -100,7 +100,12 @@ def merge_runs(run_dirs: Sequence[Path], results_dir: Path) -> RunWriter:
     writer = RunWriter.create(results_dir, first.suite_name, {**base, "merged_from": shards,
                                                                    **({"noise_floor": floor} if floor else {})})
     samples = pd.concat([load_results(d, samples=True) for d in manifests], ignore_index=True)
-    writer.append(_records(pd.concat(rows.values(), ignore_index=True)), _records(samples))
+    predictions = pd.concat([load_predictions(d) for d in manifests], ignore_index=True)
+    merged = pd.concat(rows.values(), ignore_index=True)
+    # a shard could not pair a student with a baseline another shard measured: pair them all again here
+    merged = merged[~merged["metric"].isin([against_baseline.GAIN, against_baseline.MCNEMAR])]
+    writer.append(_records(merged), _records(samples), predictions.drop(columns="run_id"))
+    writer.append(against_baseline.rows(first.suite, writer.rows(), writer.predictions()))
     writer.manifest.started_at = min(str(m.started_at) for m in manifests.values())
     counts = writer.status_counts()
     status = max((m.status for m in manifests.values()),

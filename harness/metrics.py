@@ -30,6 +30,9 @@ class Metric:
     needs_compiler: bool = False
     #: a quality metric of one task (classification | embedding): skipped for a dataset of the other task
     task: str | None = None
+    #: a student against its baseline on the same test examples, computed once every model of the run is
+    #: measured (harness.against_baseline); the teacher, every baseline's reference, has none
+    vs_baseline: bool = False
 
     @property
     def timing(self) -> bool:
@@ -43,11 +46,12 @@ METRICS: Registry[Metric] = Registry("metric")
 def _declare(name: str, unit: str, higher_is_better: bool, description: str, per_batch_size: bool = False, *,
              machine_dependent: bool | None = None, from_latency_samples: bool = False,
              relative_to_teacher: bool = False, needs_cuda: bool = False, needs_compiler: bool = False,
-             task: str | None = None) -> None:
+             task: str | None = None, vs_baseline: bool = False) -> None:
     """Per-batch-size metrics are measured on a device, so they depend on the machine unless declared otherwise."""
     dependent = per_batch_size if machine_dependent is None else machine_dependent
     METRICS.add(name, Metric(name, unit, higher_is_better, per_batch_size, description, dependent,
-                             from_latency_samples, relative_to_teacher, needs_cuda, needs_compiler, task))
+                             from_latency_samples, relative_to_teacher, needs_cuda, needs_compiler, task,
+                             vs_baseline))
 
 
 _declare("accuracy", "fraction", True, "top-1 accuracy on the test split, bootstrap 95% interval",
@@ -56,6 +60,17 @@ _declare("teacher_agreement", "fraction", True, "share of test inputs where the 
          task="classification")
 _declare("kl_to_teacher", "nats", False, "mean KL(teacher || model) of the softmax outputs on the test split",
          task="classification")
+_declare("ece", "fraction", False, "expected calibration error of the top-class probability, 15 equal-width bins, "
+         "bootstrap 95% interval", task="classification")
+_declare("accuracy_under_noise", "fraction", True,
+         "top-1 accuracy with Gaussian noise of std noise_sigma (a column) added to the test inputs "
+         "(measure.noise_sigmas), bootstrap 95% interval", task="classification")
+_declare("accuracy_gain_vs_baseline", "fraction", True,
+         "accuracy minus the baseline's on the same test examples (the same seed), paired bootstrap 95% interval "
+         "over examples", task="classification", vs_baseline=True)
+_declare("mcnemar_p_vs_baseline", "p", False,
+         "exact McNemar test against the baseline on the same test examples (the same seed): two-sided p-value",
+         task="classification", vs_baseline=True)
 _declare("params", "count", False, "number of parameters")
 _declare("params_nonzero", "count", False, "number of parameters that are not exactly zero")
 _declare("size_bytes", "bytes", False, "bytes of the serialized state dict (torch.save)")

@@ -66,6 +66,8 @@ class Row:
     # schema 3: how the model was loaded (single_stream: closed-loop timing); target_qps only in the server scenario
     scenario: str = _col("string", SINGLE_STREAM, since=3)
     target_qps: float | None = _col("float64", since=3)
+    # schema 4: the std of the Gaussian noise added to the test inputs (accuracy_under_noise only)
+    noise_sigma: float | None = _col("float64", since=4)
 
     def record(self) -> dict[str, Any]:
         """The row as a plain dict (the status as its string), as the tables store it."""
@@ -97,6 +99,30 @@ class Sample:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """One model's answer on one test example, as ``predictions.parquet`` keeps it: what paired tests of
+    quality (McNemar, the paired gain), calibration and the per-class table are computed from."""
+
+    run_id: str = _col("string", "")
+    model: str = _col("string", "")
+    seed: int | None = _col("Int64")
+    #: the dtype the model was evaluated in (a model measured in several dtypes has one set each)
+    dtype: str = _col("string", "float32")
+    #: the example's index in the test split (the same examples, in the same order, for every model)
+    example: int | None = _col("Int64")
+    label: int | None = _col("Int64")
+    predicted: int | None = _col("Int64")
+    correct: bool | None = _col("boolean")
+    #: the prediction equals the teacher's (null where the teacher gave none)
+    agrees_with_teacher: bool | None = _col("boolean")
+    #: the predicted class's softmax probability
+    confidence: float = _col("float64", math.nan)
+
+    def record(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
 def _columns(cls: type) -> dict[str, str]:
     return {f.name: f.metadata["dtype"] for f in dataclasses.fields(cls)}
 
@@ -109,5 +135,8 @@ def stored_since(cls: type, version: int) -> list[str]:
 #: column -> pandas dtype, in order (DESIGN.md's result schema)
 COLUMNS: dict[str, str] = _columns(Row)
 SAMPLE_COLUMNS: dict[str, str] = _columns(Sample)
+PREDICTION_COLUMNS: dict[str, str] = _columns(Prediction)
+#: the row type of each stored table
+Kind = type[Row] | type[Sample] | type[Prediction]
 #: what a missing value of a column reads as when a table is framed (older rows, hand-made rows)
 DEFAULTS: dict[str, Any] = {"status": Status.OK.value, "error": "", "backend": "eager", "scenario": SINGLE_STREAM}

@@ -22,17 +22,35 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
 from harness.integrity import check_file, digest_of
 from harness.manifest import SCHEMA_VERSION, FileRecord, Manifest, RunStatus, parse
-from harness.rows import COLUMNS, DEFAULTS, SAMPLE_COLUMNS, SINGLE_STREAM, Row, Sample, Status, stored_since
+from harness.rows import (
+    COLUMNS,
+    DEFAULTS,
+    PREDICTION_COLUMNS,
+    SAMPLE_COLUMNS,
+    SINGLE_STREAM,
+    Kind,
+    Prediction,
+    Row,
+    Sample,
+    Status,
+    stored_since,
+)
 from harness.signals import deferred
 
 MANIFEST = "manifest.json"
 MEASUREMENTS = "measurements.parquet"
 SAMPLES = "samples.parquet"
+#: one row per model, seed and test example (runs written before it have none)
+PREDICTIONS = "predictions.parquet"
+#: each table, its row type and its columns
+TABLES: dict[str, tuple[Kind, dict[str, str]]] = {MEASUREMENTS: (Row, COLUMNS), SAMPLES: (Sample, SAMPLE_COLUMNS),
+                                                 PREDICTIONS: (Prediction, PREDICTION_COLUMNS)}
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -55,14 +73,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-Record = Row | Sample | Mapping[str, Any]
+Record = Row | Sample | Prediction | Mapping[str, Any]
 
 
-def frame(rows: Iterable[Record], columns: Mapping[str, str] = COLUMNS) -> pd.DataFrame:
+def frame(rows: Iterable[Record] | pd.DataFrame, columns: Mapping[str, str] = COLUMNS) -> pd.DataFrame:
     """Rows (:class:`Row`, :class:`Sample`, or dicts read back from a table) as a DataFrame with exactly
     the schema's columns and dtypes."""
-    records = [r.record() if isinstance(r, (Row, Sample)) else r for r in rows]
-    df = pd.DataFrame(records, columns=list(columns))
+    if isinstance(rows, pd.DataFrame):  # already a table (a model's predictions): its columns, in order
+        df = rows.reindex(columns=list(columns))
+    else:
+        records = [r.record() if isinstance(r, (Row, Sample, Prediction)) else r for r in rows]
+        df = pd.DataFrame(records, columns=list(columns))
     for name, default in DEFAULTS.items():
         if name in columns:
             df[name] = df[name].astype("object").fillna(default)
@@ -83,6 +104,7 @@ class RunWriter:
         self.run_dir, self.manifest = run_dir, manifest
         self._rows: list[pd.DataFrame] = []
         self._samples: list[pd.DataFrame] = []
+        self._predictions: list[pd.DataFrame] = []
 
     @classmethod
     def create(cls, results_dir: Path, suite_name: str, manifest: dict[str, Any]) -> RunWriter:
@@ -102,9 +124,10 @@ class RunWriter:
         manifest = read_manifest(run_dir)
         writer = cls(run_dir, manifest)
         try:
-            for name, kind, kept in ((MEASUREMENTS, Row, writer._rows), (SAMPLES, Sample, writer._samples)):
+            for name, kept in ((MEASUREMENTS, writer._rows), (SAMPLES, writer._samples),
+                               (PREDICTIONS, writer._predictions)):
                 if (run_dir / name).is_file() or name in manifest.files:
-                    kept.append(read_table(run_dir / name, manifest, kind))
+                    kept.append(read_table(run_dir / name, manifest, TABLES[name][0]))
         except HarnessError as exc:
             raise HarnessError(f"{exc}; a damaged run is not resumed: check it with harness verify {run_dir}, then "
                                f"run the suite again (or merge the shards that are whole)") from None
@@ -112,6 +135,10 @@ class RunWriter:
 
     def rows(self) -> pd.DataFrame:
         return pd.concat(self._rows, ignore_index=True) if self._rows else frame([])
+
+    def predictions(self) -> pd.DataFrame:
+        return pd.concat(self._predictions, ignore_index=True) if self._predictions else \
+            frame([], PREDICTION_COLUMNS)
 
     def done_models(self) -> set[tuple[str, int]]:
         """(model, seed) pairs whose rows are written; a model's rows are written all at once."""
@@ -133,20 +160,21 @@ class RunWriter:
     def write_manifest(self) -> None:
         atomic_write_bytes(self.run_dir / MANIFEST, self.manifest.to_json())
 
-    def append(self, rows: Iterable[Record], samples: Iterable[Record] = ()) -> None:
-        """Add rows (and raw samples) and rewrite the files atomically; Ctrl-C waits for the write. A table
-        that gains nothing is not rewritten (but written once, empty, so that every run has both files)."""
-        new_rows, new_samples = frame(rows), frame(samples, SAMPLE_COLUMNS)
-        for df in (new_rows, new_samples):
-            df["run_id"] = pd.Series(self.run_id, index=df.index, dtype="string")
+    def append(self, rows: Iterable[Record], samples: Iterable[Record] = (),
+               predictions: Iterable[Record] | pd.DataFrame = ()) -> None:
+        """Add rows (and raw samples, and per-example predictions) and rewrite the files atomically; Ctrl-C
+        waits for the write. A table that gains nothing is not rewritten (but written once, empty, so that
+        every run has every table)."""
+        new = {MEASUREMENTS: frame(rows), SAMPLES: frame(samples, SAMPLE_COLUMNS),
+               PREDICTIONS: frame(predictions, PREDICTION_COLUMNS)}
+        kept = {MEASUREMENTS: self._rows, SAMPLES: self._samples, PREDICTIONS: self._predictions}
         with deferred():  # each table, then the manifest with its digest
-            if len(new_rows) or not (self.run_dir / MEASUREMENTS).exists():
-                self._rows.append(new_rows)
-                self.manifest.files[MEASUREMENTS] = _write_parquet(self.run_dir / MEASUREMENTS, self.rows())
-            if len(new_samples) or not (self.run_dir / SAMPLES).exists():
-                self._samples.append(new_samples)
-                table = pd.concat(self._samples, ignore_index=True)
-                self.manifest.files[SAMPLES] = _write_parquet(self.run_dir / SAMPLES, table)
+            for name, df in new.items():
+                if len(df) or not (self.run_dir / name).exists():
+                    df["run_id"] = pd.Series(self.run_id, index=df.index, dtype="string")
+                    kept[name].append(df)
+                    self.manifest.files[name] = _write_parquet(self.run_dir / name,
+                                                               pd.concat(kept[name], ignore_index=True))
             self.write_manifest()
 
     def finish(self, status: RunStatus, **extra: Any) -> None:
@@ -222,6 +250,8 @@ def _fits(column: pd.Series, dtype: str) -> bool:
         return True
     if dtype == "string":
         return pd.api.types.is_string_dtype(column) and all(isinstance(v, str) for v in values)
+    if dtype == "boolean":
+        return pd.api.types.is_bool_dtype(column) or all(isinstance(v, (bool, np.bool_)) for v in values)
     if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
         return False
     if dtype == "Int64":
@@ -229,11 +259,11 @@ def _fits(column: pd.Series, dtype: str) -> bool:
     return True
 
 
-def read_table(path: Path, manifest: Manifest, kind: type[Row] | type[Sample]) -> pd.DataFrame:
+def read_table(path: Path, manifest: Manifest, kind: Kind) -> pd.DataFrame:
     """A table as the current schema has it (old runs migrated on read, never rewriting files); a column
     added since reads as null in older runs unless a migration step says what it was. A file that is not
     what the manifest recorded, not parquet, or not a table of this schema is one line naming the file."""
-    columns = COLUMNS if kind is Row else SAMPLE_COLUMNS
+    columns = next(c for k, c in TABLES.values() if k is kind)
     if not path.is_file():
         if not path.exists() and not path.is_symlink():
             raise HarnessError(f"{path}: missing: the manifest records it but it is not there")
@@ -252,8 +282,8 @@ def read_table(path: Path, manifest: Manifest, kind: type[Row] | type[Sample]) -
         raise HarnessError(f"{path}: not a readable parquet table: {' '.join(str(exc).split())[:200]}") from None
 
 
-def _as_schema(path: Path, df: pd.DataFrame, manifest: Manifest, kind: type[Row] | type[Sample],
-               columns: Mapping[str, str]) -> pd.DataFrame:
+def _as_schema(path: Path, df: pd.DataFrame, manifest: Manifest, kind: Kind, columns: Mapping[str, str],
+               ) -> pd.DataFrame:
     missing = [c for c in stored_since(kind, manifest.schema_version) if c not in df.columns]
     if missing:
         raise HarnessError(f"{path}: not a results table of schema {manifest.schema_version}: no column "
@@ -270,13 +300,9 @@ def _as_schema(path: Path, df: pd.DataFrame, manifest: Manifest, kind: type[Row]
     return df[list(columns)].astype(dict(columns))
 
 
-def load_results(*paths: str | Path, samples: bool = False) -> pd.DataFrame:
-    """One DataFrame of the rows (or raw latency samples) of every run under ``paths``.
-
-    A path is a run directory or any folder above run directories.
-    """
+def _load(paths: Iterable[str | Path], name: str) -> pd.DataFrame:
     frames = []
-    name, kind = (SAMPLES, Sample) if samples else (MEASUREMENTS, Row)
+    kind, columns = TABLES[name]
     for path in paths:
         for run_dir in run_dirs(Path(path)):
             manifest = read_manifest(run_dir)
@@ -286,5 +312,19 @@ def load_results(*paths: str | Path, samples: bool = False) -> pd.DataFrame:
             if (run_dir / name).is_file() or name in manifest.files:
                 frames.append(read_table(run_dir / name, manifest, kind))
     if not frames:
-        return frame([], SAMPLE_COLUMNS if samples else COLUMNS)
+        return frame([], columns)
     return pd.concat(frames, ignore_index=True)
+
+
+def load_results(*paths: str | Path, samples: bool = False) -> pd.DataFrame:
+    """One DataFrame of the rows (or raw latency samples) of every run under ``paths``.
+
+    A path is a run directory or any folder above run directories.
+    """
+    return _load(paths, SAMPLES if samples else MEASUREMENTS)
+
+
+def load_predictions(*paths: str | Path) -> pd.DataFrame:
+    """One DataFrame of the per-example predictions of every run under ``paths`` (none for runs written
+    before predictions were kept)."""
+    return _load(paths, PREDICTIONS)

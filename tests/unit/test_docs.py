@@ -213,7 +213,7 @@ def test_architecture_states_every_metric_and_every_stored_column():
     contracts = _sections(text)["Contracts"]
     for name in METRICS.names():
         assert re.search(rf"\b{name}\b", contracts), name
-    schema = json.loads((FIXTURES / "schema_v3.json").read_text())  # the golden schema of the stored results
-    for table in ("measurements", "samples"):
+    schema = json.loads((FIXTURES / "schema_v4.json").read_text())  # the golden schema of the stored results
+    for table in ("measurements", "samples", "predictions"):
         for column in schema[table]:
             assert re.search(rf"\b{column}\b", contracts), (table, column)

@@ -11,10 +11,13 @@ from harness.store import (
     COLUMNS,
     MANIFEST,
     MEASUREMENTS,
+    PREDICTION_COLUMNS,
+    PREDICTIONS,
     SAMPLE_COLUMNS,
     SAMPLES,
     SCHEMA_VERSION,
     RunWriter,
+    load_predictions,
     load_results,
 )
 from tests.helpers import MANIFEST_KEYS
@@ -46,7 +49,7 @@ def test_round_trip(tmp_path: Path):
     assert manifest["schema_version"] == SCHEMA_VERSION and manifest["status"] == "complete"
     assert manifest["finished_at"] is not None
     assert not list(writer.run_dir.glob(".*tmp")), "no temporary files left behind"
-    assert {p.name for p in writer.run_dir.iterdir()} == {MANIFEST, MEASUREMENTS, SAMPLES}
+    assert {p.name for p in writer.run_dir.iterdir()} == {MANIFEST, MEASUREMENTS, SAMPLES, PREDICTIONS}
 
 
 def test_load_results_spans_runs_and_parent_folders(tmp_path: Path):
@@ -67,7 +70,7 @@ def test_missing_or_future_results_are_one_line_errors(tmp_path: Path):
     with pytest.raises(HarnessError, match="no such run directory"):
         load_results(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(HarnessError, match="no run directories"):
+    with pytest.raises(HarnessError, match="not a run directory .no manifest.json., and none is below it"):
         load_results(tmp_path / "empty")
     writer = RunWriter.create(tmp_path, "s", {**MANIFEST_KEYS})
     writer.manifest.schema_version = SCHEMA_VERSION + 1
@@ -89,7 +92,7 @@ def test_a_table_without_a_column_of_its_schema_is_refused_naming_it(tmp_path: P
     writer.write_manifest()
     with pytest.raises(HarnessError) as info:
         load_results(writer.run_dir)
-    assert str(info.value) == f"{path}: not a results table of schema 3: no column n"
+    assert str(info.value) == f"{path}: not a results table of schema {SCHEMA_VERSION}: no column n"
 
 
 def test_ctrl_c_during_a_write_waits_for_the_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -112,7 +115,7 @@ def test_ctrl_c_during_a_write_waits_for_the_write(tmp_path: Path, monkeypatch: 
     with pytest.raises(KeyboardInterrupt):
         writer.append([_row("a", "accuracy", 0.5)], [{"model": "a", "seed": 0, "device": "cpu", "dtype": "float32",
                                                       "batch_size": 1, "iteration": 0, "latency_ms": 1.0}])
-    assert seen == [MEASUREMENTS, SAMPLES], "both files were written before the interrupt arrived"
+    assert seen == [MEASUREMENTS, SAMPLES, PREDICTIONS], "every table was written before the interrupt arrived"
     assert load_results(writer.run_dir)["model"].tolist() == ["a"]
 
 
@@ -133,7 +136,7 @@ def _older_run(tmp_path: Path, version: int, added_since: tuple[str, ...]) -> Ru
 
 def test_schema_1_results_read_as_eager_without_seq_len(tmp_path: Path):
     """A schema-1 run (no backend, no seq_len columns) reads with backend 'eager' and a null seq_len."""
-    writer = _older_run(tmp_path, 1, SCHEMA_2_AND_3)
+    writer = _older_run(tmp_path, 1, ADDED_SINCE_1)
     for df in (load_results(writer.run_dir), load_results(writer.run_dir, samples=True)):
         assert df["backend"].tolist() == ["eager"] and df["seq_len"].isna().all()
         assert df["scenario"].tolist() == ["single_stream"]
@@ -161,13 +164,24 @@ def test_schema_1_rows_get_threads_from_the_manifest_on_read(tmp_path: Path):
     assert RunWriter.open(writer.run_dir).rows()["threads"].tolist()[1] == 3
 
 
-SCHEMA_2_AND_3 = ("threads", "backend", "seq_len", "scenario", "target_qps", "round", "slot")
+ADDED_SINCE_1 = ("threads", "backend", "seq_len", "scenario", "target_qps", "round", "slot", "noise_sigma")
 
 
-def test_schema_3_appends_scenario_and_target_qps_and_the_samples_round_and_slot():
-    assert SCHEMA_VERSION == 3
-    assert list(COLUMNS)[-5:] == ["threads", "backend", "seq_len", "scenario", "target_qps"]
+def test_each_schema_appends_its_columns():
+    """3: scenario and target_qps, the samples' round and slot; 4: noise_sigma (and predictions.parquet)."""
+    assert SCHEMA_VERSION == 4
+    assert list(COLUMNS)[-6:] == ["threads", "backend", "seq_len", "scenario", "target_qps", "noise_sigma"]
     assert list(SAMPLE_COLUMNS)[-6:] == ["threads", "backend", "seq_len", "round", "slot", "scenario"]
+
+
+def test_a_schema_3_run_reads_with_no_noise_sigma_and_no_predictions(tmp_path: Path):
+    writer = _older_run(tmp_path, 3, ("noise_sigma",))
+    assert load_results(writer.run_dir)["noise_sigma"].isna().all()
+    assert "noise_sigma" not in pd.read_parquet(writer.run_dir / MEASUREMENTS).columns
+    (writer.run_dir / PREDICTIONS).unlink()
+    writer.manifest.files.pop(PREDICTIONS, None)
+    writer.write_manifest()
+    assert load_predictions(writer.run_dir).empty and list(load_predictions(writer.run_dir)) == list(PREDICTION_COLUMNS)
 
 
 def test_schema_2_results_read_as_single_stream_without_rounds(tmp_path: Path):
@@ -182,10 +196,11 @@ def test_schema_2_results_read_as_single_stream_without_rounds(tmp_path: Path):
 
 def test_the_schema_matches_its_golden_file():
     """A change to the result schema is deliberate: bump SCHEMA_VERSION, migrate old runs, update the golden file."""
-    golden = json.loads((Path(__file__).parent.parent / "fixtures" / "schema_v3.json").read_text())
+    golden = json.loads((Path(__file__).parent.parent / "fixtures" / "schema_v4.json").read_text())
     assert golden["schema_version"] == SCHEMA_VERSION
     assert list(golden["measurements"].items()) == list(COLUMNS.items())  # names, dtypes and their order
     assert list(golden["samples"].items()) == list(SAMPLE_COLUMNS.items())
+    assert list(golden["predictions"].items()) == list(PREDICTION_COLUMNS.items())
 
 
 def test_a_real_schema_1_run_reads_as_the_current_schema():
