@@ -23,6 +23,7 @@ import difflib
 import functools
 import importlib
 import inspect
+import pkgutil
 import re
 import sys
 import types
@@ -31,7 +32,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import pydantic
@@ -72,19 +73,52 @@ def extra_sys_path(directory: Path | None) -> Iterator[None]:
 
 
 def import_object(path: str) -> Any:
-    """Resolve ``package.module:attr.sub`` to the object it names."""
+    """Resolve ``package.module:attr.sub`` to the object it names; a misspelt part gets a "did you mean".
+
+    >>> import_object("math:sqrt")(9.0)
+    3.0
+    >>> import_object("math:sqtr")
+    Traceback (most recent call last):
+    harness.errors.UnknownNameError: module 'math' has no attribute 'sqtr'; did you mean math:sqrt?
+    """
     module_name, _, attr = path.partition(":")
     if not module_name or not attr:
         raise UnknownNameError(f"import path {path!r} must look like 'module:attr'")
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
-        raise UnknownNameError(f"cannot import module {module_name!r} for {path!r}: {exc}") from None
+        raise UnknownNameError(f"cannot import module {module_name!r} for {path!r}: {exc}"
+                               f"{_module_suggestion(exc, module_name, attr)}") from None
+    found: list[str] = []
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise UnknownNameError(f"module {module_name!r} has no attribute {attr!r}")
+            where = f"module {module_name!r}" if not found else f"{module_name}:{'.'.join(found)}"
+            names = [n for n in dir(obj) if not n.startswith("_") or part.startswith("_")]
+            close = difflib.get_close_matches(part, names, n=1, cutoff=0.6)
+            hint = f"; did you mean {module_name}:{'.'.join([*found, close[0]])}?" if close else ""
+            raise UnknownNameError(f"{where} has no attribute {part!r}{hint}")
         obj = getattr(obj, part)
+        found.append(part)
     return obj
+
+
+def _module_suggestion(exc: ImportError, module_name: str, attr: str) -> str:
+    """``; did you mean pkg.right:attr?`` when the module named is the one missing (not one it imports).
+    Namespace packages (folders without ``__init__.py``) count: ``pkgutil`` does not list them."""
+    missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+    if not missing or not (module_name + ".").startswith(missing + "."):
+        return ""
+    parent, _, leaf = missing.rpartition(".")
+    try:
+        search: list[str] = list(importlib.import_module(parent).__path__) if parent else sys.path
+        siblings = {m.name for m in pkgutil.iter_modules(search)}
+        siblings |= {d.name for f in search if Path(f or ".").is_dir() for d in Path(f or ".").iterdir()
+                     if d.name.isidentifier() and not d.name.startswith("__") and d.is_dir()}
+    except (ImportError, AttributeError, OSError):
+        return ""
+    close = difflib.get_close_matches(leaf, sorted(siblings), n=1, cutoff=0.6)
+    fixed = ".".join(p for p in (parent, *close[:1]) if p) + module_name[len(missing):]
+    return f"; did you mean {fixed}:{attr}?" if close else ""
 
 
 def did_you_mean(name: str, choices: list[str]) -> str:
@@ -239,6 +273,8 @@ def type_text(annotation: Any) -> str:
         return "mapping" if value is Any else f"dict[{type_text(key)}, {type_text(value)}]"
     if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
         return "mapping"
+    if isinstance(annotation, type) and issubclass(annotation, PurePath):
+        return "path"
     return getattr(annotation, "__name__", str(annotation))
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
-from harness import plan
+from harness import against_baseline, plan
 from harness.build import Builder, Log, build_plan
 from harness.cache import ModelCache
 from harness.data import DATASETS
@@ -29,7 +29,7 @@ from harness.executors import Executor, LocalExecutor
 from harness.hardware import fingerprint, git_commit
 from harness.measure.threads import torch_threads
 from harness.measurer import Measurer
-from harness.registry import extra_sys_path
+from harness.registry import extra_sys_path, params_model
 from harness.rows import Status
 from harness.store import RunWriter
 from harness.suite import Suite
@@ -51,7 +51,19 @@ def _stderr(message: str) -> None:
 
 
 def load_dataset(suite: Suite) -> Dataset:
-    return DATASETS.get(suite.dataset.name)(seed=suite.dataset.seed, **suite.dataset.params)
+    """The suite's dataset; whatever its loader raises (a missing file, bad content) is one HarnessError line."""
+    name = suite.dataset.name
+    try:
+        fn = DATASETS.get(name)
+        params = params_model(fn, skip=("seed",)).model_validate(suite.dataset.params)  # typed: a Path, a tuple
+        data = fn(seed=suite.dataset.seed, **dict(params))
+    except HarnessError:
+        raise
+    except Exception as exc:
+        raise HarnessError(f"dataset {name}: {one_line(exc)}") from None
+    if not isinstance(data, Dataset):
+        raise HarnessError(f"dataset {name}: returned a {type(data).__name__}, not a harness.data.Dataset")
+    return data
 
 
 def _manifest(suite: Suite, shard: plan.Shard | None, executor: Executor) -> dict[str, Any]:
@@ -85,18 +97,23 @@ def run_suite(suite: Suite, results_dir: Path, cache: ModelCache | None, log: Lo
     executor = executor or LocalExecutor()
     suite_dir = suite.source.parent if suite.source else None
     with extra_sys_path(suite_dir), executor:  # started first: one that cannot start leaves no run directory
-        if resume is None:
-            writer = RunWriter.create(results_dir, suite.name, _manifest(suite, shard, executor))
-        else:
+        if resume is not None:
             writer = RunWriter.open(resume)
             if writer.manifest.suite_hash != suite.content_hash():
                 raise HarnessError(f"{resume}: made by a different suite (or a changed one); "
                                    f"resume needs the same suite, unchanged")
             shard = _shard_of(writer, shard)
+        executor.prepare()  # the local executor's fork server starts now, overlapping loading data and training
+        data = load_dataset(suite)  # before the run directory: a dataset that fails leaves nothing behind
+        log(f"dataset {suite.dataset.name}: {len(data.x_train)} train / {len(data.x_test)} test, "
+            f"input {data.input_shape}, {data.num_classes} classes")
+        if resume is None:
+            writer = RunWriter.create(results_dir, suite.name, _manifest(suite, shard, executor))
+        else:
             writer.manifest.resumed_at.append(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         log(f"run {writer.run_id}: {writer.run_dir}" + (f" (shard {shard})" if shard else ""))
         try:
-            _run(suite, writer, cache, log, executor, shard)
+            _run(suite, data, writer, cache, log, executor, shard)
         except KeyboardInterrupt:
             writer.finish("interrupted")
             raise RunInterrupted(writer) from None
@@ -119,13 +136,9 @@ def _skipped_jobs(suite: Suite, writer: RunWriter, shard: plan.Shard | None, log
     return done | (set(every) - set(mine))
 
 
-def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log, executor: Executor,
+def _run(suite: Suite, data: Dataset, writer: RunWriter, cache: ModelCache | None, log: Log, executor: Executor,
          shard: plan.Shard | None) -> None:
-    executor.prepare()  # the local executor's fork server starts now, overlapping loading data and training
     skip = _skipped_jobs(suite, writer, shard, log)
-    log(f"dataset {suite.dataset.name}")
-    data = load_dataset(suite)
-    log(f"  {len(data.x_train)} train / {len(data.x_test)} test, input {data.input_shape}, {data.num_classes} classes")
     log(f"build ({suite.build.threads} thread{'s' if suite.build.threads > 1 else ''}, {executor.describe()})")
     builder = Builder(suite, data, cache, log)
     with torch_threads(suite.build.threads):
@@ -157,7 +170,8 @@ def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log, ex
         used |= set(threads)
         if used:  # the counts the cells really ran with: one number, or a list for a thread matrix
             writer.manifest.hardware.threads = min(used) if len(used) == 1 else sorted(used)
-        writer.append(rows, samples)
+        predictions = measurer.take_predictions(built)
+        writer.append(rows, samples, predictions if predictions is not None else ())
         errors = sum(r.status == Status.ERROR for r in rows)
         state = "not built, its rows record why" if built.module is None else f"{len(rows)} rows"
         log(f"  {built.name} (seed {built.seed}): {state}" + (f", {errors} errors" if errors and built.module else ""))
@@ -167,6 +181,8 @@ def _run(suite: Suite, writer: RunWriter, cache: ModelCache | None, log: Log, ex
         log(f"  noise floor (A/A): {'not measured, ' + floor['reason'] if floor['pct'] is None else floor['pct']}"
             + ("" if floor["pct"] is None else "% (latency differences under it cannot be told apart here)"))
     writer.append([], measurer.twin_samples)
+    elsewhere = "its baseline is measured in another shard: merge the shards" if shard is not None else ""
+    writer.append(against_baseline.rows(suite.resolved(), writer.rows(), writer.predictions(), elsewhere))
     counts = writer.status_counts()
     failed_models = writer.failed_models()
     writer.finish("complete" if not counts.get(Status.ERROR) else "complete_with_errors",

@@ -60,16 +60,30 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 def _check_expansion(root: yaml.Node) -> None:
     """Refuse a document whose aliases expand to over :data:`MAX_NODES` values, naming the line of the
-    smallest part that does. Linear in the file: each node's expanded size is computed once, however many
-    times the aliases repeat it."""
+    smallest part that does, and one whose value contains itself (a recursive alias). Linear in the file:
+    each node's expanded size is computed once, however many times the aliases repeat it, and without
+    recursion (chains of aliases may nest deeper than Python's stack)."""
     sizes: dict[int, int] = {}
-
-    def size(node: yaml.Node) -> int:
-        if id(node) not in sizes:
-            sizes[id(node)] = 1 + sum(size(child) for child in _children(node))
-        return sizes[id(node)]
-
-    if size(root) <= MAX_NODES:
+    visiting: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if done:
+            visiting.discard(id(node))
+            sizes[id(node)] = min(1 + sum(sizes[id(c)] for c in _children(node)), MAX_NODES + 1)
+            continue
+        if id(node) in visiting:
+            raise _Refused("a value contains itself (a recursive YAML alias)", node.start_mark.line + 1)
+        visiting.add(id(node))
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in visiting:
+                raise _Refused("a value contains itself (a recursive YAML alias)", child.start_mark.line + 1)
+            if id(child) not in sizes:
+                stack.append((child, False))
+    if sizes[id(root)] <= MAX_NODES:
         return
     node = root
     while (over := [c for c in _children(node) if sizes[id(c)] > MAX_NODES]):

@@ -2,10 +2,10 @@
 
 >>> from harness.data import DATASETS
 >>> DATASETS.names()
-['digits', 'mnist', 'mnist1d', 'stdlib_sentences', 'synthetic']
+['digits', 'mnist', 'mnist1d', 'npz', 'stdlib_sentences', 'synthetic']
 """
 
-from harness.data import digits, mnist, mnist1d, sentences, synthetic
+from harness.data import digits, mnist, mnist1d, npz, sentences, synthetic
 from harness.data.base import DATASETS, Dataset
 
-__all__ = ["DATASETS", "Dataset", "digits", "mnist", "mnist1d", "sentences", "synthetic"]
+__all__ = ["DATASETS", "Dataset", "digits", "mnist", "mnist1d", "npz", "sentences", "synthetic"]

@@ -9,13 +9,15 @@ defaults are filled in so the resolved suite says everything the run did.
 
 from __future__ import annotations
 
+import json
 import re
 import typing
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import pydantic
+import yaml
 
 from harness.errors import HarnessError, SuiteError
 from harness.registry import did_you_mean, extra_sys_path, params_model
@@ -57,13 +59,43 @@ def _describe(error: Mapping[str, Any], allowed: list[str]) -> str:
         return f"unknown key (allowed: {listing}{did_you_mean(key, allowed)})"
     if kind == "missing":
         return "required key is missing"
+    if kind == "needs_python_object":  # an arbitrary type, as torch.device: YAML makes none
+        return f"takes a Python object, which a suite cannot give: leave it out (got {error.get('input')!r:.60})"
     message = re.sub(r" or instance of \w+", "", error["msg"].removeprefix("Value error, "))
     if kind.endswith("_type") or kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal",
                                           "string_pattern_mismatch", "literal_error"):
         value = error.get("input")
         shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
-        return f"{message} (got {shown[:60]})"
+        return f"{message} (got {shown[:60]}{_number_hint(kind, value)})"
     return message
+
+
+def _number_hint(kind: str, value: Any) -> str:
+    """How to write the number that a value YAML read as text meant: in YAML 1.1, ``1e-3`` is text.
+
+    >>> _number_hint("float_type", "1e-3"), _number_hint("float_type", "1.0e3")
+    ('; YAML 1.1 reads 1e-3 as text: write 1.0e-3', '; YAML 1.1 reads 1.0e3 as text: write 1.0e+3')
+    >>> _number_hint("int_type", "4"), _number_hint("int_type", 4.0), _number_hint("tuple_type", 16)
+    ('; write 4, unquoted', '; write 4', '; a list: write [16]')
+    """
+    if kind == "int_type" and isinstance(value, float) and value.is_integer():
+        return f"; write {int(value)}"
+    if kind in ("list_type", "tuple_type") and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        return f"; a list: write [{value}]"
+    if kind not in ("float_type", "int_type") or not isinstance(value, str):
+        return ""
+    text = value.strip()
+    meant = yaml.safe_load(text) if re.fullmatch(r"[-+]?[0-9._]+", text) else None
+    exponent = re.fullmatch(r"([-+]?[0-9]+)(?:\.([0-9]*))?[eE]([-+]?)([0-9]+)", text)
+    if exponent:
+        written = f"{exponent[1]}.{exponent[2] or 0}e{exponent[3] or '+'}{exponent[4]}"
+        meant = yaml.safe_load(written)
+        if kind == "float_type":
+            return f"; YAML 1.1 reads {text} as text: write {written}"
+    if kind == "int_type" and isinstance(meant, float) and meant.is_integer():
+        meant = int(meant)
+    wanted = int if kind == "int_type" else (int, float)
+    return f"; write {meant!r}, unquoted" if isinstance(meant, wanted) and not isinstance(meant, bool) else ""
 
 
 def _as_written(loc: Loc, raw: Any) -> Loc:
@@ -92,9 +124,31 @@ def _to_suite_error(exc: pydantic.ValidationError, model: type[pydantic.BaseMode
     return SuiteError(_describe(error, allowed), file=file, line=line_of(locations, path), path=format_path(path))
 
 
+def _is_path(annotation: Any) -> bool:
+    """Whether a parameter's type is, or holds, a path (``Path``, ``Path | None``, ``list[Path]``)."""
+    if isinstance(annotation, type):
+        return issubclass(annotation, PurePath)
+    return any(_is_path(arg) for arg in typing.get_args(annotation))
+
+
+def _wants_folder(*annotations: Any) -> bool:
+    """Whether a path type asks for a folder (``DirectoryPath``: its ``PathType('dir')``), not a file."""
+    return any(getattr(a, "path_type", None) == "dir" or _wants_folder(*typing.get_args(a)) for a in annotations)
+
+
+def _not_plain(value: Any, path: Loc) -> tuple[str, Loc] | None:
+    """Where YAML made a value that is no number, text, list or mapping (a date, bytes, a set), and what."""
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return None
+    if not isinstance(value, (dict, list)):
+        return f"YAML reads this as a {type(value).__name__}, not a plain value: quote it to give text", path
+    children = value.items() if isinstance(value, dict) else enumerate(value)
+    return next((found for key, item in children if (found := _not_plain(item, path + (key,)))), None)
+
+
 class _Resolver:
-    def __init__(self, file: str, raw: dict[str, Any], locations: Locations):
-        self.file, self.raw, self.locations = file, raw, locations
+    def __init__(self, file: str, raw: dict[str, Any], locations: Locations, suite_dir: Path):
+        self.file, self.raw, self.locations, self.suite_dir = file, raw, locations, suite_dir
 
     def fail(self, message: str, path: Loc) -> SuiteError:
         return SuiteError(message, file=self.file, line=line_of(self.locations, path), path=format_path(path))
@@ -105,11 +159,58 @@ class _Resolver:
         except HarnessError as exc:
             raise self.fail(str(exc), path) from None
 
-    def params(self, model: type[pydantic.BaseModel], params: dict[str, Any], path: Loc) -> dict[str, Any]:
+    def params(self, model: type[pydantic.BaseModel], params: dict[str, Any], path: Loc,
+               what: str = "file") -> dict[str, Any]:
+        """A component's parameters, strictly (``"4"``, ``4.0`` and ``true`` are no int), defaults filled in.
+
+        Validated as JSON, where a list is a tuple and text a ``Path`` but nothing else is converted;
+        a ``Path`` parameter is a file beside the suite, which must exist (``what`` names it).
+        """
+        params = self.files(model, params, path, what)
         try:
-            return model.model_validate(params).model_dump(mode="json")
+            text = json.dumps(params, allow_nan=True)
+        except ValueError:  # a circular reference
+            raise self.fail("a value contains itself (a recursive YAML alias)", path) from None
+        except TypeError:
+            raise self.fail(*(_not_plain(params, path) or ("numbers, text, lists and mappings only", path))) from None
+        try:
+            return model.model_validate_json(text, strict=True).model_dump(mode="json")
         except pydantic.ValidationError as exc:
             raise _to_suite_error(exc, model, path, self.file, self.locations) from None
+
+    def files(self, model: type[pydantic.BaseModel], params: dict[str, Any], path: Loc, what: str) -> dict[str, Any]:
+        """``params`` with the text of each ``Path`` parameter made absolute from the suite's folder, once it is
+        known to name a file (a folder where the type says so: pydantic's ``DirectoryPath``)."""
+        resolved = dict(params)
+        for name, info in model.model_fields.items():
+            value = params.get(name)
+            if not _is_path(info.annotation) or not isinstance(value, (str, list)):
+                continue
+            folder = _wants_folder(info.annotation, *info.metadata)
+            noun = what.replace("file", "folder") if folder else what
+            resolved[name] = self.file_at(value, path + (name,), noun, folder) if isinstance(value, str) else [
+                self.file_at(item, path + (name, i), noun, folder) for i, item in enumerate(value)]
+        return resolved
+
+    def file_at(self, value: Any, where: Loc, noun: str, folder: bool) -> Any:
+        if not isinstance(value, str):
+            return value  # not text: the type check says so
+        file = self.existing(value, where, noun)
+        if file.is_dir() != folder:
+            raise self.fail(f"is a {'file' if folder else 'directory'}, not a {noun}: {file}", where)
+        return str(file)
+
+    def existing(self, value: str, where: Loc, noun: str) -> Path:
+        """``value`` from the suite's folder, absolute, once it is known to exist."""
+        file = self.suite_dir / Path(value).expanduser()
+        try:
+            file = file.resolve()
+            if file.exists():
+                return file
+        except (OSError, RuntimeError) as exc:  # a name too long, a symlink loop
+            reason = getattr(exc, "strerror", None) or exc
+            raise self.fail(f"cannot read {noun} {str(file)[:200]}: {reason}", where) from None
+        raise self.fail(f"{noun} not found: {file}", where)
 
     def flat_prefix(self, path: Loc) -> Loc:
         """Where a flat component's parameters sit in the file: beside ``name``, or under ``params``."""
@@ -125,7 +226,8 @@ class _Resolver:
 
         fn = self.lookup(DATASETS.get, spec.name, ("dataset", "name"))
         model = params_model(fn, skip=("seed",))
-        return spec.model_copy(update={"params": self.params(model, spec.params, self.flat_prefix(("dataset",)))})
+        params = self.params(model, spec.params, self.flat_prefix(("dataset",)), what="data file")
+        return spec.model_copy(update={"params": params})
 
     def arch_params(self, arch: str, params: dict[str, Any], path: Loc) -> dict[str, Any]:
         from harness.models import ARCHITECTURES, INJECTED
@@ -139,15 +241,14 @@ class _Resolver:
         found = self.lookup(get_method, spec.name, path + ("name",))
         return spec.model_copy(update={"params": self.params(found.params, spec.params, self.flat_prefix(path))})
 
-    def checkpoint(self, file: str, arch: str | None, suite_dir: Path, path: Loc) -> str:
+    def checkpoint(self, file: str, arch: str | None, path: Loc) -> str:
         """The checkpoint's absolute path, once it is known to fit: weights with an ``arch``, a program without."""
         from harness.models.checkpoint import load_state_dict_file
         from harness.models.programs import PROGRAMS, checkpoint_format
 
-        resolved = (suite_dir / file).resolve()
+        resolved = self.existing(file, path + ("checkpoint",), "checkpoint file")
         if not resolved.is_file():
-            what = "is a directory, not a checkpoint file" if resolved.is_dir() else "checkpoint file not found"
-            raise self.fail(f"{what}: {resolved}", path + ("checkpoint",))
+            raise self.fail(f"is a directory, not a checkpoint file: {resolved}", path + ("checkpoint",))
         try:
             kind = checkpoint_format(resolved)
             if kind in PROGRAMS and arch is not None:
@@ -160,7 +261,7 @@ class _Resolver:
             raise self.fail(str(exc), path + ("checkpoint",)) from None
         return str(resolved)
 
-    def teacher(self, spec: TeacherSpec, suite_dir: Path) -> TeacherSpec:
+    def teacher(self, spec: TeacherSpec) -> TeacherSpec:
         from harness.methods import get_method
 
         update: dict[str, Any] = {}
@@ -171,17 +272,17 @@ class _Resolver:
         if spec.train is not None:
             update["train"] = self.params(get_method("train").params, spec.train, ("teacher", "train"))
         if spec.checkpoint is not None:
-            update["checkpoint"] = self.checkpoint(spec.checkpoint, spec.arch, suite_dir, ("teacher",))
+            update["checkpoint"] = self.checkpoint(spec.checkpoint, spec.arch, ("teacher",))
         return spec.model_copy(update=update)
 
-    def student(self, spec: StudentSpec, index: int, teacher: TeacherSpec, suite_dir: Path) -> StudentSpec:
+    def student(self, spec: StudentSpec, index: int, teacher: TeacherSpec) -> StudentSpec:
         path: Loc = ("students", index)
         single = not isinstance(self.raw["students"][index].get("method"), list)
         steps = [self.method(step, path + (("method",) if single else ("method", j)))
                  for j, step in enumerate(spec.method)]
         update: dict[str, Any] = {"method": steps}
         if spec.checkpoint is not None:
-            update["checkpoint"] = self.checkpoint(spec.checkpoint, spec.arch, suite_dir, path)
+            update["checkpoint"] = self.checkpoint(spec.checkpoint, spec.arch, path)
         if spec.init == "teacher":
             return spec.model_copy(update={"arch": teacher.arch, "params": teacher.params, **update})
         if spec.arch is not None:
@@ -237,13 +338,13 @@ def load_and_resolve(path: Path) -> Suite:
     except pydantic.ValidationError as exc:
         raise _to_suite_error(exc, Suite, (), file, locations, raw) from None
     suite_dir = path.resolve().parent
-    resolver = _Resolver(file, raw, locations)
+    resolver = _Resolver(file, raw, locations, suite_dir)
     with extra_sys_path(suite_dir):
-        teacher = resolver.teacher(suite.teacher, suite_dir)
+        teacher = resolver.teacher(suite.teacher)
         resolved = suite.model_copy(update={
             "dataset": resolver.dataset(suite.dataset),
             "teacher": teacher,
-            "students": [resolver.student(s, i, teacher, suite_dir) for i, s in enumerate(suite.students)],
+            "students": [resolver.student(s, i, teacher) for i, s in enumerate(suite.students)],
         })
     resolver.gates(suite.gates, ("gates",), suite.measure.batch_sizes)
     resolved = resolved.model_copy(update={

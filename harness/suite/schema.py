@@ -7,12 +7,14 @@ component's own parameters against the registered component's signature
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from harness.suite.gates import GatePolicy, GateSpec
 
@@ -23,7 +25,22 @@ Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$", max_length
 ComponentName = Annotated[str, Field(min_length=1, max_length=200)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 BatchSize = Annotated[int, Field(ge=1, le=1 << 20)]
-Device = Annotated[str, Field(pattern=r"^(cpu|cuda(:[0-9]+)?)$")]
+DEVICE_PATTERN = r"^(cpu|cuda(:[0-9]+)?)$"
+
+
+def _device(value: Any) -> Any:
+    """Refuse a device saying what is allowed, not the pattern: ``gpu`` gets "did you mean cuda?"."""
+    if not isinstance(value, str) or re.fullmatch(DEVICE_PATTERN, value):
+        return value  # a number is refused as a str's type error
+    text = value.strip().lower()
+    index = re.fullmatch(r"(?:gpu|cuda|nvidia)\s*:?\s*([0-9]+)", text)
+    meant = (f"cuda:{index[1]}" if index else "cuda" if text in ("gpu", "nvidia", "cuda:") else
+             next(iter(difflib.get_close_matches(text, ["cpu", "cuda"], n=1, cutoff=0.7)), None))
+    hint = f"; did you mean {meant}?" if meant and meant != value else ""
+    raise ValueError(f"unknown device {value[:60]!r} (allowed: cpu, cuda, cuda:N{hint})")
+
+
+Device = Annotated[str, BeforeValidator(_device), Field(pattern=DEVICE_PATTERN)]
 #: how a model runs when its latency is measured (harness.measure.backends)
 Backend = Literal["eager", "torchscript", "export", "compile", "onnx"]
 SeqLen = Annotated[int, Field(ge=1, le=1 << 16)]
@@ -111,6 +128,9 @@ class StudentSpec(Strict):
     gates: dict[str, GateSpec] = {}
     #: latency backends of this student (default: ``measure.backends``)
     backends: list[Backend] | None = Field(None, min_length=1)
+    #: what this student must beat, on the same test examples (the teacher or another student); default:
+    #: the scratch student of its architecture, else the teacher (harness.against_baseline)
+    baseline: Name | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -202,8 +222,11 @@ class MeasureSpec(Strict):
     seq_lens: list[SeqLen] | None = Field(None, min_length=1)
     #: k of neighbor_recall (embedding models): how many of the teacher's nearest neighbours to find
     neighbors: int = Field(10, ge=1, le=10_000)
+    #: accuracy_under_noise: the std of the Gaussian noise added to the test inputs, one level each (in the
+    #: inputs' own units: standardised features, so 1.0 is as large as the signal's spread)
+    noise_sigmas: list[Annotated[float, Field(gt=0, le=1000)]] = Field(default_factory=list, max_length=32)
 
-    @field_validator("batch_sizes", "devices", "dtypes", "backends", "seq_lens")
+    @field_validator("batch_sizes", "devices", "dtypes", "backends", "seq_lens", "noise_sigmas")
     @classmethod
     def _unique(cls, values: list[Any] | None) -> list[Any] | None:
         if values is None:
@@ -275,6 +298,19 @@ class Suite(Strict):
     def _teacher_name_is_not_a_student(self) -> Suite:
         if any(s.name == self.teacher.name for s in self.students):
             raise ValueError(f"a student is named like the teacher ({self.teacher.name!r})")
+        return self
+
+    @model_validator(mode="after")
+    def _baselines_exist(self) -> Suite:
+        """A named baseline is the teacher or another student: what the student is paired with."""
+        names = [self.teacher.name, *(s.name for s in self.students)]
+        for index, student in enumerate(self.students):
+            allowed = [n for n in names if n != student.name]
+            if student.baseline is not None and student.baseline not in allowed:
+                near = difflib.get_close_matches(student.baseline, allowed, n=1)
+                hint = f"; did you mean {near[0]}?" if near else ""
+                raise ValueError(f"students[{index}].baseline: {student.baseline!r} is not the teacher or another "
+                                 f"student (allowed: {', '.join(allowed)}{hint})")
         return self
 
     @property

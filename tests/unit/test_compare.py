@@ -32,18 +32,22 @@ def make_run(tmp: Path, label: str, *, accuracy: dict[str, list[Interval]],
              hardware: dict[str, Any] | None = None, gates: dict[str, dict[str, Any]] | None = None,
              status: str = "complete", iqr: float | None = None, speedup: dict[str, list[Interval]] | None = None,
              noise_floor: dict[str, Any] | None = None, policy: dict[str, Any] | None = None,
-             per_round: int | None = None, suite_name: str = "hand", epochs: int | None = None) -> RunData:
+             per_round: int | None = None, suite_name: str = "hand", epochs: int | None = None,
+             predictions: dict[str, list[np.ndarray]] | None = None, dataset: dict[str, Any] | None = None) -> RunData:
     """A run directory with accuracy per model and seed ((value, ci_low, ci_high) each), latency samples at
     batch size 1 per model (p50 row = their median), size_bytes per model, speedup_vs_teacher at batch size 1
     per model and seed; gates per model and the gate policy, as a resolved suite named ``suite_name``; the
     manifest's noise_floor. ``epochs``: each student's method trains that long, and the suite's content hash
-    is the two digits repeated (30: ``3030...``)."""
+    is the two digits repeated (30: ``3030...``). ``predictions``: per model, each seed's correctness on every test
+    example (label 0 on each), kept as the run's predictions; ``dataset``: the suite's dataset."""
     models = list(accuracy)
     method = {} if epochs is None else {"method": [{"name": "scratch", "params": {"epochs": epochs}}]}
     suite = {"name": suite_name, "teacher": {"name": models[0], "gates": (gates or {}).get(models[0], {})},
              "students": [{"name": m, **method, "gates": (gates or {}).get(m, {})} for m in models[1:]]}
     if policy is not None:
         suite["gate_policy"] = policy
+    if dataset is not None:
+        suite["dataset"] = dataset
     floor = {} if noise_floor is None else {"noise_floor": noise_floor}
     content = {} if epochs is None else {"suite_hash": f"{epochs:02d}" * 32}
     writer = RunWriter.create(tmp / label, suite_name, {**MANIFEST_KEYS, "suite": suite, "suite_name": suite_name,
@@ -70,7 +74,10 @@ def make_run(tmp: Path, label: str, *, accuracy: dict[str, list[Interval]],
             samples = [{"model": model, "seed": 0, "device": "cpu", "dtype": "float32", "batch_size": 1,
                         "iteration": i, "latency_ms": float(x), "round": i // per_round if per_round else None}
                        for i, x in enumerate(raw)]
-        writer.append(rows, samples)
+        kept = [{"model": model, "seed": seed, "dtype": "float32", "example": i, "label": 0, "predicted": 1 - int(ok),
+                 "correct": bool(ok), "confidence": 0.9}
+                for seed, right in enumerate((predictions or {}).get(model, [])) for i, ok in enumerate(right)]
+        writer.append(rows, samples, kept)
     writer.finish(status)
     return RunData.load(writer.run_dir)
 
@@ -99,6 +106,46 @@ def test_a_planted_accuracy_drop_fails_and_a_small_one_holds(tmp_path: Path):
     assert result.exit_code == 1
     text = render_comparison(result)
     assert "s" in text and "accuracy" in text and "FAIL" in text and "1 FAIL" in text
+
+
+def _right_but(wrong: range, examples: int = 200) -> np.ndarray:
+    correct = np.ones(examples, dtype=bool)
+    correct[list(wrong)] = False
+    return correct
+
+
+def test_a_planted_accuracy_drop_fails_on_the_exact_mcnemar_test_paired_by_example(tmp_path: Path):
+    # s: the baseline's seeds are wrong on 0-9 and 0-10; the candidate's on 0-19 and on 2-14, 190 and 191:
+    # 10 + 6 pairs against the candidate, 0 + 2 for it, over the 2 seeds both runs have
+    gates = {"t": ACC_GATE, "s": ACC_GATE}
+    before = {"t": [_right_but(range(0))], "s": [_right_but(range(10)), _right_but(range(11))]}
+    after = {"t": [_right_but(range(0))], "s": [_right_but(range(20)), _right_but([*range(2, 15), 190, 191])]}
+    accuracy = {m: [(float(c.mean()), float(c.mean()) - 0.04, float(c.mean()) + 0.04) for c in seeds]
+                for m, seeds in before.items()}
+    base = make_run(tmp_path, "b", accuracy=accuracy, gates=gates, predictions=before)
+    cand = make_run(tmp_path, "c", gates=gates, predictions=after,
+                    accuracy={m: [(float(c.mean()), float(c.mean()) - 0.04, float(c.mean()) + 0.04) for c in seeds]
+                              for m, seeds in after.items()})
+    result = compare_runs(base, cand)
+    s, t = one(result, "s", "accuracy"), one(result, "t", "accuracy")
+    from scipy.stats import binom
+
+    assert s.test == "exact McNemar, 18 discordant pairs over 2 seeds" and s.verdict == FAIL
+    assert s.p_value == pytest.approx(binom.sf(16 - 1, 18, 0.5))  # one-sided: P(X >= 16), X ~ Binomial(18, 1/2)
+    assert s.note == f"worse by 0.035 (p={s.p_value:.2g} < 0.05)"  # 95% and 94.5% -> 90% and 92.5%
+    assert (t.verdict, t.test, t.p_value) == (PASS, "exact McNemar, 0 discordant pairs", 1.0)
+    text = render_comparison(result)
+    assert "exact McNemar, 18 discordant pairs over 2 seeds" in text
+    assert f"p={s.p_value:.2g} (exact McNemar, 18 discordant pairs over 2 seeds)" in failure_message(result.results)
+    # a candidate without predictions (a run before schema 4), or of another dataset: the unpaired tests
+    unkept = make_run(tmp_path, "u", gates=gates, accuracy={m: [(float(c.mean()), float(c.mean()) - 0.04,
+                                                                  float(c.mean()) + 0.04) for c in seeds]
+                                                             for m, seeds in after.items()})
+    assert one(compare_runs(base, unkept), "s", "accuracy").test == "welch t, 2 vs 2 seeds"
+    other = make_run(tmp_path, "o", gates=gates, predictions=after, dataset={"name": "digits", "seed": 1},
+                     accuracy={m: [(float(c.mean()), float(c.mean()) - 0.04, float(c.mean()) + 0.04) for c in seeds]
+                               for m, seeds in after.items()})
+    assert one(compare_runs(base, other), "s", "accuracy").test == "welch t, 2 vs 2 seeds"
 
 
 def test_a_drop_beyond_the_bound_within_the_seeds_noise_holds(tmp_path: Path):

@@ -14,6 +14,7 @@ latency at batch size 8 (interval ± 0.1; batch size 1 is half of it):
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 import json
 import math
@@ -34,6 +35,7 @@ from harness.report.leaderboard import (
     write_leaderboard,
 )
 from harness.report.noise import NoiseFloor, read_noise_floors
+from harness.report.ranking import paired_accuracy_tests
 from harness.store import frame
 from tests.conftest import FIXTURES
 from tests.helpers import MANIFEST_KEYS
@@ -399,3 +401,50 @@ def test_noise_floors_are_read_from_the_run_directories(tmp_path):
                       "off": NoiseFloor(None, "switched off in the suite (measure.latency.noise_floor: false)"),
                       "old": NoiseFloor(None, "not measured: runs of schema 2 did not time the teacher against "
                                               "itself")}
+
+
+# Paired ties: one run, 200 test examples. a is wrong on 0-9 (95%), b on 2-13 (94%), c on 0-29 (85%). Their stored
+# intervals: a and b disjoint (b's high end under a's low end), b and c overlapping.
+PAIRED_TIES = {"a": ([*range(10)], (0.945, 0.955)), "b": ([*range(2, 14)], (0.93, 0.944)),
+               "c": ([*range(30)], (0.80, 0.94))}
+
+
+def _tie_rows() -> list[dict]:
+    rows = []
+    for model, (wrong, (low, high)) in {"teacher": ([], (0.99, 1.0)), **PAIRED_TIES}.items():
+        base = {"run_id": "p1", "suite": "p", "model": model, "role": "teacher" if model == "teacher" else "student",
+                "method": "kd", "seed": 0, "device": "cpu", "dtype": "float32", "status": "ok"}
+        rows.append({**base, "metric": "accuracy", "value": 1 - len(wrong) / 200, "ci_low": low, "ci_high": high})
+    return rows
+
+
+def _tie_predictions() -> pd.DataFrame:
+    from harness.rows import PREDICTION_COLUMNS
+
+    rows = [{"run_id": "p1", "model": model, "seed": 0, "dtype": "float32", "example": i, "label": 0,
+             "predicted": 1 if i in wrong else 0, "correct": i not in wrong, "agrees_with_teacher": None,
+             "confidence": 0.9} for model, (wrong, _) in {"teacher": ([], ()), **PAIRED_TIES}.items()
+            for i in range(200)]
+    return frame(rows, PREDICTION_COLUMNS)
+
+
+def test_accuracy_ties_come_from_the_paired_test_where_the_run_kept_predictions():
+    unpaired = leaderboard(frame(_tie_rows()))
+    assert (unpaired["rank"].tolist(), unpaired["tie"].tolist()) == (["ref", "1", "2", "2"], ["", "", "", "=2"])
+    assert unpaired.attrs["ties"].startswith("No per-example predictions for any two students of one run")
+    paired = leaderboard(frame(_tie_rows()), predictions=_tie_predictions())
+    # a vs b: 4 pairs for a, 2 for b, p = 0.6875: a tie though the intervals are disjoint; c is clearly below both
+    # (20 and 18 discordant pairs, none for c) though its interval overlaps b's. Holm across the 3 pairs.
+    assert paired["model"].tolist() == ["teacher", "a", "b", "c"]
+    assert (paired["rank"].tolist(), paired["tie"].tolist()) == (["ref", "1", "1", "3"], ["", "", "=1", ""])
+    tests = paired_accuracy_tests(paired[paired["rank"] != "ref"], {"p": {"p1"}}, _tie_predictions())
+    pair = {frozenset(k): v for k, v in {(("p", "a"), ("p", "b")): 2 * 22 / 64, (("p", "a"), ("p", "c")): 3 * 2**-19,
+                                         (("p", "b"), ("p", "c")): 2 * 2**-17}.items()}
+    assert tests == pytest.approx(pair)
+    text = render_leaderboard_markdown(paired)
+    assert ("Holm-adjusted across the board's 3 such pairs, gives p < 0.05 (exact McNemar, Holm-adjusted); that "
+            "test, not the intervals, decides.") in text
+    assert html.escape(paired.attrs["ties"]) in render_leaderboard_html(paired)
+    by_params = leaderboard(frame([{**r, "metric": "params", "value": 10.0} for r in _tie_rows()]), by="params",
+                            predictions=_tie_predictions())
+    assert by_params.attrs["ties"] == ""  # the paired test is of accuracy only

@@ -134,8 +134,11 @@ def test_the_pareto_figure_is_the_headline_cell_alone():
 def test_write_figures(tmp_path):
     written, skipped = plots.write_figures(_results(), tmp_path)
     assert set(written) == {"pareto", "accuracy_vs_latency", "latency_throughput", "peak_memory", "compression"}
-    assert set(skipped) == {"energy", "seed_accuracy", "speedup_vs_teacher"}
+    assert set(skipped) == {"energy", "seed_accuracy", "speedup_vs_teacher", "reliability", "accuracy_under_noise"}
     assert skipped["speedup_vs_teacher"].startswith("no paired speedup_vs_teacher in these results")
+    assert skipped["reliability"] == ("these results have no per-example predictions (a run before schema 4, or not "
+                                      "a classification task)")
+    assert skipped["accuracy_under_noise"].startswith("no accuracy_under_noise rows in these results")
     for path in written.values():
         assert path.parent == tmp_path and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -148,3 +151,51 @@ def test_the_speedup_figure_draws_the_paired_metric_and_its_interval():
     assert list(kd.get_xdata()) == [1, 8] and list(kd.get_ydata()) == [5.0, 5.0]  # 1 / 0.2, the stored value
     assert ax.get_ylabel() == "speedup vs teacher, paired, 95% interval as band (x)"
     assert any(list(line.get_ydata()) == [1.0, 1.0] and line.get_linestyle() == ":" for line in ax.get_lines())
+
+
+def _predictions() -> pd.DataFrame:
+    """teacher and kd on 100 examples: the teacher right with confidence 0.95 on all but 5 (0.55 there), kd right on
+    60 with confidence 0.99 (over-confident) and wrong on 40 with confidence 0.65."""
+    from harness.rows import PREDICTION_COLUMNS
+    from harness.store import frame
+
+    rows = []
+    for model, wrong, (right_conf, wrong_conf) in (("teacher", 5, (0.95, 0.55)), ("kd", 40, (0.99, 0.65))):
+        rows += [{"run_id": "r1", "model": model, "seed": 0, "dtype": "float32", "example": i, "label": 0,
+                  "predicted": 0 if i >= wrong else 1, "correct": i >= wrong, "agrees_with_teacher": None,
+                  "confidence": right_conf if i >= wrong else wrong_conf} for i in range(100)]
+    return frame(rows, PREDICTION_COLUMNS)
+
+
+def test_the_reliability_diagram_puts_each_bins_accuracy_against_its_confidence():
+    from harness.report import quality_plots
+
+    df = _results()
+    fig = quality_plots.reliability(df, _predictions(), plots.palette(df))
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert list(lines["perfect calibration"].get_xdata()) == [0, 100]
+    # 15 bins: 0.55 and 0.65 fall in bins 9 and 10, 0.95 and 0.99 in bin 15; kd is right on 60 of its 60 at 0.99
+    assert [round(x, 6) for x in lines["kd"].get_xdata()] == [65.0, 99.0]
+    assert list(lines["kd"].get_ydata()) == [0.0, 100.0]
+    assert [round(x, 6) for x in lines["teacher"].get_xdata()] == [55.0, 95.0]
+    assert "slow" not in lines  # no predictions: no line
+    skipped = quality_plots.reliability(df, quality_plots.no_predictions(), plots.palette(df))
+    assert isinstance(skipped, plots.Skipped) and "no per-example predictions" in skipped.reason
+
+
+def test_accuracy_under_noise_is_drawn_from_its_rows_with_the_clean_accuracy_at_zero(tmp_path):
+    from harness.report import quality_plots
+
+    df = _results(seeds=(0, 1))
+    noisy = [_row("kd", "student", "kd", "accuracy_under_noise", acc, seed=seed, low=acc - 0.05, high=acc + 0.05)
+             | {"noise_sigma": sigma} for seed in (0, 1) for sigma, acc in ((0.5, 0.80 + 0.01 * seed),
+                                                                              (1.0, 0.60 + 0.01 * seed))]
+    df = pd.concat([df.assign(noise_sigma=math.nan), pd.DataFrame(noisy)], ignore_index=True)
+    fig = quality_plots.accuracy_under_noise(df, quality_plots.no_predictions(), plots.palette(df))
+    kd = next(line for line in fig.axes[0].get_lines() if line.get_label() == "kd")
+    assert list(kd.get_xdata()) == [0.0, 0.5, 1.0]
+    assert [round(y, 6) for y in kd.get_ydata()] == [90.5, 80.5, 60.5]  # means over the two seeds, the clean first
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["kd"]  # only kd was measured under noise
+    written, skipped = plots.write_figures(df, tmp_path, _predictions())
+    assert {"reliability", "accuracy_under_noise"} <= set(written) and "reliability" not in skipped

@@ -67,3 +67,36 @@ def test_params_model_from_signature():
     assert model.model_validate({"hidden": [4, 4]}).model_dump() == {"hidden": (4, 4), "dropout": 0.0}
     with pytest.raises(Exception, match="Extra inputs are not permitted"):
         model.model_validate({"hiden": [4]})
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("math:sqtr", "module 'math' has no attribute 'sqtr'; did you mean math:sqrt?"),
+    ("os:path.jion", "os:path has no attribute 'jion'; did you mean os:path.join?"),
+    ("plugins.my_components:wide_linaer",
+     "module 'plugins.my_components' has no attribute 'wide_linaer'; did you mean plugins.my_components:wide_linear?"),
+    ("plugins.my_componets:wide_linear", "cannot import module 'plugins.my_componets' for "
+     "'plugins.my_componets:wide_linear': No module named 'plugins.my_componets'; "
+     "did you mean plugins.my_components:wide_linear?"),
+    ("plugin.my_components:wide_linear", "cannot import module 'plugin.my_components' for "
+     "'plugin.my_components:wide_linear': No module named 'plugin'; did you mean plugins.my_components:wide_linear?"),
+    ("math:zzzzzz", "module 'math' has no attribute 'zzzzzz'"),
+])
+def test_a_misspelt_import_path_suggests_the_nearest_name(path: str, message: str, monkeypatch: pytest.MonkeyPatch):
+    """The attribute nearest in that module, or the module nearest in its package (a folder without
+    __init__.py, as tests/fixtures/plugins, counts): the whole corrected path, ready to paste."""
+    from tests.conftest import FIXTURES
+
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    with pytest.raises(UnknownNameError) as info:
+        registry.import_object(path)
+    assert str(info.value) == message
+
+
+def test_a_module_whose_own_import_fails_gets_no_suggestion(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """The module exists but imports something missing: suggesting another module name would mislead."""
+    (tmp_path / "needs_missing_dep_xyz.py").write_text("import no_such_dependency_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(UnknownNameError) as info:
+        registry.import_object("needs_missing_dep_xyz:f")
+    assert str(info.value) == ("cannot import module 'needs_missing_dep_xyz' for 'needs_missing_dep_xyz:f': "
+                               "No module named 'no_such_dependency_xyz'")

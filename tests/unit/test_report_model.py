@@ -9,13 +9,19 @@ from __future__ import annotations
 import html
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from harness.against_baseline import TEST_NAME, holm_adjusted, pooled
 from harness.report import build_report, render_html, render_markdown
 from harness.report.headline import accuracy_change, verdict
 from harness.report.model import Report
+from harness.report.paired_calls import format_p, pp
+from harness.report.quality_tables import classes_section
 from harness.report.tables import Estimate
+from harness.rows import PREDICTION_COLUMNS
+from harness.store import frame as store_frame
 from tests.unit.test_report import FLOOR, MANIFEST, NAN, frame, manifest, paired_results, results, row
 
 HEADLINE = "## Which student to ship"
@@ -193,3 +199,149 @@ def test_the_headline_says_what_it_cannot_judge(missing: str) -> None:
         assert "No latency was measured, so no speed is compared." in report.headline.intro
         assert report.headline.column("verdict") == ("smaller, speed not measured, less accurate (-4.0 pp)",
                                                      "smaller, speed not measured, less accurate (-4.8 pp)")
+
+
+# Paired quality: hand-made per-example predictions of 200 test examples (label i % 10), one seed unless a test
+# says so. The teacher is wrong on examples 0-3, scratch-16 on 0-19; kd-16 on 0-5 (a planted gain over its
+# baseline scratch-16: 14 discordant pairs, all for kd-16) or, for a tie, on 0-17, 30 and 31 (2 for, 2 against).
+EXAMPLES = 200
+SUITE = {"name": "quick", "version": 1, "teacher": {"name": "teacher", "arch": "mlp", "params": {"hidden": [512]}},
+         "students": [{"name": s, "arch": "mlp", "params": {"hidden": [16]}, "init": "random",
+                       "method": [{"name": m}]} for s, m in (("scratch-16", "scratch"), ("kd-16", "kd"))]}
+PAIRED_RUN = manifest(suite=SUITE)
+KD_GAIN, KD_TIE = [*range(6)], [*range(18), 30, 31]
+
+
+def _wrong_on(examples: list[int]) -> np.ndarray:
+    correct = np.ones(EXAMPLES, dtype=bool)
+    correct[examples] = False
+    return correct
+
+
+def predictions(correct: dict[str, list[np.ndarray]], labels: np.ndarray | None = None) -> pd.DataFrame:
+    """A predictions table: model -> each seed's correctness on every example (confidence 0.9 right, 0.6 wrong)."""
+    labels = np.arange(EXAMPLES) % 10 if labels is None else labels
+    rows = [{"run_id": "r1", "model": model, "seed": seed, "dtype": "float32", "example": i, "label": int(labels[i]),
+             "predicted": int(labels[i]) if ok else int(labels[i]) + 1, "correct": bool(ok),
+             "agrees_with_teacher": None, "confidence": 0.9 if ok else 0.6}
+            for model, seeds in correct.items() for seed, right in enumerate(seeds) for i, ok in enumerate(right)]
+    return store_frame(rows, PREDICTION_COLUMNS)
+
+
+def _planted(kd_wrong: list[int]) -> pd.DataFrame:
+    return predictions({"teacher": [_wrong_on([*range(4)])], "scratch-16": [_wrong_on([*range(20)])],
+                        "kd-16": [_wrong_on(kd_wrong)]})
+
+
+def test_the_headline_calls_accuracy_against_each_baseline_from_the_paired_test() -> None:
+    found = _planted(KD_GAIN)
+    report = build_report(paired_results(), PAIRED_RUN, predictions=found)
+    assert report.headline.columns == ("student", "method", "size vs teacher", "speedup at batch size 1",
+                                       "speedup 95% CI", "baseline", "accuracy gain (pp)", "gain 95% CI (pp)",
+                                       "McNemar p, Holm-adjusted", "verdict")
+    # the numbers are harness.against_baseline's: the pooled gain and the p-values Holm-adjusted across students
+    expected = {s: pooled(found, s, b) for s, b in (("scratch-16", "teacher"), ("kd-16", "scratch-16"))}
+    adjusted = holm_adjusted(list(expected.values()))
+    assert adjusted == {"scratch-16": 2 * 2 * 0.5**16, "kd-16": 2 * 0.5**14}  # 16 and 14 one-sided pairs
+    for line in report.headline.rows:
+        result = expected[line[0]]
+        assert line[5:9] == (result.baseline, pp(result.gain.value),
+                             f"{pp(result.gain.ci_low)} to {pp(result.gain.ci_high)}", format_p(adjusted[line[0]]))
+    assert report.headline.rows[1][5:] == ("scratch-16", "+7.0", report.headline.rows[1][7], "0.00012",
+                                           "smaller and faster, more accurate than scratch-16 (+7.0 pp)")
+    assert report.headline.rows[0][-1] == "smaller and faster, less accurate than the teacher (-8.0 pp)"
+    assert f"Holm-adjusted across the run's 2 students, gives p < 0.05 ({TEST_NAME})" in report.headline.notes[0]
+    assert "exact McNemar, Holm-adjusted" in render_markdown(report).split("## Machine")[0]
+
+
+def test_the_findings_call_a_planted_gain_clearly_better_with_the_test_and_its_numbers() -> None:
+    found = _planted(KD_GAIN)
+    findings = build_report(paired_results(), PAIRED_RUN, predictions=found).findings
+    gain = pooled(found, "kd-16", "scratch-16").gain
+    assert (f"kd-16 (kd) vs its baseline, scratch-16 (scratch): gain +7.0 pp (95% interval {pp(gain.ci_low)} to "
+            f"{pp(gain.ci_high)}) on 200 test examples; exact McNemar on 14 discordant pairs (14 for, 0 against), "
+            "Holm-adjusted p = 0.00012 < 0.05: clearly better.") in findings
+    assert ("Against their baselines (exact McNemar, Holm-adjusted, 5%), 1 of 2 students came out clearly better, 0 "
+            "showed no measurable difference and 1 came out clearly worse.") in findings
+    assert findings[-1].startswith("Accuracy is called clearly better or worse only when the exact McNemar test on "
+                                   "the same test examples, Holm-adjusted across the run's 2 students, gives p < 0.05")
+    assert not [f for f in findings if "intervals disjoint" in f or "intervals overlap" in f]  # no unpaired call
+
+
+def test_a_tie_is_not_called() -> None:
+    report = build_report(paired_results(), PAIRED_RUN, predictions=_planted(KD_TIE))
+    kd = report.headline.rows[1]
+    assert kd[5:] == ("scratch-16", "0.0", kd[7], "1", "smaller and faster, accuracy within the noise of scratch-16")
+    sentence = next(f for f in report.findings if f.startswith("kd-16 (kd) vs its baseline"))
+    assert sentence.endswith("exact McNemar on 4 discordant pairs (2 for, 2 against), Holm-adjusted p = 1 >= 0.05: "
+                             "no measurable difference.")
+    assert not [f for f in report.findings if "clearly better" in f and f.startswith("kd-16")]
+
+
+def test_without_predictions_the_headline_keeps_the_unpaired_rule_and_says_so() -> None:
+    report = build_report(paired_results(), PAIRED_RUN)
+    assert report.headline.columns[-3:] == ("accuracy change (pp)", "accuracy change 95% CI (pp)", "verdict")
+    assert report.headline.notes[1] == (
+        "Accuracy is compared with the teacher's from the two 95% intervals, not paired by test example: these "
+        "results have no per-example predictions (a run before schema 4, or not a classification task), so no "
+        "paired test (exact McNemar on the same examples) can be made.")
+    assert any("intervals disjoint: clearly worse" in f for f in report.findings)
+
+
+def test_each_seed_is_shown_with_the_pooled_line_that_decides() -> None:
+    seeds = {"teacher": [_wrong_on([*range(4)])],
+             "scratch-16": [_wrong_on([*range(20)]), _wrong_on([*range(2, 22)]), _wrong_on([*range(20)])],
+             "kd-16": [_wrong_on(KD_GAIN), _wrong_on([*range(10)]), _wrong_on(KD_TIE)]}
+    found = predictions(seeds)
+    report = build_report(paired_results(), PAIRED_RUN, predictions=found)
+    section = next(s for s in report.sections if s.title == "Against the baseline, seed by seed")
+    assert "Holm-adjusted (across the run's 2 students)" in section.paragraphs[0]
+    result = pooled(found, "kd-16", "scratch-16")
+    adjusted = holm_adjusted([pooled(found, "scratch-16", "teacher"), result])
+    kd = [r for r in section.tables[0].rows if r[0] == "kd-16"]
+    assert [r[2:7] for r in kd[:3]] == [
+        ("0", "+7.0", kd[0][4], "14 / 0", format_p(2 * 0.5**14)),
+        ("1", "+5.0", kd[1][4], "12 / 2", format_p(2 * (1 + 14 + 91) / 2**14)),  # scratch wrong on 2-21, kd on 0-9
+        ("2", "0.0", kd[2][4], "2 / 2", "1")]
+    assert kd[3] == ("kd-16", "scratch-16", "all 3, pooled", pp(result.gain.value),
+                     f"{pp(result.gain.ci_low)} to {pp(result.gain.ci_high)}", "28 / 4", format_p(result.test.p),
+                     format_p(adjusted["kd-16"]))
+    assert (result.test.b, result.test.c, pp(result.gain.value)) == (28, 4, "+4.0")  # (7 + 5 + 0) / 3 pp
+    assert "the table 'Against the baseline, seed by seed' shows each seed" in report.headline.notes[1]
+
+
+def test_the_classes_compression_costs_most_come_first() -> None:
+    report = build_report(paired_results(), PAIRED_RUN, predictions=_planted(KD_GAIN))
+    table = next(s for s in report.sections if s.title == "Classes compression costs most").tables[0]
+    assert table.columns == ("class", "examples", "teacher (%)", "scratch-16 (%)", "scratch-16 drop (pp)",
+                             "kd-16 (%)", "kd-16 drop (pp)")
+    # 20 examples a class; the teacher misses one of classes 0-3, scratch-16 two of every class, kd-16 one of 0-5
+    assert table.rows[:3] == (("4", "20", "100.0", "90.0", "10.0", "95.0", "5.0"),
+                              ("5", "20", "100.0", "90.0", "10.0", "95.0", "5.0"),
+                              ("6", "20", "100.0", "90.0", "10.0", "100.0", "0.0"))
+    assert [r[0] for r in table.rows] == ["4", "5", "6", "7", "8", "9", "0", "1", "2", "3"]
+    assert table.rows[-1] == ("3", "20", "95.0", "90.0", "5.0", "95.0", "0.0") and table.notes == ()
+
+
+def test_the_classes_table_shows_ten_classes_and_says_it_cut_the_rest() -> None:
+    labels = np.arange(60) % 12  # 12 classes, 5 examples each; the student misses k of class k (and of k + 6)
+    student = np.array([i // 12 >= labels[i] % 6 for i in range(60)])
+    found = predictions({"teacher": [np.ones(60, dtype=bool)], "kd-16": [student]}, labels)
+    section = classes_section(found, "teacher", ["kd-16"])
+    assert section is not None
+    table = section.tables[0]
+    assert [r[0] for r in table.rows] == ["5", "11", "4", "10", "3", "9", "2", "8", "1", "7"]
+    assert table.rows[0] == ("5", "5", "100.0", "0.0", "100.0")
+    assert table.rows[-1] == ("7", "5", "100.0", "80.0", "20.0")
+    assert table.notes == ("10 of 12 classes shown; the other 2 cost no student more than the last one shown.",)
+
+
+def test_the_models_table_shows_ece_with_its_interval() -> None:
+    rows = results().to_dict("records")
+    rows += [row(m, "ece", v, ci=ci) for m, v, ci in (("teacher", 0.012, (0.010, 0.034)),
+                                                      ("scratch-16", 0.099, (0.083, 0.120)))]
+    rows.append(row("kd-16", "ece", NAN, status="error", error="no softmax"))
+    models = next(s for s in build_report(frame(rows), MANIFEST).sections if s.title == "Models").tables[0]
+    assert models.column("ECE (%)") == ("1.2", "9.9", "—")
+    assert models.column("ECE 95% CI (%)") == ("1.0–3.4", "8.3–12.0", "—")
+    assert "ece (kd-16): error: no softmax" in models.missing

@@ -119,3 +119,117 @@ def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path):
     with pytest.raises(SuiteError) as info:
         load_suite(path)
     assert str(info.value) == f"{path}: {MAX_BYTES + 1} bytes: over the 10 MiB a suite file may have"
+
+
+def _tiny_with(tmp_path: Path, old: str, new: str) -> Path:
+    text = (FIXTURES / "tiny.yaml").read_text()
+    assert old in text
+    (tmp_path / "suite.yaml").write_text(text.replace(old, new, 1))
+    return tmp_path / "suite.yaml"
+
+
+def _message(path: Path) -> str:
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{path}:"), message
+    return message
+
+
+def test_a_data_file_is_found_beside_the_suite_and_recorded_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "blobs.npz").write_bytes(b"checked when a run reads it")
+    suite = _tiny_with(tmp_path, "{name: synthetic, num_samples: 120, seed: 0}", "{name: npz, path: data/blobs.npz}")
+    monkeypatch.chdir(FIXTURES)  # not the working directory: the suite's folder
+    assert load_suite(suite).dataset.params == {"path": str(tmp_path / "data" / "blobs.npz"), "test_fraction": 0.2}
+    (tmp_path / "data" / "blobs.npz").unlink()
+    assert _message(suite) == (f"{suite}:2: dataset.path: data file not found: {tmp_path / 'data' / 'blobs.npz'}")
+
+
+USER_DATASET = '''
+from pathlib import Path
+from pydantic import BaseModel, DirectoryPath
+from harness.data import DATASETS
+
+def files(*, seed: int, path: Path, more: list[Path] = [], images: DirectoryPath | None = None):
+    return DATASETS.get("synthetic")(seed=seed)
+
+class Lax(BaseModel):  # no strict config of its own: the suite is strict all the same
+    scale: float = 1.0
+
+def declared(input_shape, num_classes, params: Lax):
+    raise AssertionError("not built by validate")
+'''
+
+
+@pytest.mark.parametrize(("dataset", "expected"), [
+    ("{name: 'my_data_files:files', path: a.npz, more: [a.npz, b.npz]}",
+     "2: dataset.more[1]: data file not found: {dir}/b.npz"),
+    ("{name: 'my_data_files:files', path: a.npz, images: a.npz}",
+     "2: dataset.images: is a file, not a data folder: {dir}/a.npz"),
+    ("{name: 'my_data_files:files', path: a.npz, images: pics}",
+     "2: dataset.images: data folder not found: {dir}/pics"),
+    ("{name: 'my_data_files:files', path: [a.npz]}", "2: dataset.path: Input should be a valid string (got list)"),
+])
+def test_every_path_parameter_of_a_users_dataset_is_checked(tmp_path: Path, dataset: str, expected: str):
+    """A parameter typed ``Path`` (or a list of them) names a file beside the suite, ``DirectoryPath`` a folder."""
+    (tmp_path / "my_data_files.py").write_text(USER_DATASET)
+    (tmp_path / "a.npz").write_bytes(b"")
+    suite = _tiny_with(tmp_path, "{name: synthetic, num_samples: 120, seed: 0}", dataset)
+    assert _message(suite) == f"{suite}:" + expected.format(dir=tmp_path)
+
+
+def test_a_users_path_parameters_resolve(tmp_path: Path):
+    (tmp_path / "my_data_files.py").write_text(USER_DATASET)
+    (tmp_path / "a.npz").write_bytes(b"")
+    (tmp_path / "pics").mkdir()
+    suite = _tiny_with(tmp_path, "{name: synthetic, num_samples: 120, seed: 0}",
+                       "{name: 'my_data_files:files', path: a.npz, more: [a.npz], images: pics}")
+    a = str(tmp_path / "a.npz")
+    assert load_suite(suite).dataset.params == {"path": a, "more": [a], "images": str(tmp_path / "pics")}
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ('{scale: "0.5"}', "students[0].params.scale: Input should be a valid number (got '0.5'; write 0.5, unquoted)"),
+    ("{scale: 5e-1}", "students[0].params.scale: Input should be a valid number (got '5e-1'; YAML 1.1 reads 5e-1 "
+                      "as text: write 5.0e-1)"),
+    ("{scale: true}", "students[0].params.scale: Input should be a valid number (got True)"),
+])
+def test_a_users_architecture_is_as_strict_as_a_builtin(tmp_path: Path, params: str, expected: str):
+    """No coercion for a component by import path either: its signature's types, strictly."""
+    text = (FIXTURES / "plugin_suite.yaml").read_text().replace("params: {scale: 0.5}", f"params: {params}")
+    (tmp_path / "plugins").symlink_to(FIXTURES / "plugins")
+    (tmp_path / "suite.yaml").write_text(text)
+    assert _message(tmp_path / "suite.yaml") == f"{tmp_path / 'suite.yaml'}:10: {expected}"
+
+
+def test_a_declared_params_model_is_validated_strictly(tmp_path: Path):
+    (tmp_path / "my_data_files.py").write_text(USER_DATASET)
+    suite = _tiny_with(tmp_path, "    arch: mlp\n    params: {hidden: [4]}",
+                       '    arch: "my_data_files:declared"\n    params: {scale: "2"}')
+    assert _message(suite) == (f"{suite}:10: students[0].params.scale: Input should be a valid number "
+                               f"(got '2'; write 2, unquoted)")
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    ("{name: synthetic, num_samples: 120, seed: 0}", "{name: npz, path: loop}",
+     "2: dataset.path: cannot read data file {dir}/loop: Symlink loop from '{dir}/loop'"),
+    ("  train: {epochs: 2, lr: 1.0e-2, batch_size: 32}", "  checkpoint: loop",
+     "6: teacher.checkpoint: cannot read checkpoint file {dir}/loop: Symlink loop from '{dir}/loop'"),
+    ("{name: synthetic, num_samples: 120, seed: 0}", "{name: npz, path: " + "x" * 300 + "}",
+     "2: dataset.path: cannot read data file {dir}/xxx"),
+])
+def test_a_file_that_cannot_be_looked_at_is_one_line(tmp_path: Path, old: str, new: str, expected: str):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    suite = _tiny_with(tmp_path, old, new)
+    assert _message(suite).startswith(f"{suite}:" + expected.format(dir=tmp_path))
+
+
+def test_a_parameter_that_takes_a_python_object_says_so(tmp_path: Path):
+    (tmp_path / "arch_takes_object.py").write_text(
+        "import torch\ndef arch(input_shape, num_classes, *, device: torch.device = torch.device('cpu')):\n"
+        "    return torch.nn.Flatten()\n")
+    suite = _tiny_with(tmp_path, "    arch: mlp\n    params: {hidden: [4]}",
+                       '    arch: "arch_takes_object:arch"\n    params: {device: cpu}')
+    assert _message(suite) == (f"{suite}:10: students[0].params.device: takes a Python object, which a suite "
+                               f"cannot give: leave it out (got 'cpu')")
