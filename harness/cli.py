@@ -98,7 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     board = sub.add_parser("leaderboard", help="rank students across runs and seeds",
                            description="Rank the students of every run given on one metric (mean and 95%% interval "
                                        "over all runs and seeds), the teacher as reference; shared rank where "
-                                       "intervals overlap. Writes leaderboard.md, .html and .csv. Runs of "
+                                       "intervals overlap, or ranked on accuracy with per-example predictions, "
+                                       "where the exact McNemar test between two students (Holm-adjusted) finds no "
+                                       "difference. Writes leaderboard.md, .html and .csv. Runs of "
                                        "different suites, or of one suite whose content differs, are refused "
                                        "unless --per-suite.")
     board.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run directory or a folder above runs")
@@ -232,11 +234,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def write_report(run_dir: Path, reports_dir: Path) -> Path:
     """Write reports_dir/<suite>/<run_id>/{index.html, report.md, figure PNGs}; return index.html's path."""
     from harness.report import write_html_report
-    from harness.store import load_results, read_manifest
+    from harness.store import load_predictions, load_results, read_manifest
 
     manifest = read_manifest(run_dir)
     out = reports_dir / manifest.suite_name / manifest.run_id
-    return write_html_report(load_results(run_dir), manifest, out)
+    return write_html_report(load_results(run_dir), manifest, out, load_predictions(run_dir))
 
 
 def cmd_run(args: argparse.Namespace) -> int:

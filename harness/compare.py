@@ -3,7 +3,9 @@
 A gate fails only when the change is beyond its bound *and* the test says
 it is real at the gate's ``alpha`` (one-sided, in the direction of the
 change; H0: no change). Which test applies to which metric is in
-:mod:`harness.significance`.
+:mod:`harness.significance`: accuracy, where both runs kept per-example
+predictions on the same test examples (the same dataset in both suites),
+is tested with the exact McNemar test paired by example.
 
 A timing change (a latency statistic, or ``speedup_vs_teacher``) under the
 A/A noise floor (the larger of the two runs' manifest ``noise_floor.pct``)
@@ -41,7 +43,7 @@ from harness.errors import HarnessError
 from harness.manifest import Manifest
 from harness.metrics import Metric, metric
 from harness.significance import Cell, ok_rows, significance, variant_label, why_absent, with_cell_key, worse_by
-from harness.store import is_run_dir, load_results, read_manifest
+from harness.store import is_run_dir, load_predictions, load_results, read_manifest
 from harness.suite.gates import GatePolicy, GateSpec, gates_of_resolved_suite, policy_of_resolved_suite
 from harness.suite_diff import differences as suite_differences
 
@@ -61,6 +63,8 @@ class RunData:
     manifest: Manifest
     rows: pd.DataFrame
     samples: pd.DataFrame
+    #: per-example predictions (None or empty: a run before schema 4); accuracy gates pair them by example
+    predictions: pd.DataFrame | None = None
 
     @classmethod
     def load(cls, path: Path) -> RunData:
@@ -71,7 +75,7 @@ class RunData:
             raise HarnessError(f"{path}: the run is {manifest.status!r}, not complete; finish it with "
                                f"harness run SUITE --resume {path}")
         return cls(path, manifest, with_cell_key(load_results(path)),
-                   with_cell_key(load_results(path, samples=True)))
+                   with_cell_key(load_results(path, samples=True)), load_predictions(path))
 
     @property
     def models(self) -> list[str]:
@@ -284,6 +288,8 @@ def compare_runs(baseline: RunData, candidate: RunData, gates: dict[str, dict[st
     if not any(gates.get(m) for m in common):
         raise HarnessError(f"no gates to check: the suite of {candidate.path} declares none for "
                            f"{', '.join(common)} (add gates: to the suite, or pass --suite)")
+    if baseline.manifest.suite.get("dataset") != candidate.manifest.suite.get("dataset"):
+        baseline, candidate = replace(baseline, predictions=None), replace(candidate, predictions=None)  # unpaired
     differences = hardware_differences(baseline.manifest, candidate.manifest)
     refusal = ""
     if differences and not allow_hardware_change:

@@ -4,6 +4,11 @@ change is real. :mod:`harness.compare` turns these into verdicts.
 
 The test follows what each side holds:
 
+- accuracy, where both runs kept per-example predictions of the model on the
+  same test examples (same examples, same labels): the exact McNemar test,
+  paired by example, one-sided in each direction, on the discordant pairs of
+  every seed both runs have (seed s of the baseline against seed s of the
+  candidate) (:func:`paired_accuracy`);
 - statistics of the latency samples (p50, p90, mean, throughput, ...):
   Mann-Whitney U on the medians of the paired rounds (schema 3: samples of
   one round share the machine's moment, so they are not independent), or on
@@ -13,7 +18,8 @@ The test follows what each side holds:
 - per-batch-size metrics with stored intervals and no samples
   (``speedup_vs_teacher``: a bootstrap over paired rounds): a z test, each
   side's standard error read from its 95% intervals, seeds pooled as for latency;
-- other metrics with two or more seeds on each side: Welch's t on the seeds' values;
+- other metrics with two or more seeds on each side: Welch's t on the seeds' values (accuracy of runs
+  without predictions, or of other test examples, included);
 - one seed: the same z test from the stored 95% intervals (accuracy's bootstrap interval);
 - no spread at all (params, size_bytes, peak_memory_bytes): exact, no p-value.
 """
@@ -22,7 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -40,6 +46,9 @@ class Side(Protocol):
 
     @property
     def samples(self) -> pd.DataFrame: ...
+
+    @property
+    def predictions(self) -> pd.DataFrame | None: ...
 
 
 def with_cell_key(df: pd.DataFrame) -> pd.DataFrame:
@@ -133,12 +142,54 @@ def _z_test(m: Metric, b_rows: pd.DataFrame, c_rows: pd.DataFrame, se: float) ->
     return float(stats.norm.sf(z)), float(stats.norm.cdf(z)), "z, from the 95% intervals"
 
 
+def _by_seed(side: Side, cell: Cell) -> dict[int, pd.DataFrame]:
+    """Seed -> the cell's model's predictions on one side by example, in the cell's dtype where the model has
+    predictions in it, else in the dtype it was first evaluated in (a quantized model's own); {} without any."""
+    predictions = side.predictions
+    if predictions is None or predictions.empty:
+        return {}
+    mine = predictions[predictions["model"] == cell.model]
+    kept = list(dict.fromkeys(str(d) for d in mine["dtype"]))
+    rows = cell.rows(side)["dtype"]
+    wanted = str(rows.iloc[0]) if len(rows) and str(rows.iloc[0]) in kept else (kept[0] if kept else "")
+    mine = mine[mine["dtype"] == wanted]
+    return {int(cast(int, seed)): rows.sort_values("example") for seed, rows in mine.groupby("seed")}
+
+
+def paired_accuracy(cell: Cell, baseline: Side, candidate: Side) -> tuple[float, float, str] | None:
+    """For an accuracy cell whose model both sides kept predictions of on the same test examples: one-sided exact
+    McNemar p-values that the candidate is worse, and better, and the test's name; None otherwise. Pairs are
+    (seed, example) of the seeds both sides have; ``c`` counts the candidate wrong where the baseline was right,
+    ``b`` the reverse, and under H0 each discordant pair goes either way with probability 1/2."""
+    from scipy import stats
+
+    if cell.metric.name != "accuracy":
+        return None
+    before, after = _by_seed(baseline, cell), _by_seed(candidate, cell)
+    seeds = sorted(set(before) & set(after))
+    same = all(before[s][k].reset_index(drop=True).equals(after[s][k].reset_index(drop=True))
+               for s in seeds for k in ("example", "label"))
+    if not seeds or not same:
+        return None
+    old = np.concatenate([before[s]["correct"].to_numpy(dtype=bool) for s in seeds])
+    new = np.concatenate([after[s]["correct"].to_numpy(dtype=bool) for s in seeds])
+    b, c = int((new & ~old).sum()), int((~new & old).sum())
+    n = b + c
+    worse, better = (float(stats.binom.sf(k - 1, n, 0.5)) if n else 1.0 for k in (c, b))
+    over = f" over {len(seeds)} seeds" if len(seeds) > 1 else ""
+    return worse, better, f"exact McNemar, {n} discordant pairs{over}"
+
+
 def significance(cell: Cell, baseline: Side, candidate: Side) -> tuple[float | None, float | None, str]:
     """One-sided p-values that the candidate is worse, and better, than the baseline; and the test's name.
 
     ``None`` for both when nothing varies (an exact comparison).
     """
     from scipy import stats
+
+    paired = paired_accuracy(cell, baseline, candidate)
+    if paired is not None:
+        return paired
 
     if cell.metric.from_latency_samples and cell.batch_size is not None:
         (b, b_unit), (c, c_unit) = cell.samples(baseline), cell.samples(candidate)

@@ -1,4 +1,5 @@
-"""A comparison as a table: text (tabulate), markdown, or JSON for other tools.
+"""A comparison as a table: text (tabulate), markdown, or JSON for other tools; each gate with its p-value and
+the test that gave it (``exact McNemar, 52 discordant pairs`` for an accuracy gate paired by example).
 
 >>> from harness.compare import Comparison, GateResult
 >>> c = Comparison("base", "cand", [GateResult("kd-16", "accuracy", "FAIL", "worse by 0.05", baseline=0.95,
@@ -22,7 +23,8 @@ from tabulate import tabulate
 from harness.compare import FAIL, NEW, NOISY, PASS, REFUSED, SKIPPED, UNDECIDED, Comparison, GateResult
 from harness.suite_diff import how_it_differs_text, short_hash
 
-HEADERS = ["model", "metric", "batch_size", "baseline", "candidate", "change", "bound", "verdict", "p-value", "note"]
+HEADERS = ["model", "metric", "batch_size", "baseline", "candidate", "change", "bound", "verdict", "p-value", "test",
+           "note"]
 FORMATS = ("text", "markdown", "json")
 
 
@@ -46,7 +48,7 @@ def _row(r: GateResult, devices: bool) -> list[Any]:
         batch = f"{batch} ({r.device})"
     p = "-" if r.p_value is None else f"{r.p_value:.2g}"
     return [r.label, r.metric, batch, _number(r.baseline), _number(r.candidate), _change(r), r.bound or "-",
-            r.verdict, p, r.note]
+            r.verdict, p, r.test or "-", r.note]
 
 
 #: what a noisy cell beyond its bound does under each gate_policy.noisy, in harness compare

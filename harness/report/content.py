@@ -5,7 +5,10 @@ Both report files are renderings of what :func:`build_report` returns
 :func:`harness.report.html.render_html`), so they cannot disagree. The
 summary of each device and batch size is computed here once and shared by
 the headline (:mod:`harness.report.headline`), the detailed tables
-(:mod:`harness.report.display`) and the findings (:mod:`harness.report.findings`).
+(:mod:`harness.report.display`) and the findings (:mod:`harness.report.findings`);
+so are the students' paired calls against their baselines, from the run's
+per-example predictions (:mod:`harness.report.paired_calls`), which the
+headline, the findings and the per-seed table all state.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.manifest import Manifest
-from harness.report import display, facts, failures, headline, noise, tables
+from harness.report import display, facts, failures, headline, noise, paired_calls, quality_tables, tables
 from harness.report.findings import findings
 from harness.report.model import Figure, Report, Section
 from harness.report.speed import summaries
-from harness.report.variants import one_per_model
+from harness.report.variants import base_model, one_per_model
 
 #: the figure drawn beside the headline (:func:`harness.report.plots.pareto`)
 PARETO = "pareto"
@@ -37,12 +40,18 @@ def _figures(figures: Mapping[str, Path], skipped: Mapping[str, str]) -> tuple[l
 
 
 def _detail(df: pd.DataFrame, manifest: Manifest, model_level: pd.DataFrame,
-            by_cell: Mapping[tuple[str, int], pd.DataFrame]) -> tuple[Section, ...]:
-    """The detailed sections: models, embedding quality, build notes, one table per device and batch size."""
+            by_cell: Mapping[tuple[str, int], pd.DataFrame], calls: paired_calls.Calls | None,
+            predictions: pd.DataFrame | None) -> tuple[Section, ...]:
+    """The detailed sections: models, embedding quality, each seed against the baseline, the classes compression
+    costs most, build notes, one table per device and batch size."""
     sections = [Section("Models", tables=(display.models(model_level),))]
     embedding = display.embedding_table(model_level)
     if embedding is not None:
         sections.append(Section("Embedding quality", (display.EMBEDDING_INTRO,), (display.as_table(embedding),)))
+    teacher, students = _roles(df)
+    for part in (quality_tables.seeds_section(calls), quality_tables.classes_section(predictions, teacher, students)):
+        if part is not None:
+            sections.append(part)
     shared = facts.teacher_outputs(manifest)
     if shared:
         sections.append(Section("", (shared,)))
@@ -55,11 +64,20 @@ def _detail(df: pd.DataFrame, manifest: Manifest, model_level: pd.DataFrame,
     return tuple(sections)
 
 
+def _roles(df: pd.DataFrame) -> tuple[str | None, list[str]]:
+    """(the first teacher's model, the students in model order; a variant's label names its model)."""
+    order = tables.model_order(df)
+    teachers = [str(m) for m in pd.unique(df.loc[df["role"] == "teacher", "model"])]
+    return (base_model(teachers[0]) if teachers else None), [m for m in order if m not in teachers]
+
+
 def build_report(df: pd.DataFrame, manifest: Manifest, figures: Mapping[str, Path] | None = None,
-                 skipped: Mapping[str, str] | None = None) -> Report:
+                 skipped: Mapping[str, str] | None = None, predictions: pd.DataFrame | None = None) -> Report:
     """The report of one run: ``df`` is its results table (variants split, thread counts in the device labels,
     as :func:`harness.report.html.write_html_report` prepares it), ``manifest`` its manifest; ``figures`` (name
-    -> PNG beside the report) and ``skipped`` (name -> why it was not drawn) its figures."""
+    -> PNG beside the report) and ``skipped`` (name -> why it was not drawn) its figures; ``predictions`` its
+    per-example predictions (:func:`harness.store.load_predictions`; None or empty: the accuracy calls fall back
+    to comparing intervals, unpaired, and say so)."""
     tables.check_columns(df)
     if df.empty:
         raise HarnessError("the results table is empty: nothing to report")
@@ -68,17 +86,20 @@ def build_report(df: pd.DataFrame, manifest: Manifest, figures: Mapping[str, Pat
     by_cell = summaries(df)
     floor = noise.noise_floor(manifest)
     where = headline.cell(df)
+    teacher, students = _roles(df)
+    calls = paired_calls.calls(predictions, manifest.suite, students, teacher or "teacher")
     shown, left_out = _figures(figures or {}, skipped or {})
     pareto = next((f for f in shown if f.name == PARETO), None)
     return Report(
         title=facts.title(manifest),
         facts=" ".join(s for s in (facts.run_facts(manifest), failures.counts(df, manifest)) if s),
-        headline=headline.headline(by_cell[where] if where else headline.without_timing(models), where, floor),
+        headline=headline.headline(by_cell[where] if where else headline.without_timing(models), where, floor,
+                                   calls),
         pareto=pareto,
         machine=facts.machine_lines(manifest),
-        sections=_detail(df, manifest, model_level, by_cell),
+        sections=_detail(df, manifest, model_level, by_cell, calls, predictions),
         failures=failures.section(df, manifest),
-        findings=findings(df, models, by_cell, facts.architectures(manifest), floor),
+        findings=findings(df, models, by_cell, facts.architectures(manifest), floor, calls),
         figures=tuple(f for f in shown if f is not pareto),
         left_out=tuple(left_out),
     )

@@ -121,9 +121,18 @@ def summary(table: pd.DataFrame, device: str, size: int) -> Table:
 
 
 def models(model_level: pd.DataFrame) -> Table:
-    """The models table (one row per model, model-level metrics) with its notes."""
+    """The models table (one row per model, model-level metrics) with its notes; with the expected calibration
+    error and its interval where the run measured it."""
     found = tables.model_table(model_level)
-    return as_table(display_models(found), missing=missing_notes(found))
+    shown, missing = display_models(found), list(missing_notes(found))
+    ece = model_level[(model_level["metric"] == "ece") & model_level["batch_size"].isna()]
+    if (ece["status"] == Status.OK).any():
+        est = [tables.aggregate(ece[ece["model"] == model]) for model in found["model"]]
+        shown[header("ECE", "fraction")] = [format_value(e.value, "fraction") for e in est]
+        shown[header("ECE 95% CI", "fraction")] = [format_interval(e.low, e.high, "fraction") for e in est]
+        missing += [f"ece ({model}): {table_cell(e.note)}" for model, e in zip(found["model"], est, strict=True)
+                    if e.note]
+    return as_table(shown, missing=missing)
 
 
 def embedding_table(df: pd.DataFrame) -> pd.DataFrame | None:

@@ -6,7 +6,9 @@ with each metric (:mod:`harness.metrics`):
 - a metric that needs cuda (GPU utilisation, power, energy, GPU memory) on a
   cell off cuda: on a CPU-only host, every cell;
 - the compiler's cost (``compile_seconds``) of eager PyTorch, which compiles nothing;
-- the quality metrics of the other task (embedding metrics of a classification dataset).
+- the quality metrics of the other task (embedding metrics of a classification dataset);
+- the teacher's tests against a baseline (it is every baseline's reference);
+- accuracy under input noise in a suite that asked for no noise levels (``measure.noise_sigmas``).
 
 A report counts those apart: "78 metrics do not apply here (60 GPU metrics:
 this host has no GPU; ...)", not "78 skipped". Every other skip keeps its own
@@ -37,15 +39,22 @@ from harness.rows import Status
 #: the status a failures table shows for a skipped row of a metric that needs a device the cell did not use
 NOT_APPLICABLE = "does not apply"
 _ORDER = {Status.ERROR: 0, Status.SKIPPED: 1, NOT_APPLICABLE: 2}
+#: accuracy_under_noise of a suite that set no measure.noise_sigmas: the key its reason names
+NOISE, NOISE_NOT_ASKED = "accuracy_under_noise", "measure.noise_sigmas"
 
 
-def why_not_applicable(metric_name: Any, device: Any, backend: Any, status: Any, hardware: Hardware) -> str:
+def why_not_applicable(metric_name: Any, device: Any, backend: Any, status: Any, hardware: Hardware,
+                       role: Any = "student", error: Any = "") -> str:
     """Why a skipped row does not apply where the run measured it (its kind, for counting), or "" when the
     skip is a gap with a reason of its own."""
     name = str(metric_name)
     if status != Status.SKIPPED or name not in METRICS.names():
         return ""
     declared = METRICS.get(name)
+    if name == NOISE and NOISE_NOT_ASKED in tables.error_text(error):  # the measurer's reason names the key
+        return "accuracy under noise: the suite asked for no noise levels"
+    if declared.vs_baseline:
+        return "tests against a baseline: the teacher is the reference" if role == "teacher" else ""
     if declared.needs_cuda and not str(device).startswith("cuda"):
         return "GPU metrics: " + ("cells off cuda" if hardware.gpu or hardware.gpu_count else "this host has no GPU")
     if declared.needs_compiler and backend == "eager":
@@ -58,9 +67,10 @@ def why_not_applicable(metric_name: Any, device: Any, backend: Any, status: Any,
 def _reasons(rows: pd.DataFrame, hardware: Hardware) -> pd.Series:
     """For each row, why it does not apply ("" for the rest)."""
     backends = rows["backend"] if "backend" in rows.columns else pd.Series("eager", index=rows.index)
-    return pd.Series([why_not_applicable(*r, hardware) for r in
-                      zip(rows["metric"], rows["device"], backends, rows["status"], strict=True)],
-                     index=rows.index, dtype=object)
+    roles = rows["role"] if "role" in rows.columns else pd.Series("student", index=rows.index)
+    columns = zip(rows["metric"], rows["device"], backends, rows["status"], roles, rows["error"], strict=True)
+    return pd.Series([why_not_applicable(name, device, backend, status, hardware, role, error)
+                      for name, device, backend, status, role, error in columns], index=rows.index, dtype=object)
 
 
 def failures_table(df: pd.DataFrame, hardware: Hardware | None = None) -> pd.DataFrame | None:
@@ -74,7 +84,8 @@ def failures_table(df: pd.DataFrame, hardware: Hardware | None = None) -> pd.Dat
     hardware = hardware or Hardware()
     for row in bad.to_dict("records"):
         backend = row.get("backend", "eager")
-        applies = not why_not_applicable(row["metric"], row["device"], backend, row["status"], hardware)
+        applies = not why_not_applicable(row["metric"], row["device"], backend, row["status"], hardware,
+                                         row.get("role", "student"), row["error"])
         key = (str(row["status"]) if applies else NOT_APPLICABLE, *(str(row[c]) for c in ("device", "dtype")),
                tables.error_text(row["error"]))
         models, metrics, sizes, seeds = groups.setdefault(key, ([], [], [], []))

@@ -58,9 +58,12 @@ def render_html(report: Report) -> str:
     ])
 
 
-def write_html_report(df: pd.DataFrame, manifest: Manifest, out_dir: Path) -> Path:
+def write_html_report(df: pd.DataFrame, manifest: Manifest, out_dir: Path,
+                      predictions: pd.DataFrame | None = None) -> Path:
     """Write ``out_dir/index.html``, ``out_dir/report.md`` and the figures' PNGs beside them, from one
-    :func:`~harness.report.content.build_report`; return index.html's path."""
+    :func:`~harness.report.content.build_report` of the results ``df`` and the run's per-example
+    ``predictions`` (:func:`harness.store.load_predictions`; None for a run without them); return index.html's
+    path."""
     from harness.report.plots import write_figures
     from harness.report.variants import split_variants
 
@@ -69,8 +72,8 @@ def write_html_report(df: pd.DataFrame, manifest: Manifest, out_dir: Path) -> Pa
         raise HarnessError("the results table is empty: nothing to report")
     df = split_variants(tables.devices_by_threads(df))  # backends, sequence lengths, thread counts never pooled
     out_dir = Path(out_dir)
-    figures, skipped = write_figures(df, out_dir)
-    report = build_report(df, manifest, figures, skipped)
+    figures, skipped = write_figures(df, out_dir, predictions)
+    report = build_report(df, manifest, figures, skipped, predictions)
     write_markdown_report(report, out_dir)
     path = out_dir / "index.html"
     path.write_text(render_html(report), encoding="utf-8")

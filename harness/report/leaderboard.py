@@ -21,7 +21,11 @@ clearly apart. A row that does not overlap opens a new group at its own
 position (1, 1, 3).
 When ``by`` is a speed metric (latency, throughput, speedup), two rows
 whose values differ by less than the runs' A/A noise floor (the largest of
-the runs' floors, :mod:`harness.report.noise`) share a rank as well.
+the runs' floors, :mod:`harness.report.noise`) share a rank as well. Ranked
+on accuracy with the runs' per-example predictions, a paired test decides
+instead: two students scored in a common run tie unless the exact McNemar
+test between them, Holm-adjusted across every such pair on the board, gives
+p < 0.05 (:func:`harness.report.ranking.paired_accuracy_tests`).
 ``pareto`` marks the rows that no other row (students and teacher alike)
 matches or beats in both accuracy and median latency while beating it in one;
 latencies closer than the noise floor count as equal there (both rules:
@@ -57,7 +61,7 @@ from harness.metrics import METRICS, metric
 from harness.report import noise
 from harness.report.formatting import MISSING, format_interval, format_value, header, markdown_table
 from harness.report.noise import NoiseFloor, largest
-from harness.report.ranking import pareto_flags, rank_rows
+from harness.report.ranking import paired_accuracy_tests, pareto_flags, rank_rows, tie_statement
 from harness.report.tables import Estimate, aggregate, check_columns, devices, devices_by_threads
 from harness.rows import Status
 from harness.suite_diff import SuiteGroup, how_it_differs
@@ -156,7 +160,8 @@ def _unpaired_speedups(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def leaderboard(df: pd.DataFrame, by: str = "accuracy", batch_size: int | None = None,
-                device: str | None = None, floors: Mapping[str, NoiseFloor] | None = None) -> pd.DataFrame:
+                device: str | None = None, floors: Mapping[str, NoiseFloor] | None = None,
+                predictions: pd.DataFrame | None = None) -> pd.DataFrame:
     """Students of every run in ``df`` ranked on ``by``, the teacher(s) first as reference rows.
 
     Columns: rank ("ref" for a teacher, "—" when ``by`` is missing), tie ("=k" when the row shares rank k),
@@ -166,6 +171,8 @@ def leaderboard(df: pd.DataFrame, by: str = "accuracy", batch_size: int | None =
     interval when it is none of these, pareto, notes (why a value is missing or partial), batch_size and
     device. ``floors`` (run id -> noise floor, :func:`harness.report.noise.read_noise_floors`) make speed
     differences under the largest floor of the ranked runs ties; ``attrs["noise_floors"]`` keeps them.
+    ``predictions`` (:func:`harness.store.load_predictions` of the same runs) make accuracy ties paired tests;
+    ``attrs["ties"]`` says how they were decided.
     Raises :class:`HarnessError` for an empty table, a ``by`` that is not a declared metric of the results,
     a batch size that was not measured, or several devices without ``device``. A model timed as several
     backends or sequence lengths is ranked once per variant (:func:`harness.report.variants.split_variants`).
@@ -196,7 +203,9 @@ def leaderboard(df: pd.DataFrame, by: str = "accuracy", batch_size: int | None =
     students = table[table["role"] != "teacher"].sort_values(
         [by, "suite", "model", "method"], ascending=[not metric(by).higher_is_better, True, True, True],
         na_position="last", kind="stable")
-    ranks, ties = rank_rows(students, by, floor_pct)
+    runs = {str(k): {str(r) for r in v} for k, v in df.groupby("suite")["run_id"].unique().items()}
+    tests = paired_accuracy_tests(students, runs, predictions) if by == "accuracy" else {}
+    ranks, ties = rank_rows(students, by, floor_pct, tests)
     teachers.insert(0, "rank", REFERENCE)
     teachers.insert(1, "tie", "")
     students.insert(0, "rank", ranks)
@@ -206,7 +215,7 @@ def leaderboard(df: pd.DataFrame, by: str = "accuracy", batch_size: int | None =
     out["device"] = device
     out = out[[c for c in out.columns if c != "notes"] + ["notes"]]
     out.attrs.update(by=by, batch_size=batch_size, device=device, runs=int(df["run_id"].nunique()),
-                     noise_floors=run_floors)
+                     noise_floors=run_floors, ties=tie_statement(by, tests))
     return out
 
 
@@ -298,14 +307,15 @@ def for_suite_groups(groups: list[SuiteGroup], **options: Any) -> list[pd.DataFr
     name and short hash (``attrs["title"]``) and saying what it changes from the first, largest group's
     (``attrs["suite_note"]``). A single group keeps the plain title."""
     from harness.report.noise import read_noise_floors
-    from harness.store import load_results
+    from harness.store import load_predictions, load_results
 
     tables = []
     for group in groups:
         df = load_results(*group.runs)
         if df.empty:
             raise HarnessError(f"no results under {', '.join(map(str, group.runs))}: nothing to rank")
-        table = leaderboard(df, floors=read_noise_floors(group.runs), **options)
+        table = leaderboard(df, floors=read_noise_floors(group.runs), predictions=load_predictions(*group.runs),
+                            **options)
         if len(groups) > 1:
             table.attrs["title"] = f"Leaderboard: {group.label}"
             table.attrs["suite_note"] = _suite_note(group, groups[0])
@@ -329,7 +339,7 @@ def render_leaderboard_markdown(table: pd.DataFrame) -> str:
     notes = _notes(table)
     suite = [table.attrs["suite_note"]] if "suite_note" in table.attrs else []
     parts = [f"# {_title(table)}", *suite, _caption(table), markdown_table(display_leaderboard(table)), LEGEND,
-             _floor_statement(table)]
+             *([table.attrs["ties"]] if table.attrs.get("ties") else []), _floor_statement(table)]
     if notes:
         parts.append("\n".join(f"- {note}" for note in notes))
     return "\n\n".join(parts) + "\n"
@@ -350,7 +360,9 @@ def render_leaderboard_html(table: pd.DataFrame) -> str:
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{title}</title><style>{_CSS}</style></head><body><h1>{title}</h1>{suite}"
             f"<p>{html.escape(_caption(table))}</p>\n"
-            f"{body}\n<p>{html.escape(LEGEND)}</p><p>{html.escape(_floor_statement(table))}</p>"
+            f"{body}\n<p>{html.escape(LEGEND)}</p>"
+            + (f"<p>{html.escape(table.attrs['ties'])}</p>" if table.attrs.get("ties") else "")
+            + f"<p>{html.escape(_floor_statement(table))}</p>"
             + (f"<ul>{notes}</ul>" if notes else "") + "</body></html>\n")
 
 

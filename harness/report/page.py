@@ -34,7 +34,7 @@ table.results th { background: #f3f3f3; } table.results td:first-child { text-al
 figure { margin: 1.5rem 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 0.9rem; color: #444; }
 .beside { display: flex; flex-wrap: wrap; gap: 1.5rem; align-items: flex-start; }
-.beside > div { flex: 1 1 600px; min-width: 0; } .beside > figure { flex: 0 1 460px; margin: 0.5rem 0; }
+.beside > div { flex: 1 1 600px; min-width: min-content; } .beside > figure { flex: 0 1 460px; margin: 0.5rem 0; }
 .beside th:last-child, .beside td:last-child { text-align: left; min-width: 11em; }
 """
 NOTE = ' class="note"'

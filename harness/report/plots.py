@@ -14,43 +14,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-import matplotlib
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-matplotlib.use("Agg")  # before pyplot (which seaborn imports): no display is ever needed
-
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
-
-from harness.metrics import metric  # noqa: E402
-from harness.report import tables  # noqa: E402
-from harness.report.formatting import human_bytes  # noqa: E402
-from harness.report.headline import cell  # noqa: E402
-from harness.rows import Status  # noqa: E402
-
-DPI = 110
-Palette = dict[str, tuple[float, float, float]]
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A figure left out, and why."""
-
-    reason: str
-
-
-def palette(df: pd.DataFrame) -> Palette:
-    """Model -> colour from seaborn's "colorblind" palette in :func:`~harness.report.tables.model_order`
-    (the teacher always gets the first colour)."""
-    order = tables.model_order(df)
-    colours = sns.color_palette("colorblind", n_colors=10)
-    return {model: tuple(colours[i % len(colours)]) for i, model in enumerate(order)}
+from harness.metrics import metric
+from harness.report import quality_plots, tables
+from harness.report.drawing import DPI, Palette, Skipped, legend, new_figure, palette
+from harness.report.formatting import human_bytes
+from harness.report.headline import cell
+from harness.rows import Status
 
 
 def pareto_front(points: list[tuple[str, float, float]]) -> set[str]:
@@ -89,19 +66,6 @@ def plain_log(ax: Axes, which: str = "xy") -> None:
                                else MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         axis.set_minor_formatter(NullFormatter())
-
-
-def new_figure(ncols: int = 1, width: float = 6.0) -> tuple[Figure, list[Axes]]:
-    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.9):
-        fig = Figure(figsize=(width * ncols, 4.2), layout="constrained")
-        axes = fig.subplots(1, ncols, squeeze=False)[0]
-    return fig, list(axes)
-
-
-def legend(fig: Figure, axes: list[Axes]) -> None:
-    handles, labels = axes[0].get_legend_handles_labels()
-    seen = dict(zip(labels, handles, strict=True))
-    fig.legend(list(seen.values()), list(seen.keys()), loc="outside right upper", frameon=False)
 
 
 def _device(df: pd.DataFrame) -> str | None:
@@ -327,23 +291,32 @@ FIGURES: dict[str, tuple[str, FigureFn]] = {
 
 
 def title(name: str) -> str:
-    """The caption of figure ``name``."""
-    return FIGURES[name][0]
+    """The caption of figure ``name`` (drawn from the results, or from the predictions)."""
+    return FIGURES[name][0] if name in FIGURES else quality_plots.FIGURES[name][0]
 
 
-def write_figures(df: pd.DataFrame, out_dir: Path) -> tuple[dict[str, Path], dict[str, str]]:
-    """Write ``out_dir/<name>.png`` for each figure the data supports; return (written name -> path,
-    skipped name -> reason)."""
+def _save(result: Figure | Skipped, name: str, out_dir: Path, written: dict[str, Path],
+          skipped: dict[str, str]) -> None:
+    if isinstance(result, Skipped):
+        skipped[name] = result.reason
+        return
+    written[name] = out_dir / f"{name}.png"
+    result.savefig(written[name], dpi=DPI)
+
+
+def write_figures(df: pd.DataFrame, out_dir: Path, predictions: pd.DataFrame | None = None,
+                  ) -> tuple[dict[str, Path], dict[str, str]]:
+    """Write ``out_dir/<name>.png`` for each figure the data supports, those of the results table, then those
+    of quality beyond top-1 (:mod:`harness.report.quality_plots`, from ``predictions`` where they need them);
+    return (written name -> path, skipped name -> reason)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     colours = palette(df)
-    written, skipped = {}, {}
+    written: dict[str, Path] = {}
+    skipped: dict[str, str] = {}
     for name, (_, draw) in FIGURES.items():
-        result = draw(df, colours)
-        if isinstance(result, Skipped):
-            skipped[name] = result.reason
-            continue
-        path = out_dir / f"{name}.png"
-        result.savefig(path, dpi=DPI)
-        written[name] = path
+        _save(draw(df, colours), name, out_dir, written, skipped)
+    examples = quality_plots.no_predictions() if predictions is None else predictions
+    for name, (_, drawn) in quality_plots.FIGURES.items():
+        _save(drawn(df, examples, colours), name, out_dir, written, skipped)
     return written, skipped

@@ -9,6 +9,13 @@ row is compared with its group's first row, not the row just above it. A row
 that does not overlap opens a new group at its own position (1, 1, 3). When
 the ranked metric is a timing (:attr:`~harness.metrics.Metric.timing`), two
 rows whose values differ by less than the noise floor share a rank as well.
+Ranked on accuracy with per-example predictions, the test replaces the
+intervals (:func:`paired_accuracy_tests`): two students that were scored in
+the same run tie unless the exact McNemar test between them (each seed of one
+against the same seed of the other in the same run, the discordant pairs of
+all of them pooled), Holm-adjusted across every such pair of the board's
+students, gives p < 0.05; a pair without predictions in a common run ties
+when the intervals overlap, as before.
 A Pareto point is one that no other point matches or beats in both accuracy
 and median latency while beating it in one; latencies closer than the noise
 floor count as equal there.
@@ -19,16 +26,27 @@ floor count as equal there.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from itertools import combinations
+from typing import cast
 
+import numpy as np
 import pandas as pd
 
+from harness.against_baseline import TEST_NAME
+from harness.measure.paired_quality import holm, mcnemar
 from harness.metrics import metric
+from harness.report import predictions as examples
 from harness.report.formatting import MISSING
 from harness.report.noise import within_floor
+from harness.report.variants import base_model
 
 #: the rank of a row whose ranked metric is missing
 UNRANKED = MISSING
+ALPHA = 0.05
+#: (suite, model label) of a leaderboard row
+Student = tuple[str, str]
+PairTests = Mapping[frozenset[Student], float]
 
 
 def pareto_flags(names: Sequence[str], accuracy: Sequence[float], latency: Sequence[float],
@@ -73,14 +91,62 @@ def _overlap(upper: pd.Series, lower: pd.Series, by: str) -> bool:
     return bool(a_low <= b_high and b_low <= a_high)
 
 
-def _tied(leader: pd.Series, row: pd.Series, by: str, floor_pct: float | None) -> bool:
-    """Intervals overlap or, for a timing (:attr:`~harness.metrics.Metric.timing`), values within the floor."""
+def _by_run_and_seed(predictions: pd.DataFrame, runs: set[str], model: str) -> dict[tuple[str, int], np.ndarray]:
+    """(run, seed) -> ``model``'s correctness on each test example in that run (its first dtype)."""
+    found = {}
+    for run in sorted(runs):
+        rows = examples.of_model(predictions[predictions["run_id"] == run], model)  # sorted by seed, example
+        for seed, group in rows.groupby("seed", sort=True):
+            found[(run, int(cast(int, seed)))] = group["correct"].to_numpy(dtype=bool)
+    return found
+
+
+def paired_accuracy_tests(students: pd.DataFrame, runs: Mapping[str, set[str]],
+                          predictions: pd.DataFrame | None) -> PairTests:
+    """{(suite, model), (suite, model)} -> the Holm-adjusted exact McNemar p of the two students' accuracy, for
+    every pair of ``students`` (leaderboard rows) of one suite with predictions in a common run; ``runs`` is
+    suite -> its run ids. Seeds pair within a run (seed s of one with seed s of the other); the discordant pairs
+    of every common (run, seed) are pooled."""
+    if predictions is None or predictions.empty:
+        return {}
+    keys = list(dict.fromkeys((str(s), str(m)) for s, m in zip(students["suite"], students["model"], strict=True)))
+    correct = {key: _by_run_and_seed(predictions, runs.get(key[0], set()), base_model(key[1])) for key in keys}
+    tested: dict[frozenset[Student], float] = {}
+    for a, b in combinations(keys, 2):
+        common = [k for k in correct[a] if k in correct[b] and correct[a][k].shape == correct[b][k].shape]
+        if a[0] == b[0] and common:
+            tested[frozenset((a, b))] = mcnemar(np.stack([correct[a][k] for k in common]),
+                                                np.stack([correct[b][k] for k in common])).p
+    return dict(zip(tested, holm(list(tested.values())), strict=True))
+
+
+def tie_statement(by: str, tests: PairTests) -> str:
+    """How ties on ``by`` were decided, where the paired test could apply (accuracy); '' otherwise."""
+    if by != "accuracy":
+        return ""
+    if not tests:
+        return ("No per-example predictions for any two students of one run (runs before schema 4, or not a "
+                "classification task): accuracy ties come from overlapping 95% intervals, not paired by test example.")
+    return ("Ranked on accuracy with per-example predictions: two students of one suite share a rank unless the exact "
+            "McNemar test between them (seed s of one against seed s of the other in the same run, the discordant "
+            f"pairs of every common run and seed pooled), Holm-adjusted across the board's {len(tests)} such "
+            f"pair{'s' if len(tests) != 1 else ''}, gives p < {ALPHA:g} ({TEST_NAME}); that test, not the intervals, "
+            "decides. A pair without predictions in a common run ties where the intervals overlap.")
+
+
+def _tied(leader: pd.Series, row: pd.Series, by: str, floor_pct: float | None, tests: PairTests) -> bool:
+    """Ranked on accuracy with a paired test of the two: not significant. Else intervals overlap or, for a timing
+    (:attr:`~harness.metrics.Metric.timing`), values within the floor."""
+    pair = frozenset(((str(leader["suite"]), str(leader["model"])), (str(row["suite"]), str(row["model"]))))
+    if by == "accuracy" and pair in tests:
+        return tests[pair] >= ALPHA
     return _overlap(leader, row, by) or (metric(by).timing and within_floor(leader[by], row[by], floor_pct))
 
 
-def rank_rows(students: pd.DataFrame, by: str, floor_pct: float | None = None) -> tuple[list[str], list[str]]:
-    """Competition ranks (shared across overlapping intervals, and for speed within the noise floor) and tie
-    markers of rows already in order."""
+def rank_rows(students: pd.DataFrame, by: str, floor_pct: float | None = None,
+              tests: PairTests | None = None) -> tuple[list[str], list[str]]:
+    """Competition ranks (shared where the paired accuracy ``tests`` find no difference, across overlapping
+    intervals, and for speed within the noise floor) and tie markers of rows already in order."""
     ranks: list[str] = []
     ties: list[str] = []
     leader = None  # the first row of the current group: the one that holds its rank
@@ -88,7 +154,7 @@ def rank_rows(students: pd.DataFrame, by: str, floor_pct: float | None = None) -
         if pd.isna(row[by]):
             ranks.append(UNRANKED)
             ties.append("")
-        elif leader is not None and _tied(leader, row, by, floor_pct):
+        elif leader is not None and _tied(leader, row, by, floor_pct, tests or {}):
             ranks.append(ranks[-1])
             ties.append(f"={ranks[-1]}")
         else:

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.against_baseline import pooled
 from harness.cli import main
 from harness.metrics import METRICS
 from harness.report.formatting import format_value
-from harness.store import load_results, read_manifest
+from harness.report.paired_calls import format_p, pp
+from harness.store import load_predictions, load_results, read_manifest
 from tests.conftest import FIXTURES
 
 CHROMIUM = shutil.which("chromium")
@@ -89,17 +91,41 @@ def test_what_does_not_apply_to_a_cpu_run_is_counted_apart_from_skips(report):
     eager = df[(df["metric"] == "compile_seconds") & (df["backend"] == "eager")]
     embedding = df[df["metric"].isin(["cosine_to_teacher", "neighbor_recall"])]  # a classification dataset
     assert len(eager) and len(embedding) and set(eager["status"]) == set(embedding["status"]) == {"skipped"}
-    na = len(gpu_only) + len(eager) + len(embedding)
+    reference = df[df["metric"].isin(["accuracy_gain_vs_baseline", "mcnemar_p_vs_baseline"])
+                   & (df["role"] == "teacher")]  # the teacher is every baseline's reference: no test of its own
+    assert len(reference) == 2 and set(reference["status"]) == {"skipped"}
+    noise = df[df["metric"] == "accuracy_under_noise"]  # the suite sets no measure.noise_sigmas
+    assert len(noise) == 2 and set(noise["status"]) == {"skipped"}
+    na = len(gpu_only) + len(eager) + len(embedding) + len(reference) + len(noise)
     md = (index.parent / "report.md").read_text()
     assert (f"{na} metrics do not apply here ({len(gpu_only)} GPU metrics: {where}; {len(eager)} compile times: "
-            f"eager PyTorch compiles nothing; {len(embedding)} embedding metrics: not this dataset's task)") in md
+            f"eager PyTorch compiles nothing; {len(embedding)} embedding metrics: not this dataset's task; "
+            f"{len(noise)} accuracy under noise: the suite asked for no noise levels; {len(reference)} tests against "
+            "a baseline: the teacher is the reference)") in md
     assert ((df["status"] == "skipped").sum() == na) == ("skipped" not in md.split("## Which student", 1)[0])
+
+
+def test_accuracy_is_called_from_the_paired_test_of_the_stored_predictions(report):
+    run_dir, index = report
+    md = (index.parent / "report.md").read_text()
+    head = md.split("## Which student to ship\n", 1)[1].split("\n## ", 1)[0]
+    kd = next(line for line in head.splitlines() if line.startswith("| kd-4 "))
+    cells = [c.strip() for c in kd.strip("|").split("|")]
+    result = pooled(load_predictions(run_dir), "kd-4", "teacher")  # no scratch twin: the teacher is its baseline
+    assert result is not None and cells[5:9] == [
+        "teacher", pp(result.gain.value), f"{pp(result.gain.ci_low)} to {pp(result.gain.ci_high)}",
+        format_p(result.test.p)]  # one student: Holm leaves its p as it is
+    assert "(exact McNemar, Holm-adjusted)" in head and "## Classes compression costs most" in md
+    assert "- kd-4 (kd) vs its baseline, teacher (train): gain" in md
+    assert (index.parent / "reliability.png").is_file() and "](reliability.png)" in md
+    assert "ECE 95% CI (%)" in md.split("## Models", 1)[1].split("\n## ", 1)[0]
 
 
 def test_figures_a_one_seed_cpu_run_cannot_support_are_listed_with_the_reason(report):
     text = report[1].read_text()
     assert "Energy per sample against batch size: no energy was measured: it needs a cuda device with NVML." in text
     assert "Accuracy across seeds per model: one seed: every model ran with a single seed" in text
+    assert "Accuracy against the std of Gaussian noise added to the test inputs: no accuracy_under_noise rows" in text
     md = (report[1].parent / "report.md").read_text()
     assert "- Energy per sample against batch size: no energy was measured" in md
     assert not (report[1].parent / "energy.png").exists()
