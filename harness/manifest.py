@@ -10,7 +10,7 @@ comes from a newer harness is refused in one line that names the file and the ke
 (True, None, "not recorded in this run's manifest")
 >>> parse({"schema_version": 9, "run_id": "r1"}, "manifest.json")
 Traceback (most recent call last):
-harness.errors.HarnessError: manifest.json: schema_version 9 is not one this harness reads (<= 3)
+harness.errors.HarnessError: manifest.json: schema_version 9 is not one this harness reads (<= 4)
 """
 
 from __future__ import annotations
