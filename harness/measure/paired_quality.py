@@ -98,7 +98,7 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     running = 0.0
     for rank, i in enumerate(order):
         running = max(running, min(1.0, (m - rank) * float(pvalues[i])))
-        adjusted[i] = round(running, 15)
+        adjusted[i] = running
     return adjusted
 
 
