@@ -52,10 +52,14 @@ class Side(Protocol):
 
 
 def with_cell_key(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with ``_cell``: its variant columns' values joined (``cpu|float32|eager|``), NA as empty."""
+    """``df`` with ``_cell``: its variant columns' values joined (``cpu|float32|eager|``), NA as empty; a row
+    measured at a noise level (accuracy_under_noise) adds it (``...|noise 0.5``), so levels are never pooled."""
     columns = [c for c in plan.VARIANT_COLUMNS if c in df.columns]  # seeds are pooled
     values = zip(*(df[c].astype("string").fillna("").tolist() for c in columns), strict=True)
-    return df.assign(_cell=pd.Series(["|".join(v) for v in values], index=df.index, dtype="string"))
+    keys = ["|".join(v) for v in values]
+    if "noise_sigma" in df.columns:
+        keys = [k if pd.isna(s) else f"{k}|noise {float(s):g}" for k, s in zip(keys, df["noise_sigma"], strict=True)]
+    return df.assign(_cell=pd.Series(keys, index=df.index, dtype="string"))
 
 
 def variant_label(key: str, keys: set[str]) -> str:

@@ -555,3 +555,22 @@ def test_speedup_rows_the_run_could_not_measure_are_reported_as_such(tmp_path: P
     at8 = [r for r in result.results if r.model == "s" and r.batch_size == 8]
     assert [(r.verdict, r.note) for r in at8] == [(SKIPPED,
                                                    "no baseline value: the teacher was not timed in this cell")]
+
+
+def test_each_noise_level_is_its_own_cell(tmp_path: Path):
+    """accuracy_under_noise at two levels: a gate judges each level on its own, never their mean."""
+    from harness.compare import RunData
+    from harness.store import RunWriter
+
+    runs = []
+    for label, loud in (("b", 0.60), ("c", 0.40)):  # the candidate loses 20 points at noise 2.0 only
+        run = make_run(tmp_path, label, accuracy={"t": [(0.9, 0.88, 0.92)], "s": [(0.8, 0.78, 0.82)]},
+                       gates={"s": {"accuracy_under_noise": {"max_regression": 0.05}}})
+        rows = [{"suite": "hand", "model": "s", "role": "student", "method": "scratch", "seed": 0, "device": "cpu",
+                 "dtype": "float32", "metric": "accuracy_under_noise", "value": value, "unit": "fraction",
+                 "ci_low": value - 0.01, "ci_high": value + 0.01, "n": 360, "noise_sigma": sigma}
+                for sigma, value in ((0.5, 0.75), (2.0, loud))]
+        RunWriter.open(run.path).append(rows)
+        runs.append(RunData.load(run.path))
+    results = [r for r in compare_runs(*runs).results if r.metric == "accuracy_under_noise"]
+    assert sorted((r.variant, r.verdict) for r in results) == [("noise 0.5", PASS), ("noise 2", FAIL)]
