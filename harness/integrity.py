@@ -39,11 +39,14 @@ def digest_file(path: Path) -> FileRecord:
     return FileRecord(sha256=sha.hexdigest(), bytes=size)
 
 
-def check_file(path: Path, recorded: FileRecord | None) -> None:
-    """Refuse ``path`` when it no longer holds what the manifest recorded (nothing recorded: nothing to check)."""
+def check_file(path: Path, recorded: FileRecord | None, pending: FileRecord | None = None) -> None:
+    """Refuse ``path`` when it no longer holds what the manifest recorded (nothing recorded: nothing to check).
+    ``pending``: the file that was being written when the run stopped, which is as good."""
     if recorded is None:
         return
     found = digest_file(path)
+    if found == pending:
+        return
     if found.bytes != recorded.bytes:
         raise HarnessError(f"{path}: damaged: {found.bytes} bytes, but the manifest recorded {recorded.bytes} "
                            f"(cut short or changed since it was written)")

@@ -103,6 +103,9 @@ class Manifest(BaseModel):
     error: str | None = None
     #: file name -> its digest, for each table of the run, written with the table (runs before this: empty)
     files: dict[str, FileRecord] = Field(default_factory=dict)
+    #: the digests of tables being replaced, recorded before the new file is moved into place and cleared
+    #: after: a run killed in between holds the old file or the new one, and a reader accepts either
+    pending: dict[str, FileRecord] = Field(default_factory=dict)
 
     @property
     def finished(self) -> bool:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.integrity import check_file, digest_of
-from harness.manifest import SCHEMA_VERSION, FileRecord, Manifest, RunStatus, parse
+from harness.manifest import SCHEMA_VERSION, Manifest, RunStatus, parse
 from harness.rows import (
     COLUMNS,
     DEFAULTS,
@@ -90,11 +90,9 @@ def frame(rows: Iterable[Record] | pd.DataFrame, columns: Mapping[str, str] = CO
     return df.astype(dict(columns))
 
 
-def _write_parquet(path: Path, df: pd.DataFrame) -> FileRecord:
-    """Write ``df`` to ``path`` atomically; returns the digest of what was written."""
-    data = df.to_parquet(index=False)
-    atomic_write_bytes(path, data)
-    return digest_of(data)
+def check_table(run_dir: Path, name: str, manifest: Manifest) -> None:
+    """``run_dir/name`` holds what the manifest recorded (or the replacement a killed run was writing)."""
+    check_file(run_dir / name, manifest.files.get(name), manifest.pending.get(name))
 
 
 class RunWriter:
@@ -168,13 +166,23 @@ class RunWriter:
         new = {MEASUREMENTS: frame(rows), SAMPLES: frame(samples, SAMPLE_COLUMNS),
                PREDICTIONS: frame(predictions, PREDICTION_COLUMNS)}
         kept = {MEASUREMENTS: self._rows, SAMPLES: self._samples, PREDICTIONS: self._predictions}
-        with deferred():  # each table, then the manifest with its digest
-            for name, df in new.items():
-                if len(df) or not (self.run_dir / name).exists():
-                    df["run_id"] = pd.Series(self.run_id, index=df.index, dtype="string")
-                    kept[name].append(df)
-                    self.manifest.files[name] = _write_parquet(self.run_dir / name,
-                                                               pd.concat(kept[name], ignore_index=True))
+        written: dict[str, bytes] = {}
+        for name, df in new.items():
+            if len(df) or not (self.run_dir / name).exists():
+                df["run_id"] = pd.Series(self.run_id, index=df.index, dtype="string")
+                kept[name].append(df)
+                written[name] = pd.concat(kept[name], ignore_index=True).to_parquet(index=False)
+        if not written:
+            return
+        # the new digests first (pending), then the tables, then the digests as the files': a run killed at
+        # any point holds, for each table, the file the manifest records or the one it was replacing it with
+        with deferred():
+            self.manifest.pending = {name: digest_of(data) for name, data in written.items()}
+            self.write_manifest()
+            for name, data in written.items():
+                atomic_write_bytes(self.run_dir / name, data)
+            self.manifest.files.update(self.manifest.pending)
+            self.manifest.pending = {}
             self.write_manifest()
 
     def finish(self, status: RunStatus, **extra: Any) -> None:
@@ -273,7 +281,7 @@ def read_table(path: Path, manifest: Manifest, kind: Kind) -> pd.DataFrame:
         except OSError as exc:
             reason = exc.strerror or str(exc)
         raise HarnessError(f"{path}: cannot read: {reason}")
-    check_file(path, manifest.files.get(path.name))
+    check_table(path.parent, path.name, manifest)
     try:
         return _as_schema(path, pd.read_parquet(path), manifest, kind, columns)
     except HarnessError:
@@ -306,9 +314,9 @@ def _load(paths: Iterable[str | Path], name: str) -> pd.DataFrame:
     for path in paths:
         for run_dir in run_dirs(Path(path)):
             manifest = read_manifest(run_dir)
-            for other, recorded in manifest.files.items():  # a run is read whole or not at all
+            for other in manifest.files:  # a run is read whole or not at all
                 if other != name:
-                    check_file(run_dir / other, recorded)
+                    check_table(run_dir, other, manifest)
             if (run_dir / name).is_file() or name in manifest.files:
                 frames.append(read_table(run_dir / name, manifest, kind))
     if not frames:

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.integrity import check_file
-from harness.store import MEASUREMENTS, SAMPLES, TABLES, read_manifest, read_table, run_dirs
+from harness.store import MEASUREMENTS, SAMPLES, TABLES, check_table, read_manifest, read_table, run_dirs
 
 #: the tables every finished run has (predictions.parquet came later: checked where a run has it)
 REQUIRED = (MEASUREMENTS, SAMPLES)
@@ -59,7 +58,7 @@ def verify_run(run_dir: Path) -> Verdict:
                     continue  # a run that stopped before writing it, or written before the table existed
                 read_table(path, manifest, TABLES[name][0])
             else:
-                check_file(path, manifest.files[name])
+                check_table(run_dir, name, manifest)
         except HarnessError as exc:
             verdict.problems.append(str(exc))
         else:

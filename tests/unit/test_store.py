@@ -20,6 +20,7 @@ from harness.store import (
     load_predictions,
     load_results,
 )
+from harness.verify import verify_run
 from tests.helpers import MANIFEST_KEYS
 
 
@@ -103,20 +104,51 @@ def test_ctrl_c_during_a_write_waits_for_the_write(tmp_path: Path, monkeypatch: 
     import harness.store as store
 
     writer = RunWriter.create(tmp_path, "s", {**MANIFEST_KEYS})
-    real = store._write_parquet
+    real = store.atomic_write_bytes
     seen = []
 
-    def write_then_interrupt(path, df):
+    def write_then_interrupt(path: Path, data: bytes) -> None:
         os.kill(os.getpid(), signal.SIGINT)  # held until the block ends
         seen.append(path.name)
-        return real(path, df)
+        real(path, data)
 
-    monkeypatch.setattr(store, "_write_parquet", write_then_interrupt)
+    monkeypatch.setattr(store, "atomic_write_bytes", write_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         writer.append([_row("a", "accuracy", 0.5)], [{"model": "a", "seed": 0, "device": "cpu", "dtype": "float32",
                                                       "batch_size": 1, "iteration": 0, "latency_ms": 1.0}])
-    assert seen == [MEASUREMENTS, SAMPLES, PREDICTIONS], "every table was written before the interrupt arrived"
+    assert seen == [MANIFEST, MEASUREMENTS, SAMPLES, PREDICTIONS, MANIFEST], "every write finished first"
     assert load_results(writer.run_dir)["model"].tolist() == ["a"]
+
+
+def test_a_run_killed_between_a_table_and_its_manifest_reads_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """SIGKILL after a table is replaced but before the manifest records it: the manifest's pending digest
+    vouches for the new file; killed before the table is replaced, the old one still matches."""
+    import harness.store as store
+
+    writer = RunWriter.create(tmp_path, "s", {**MANIFEST_KEYS})
+    writer.append([_row("a", "accuracy", 0.5)])
+    real, writes = store.atomic_write_bytes, []
+
+    def killed_after(count: int):
+        def write(path: Path, data: bytes) -> None:
+            if len(writes) == count:
+                raise SystemExit("killed")  # nothing after this write reaches the disk
+            writes.append(path.name)
+            real(path, data)
+        return write
+
+    for count in (1, 2):  # killed after the pending manifest; after the new measurements table
+        writes.clear()
+        monkeypatch.setattr(store, "atomic_write_bytes", killed_after(count))
+        with pytest.raises(SystemExit):
+            writer.append([_row("b", "accuracy", 0.7)])
+        monkeypatch.setattr(store, "atomic_write_bytes", real)
+        assert verify_run(writer.run_dir).problems == [], count
+        models = set(load_results(writer.run_dir)["model"])
+        assert models == ({"a"} if count == 1 else {"a", "b"}), count
+        writer = RunWriter.open(writer.run_dir)  # as a resumed run does
+    (writer.run_dir / MEASUREMENTS).write_bytes(b"not what anyone wrote")
+    assert verify_run(writer.run_dir).problems, "another file is still refused"
 
 
 def _older_run(tmp_path: Path, version: int, added_since: tuple[str, ...]) -> RunWriter:
