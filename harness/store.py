@@ -51,6 +51,8 @@ PREDICTIONS = "predictions.parquet"
 #: each table, its row type and its columns
 TABLES: dict[str, tuple[Kind, dict[str, str]]] = {MEASUREMENTS: (Row, COLUMNS), SAMPLES: (Sample, SAMPLE_COLUMNS),
                                                  PREDICTIONS: (Prediction, PREDICTION_COLUMNS)}
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -100,9 +102,8 @@ class RunWriter:
 
     def __init__(self, run_dir: Path, manifest: Manifest):
         self.run_dir, self.manifest = run_dir, manifest
-        self._rows: list[pd.DataFrame] = []
-        self._samples: list[pd.DataFrame] = []
-        self._predictions: list[pd.DataFrame] = []
+        #: each table's parts as written so far, by file name (:data:`TABLES`)
+        self._tables: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
 
     @classmethod
     def create(cls, results_dir: Path, suite_name: str, manifest: dict[str, Any]) -> RunWriter:
@@ -122,21 +123,23 @@ class RunWriter:
         manifest = read_manifest(run_dir)
         writer = cls(run_dir, manifest)
         try:
-            for name, kept in ((MEASUREMENTS, writer._rows), (SAMPLES, writer._samples),
-                               (PREDICTIONS, writer._predictions)):
-                if (run_dir / name).is_file() or name in manifest.files:
-                    kept.append(read_table(run_dir / name, manifest, TABLES[name][0]))
+            for name, kept in writer._tables.items():
+                if has_table(run_dir, name, manifest):
+                    kept.append(read_table(run_dir, name, manifest))
         except HarnessError as exc:
             raise HarnessError(f"{exc}; a damaged run is not resumed: check it with harness verify {run_dir}, then "
                                f"run the suite again (or merge the shards that are whole)") from None
         return writer
 
+    def _table(self, name: str) -> pd.DataFrame:
+        parts = self._tables[name]
+        return pd.concat(parts, ignore_index=True) if parts else frame([], TABLES[name][1])
+
     def rows(self) -> pd.DataFrame:
-        return pd.concat(self._rows, ignore_index=True) if self._rows else frame([])
+        return self._table(MEASUREMENTS)
 
     def predictions(self) -> pd.DataFrame:
-        return pd.concat(self._predictions, ignore_index=True) if self._predictions else \
-            frame([], PREDICTION_COLUMNS)
+        return self._table(PREDICTIONS)
 
     def done_models(self) -> set[tuple[str, int]]:
         """(model, seed) pairs whose rows are written; a model's rows are written all at once."""
@@ -163,15 +166,13 @@ class RunWriter:
         """Add rows (and raw samples, and per-example predictions) and rewrite the files atomically; Ctrl-C
         waits for the write. A table that gains nothing is not rewritten (but written once, empty, so that
         every run has every table)."""
-        new = {MEASUREMENTS: frame(rows), SAMPLES: frame(samples, SAMPLE_COLUMNS),
-               PREDICTIONS: frame(predictions, PREDICTION_COLUMNS)}
-        kept = {MEASUREMENTS: self._rows, SAMPLES: self._samples, PREDICTIONS: self._predictions}
         written: dict[str, bytes] = {}
-        for name, df in new.items():
+        for name, records in zip(TABLES, (rows, samples, predictions), strict=True):
+            df = frame(records, TABLES[name][1])
             if len(df) or not (self.run_dir / name).exists():
                 df["run_id"] = pd.Series(self.run_id, index=df.index, dtype="string")
-                kept[name].append(df)
-                written[name] = pd.concat(kept[name], ignore_index=True).to_parquet(index=False)
+                self._tables[name].append(df)
+                written[name] = self._table(name).to_parquet(index=False)
         if not written:
             return
         # the new digests first (pending), then the tables, then the digests as the files': a run killed at
@@ -267,11 +268,18 @@ def _fits(column: pd.Series, dtype: str) -> bool:
     return True
 
 
-def read_table(path: Path, manifest: Manifest, kind: Kind) -> pd.DataFrame:
-    """A table as the current schema has it (old runs migrated on read, never rewriting files); a column
-    added since reads as null in older runs unless a migration step says what it was. A file that is not
-    what the manifest recorded, not parquet, or not a table of this schema is one line naming the file."""
-    columns = next(c for k, c in TABLES.values() if k is kind)
+def has_table(run_dir: Path, name: str, manifest: Manifest) -> bool:
+    """Whether the run has table ``name``: the file is there, or the manifest says it was written."""
+    return (run_dir / name).is_file() or name in manifest.files
+
+
+def read_table(run_dir: Path, name: str, manifest: Manifest) -> pd.DataFrame:
+    """Table ``name`` (:data:`TABLES`) of a run as the current schema has it (old runs migrated on read, never
+    rewriting files); a column added since reads as null in older runs unless a migration step says what it
+    was. A file that is not what the manifest recorded, not parquet, or not a table of this schema is one line
+    naming the file."""
+    kind, columns = TABLES[name]
+    path = run_dir / name
     if not path.is_file():
         if not path.exists() and not path.is_symlink():
             raise HarnessError(f"{path}: missing: the manifest records it but it is not there")
@@ -281,7 +289,7 @@ def read_table(path: Path, manifest: Manifest, kind: Kind) -> pd.DataFrame:
         except OSError as exc:
             reason = exc.strerror or str(exc)
         raise HarnessError(f"{path}: cannot read: {reason}")
-    check_table(path.parent, path.name, manifest)
+    check_table(run_dir, name, manifest)
     try:
         return _as_schema(path, pd.read_parquet(path), manifest, kind, columns)
     except HarnessError:
@@ -310,17 +318,16 @@ def _as_schema(path: Path, df: pd.DataFrame, manifest: Manifest, kind: Kind, col
 
 def _load(paths: Iterable[str | Path], name: str) -> pd.DataFrame:
     frames = []
-    kind, columns = TABLES[name]
     for path in paths:
         for run_dir in run_dirs(Path(path)):
             manifest = read_manifest(run_dir)
             for other in manifest.files:  # a run is read whole or not at all
                 if other != name:
                     check_table(run_dir, other, manifest)
-            if (run_dir / name).is_file() or name in manifest.files:
-                frames.append(read_table(run_dir / name, manifest, kind))
+            if has_table(run_dir, name, manifest):
+                frames.append(read_table(run_dir, name, manifest))
     if not frames:
-        return frame([], columns)
+        return frame([], TABLES[name][1])
     return pd.concat(frames, ignore_index=True)
 
 

@@ -56,7 +56,7 @@ def verify_run(run_dir: Path) -> Verdict:
                 if not path.exists() and not path.is_symlink() and name not in manifest.files and \
                         (name not in REQUIRED or not manifest.finished):
                     continue  # a run that stopped before writing it, or written before the table existed
-                read_table(path, manifest, TABLES[name][0])
+                read_table(run_dir, name, manifest)
             else:
                 check_table(run_dir, name, manifest)
         except HarnessError as exc:
