@@ -78,15 +78,22 @@ class AgainstBaseline:
     test: McNemar
 
 
+def of_model(predictions: pd.DataFrame, model: str, dtype: str | None = None) -> pd.DataFrame:
+    """``model``'s predictions in ``dtype`` where it has them, else in the dtype it was first evaluated in
+    (the one it was built in); sorted by seed, then example."""
+    mine = predictions[predictions["model"] == model]
+    if mine.empty:
+        return mine
+    dtypes = list(dict.fromkeys(str(d) for d in mine["dtype"]))
+    chosen = dtype if dtype in dtypes else dtypes[0]
+    return mine[mine["dtype"] == chosen].sort_values(["seed", "example"], kind="stable")
+
+
 def _correctness(predictions: pd.DataFrame, model: str) -> dict[int, np.ndarray]:
     """seed -> the model's correctness on each test example, in example order, in its first dtype."""
-    mine = predictions[predictions["model"] == model]
-    found = {}
-    for seed in sorted({int(s) for s in mine["seed"]}):
-        rows = mine[mine["seed"] == seed]
-        first = rows[rows["dtype"] == rows["dtype"].iloc[0]].sort_values("example")
-        found[seed] = first["correct"].to_numpy(dtype=bool)
-    return found
+    rows = of_model(predictions, model)
+    return {seed: rows.loc[rows["seed"] == seed, "correct"].to_numpy(dtype=bool)
+            for seed in sorted({int(s) for s in rows["seed"]})}
 
 
 def pooled(predictions: pd.DataFrame, student: str, baseline: str) -> AgainstBaseline | None:

@@ -43,13 +43,12 @@ def pp(fraction: float) -> str:
     return "0.0" if text in ("+0.0", "-0.0") else text
 
 
-#: what an adjusted p-value of 0 stands for: :func:`harness.measure.paired_quality.holm` keeps 15 decimals
+#: what a p-value of exactly 0 stands for: one too small for a float (the binomial tail underflows)
 SMALLEST_P = 1e-15
 
 
 def format_p(p: float) -> str:
-    """A p-value with two significant digits: 0.0386 -> '0.039', 2.1e-05 -> '2.1e-05'; 0 (an adjusted p under
-    1e-15, rounded away) '<1e-15'."""
+    """A p-value with two significant digits: 0.0386 -> '0.039', 2.1e-05 -> '2.1e-05'; 0 (underflowed) '<1e-15'."""
     return f"<{SMALLEST_P:.0e}" if p == 0 else f"{p:.2g}"
 
 

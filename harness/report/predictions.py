@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from harness.against_baseline import of_model
 from harness.rows import PREDICTION_COLUMNS
 from harness.store import frame
 
@@ -30,23 +31,14 @@ def none() -> pd.DataFrame:
     return frame([], PREDICTION_COLUMNS)
 
 
-def of_model(predictions: pd.DataFrame, model: str, dtype: str | None = None) -> pd.DataFrame:
-    """``model``'s predictions in ``dtype`` where it has them, else in its first dtype; sorted by seed, example."""
-    mine = predictions[predictions["model"] == model]
-    if mine.empty:
-        return mine
-    dtypes = list(dict.fromkeys(str(d) for d in mine["dtype"]))
-    chosen = dtype if dtype in dtypes else dtypes[0]
-    return mine[mine["dtype"] == chosen].sort_values(["seed", "example"], kind="stable")
-
-
 def dtypes(predictions: pd.DataFrame, model: str) -> list[str]:
     """The dtypes ``model`` has predictions in, first the one it was first evaluated in."""
     return list(dict.fromkeys(str(d) for d in predictions.loc[predictions["model"] == model, "dtype"]))
 
 
 def correctness(predictions: pd.DataFrame, model: str, dtype: str | None = None) -> np.ndarray:
-    """(seeds, examples): whether ``model`` was right on each example, seeds in order (see :func:`of_model`)."""
+    """(seeds, examples): whether ``model`` was right on each example, seeds in order, in the dtype
+    :func:`~harness.against_baseline.of_model` picks."""
     rows = of_model(predictions, model, dtype)
     seeds = sorted({int(s) for s in rows["seed"]})
     return np.stack([rows.loc[rows["seed"] == s, "correct"].to_numpy(dtype=bool) for s in seeds]) if seeds \
