@@ -26,6 +26,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.manifest import Manifest
+from harness.suite.schema import without_gates
 
 #: how a key present on one side only reads
 ABSENT = "(absent)"
@@ -40,17 +41,6 @@ _MISSING = object()
 def short_hash(content_hash: str) -> str:
     """The first 8 hex digits of a suite content hash, as messages name it."""
     return content_hash[:8]
-
-
-def _without_gates(suite: Mapping[str, Any]) -> dict[str, Any]:
-    """The resolved suite as the content hash sees it: no ``gates`` (suite, teacher, students), no ``gate_policy``."""
-    out = {k: v for k, v in suite.items() if k not in ("gates", "gate_policy")}
-    if isinstance(out.get("teacher"), Mapping):
-        out["teacher"] = {k: v for k, v in out["teacher"].items() if k != "gates"}
-    if isinstance(out.get("students"), list):
-        out["students"] = [{k: v for k, v in s.items() if k != "gates"} if isinstance(s, Mapping) else s
-                           for s in out["students"]]
-    return out
 
 
 def _plain(value: Any) -> bool:
@@ -98,7 +88,7 @@ def differences(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str
     ['students[1]: (absent) -> {"name":"b"}']
     """
     out: list[str] = []
-    _walk("", _without_gates(before), _without_gates(after), out)
+    _walk("", without_gates(before), without_gates(after), out)
     return out
 
 

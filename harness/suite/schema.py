@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -46,6 +47,18 @@ Backend = Literal["eager", "torchscript", "export", "compile", "onnx"]
 SeqLen = Annotated[int, Field(ge=1, le=1 << 16)]
 #: what a float32 model is cast to for measuring (``measure.dtypes``)
 MeasureDtype = Literal["float32", "float16", "bfloat16"]
+
+
+def without_gates(resolved: Mapping[str, Any]) -> dict[str, Any]:
+    """A resolved suite (``Suite.resolved()``, or a manifest's ``suite``) as its content hash sees it: no
+    ``gates`` (suite, teacher, students) and no ``gate_policy``, which judge results but do not make them."""
+    out = {k: v for k, v in resolved.items() if k not in ("gates", "gate_policy")}
+    if isinstance(out.get("teacher"), Mapping):
+        out["teacher"] = {k: v for k, v in out["teacher"].items() if k != "gates"}
+    if isinstance(out.get("students"), list):
+        out["students"] = [{k: v for k, v in s.items() if k != "gates"} if isinstance(s, Mapping) else s
+                           for s in out["students"]]
+    return out
 
 
 class Strict(BaseModel):
@@ -332,9 +345,5 @@ class Suite(Strict):
         Gates (and the gate policy) judge results, they do not make them: changing
         one keeps the hash (and ``--resume``), and a suite without gates hashes as it always did.
         """
-        resolved = self.resolved()
-        resolved.pop("gate_policy")
-        for part in (resolved, resolved["teacher"], *resolved["students"]):
-            part.pop("gates")
-        text = json.dumps(resolved, sort_keys=True, separators=(",", ":"))
+        text = json.dumps(without_gates(self.resolved()), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
