@@ -20,7 +20,7 @@ from typing import Any
 import pydantic
 
 from harness.reference_notes import NOTES
-from harness.registry import ParamDoc, describe_params, markdown_code, params_model
+from harness.registry import ParamDoc, describe_params, markdown_code
 
 #: ``harness list`` kinds and the word for one of them
 KINDS = {"datasets": "dataset", "architectures": "architecture", "methods": "method", "metrics": "metric"}
@@ -61,18 +61,20 @@ def component(kind: str, name: str) -> Component:
         return Component(kind, name, markdown_code(found.summary), usage, (f"reads the teacher: {teacher}",), params)
     if kind == "datasets":
         from harness.data import DATASETS
+        from harness.data.base import dataset_params
 
         fn = DATASETS.get(name)
         return Component(kind, name, markdown_code(_first_line(fn.__doc__)),
                          f"dataset: {{name: {name}, seed: <split seed>, <parameter>: <value>, ...}}", (),
-                         tuple(describe_params(params_model(fn, skip=("seed",)), NOTES)))
+                         tuple(describe_params(dataset_params(fn), NOTES)))
     if kind == "architectures":
-        from harness.models import ARCHITECTURES, INJECTED
+        from harness.models import ARCHITECTURES
+        from harness.models.base import arch_params
 
         fn = ARCHITECTURES.get(name)
         return Component(kind, name, markdown_code(_first_line(fn.__doc__)),
                          f"arch: {name}, params: {{<parameter>: <value>, ...}}", (),
-                         tuple(describe_params(params_model(fn, skip=INJECTED), NOTES)))
+                         tuple(describe_params(arch_params(fn), NOTES)))
     if kind == "metrics":
         from harness.metrics import METRICS
 

@@ -23,13 +23,13 @@ from harness import against_baseline, plan
 from harness.build import Builder, Log, build_plan
 from harness.cache import ModelCache
 from harness.data import DATASETS
-from harness.data.base import Dataset
+from harness.data.base import Dataset, dataset_params
 from harness.errors import HarnessError, one_line
 from harness.executors import Executor, LocalExecutor
 from harness.hardware import fingerprint, git_commit
 from harness.measure.threads import torch_threads
 from harness.measurer import Measurer
-from harness.registry import extra_sys_path, params_model
+from harness.registry import extra_sys_path
 from harness.rows import Status
 from harness.store import RunWriter
 from harness.suite import Suite
@@ -55,7 +55,7 @@ def load_dataset(suite: Suite) -> Dataset:
     name = suite.dataset.name
     try:
         fn = DATASETS.get(name)
-        params = params_model(fn, skip=("seed",)).model_validate(suite.dataset.params)  # typed: a Path, a tuple
+        params = dataset_params(fn).model_validate(suite.dataset.params)  # typed: a Path, a tuple
         data = fn(seed=suite.dataset.seed, **dict(params))
     except HarnessError:
         raise

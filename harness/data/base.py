@@ -7,12 +7,14 @@ A dataset is a callable registered in :data:`DATASETS` that takes ``seed``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+import pydantic
 import torch
 
-from harness.registry import Registry
+from harness.registry import Registry, params_model
 
 
 @dataclass(frozen=True)
@@ -47,3 +49,8 @@ class Dataset:
 
 
 DATASETS: Registry = Registry("dataset")
+
+
+def dataset_params(fn: Callable[..., Any]) -> type[pydantic.BaseModel]:
+    """The parameters a suite gives dataset ``fn``: its keywords, less the split ``seed`` (``dataset.seed``)."""
+    return params_model(fn, skip=("seed",))

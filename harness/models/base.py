@@ -8,7 +8,17 @@ plus its own keyword parameters (validated from its signature) and returns an
 
 from __future__ import annotations
 
-from harness.registry import Registry
+from collections.abc import Callable
+from typing import Any
+
+import pydantic
+
+from harness.registry import Registry, params_model
 
 ARCHITECTURES: Registry = Registry("architecture")
 INJECTED = ("input_shape", "num_classes")
+
+
+def arch_params(fn: Callable[..., Any]) -> type[pydantic.BaseModel]:
+    """The parameters a suite gives architecture ``fn``: its keywords, less what the harness passes itself."""
+    return params_model(fn, skip=INJECTED)

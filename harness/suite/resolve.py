@@ -20,7 +20,7 @@ import pydantic
 import yaml
 
 from harness.errors import HarnessError, SuiteError
-from harness.registry import did_you_mean, extra_sys_path, params_model
+from harness.registry import did_you_mean, extra_sys_path
 from harness.suite.gates import REGRESSION, GateSpec, effective_gates
 from harness.suite.schema import DatasetSpec, MethodSpec, StudentSpec, Suite, TeacherSpec
 from harness.yamlsrc import Locations, format_path, line_of, load_yaml
@@ -222,18 +222,19 @@ class _Resolver:
         return path + ("params",) if isinstance(node, dict) and "params" in node else path
 
     def dataset(self, spec: DatasetSpec) -> DatasetSpec:
-        from harness.data import DATASETS
+        from harness.data.base import DATASETS, dataset_params
 
         fn = self.lookup(DATASETS.get, spec.name, ("dataset", "name"))
-        model = params_model(fn, skip=("seed",))
+        model = dataset_params(fn)
         params = self.params(model, spec.params, self.flat_prefix(("dataset",)), what="data file")
         return spec.model_copy(update={"params": params})
 
     def arch_params(self, arch: str, params: dict[str, Any], path: Loc) -> dict[str, Any]:
-        from harness.models import ARCHITECTURES, INJECTED
+        from harness.models import ARCHITECTURES
+        from harness.models.base import arch_params
 
         fn = self.lookup(ARCHITECTURES.get, arch, path + ("arch",))
-        return self.params(params_model(fn, skip=INJECTED), params, path + ("params",))
+        return self.params(arch_params(fn), params, path + ("params",))
 
     def method(self, spec: MethodSpec, path: Loc) -> MethodSpec:
         from harness.methods import get_method
