@@ -29,14 +29,17 @@ from harness.errors import one_line
 from harness.measure import quality, size
 from harness.measure.batch import BatchResult
 from harness.measure.by_task import quality_estimates
-from harness.measure.paired import TWIN_SUFFIX, GroupResult, NoiseFloorLog, measure_group
+from harness.measure.paired import TWIN_SUFFIX, GroupResult, NoiseFloorLog
+from harness.measure.serving import LatenessLog, measure_cell, scenario_results
 from harness.measure.session import CellRequest
 from harness.metrics import METRICS, metric
 from harness.rows import SINGLE_STREAM, Row, Sample, Status
 from harness.suite import Suite
+from harness.suite.scenarios import load_spec
 from harness.train import predict_logits
 
-PER_BATCH = [name for name, declared in METRICS.items() if declared.per_batch_size]
+#: the metrics of a closed-loop (single_stream) cell, at each batch size
+PER_BATCH = [name for name, declared in METRICS.items() if SINGLE_STREAM in declared.scenarios]
 #: (model, its rows, its raw samples, the thread counts its cells used)
 Measured = tuple[Built, list[Row], list[Sample], list[int]]
 
@@ -68,6 +71,8 @@ class Measurer:
         self.suite, self.data, self.teacher_logits, self.teacher_error = suite, data, teacher_logits, teacher_error
         #: the A/A ratios of the teacher against its twin, cell by cell (the run's noise floor)
         self.noise = NoiseFloorLog(suite.measure.latency.noise_floor)
+        #: serving scenarios: how late the load generator woke, per model and cell (the manifest's ``loadgen``)
+        self.loadgen = LatenessLog()
         #: the twin's raw samples, kept beside the models' (model ``<teacher>~aa``)
         self.twin_samples: list[Sample] = []
         #: (model, seed) -> its per-example predictions on the test split, until the runner writes them
@@ -77,12 +82,13 @@ class Measurer:
              device: str = "cpu", ci: tuple[float, float] = (math.nan, math.nan), n: int | None = None,
              status: Status = Status.OK, error: str = "", threads: int | None = None,
              dtype: str | None = None, backend: str = "eager", seq_len: int | None = None,
-             scenario: str = SINGLE_STREAM, noise_sigma: float | None = None) -> Row:
+             scenario: str = SINGLE_STREAM, noise_sigma: float | None = None,
+             target_qps: float | None = None) -> Row:
         return Row(suite=self.suite.name, model=built.name, role=built.role, method=built.method, seed=built.seed,
                    device=device, dtype=dtype or built.dtype, batch_size=batch_size, metric=name,
                    value=math.nan if value is None else float(value), unit=metric(name).unit, ci_low=ci[0],
                    ci_high=ci[1], n=n, status=status, error=error, threads=threads, backend=backend, seq_len=seq_len,
-                   scenario=scenario, noise_sigma=noise_sigma)
+                   scenario=scenario, noise_sigma=noise_sigma, target_qps=target_qps)
 
     def backends(self, built: Built) -> list[str]:
         """The latency backends of a model: its student spec's ``backends``, else ``measure.backends``."""
@@ -110,9 +116,7 @@ class Measurer:
         rows = [self._row(built, m.name, None, status=Status.ERROR, error=built.error)
                 for _, m in METRICS.items() if not m.per_batch_size]
         for cell in self.cells(built):
-            rows += [self._row(built, name, None, batch_size=b, status=Status.ERROR, error=built.error,
-                               **cell.columns())
-                     for name in PER_BATCH for b in self.suite.measure.batch_sizes]
+            rows += self.result_rows(built, cell, None, self.absent(cell, Status.ERROR, built.error))[0]
         return rows
 
     def measured_dtypes(self, built: Built) -> dict[str, str | None]:
@@ -205,8 +209,12 @@ class Measurer:
             return "int8 (torch.ao quantized) models run on the CPU only"
         return device_missing(cell.device) if here else ""
 
-    def absent(self, status: Status, reason: str) -> list[BatchResult]:
-        """Results of a cell not measured: ``status`` (skipped | error) and the reason at every batch size."""
+    def absent(self, cell: plan.Cell, status: Status, reason: str) -> list[BatchResult]:
+        """Results of a cell not measured: ``status`` (skipped | error) and the reason in every result it has
+        (each batch size; in a scenario cell, each target rate and the capacity search)."""
+        load = self.request(cell).load
+        if load is not None:
+            return scenario_results(load, status, reason)
         return [BatchResult(b, status, reason) for b in self.suite.measure.batch_sizes]
 
     def result_rows(self, built: Built, cell: plan.Cell, threads: int | None,
@@ -216,9 +224,9 @@ class Measurer:
         used = threads if threads is not None else cell.threads
         rows = []
         for res in results:
-            for name in PER_BATCH:
+            for name in res.metrics or PER_BATCH:
                 kw: dict[str, Any] = {"batch_size": res.batch_size, **cell.columns(), "threads": used,
-                                      "dtype": dtype, "scenario": self.request(cell).scenario}
+                                      "dtype": dtype, "target_qps": res.target_qps}
                 if name in res.values:
                     value, low, high, n = res.values[name]
                     rows.append(self._row(built, name, value, ci=(low, high), n=n, **kw))
@@ -251,11 +259,14 @@ class Measurer:
         return rows, samples, used
 
     def request(self, cell: plan.Cell) -> CellRequest:
-        """How every model of ``cell`` is timed (the same for each, so that their rounds are comparable)."""
+        """How every model of ``cell`` is timed (the same for each, so that their rounds are comparable); a
+        scenario cell carries its load and times its ``max_batch`` alone."""
         measure = self.suite.measure
-        return CellRequest(self.input_shape(cell), tuple(measure.batch_sizes), cell.device, cell.threads,
-                           measure.latency.settings(), measure.latency.include_h2d, measure.timeout_seconds,
-                           cell.backend, self.data.token_range)
+        scenario = measure.scenarios[measure.scenario_names.index(cell.scenario)]
+        load = load_spec(scenario, len(self.data.x_test))
+        return CellRequest(self.input_shape(cell), (load.max_batch,) if load else tuple(measure.batch_sizes),
+                           cell.device, cell.threads, measure.latency.settings(), measure.latency.include_h2d,
+                           measure.timeout_seconds, cell.backend, self.data.token_range, load=load)
 
     def paired_cells(self, models: list[Built], teacher: Built | None, here: bool = True) -> list[PairedCell]:
         """Every cell of the run, in the suite's cell order, with the models timed together in it.
@@ -293,14 +304,15 @@ class Measurer:
 
     def twin(self, paired: PairedCell) -> bool:
         """Whether this cell times the teacher against a second copy of itself (the A/A noise floor)."""
-        return self.suite.measure.latency.noise_floor and paired.reference is not None
+        return self.suite.measure.latency.noise_floor and paired.reference is not None and \
+            paired.cell.scenario == SINGLE_STREAM
 
     def time_paired(self, paired: PairedCell) -> GroupResult:
         """The cell's models timed together in paired rounds on this host, each in its own fresh process."""
         if not paired.members:
             return GroupResult({}, [])
-        return measure_group(self.request(paired.cell), self.modules(paired), self.reference_label(paired),
-                             twin=self.twin(paired))
+        return measure_cell(self.request(paired.cell), self.modules(paired), self.reference_label(paired),
+                            twin=self.twin(paired))
 
     @staticmethod
     def reference_label(paired: PairedCell) -> str | None:
@@ -312,8 +324,9 @@ class Measurer:
         results: dict[str, list[tuple[plan.Cell, int | None, list[BatchResult]]]] = {}
         for paired, group in timed:
             self.noise.add(paired.cell.columns(), group.noise)
+            self.loadgen.add(paired.cell.columns(), group.loadgen)
             for built, reason in paired.skipped:
-                skipped = self.absent(Status.SKIPPED, reason)
+                skipped = self.absent(paired.cell, Status.SKIPPED, reason)
                 results.setdefault(job_label(built), []).append((paired.cell, None, skipped))
             for label, (threads, cell_results) in group.results.items():
                 results.setdefault(label, []).append((paired.cell, threads, cell_results))

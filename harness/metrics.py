@@ -33,6 +33,8 @@ class Metric:
     #: a student against its baseline on the same test examples, computed once every model of the run is
     #: measured (harness.against_baseline); the teacher, every baseline's reference, has none
     vs_baseline: bool = False
+    #: the scenarios (measure.scenarios) whose cells have rows of it; per-batch-size metrics only
+    scenarios: tuple[str, ...] = ()
 
     @property
     def timing(self) -> bool:
@@ -46,12 +48,15 @@ METRICS: Registry[Metric] = Registry("metric")
 def _declare(name: str, unit: str, higher_is_better: bool, description: str, per_batch_size: bool = False, *,
              machine_dependent: bool | None = None, from_latency_samples: bool = False,
              relative_to_teacher: bool = False, needs_cuda: bool = False, needs_compiler: bool = False,
-             task: str | None = None, vs_baseline: bool = False) -> None:
-    """Per-batch-size metrics are measured on a device, so they depend on the machine unless declared otherwise."""
+             task: str | None = None, vs_baseline: bool = False,
+             scenarios: tuple[str, ...] | None = None) -> None:
+    """Per-batch-size metrics are measured on a device, so they depend on the machine unless declared otherwise;
+    they belong to the closed-loop sweep (single_stream) unless they name their scenarios."""
     dependent = per_batch_size if machine_dependent is None else machine_dependent
+    own = (scenarios or ("single_stream",)) if per_batch_size else ()
     METRICS.add(name, Metric(name, unit, higher_is_better, per_batch_size, description, dependent,
                              from_latency_samples, relative_to_teacher, needs_cuda, needs_compiler, task,
-                             vs_baseline))
+                             vs_baseline, own))
 
 
 _declare("accuracy", "fraction", True, "top-1 accuracy on the test split, bootstrap 95% interval",
@@ -77,16 +82,38 @@ _declare("size_bytes", "bytes", False, "bytes of the serialized state dict (torc
 _declare("size_bytes_sparse", "bytes", False,
          "serialized state dict with every tensor that is at least half zeros stored sparse (CSR)")
 _declare("flops", "flop", False, "floating-point operations of one forward pass on one sample")
+BOTH = ("single_stream", "server")
+SERVER = ("server",)
 _declare("latency_p50_ms", "ms", False,
-         "median forward latency of one batch: the median of the paired rounds' window medians; interval: bootstrap "
-         "over rounds (2000 resamples, seed 0)", True,
-         from_latency_samples=True)
-_declare("latency_p90_ms", "ms", False, "90th percentile forward latency of one batch", True, from_latency_samples=True)
+         "single_stream: median forward latency of one batch: the median of the paired rounds' window medians; "
+         "interval: bootstrap over rounds (2000 resamples, seed 0). server: median response time of a query "
+         "(completion minus scheduled arrival) at target_qps", True, from_latency_samples=True, scenarios=BOTH)
+_declare("latency_p90_ms", "ms", False, "90th percentile forward latency of one batch (server: response time of a "
+         "query at target_qps)", True, from_latency_samples=True, scenarios=BOTH)
 _declare("latency_p95_ms", "ms", False, "95th percentile forward latency of one batch", True, from_latency_samples=True)
-_declare("latency_p99_ms", "ms", False, "99th percentile forward latency of one batch", True, from_latency_samples=True)
-_declare("latency_mean_ms", "ms", False, "mean forward latency of one batch", True, from_latency_samples=True)
-_declare("throughput_sps", "samples/s", True, "samples per second: batch size over mean latency", True,
-         from_latency_samples=True)
+_declare("latency_p99_ms", "ms", False, "99th percentile forward latency of one batch (server: response time of a "
+         "query at target_qps, an order statistic; a dropped query counts as infinitely late)", True,
+         from_latency_samples=True, scenarios=BOTH)
+_declare("latency_mean_ms", "ms", False, "mean forward latency of one batch (server: mean response time of the "
+         "queries served at target_qps)", True, from_latency_samples=True, scenarios=BOTH)
+_declare("throughput_sps", "samples/s", True, "samples per second: batch size over mean latency (offline: the test "
+         "split's size over the time to serve it all, median of 5 rounds)", True, from_latency_samples=True,
+         scenarios=("single_stream", "offline"))
+_declare("offline_seconds", "s", False, "offline: time to serve every test input, queued at once, in batches of "
+         "max_batch (median of 5 paired rounds)", True, scenarios=("offline",))
+_declare("achieved_qps", "queries/s", True, "server: queries served over the time from the run's start to its last "
+         "completion, at target_qps", True, scenarios=SERVER)
+_declare("mean_batch_size", "queries", True, "server: mean size of the batches the dynamic batcher ran", True,
+         scenarios=SERVER)
+_declare("late_share", "fraction", False, "server: share of the queries whose response time exceeded slo_p99_ms "
+         "(dropped ones included)", True, scenarios=SERVER)
+_declare("dropped_share", "fraction", False, "server: share of the queries not served before the run gave up", True,
+         scenarios=SERVER)
+_declare("max_qps_at_slo", "queries/s", True, "server: the highest Poisson rate whose p99 response time stayed within "
+         "slo_p99_ms (ladder, bisection, confirmed by a repeat); interval: the bracket [highest pass, lowest miss]",
+         True, scenarios=SERVER)
+_declare("capacity_vs_teacher", "x", True, "server: max_qps_at_slo over the teacher's; interval: the ratios of the "
+         "brackets' ends", True, scenarios=SERVER, relative_to_teacher=True)
 _declare("speedup_vs_teacher", "x", True,
          "teacher p50 over this model's p50 from the same paired rounds: the median over rounds of each round's "
          "ratio of window medians (1 for the teacher); interval: bootstrap over rounds (2000 resamples, seed 0)",

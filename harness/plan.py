@@ -6,7 +6,9 @@ runs them in. A job's *cells* are the suite's device matrix, every
 ``(device, threads, dtype, backend, seq_len)`` of ``measure.devices ×
 measure.threads × measure.dtypes`` × the model's backends (``measure.backends``
 or a student's own) × the sequence lengths of token inputs; each cell has a
-row for every per-batch-size metric.
+row for every per-batch-size metric; and each of ``measure.scenarios``
+(closed-loop ``single_stream`` by default; ``offline`` and ``server`` load a
+model with queries, :mod:`harness.measure.serving`) is a cell of its own.
 
 Sharding splits the jobs, not the cells: a job's build (its training) is
 the costly part and one machine should not repeat another's, and a model's
@@ -43,18 +45,21 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Cell:
     """Where and how one model is timed: a device, an intra-op thread count (None: torch's default), a dtype,
-    a backend (eager, torchscript, export, compile, onnx) and, for token inputs, a sequence length."""
+    a backend (eager, torchscript, export, compile, onnx), for token inputs a sequence length, and the
+    scenario (single_stream: closed-loop timing; offline, server: under load, measure.scenarios)."""
 
     device: str
     threads: int | None
     dtype: str
     backend: str = "eager"
     seq_len: int | None = None
+    scenario: str = "single_stream"
 
     def label(self) -> str:
         threads = "default threads" if self.threads is None else f"{self.threads} thread{'s' * (self.threads != 1)}"
         extra = ("" if self.backend == "eager" else f", {self.backend}") + \
-            ("" if self.seq_len is None else f", seq {self.seq_len}")
+            ("" if self.seq_len is None else f", seq {self.seq_len}") + \
+            ("" if self.scenario == "single_stream" else f", {self.scenario}")
         return f"{self.device}, {threads}, {self.dtype}{extra}"
 
     def columns(self) -> dict[str, Any]:
@@ -68,10 +73,11 @@ VARIANT_COLUMNS = tuple(field.name for field in dataclasses.fields(Cell))
 
 
 def cells(measure: Any, backends: Sequence[str] | None = None, seq_lens: Sequence[int | None] = (None,)) -> list[Cell]:
-    """Every (device, threads, dtype, backend, seq_len) of a :class:`~harness.suite.MeasureSpec`, devices
-    outermost; ``backends`` default to ``measure.backends`` (a student may name its own)."""
+    """Every (device, threads, dtype, backend, seq_len, scenario) of a :class:`~harness.suite.MeasureSpec`,
+    devices outermost; ``backends`` default to ``measure.backends`` (a student may name its own)."""
     return [Cell(*combo) for combo in itertools.product(measure.devices, measure.thread_counts, measure.dtypes,
-                                                         backends or measure.backends, seq_lens)]
+                                                         backends or measure.backends, seq_lens,
+                                                         measure.scenario_names)]
 
 
 def jobs(resolved: Mapping[str, Any]) -> list[Job]:

@@ -180,6 +180,12 @@ def _run(suite: Suite, data: Dataset, writer: RunWriter, cache: ModelCache | Non
         writer.manifest.noise_floor = floor
         log(f"  noise floor (A/A): {'not measured, ' + floor['reason'] if floor['pct'] is None else floor['pct']}"
             + ("" if floor["pct"] is None else "% (latency differences under it cannot be told apart here)"))
+    lateness = measurer.loadgen.summary()
+    if lateness is not None:
+        writer.manifest.loadgen = lateness
+        share = lateness["p99_over_median_latency"]
+        log(f"  load generator: p99 wake-up lateness {lateness['p99_ms']:.3g} ms"
+            + ("" if share is None else f" ({100 * share:.2g}% of the median latency it measured)"))
     writer.append([], measurer.twin_samples)
     elsewhere = "its baseline is measured in another shard: merge the shards" if shard is not None else ""
     writer.append(against_baseline.rows(suite.resolved(), writer.rows(), writer.predictions(), elsewhere))

@@ -83,7 +83,8 @@ def _time_paired(request: Any, payloads: dict[str, tuple[str, bytes]], reference
     import dataclasses
 
     from harness.measure.batch import BatchResult
-    from harness.measure.paired import GroupResult, measure_group
+    from harness.measure.paired import GroupResult
+    from harness.measure.serving import measure_cell, scenario_results
     from harness.measurer import device_missing
     from harness.rows import Status
 
@@ -91,9 +92,11 @@ def _time_paired(request: Any, payloads: dict[str, tuple[str, bytes]], reference
         request = dataclasses.replace(request, device="cuda")
     missing = device_missing(request.device)
     if missing:
-        absent = [BatchResult(b, Status.SKIPPED, f"{missing} (the node Ray chose)") for b in request.batch_sizes]
+        why = f"{missing} (the node Ray chose)"
+        absent = scenario_results(request.load, Status.SKIPPED, why) if request.load else \
+            [BatchResult(b, Status.SKIPPED, why) for b in request.batch_sizes]
         return GroupResult({label: (None, absent) for label in payloads}, [])
-    return measure_group(request, payloads, reference, twin=twin)
+    return measure_cell(request, payloads, reference, twin=twin)
 
 
 class RayExecutor(Executor):

@@ -43,6 +43,10 @@ class BatchResult:
     #: for each sample, the paired round it was timed in and its model's place in that round's order
     rounds: list[int] = field(default_factory=list)
     slots: list[int] = field(default_factory=list)
+    #: the server scenario's target rate of this result (None elsewhere)
+    target_qps: float | None = None
+    #: the metrics a scenario result has (harness.measure.serving); empty: the closed-loop sweep's
+    metrics: tuple[str, ...] = ()
 
     def put(self, metric: str, value: float | None, ci: tuple[float, float] = (math.nan, math.nan),
             n: int | None = None, reason: str = "not measured") -> None:

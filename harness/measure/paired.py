@@ -40,6 +40,7 @@ from torch import nn
 from harness.measure.batch import BatchResult, put_gpu, put_latency
 from harness.measure.gpu import GpuTelemetry, combine_windows
 from harness.measure.latency import LatencySettings
+from harness.measure.loadgen import LoadRun
 from harness.measure.session import CellRequest, Session, to_payload
 from harness.measure.stats import paired_ratio, round_bootstrap
 from harness.measure.worker import Contestant, WorkerFailed
@@ -65,6 +66,7 @@ class Player(Protocol):
 
     def start(self) -> tuple[int | None, dict[int, BatchResult]]: ...
     def round(self, batch_size: int) -> tuple[str, Any]: ...
+    def load(self, run: LoadRun) -> tuple[str, Any]: ...
     def stop(self) -> None: ...
     def close(self, kill: bool = False) -> None: ...
 
@@ -84,6 +86,12 @@ class InProcess:
             return "ok", self._session.round(batch_size)
         except Exception as exc:
             return "failed", self._session.failure(batch_size, exc)
+
+    def load(self, run: LoadRun) -> tuple[str, Any]:
+        try:
+            return "ok", self._session.load(run)
+        except Exception as exc:
+            return "failed", self._session.failure(run.max_batch, exc)
 
     def stop(self) -> None:
         pass
@@ -139,6 +147,8 @@ class GroupResult:
 
     results: dict[str, tuple[int | None, list[BatchResult]]]
     noise: list[dict[str, Any]]
+    #: serving scenarios: each model's load-generator lateness (harness.measure.serving.Served.lateness)
+    loadgen: list[dict[str, Any]] = field(default_factory=list)
 
 
 def measure_group(request: CellRequest, models: Mapping[str, nn.Module | tuple[str, bytes]],
@@ -159,19 +169,25 @@ def measure_group(request: CellRequest, models: Mapping[str, nn.Module | tuple[s
 def play(players: Sequence[Player], request: CellRequest, reference: str | None) -> GroupResult:
     """Start each player in turn, run the rounds, close every player; see the module's docstring."""
     try:
-        setups = {p.label: _start(p, request) for p in players}
+        setups = {p.label: start_player(p, request) for p in players}
         tracks = {p.label: {b: Track() for b, r in setups[p.label][1].items() if r.status == Status.OK}
                   for p in players}
         _rounds(players, tracks, request)
     finally:
-        for player in players:  # every process told to end first, so that they end together
-            player.stop()
-        for player in players:
-            player.close()
+        close_all(players)
     return _results(setups, tracks, request, reference)
 
 
-def _start(player: Player, request: CellRequest) -> tuple[int | None, dict[int, BatchResult]]:
+def close_all(players: Sequence[Player]) -> None:
+    """Tell every process to end first, so that they end together, then wait for each."""
+    for player in players:
+        player.stop()
+    for player in players:
+        player.close()
+
+
+def start_player(player: Player, request: CellRequest) -> tuple[int | None, dict[int, BatchResult]]:
+    """The player started: (threads used, what set-up measured per batch size), or every batch size failed."""
     try:
         return player.start()
     except WorkerFailed as exc:  # the process could not start, crashed or hung in set-up

@@ -10,7 +10,8 @@ forwards are run, never recorded.
 
 :func:`serve` is the measuring process's main loop: it opens a session,
 reports what set-up measured, then answers one command at a time from the
-parent (a batch size to time a window of, or ``None`` to stop), blocking on
+parent (a batch size to time a window of, a serving run
+(:class:`~harness.measure.loadgen.LoadRun`) to serve, or ``None`` to stop), blocking on
 the pipe in between so that an idle process takes no CPU from the one being
 timed.
 """
@@ -37,6 +38,7 @@ from harness.errors import one_line
 from harness.measure.batch import BatchResult, make_input, prepare_backend, put_gpu, put_memory, record_failure
 from harness.measure.gpu import GpuSampler, GpuTelemetry, nvml_device_id, nvml_status
 from harness.measure.latency import LatencySettings, make_timer, prepare_example, warm_up
+from harness.measure.loadgen import LoadOutcome, LoadRun, LoadSpec, serve_queries
 from harness.measure.rss import RssBreakdown, rss_breakdown
 from harness.measure.size import model_dtype
 from harness.measure.threads import torch_threads
@@ -49,9 +51,10 @@ class CellRequest:
 
     ``timeout`` bounds one model's whole measurement (set-up and all its
     windows); ``seed`` seeds the random inputs, the same for every model.
-    ``scenario`` is how queries arrive; the rows of the cell carry it. Only
-    closed-loop timing (``single_stream``: one batch, wait, the next) is
-    measured so far.
+    ``load`` is how queries arrive in a serving scenario (offline or server,
+    :mod:`harness.measure.serving`); None is closed-loop timing
+    (``single_stream``: one batch, wait, the next). A scenario cell's
+    ``batch_sizes`` is its ``max_batch`` alone.
     """
 
     input_shape: tuple[int, ...]
@@ -64,11 +67,12 @@ class CellRequest:
     backend: str = "eager"
     token_range: tuple[int, int] | None = None
     seed: int = 0
-    scenario: str = SINGLE_STREAM
+    load: LoadSpec | None = None
 
-    def __post_init__(self) -> None:
-        if self.scenario != SINGLE_STREAM:
-            raise ValueError(f"scenario {self.scenario!r}: only {SINGLE_STREAM} (closed-loop timing) is measured")
+    @property
+    def scenario(self) -> str:
+        """single_stream, offline or server: the rows of the cell carry it."""
+        return SINGLE_STREAM if self.load is None else self.load.scenario
 
     @property
     def on_cuda(self) -> bool:
@@ -102,6 +106,9 @@ class Session:
         self.cpus: list[int] = []
         self._timers: dict[int, Callable[[], float]] = {}
         self._warm: set[int] = set()
+        #: a scenario cell's prepared model and its input of max_batch queries (sliced for smaller batches)
+        self._runner: Any = None
+        self._example: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self._stack = ExitStack()
 
     def __enter__(self) -> Session:
@@ -133,6 +140,11 @@ class Session:
                 record_failure(self.results[batch_size], exc, on_cuda)
         runner = prepare_backend(model, request.backend, examples, self.results, self.threads, on_cuda)
         if runner is None:
+            return
+        if request.load is not None:  # a scenario cell measures latency under load, not memory
+            batch_size = request.batch_sizes[0]
+            if batch_size in examples:
+                self._runner, self._example = runner, (examples[batch_size], hosts[batch_size])
             return
         rss = self._resident_memory(model, runner, examples)
         for batch_size, example in list(examples.items()):
@@ -175,6 +187,27 @@ class Session:
             with window if window is not None else nullcontext():
                 samples = timed_window(time_one, settings.round_seconds)
         return samples, getattr(window, "telemetry", None)
+
+    def load(self, run: LoadRun) -> LoadOutcome:
+        """Serve one run of queries (:func:`~harness.measure.loadgen.serve_queries`) after a warm-up at batch
+        sizes 1 and ``max_batch`` (a full one the first time, a re-warm after)."""
+        if self._example is None:
+            raise RuntimeError("the model was not prepared for this cell")
+        example, host = self._example
+        on_cuda, device = self.request.on_cuda, self.request.device
+
+        def forward(size: int) -> None:
+            self._runner(example[:size] if host is None else host[:size].to(device, non_blocking=True))
+            if on_cuda:
+                torch.cuda.synchronize(device)
+
+        with torch.inference_mode():
+            for size in sorted({1, run.max_batch}):
+                time_one = make_timer(self._runner, example[:size], None if host is None else host[:size])
+                (rewarm(time_one, self.request.settings) if size in self._warm else
+                 warm_up(time_one, self.request.settings))
+                self._warm.add(size)
+            return serve_queries(forward, run)
 
     def failure(self, batch_size: int, exc: BaseException) -> tuple[str, str]:
         """(status, reason) of a window that raised: out of memory or unsupported is a skip, the rest errors."""
@@ -257,9 +290,11 @@ def serve(conn: Connection, payload: tuple[str, bytes], request: CellRequest) ->
         gc.freeze()
         with Session(model, request) as session:
             conn.send(("ready", session.threads, session.results))
-            while (batch_size := conn.recv()) is not None:
+            while (command := conn.recv()) is not None:  # a batch size to time a window of, or a serving run
+                batch_size = command.max_batch if isinstance(command, LoadRun) else command
                 try:
-                    conn.send(("ok", session.round(batch_size)))
+                    conn.send(("ok", session.load(command) if isinstance(command, LoadRun) else
+                               session.round(command)))
                 except Exception as exc:  # this batch size fails; the process serves the others
                     conn.send(("failed", *session.failure(batch_size, exc)))
     except BaseException as exc:  # everything goes back to the parent as one line

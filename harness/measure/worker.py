@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from harness.measure.batch import BatchResult
+from harness.measure.loadgen import LoadRun
 from harness.measure.session import CellRequest, serve
 from harness.signals import deferred
 
@@ -68,7 +69,14 @@ class Contestant:
 
     def round(self, batch_size: int) -> tuple[str, Any]:
         """One window at ``batch_size``: ``("ok", window)`` or ``("failed", (status, reason))``."""
-        self._send(batch_size)
+        return self._ask(batch_size)
+
+    def load(self, run: LoadRun) -> tuple[str, Any]:
+        """One serving run: ``("ok", LoadOutcome)`` or ``("failed", (status, reason))``."""
+        return self._ask(run)
+
+    def _ask(self, command: int | LoadRun) -> tuple[str, Any]:
+        self._send(command)
         reply = self._reply("ok", "failed")
         return ("ok", reply[1]) if reply[0] == "ok" else ("failed", reply[1:])
 

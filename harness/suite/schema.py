@@ -15,16 +15,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BeforeValidator, Field, PrivateAttr, field_validator, model_validator
 
+from harness.suite.fields import Seed, Strict
 from harness.suite.gates import GatePolicy, GateSpec
+from harness.suite.scenarios import DEFAULT as DEFAULT_SCENARIOS
+from harness.suite.scenarios import Scenario, Scenarios, SingleStreamSpec, unique_kinds
 
 if TYPE_CHECKING:
     from harness.measure.latency import LatencySettings
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$", max_length=64)]
 ComponentName = Annotated[str, Field(min_length=1, max_length=200)]
-Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 BatchSize = Annotated[int, Field(ge=1, le=1 << 20)]
 DEVICE_PATTERN = r"^(cpu|cuda(:[0-9]+)?)$"
 
@@ -51,18 +53,19 @@ MeasureDtype = Literal["float32", "float16", "bfloat16"]
 
 def without_gates(resolved: Mapping[str, Any]) -> dict[str, Any]:
     """A resolved suite (``Suite.resolved()``, or a manifest's ``suite``) as its content hash sees it: no
-    ``gates`` (suite, teacher, students) and no ``gate_policy``, which judge results but do not make them."""
+    ``gates`` (suite, teacher, students) and no ``gate_policy``, which judge results but do not make them;
+    and no ``measure.scenarios`` where it is the default, so that a suite written before scenarios existed
+    keeps its hash."""
     out = {k: v for k, v in resolved.items() if k not in ("gates", "gate_policy")}
+    if isinstance(out.get("measure"), Mapping) and out["measure"].get("scenarios") == DEFAULT_SCENARIOS:
+        # the default (closed-loop timing only) is what every suite before measure.scenarios measured
+        out["measure"] = {k: v for k, v in out["measure"].items() if k != "scenarios"}
     if isinstance(out.get("teacher"), Mapping):
         out["teacher"] = {k: v for k, v in out["teacher"].items() if k != "gates"}
     if isinstance(out.get("students"), list):
         out["students"] = [{k: v for k, v in s.items() if k != "gates"} if isinstance(s, Mapping) else s
                            for s in out["students"]]
     return out
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def _gather_params(own: set[str]):
@@ -238,6 +241,18 @@ class MeasureSpec(Strict):
     #: accuracy_under_noise: the std of the Gaussian noise added to the test inputs, one level each (in the
     #: inputs' own units: standardised features, so 1.0 is as large as the signal's spread)
     noise_sigmas: list[Annotated[float, Field(gt=0, le=1000)]] = Field(default_factory=list, max_length=32)
+    #: how queries reach each model while it is timed: single_stream (closed loop), offline, server
+    #: (harness.suite.scenarios, docs/serving.md)
+    scenarios: Scenarios = Field(default_factory=lambda: list[Scenario]([SingleStreamSpec()]))
+
+    @field_validator("scenarios")
+    @classmethod
+    def _one_each(cls, values: list[Any]) -> list[Any]:
+        return unique_kinds(values)
+
+    @property
+    def scenario_names(self) -> list[str]:
+        return [s.kind for s in self.scenarios]
 
     @field_validator("batch_sizes", "devices", "dtypes", "backends", "seq_lens", "noise_sigmas")
     @classmethod
