@@ -7,6 +7,15 @@ change; H0: no change). Which test applies to which metric is in
 predictions on the same test examples (the same dataset in both suites),
 is tested with the exact McNemar test paired by example.
 
+A serving scenario's cell (:mod:`harness.measure.serving`) keeps no raw
+samples: a server rate's latency is an order statistic of one run, a
+capacity's (``max_qps_at_slo``) interval the search's bracket, not a sampling
+interval. Such a cell is judged on its values against the bound, with no test,
+and its note says so (:func:`harness.significance.bound_only`). Each target
+rate is a cell of its own (its key holds the rate), so a gate on
+``latency_p99_ms`` checks the closed-loop cells on their samples and every
+rate of the server scenario on its values.
+
 A timing change (a latency statistic, or ``speedup_vs_teacher``) under the
 A/A noise floor (the larger of the two runs' manifest ``noise_floor.pct``)
 passes, with a note: the run itself could not tell such a difference apart.
@@ -42,7 +51,18 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.manifest import Manifest
 from harness.metrics import Metric, metric
-from harness.significance import Cell, ok_rows, significance, variant_label, why_absent, with_cell_key, worse_by
+from harness.report.scenarios import scenario_of
+from harness.rows import SINGLE_STREAM
+from harness.significance import (
+    Cell,
+    bound_only,
+    ok_rows,
+    significance,
+    variant_label,
+    why_absent,
+    with_cell_key,
+    worse_by,
+)
 from harness.store import is_run_dir, load_predictions, load_results, read_manifest
 from harness.suite.gates import GatePolicy, GateSpec, gates_of_resolved_suite, policy_of_resolved_suite
 from harness.suite_diff import differences as suite_differences
@@ -185,7 +205,16 @@ def _beyond(gate: GateSpec, side: str, amount: float, pct: float) -> float | Non
 
 def evaluate_cell(cell: Cell, gate: GateSpec, baseline: RunData, candidate: RunData,
                   refused: str = "") -> GateResult:
-    """The verdict of one gate at one cell; ``refused`` (a reason) stops it short of a verdict."""
+    """The verdict of one gate at one cell; ``refused`` (a reason) stops it short of a verdict. A serving
+    scenario's cell is judged on its values against the bound, and its note says so (:func:`bound_only`)."""
+    result = _evaluate(cell, gate, baseline, candidate, refused)
+    why = bound_only(pd.concat([cell.rows(baseline), cell.rows(candidate)]))
+    if why and result.verdict in (PASS, FAIL, NOISY):
+        return replace(result, note="; ".join(n for n in (result.note, why) if n))
+    return result
+
+
+def _evaluate(cell: Cell, gate: GateSpec, baseline: RunData, candidate: RunData, refused: str) -> GateResult:
     start = GateResult(model=cell.model, metric=cell.metric.name, verdict=PASS, device=cell.device,
                        batch_size=cell.batch_size, bound=gate.bound_text(), variant=cell.label)
     b_all, c_all = cell.rows(baseline), cell.rows(candidate)
@@ -259,18 +288,23 @@ def _noisy(cell: Cell, baseline: RunData, candidate: RunData) -> str:
 
 def _cells(model: str, m: Metric, gate: GateSpec, baseline: RunData, candidate: RunData) -> list[Cell]:
     """The model's cells of metric ``m`` on either side: one per variant (and batch size, where per batch size)."""
-    cells: set[tuple[str, str, int | None]] = set()
+    cells: dict[tuple[str, str, int | None], tuple[Any, ...]] = {}  # -> where it comes in the order
     for side in (baseline, candidate):
         rows = side.rows[(side.rows["model"] == model) & (side.rows["metric"] == m.name)]
-        for key, device, batch in zip(rows["_cell"], rows["device"], rows["batch_size"], strict=True):
+        rates = rows["target_qps"] if "target_qps" in rows.columns else pd.Series(math.nan, index=rows.index)
+        for key, device, batch, scenario, rate in zip(rows["_cell"], rows["device"], rows["batch_size"],
+                                                      scenario_of(rows), rates, strict=True):
             size = None if pd.isna(batch) else int(batch)
             if not m.per_batch_size or gate.batch_sizes is None or size in gate.batch_sizes:
-                cells.add((str(key), str(device), size if m.per_batch_size else None))
+                # the closed-loop cells first, then each scenario's, a server's rates ascending (its capacity last)
+                cells[(str(key), str(device), size if m.per_batch_size else None)] = (
+                    scenario != SINGLE_STREAM, str(scenario), math.inf if pd.isna(rate) else float(rate), str(key),
+                    size or 0)
     if not cells:
         return [Cell(model, m, None, None)]
     keys = {key for key, _, _ in cells}
     return [Cell(model, m, device if m.per_batch_size else None, batch, key, variant_label(key, keys))
-            for key, device, batch in sorted(cells, key=lambda c: (c[0], c[2] or 0))]
+            for key, device, batch in sorted(cells, key=cells.__getitem__)]
 
 
 def compare_runs(baseline: RunData, candidate: RunData, gates: dict[str, dict[str, GateSpec]] | None = None, *,

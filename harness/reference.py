@@ -14,6 +14,7 @@ method quantize: Post-training int8 quantization: dynamic (Linear
 from __future__ import annotations
 
 import re
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,18 +166,36 @@ def suite_sections() -> list[tuple[str, type[pydantic.BaseModel]]]:
     seen: set[type] = {Suite}
     for path, model in queue:  # breadth first: the shortest path names a model
         for p in describe_params(model, NOTES):
-            if p.nested is None or p.nested in seen:
-                continue
-            seen.add(p.nested)
             where = f"{path}.{p.name}" if path else p.name
             where += "[]" if p.type.startswith("list[") else ".<metric>" if p.type.startswith("dict[") else ""
-            children.setdefault(model, []).append((where, p.nested))
-            queue.append((where, p.nested))
+            nested = [(where, p.nested)] if p.nested is not None else \
+                [(f"{where} {kind}", variant) for kind, variant in variants(model, p.name).items()]
+            for section in nested:
+                if section[1] not in seen:
+                    seen.add(section[1])
+                    children.setdefault(model, []).append(section)
+                    queue.append(section)
 
     def in_order(section: tuple[str, type[pydantic.BaseModel]]) -> list[tuple[str, type[pydantic.BaseModel]]]:
         return [section] + [s for child in children.get(section[1], []) for s in in_order(child)]
 
     return in_order(("top level", Suite))
+
+
+def variants(model: type[pydantic.BaseModel], name: str) -> dict[str, type[pydantic.BaseModel]]:
+    """The models a key's items may each be, by their ``kind`` (``measure.scenarios``: single_stream, offline,
+    server); empty for any other key."""
+    found: dict[str, type[pydantic.BaseModel]] = {}
+    stack = [model.model_fields[name].annotation]
+    while stack:
+        annotation = stack.pop()
+        if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+            kind = annotation.model_fields.get("kind")
+            if kind is not None and isinstance(kind.default, str):
+                found[kind.default] = annotation
+            continue
+        stack += reversed(typing.get_args(annotation))
+    return found if len(found) > 1 else {}
 
 
 def _docstring(model: type) -> str:

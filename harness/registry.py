@@ -282,11 +282,9 @@ def _nested_model(annotation: Any) -> type[pydantic.BaseModel] | None:
     """The pydantic model inside ``annotation`` (``LatencySpec``, ``list[StudentSpec]``, ``dict[str, GateSpec]``)."""
     if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
         return annotation
-    for arg in _args(annotation)[-1:] if typing.get_origin(annotation) is dict else _args(annotation):
-        found = _nested_model(arg)
-        if found is not None:
-            return found
-    return None
+    found = {m for arg in (_args(annotation)[-1:] if typing.get_origin(annotation) is dict else _args(annotation))
+             if (m := _nested_model(arg)) is not None}
+    return found.pop() if len(found) == 1 else None  # one of several models: no one section describes it
 
 
 def value_text(value: Any) -> str:
@@ -299,8 +297,8 @@ def value_text(value: Any) -> str:
         return "[" + ", ".join(value_text(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {value_text(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, pydantic.BaseModel):
-        return "its keys' defaults"
+    if isinstance(value, pydantic.BaseModel):  # one of several kinds (a scenario) is named by its kind
+        return str(getattr(value, "kind", "its keys' defaults"))
     return str(value) if value != "" else '""'
 
 

@@ -15,6 +15,9 @@ The test follows what each side holds:
   the raw samples of a run written before rounds were recorded; seeds are
   pooled (they change the weights, not the cost). Many observations make tiny
   shifts significant, so on CPU the gate's bound is what keeps it from flapping;
+- the rows of a serving scenario (offline, server: no raw samples; a server
+  rate's latency is one run's order statistic, a capacity's interval the
+  search's bracket): no test, the values against the bound (:func:`bound_only`);
 - per-batch-size metrics with stored intervals and no samples
   (``speedup_vs_teacher``: a bootstrap over paired rounds): a z test, each
   side's standard error read from its 95% intervals, seeds pooled as for latency;
@@ -35,7 +38,11 @@ import pandas as pd
 
 from harness import plan
 from harness.metrics import Metric
-from harness.rows import Status
+from harness.report.scenarios import is_capacity, scenario_of
+from harness.rows import SINGLE_STREAM, Status
+
+#: the test column of a serving scenario's cell (:func:`bound_only`)
+BOUND_TEST = "bound on the values"
 
 
 class Side(Protocol):
@@ -51,12 +58,19 @@ class Side(Protocol):
     def predictions(self) -> pd.DataFrame | None: ...
 
 
+def _rate(value: object) -> str:
+    return "" if value is None or pd.isna(value) else f"{float(value):g} qps"  # type: ignore[arg-type]
+
+
 def with_cell_key(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with ``_cell``: its variant columns' values joined (``cpu|float32|eager|``), NA as empty; a row
-    measured at a noise level (accuracy_under_noise) adds it (``...|noise 0.5``), so levels are never pooled."""
+    """``df`` with ``_cell``: its variant columns' values joined (``cpu|float32|eager|``), NA as empty, then the
+    server scenario's target rate (``...|server|500 qps``; empty elsewhere, and in the samples, which have none),
+    so that rates are neither pooled nor collided; a row measured at a noise level (accuracy_under_noise) adds
+    it (``...|noise 0.5``), so levels are never pooled either."""
     columns = [c for c in plan.VARIANT_COLUMNS if c in df.columns]  # seeds are pooled
     values = zip(*(df[c].astype("string").fillna("").tolist() for c in columns), strict=True)
-    keys = ["|".join(v) for v in values]
+    rates = [_rate(q) for q in df["target_qps"]] if "target_qps" in df.columns else [""] * len(df)
+    keys = ["|".join((*v, rate)) for v, rate in zip(values, rates, strict=True)]
     if "noise_sigma" in df.columns:
         keys = [k if pd.isna(s) else f"{k}|noise {float(s):g}" for k, s in zip(keys, df["noise_sigma"], strict=True)]
     return df.assign(_cell=pd.Series(keys, index=df.index, dtype="string"))
@@ -64,9 +78,14 @@ def with_cell_key(df: pd.DataFrame) -> pd.DataFrame:
 
 def variant_label(key: str, keys: set[str]) -> str:
     """What tells this cell from the model's other cells: the values of the columns that vary among ``keys``."""
-    split = [k.split("|") for k in sorted(keys)]
-    varying = [i for i in range(len(split[0])) if len({parts[i] for parts in split}) > 1] if split else []
-    return ", ".join(v for i, v in enumerate(key.split("|")) if i in varying and v)
+    width = max((k.count("|") + 1 for k in keys), default=0)
+
+    def parts(k: str) -> list[str]:
+        return (k.split("|") + [""] * width)[:width]
+
+    split = [parts(k) for k in sorted(keys)]
+    varying = [i for i in range(width) if len({p[i] for p in split}) > 1]
+    return ", ".join(v for i, v in enumerate(parts(key)) if i in varying and v)
 
 
 @dataclass(frozen=True)
@@ -184,16 +203,32 @@ def paired_accuracy(cell: Cell, baseline: Side, candidate: Side) -> tuple[float,
     return worse, better, f"exact McNemar, {n} discordant pairs{over}"
 
 
+def bound_only(rows: pd.DataFrame) -> str:
+    """Why a cell of a serving scenario (offline, server) is judged on its values against the gate's bound alone,
+    with no test; '' for the others. Such rows keep no raw samples (only single_stream cells do), and their
+    interval, where they have one, is not a sampling interval."""
+    if rows.empty or (scenario_of(rows) == SINGLE_STREAM).all():
+        return ""
+    if is_capacity(rows):
+        return ("no test: the interval of a capacity is the search's bracket [highest rate that passed the SLO, "
+                "lowest that missed], not a sampling interval; the values are compared with the bound")
+    return ("no test: a serving scenario's rows keep no raw samples (one run per target rate, or the median of the "
+            "offline rounds); the values are compared with the bound")
+
+
 def significance(cell: Cell, baseline: Side, candidate: Side) -> tuple[float | None, float | None, str]:
     """One-sided p-values that the candidate is worse, and better, than the baseline; and the test's name.
 
-    ``None`` for both when nothing varies (an exact comparison).
+    ``None`` for both when nothing varies (an exact comparison), or for a serving scenario's cell, judged on its
+    values alone (:func:`bound_only`).
     """
     from scipy import stats
 
     paired = paired_accuracy(cell, baseline, candidate)
     if paired is not None:
         return paired
+    if bound_only(pd.concat([cell.rows(baseline), cell.rows(candidate)])):
+        return None, None, BOUND_TEST
 
     if cell.metric.from_latency_samples and cell.batch_size is not None:
         (b, b_unit), (c, c_unit) = cell.samples(baseline), cell.samples(candidate)

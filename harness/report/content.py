@@ -20,7 +20,18 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.manifest import Manifest
-from harness.report import display, facts, failures, headline, noise, paired_calls, quality_tables, tables
+from harness.report import (
+    display,
+    facts,
+    failures,
+    headline,
+    noise,
+    paired_calls,
+    quality_tables,
+    scenarios,
+    serving,
+    tables,
+)
 from harness.report.findings import findings
 from harness.report.model import Figure, Report, Section
 from harness.report.speed import summaries
@@ -35,8 +46,11 @@ def _figures(figures: Mapping[str, Path], skipped: Mapping[str, str]) -> tuple[l
         return [], []
     from harness.report.plots import title  # matplotlib only when there are figures
 
-    return ([Figure(name, title(name), Path(path)) for name, path in figures.items()],
-            [f"{title(name)}: {reason}." for name, reason in skipped.items()])
+    def caption(name: str) -> str:
+        return serving.FIGURES.get(name) or title(name)
+
+    return ([Figure(name, caption(name), Path(path)) for name, path in figures.items()],
+            [f"{caption(name)}: {reason}." for name, reason in skipped.items()])
 
 
 def _detail(df: pd.DataFrame, manifest: Manifest, model_level: pd.DataFrame,
@@ -74,13 +88,16 @@ def _roles(df: pd.DataFrame) -> tuple[str | None, list[str]]:
 def build_report(df: pd.DataFrame, manifest: Manifest, figures: Mapping[str, Path] | None = None,
                  skipped: Mapping[str, str] | None = None, predictions: pd.DataFrame | None = None) -> Report:
     """The report of one run: ``df`` is its results table (variants split, thread counts in the device labels,
-    as :func:`harness.report.html.write_html_report` prepares it), ``manifest`` its manifest; ``figures`` (name
-    -> PNG beside the report) and ``skipped`` (name -> why it was not drawn) its figures; ``predictions`` its
+    as :func:`harness.report.html.write_html_report` prepares it; every view but the Serving section and the
+    counts of what was measured reads its single_stream rows alone, :mod:`harness.report.scenarios`),
+    ``manifest`` its manifest; ``figures`` (name -> PNG beside the report) and ``skipped`` (name -> why it was
+    not drawn) its figures, the Serving section's among them; ``predictions`` its
     per-example predictions (:func:`harness.store.load_predictions`; None or empty: the accuracy calls fall back
     to comparing intervals, unpaired, and say so)."""
     tables.check_columns(df)
     if df.empty:
         raise HarnessError("the results table is empty: nothing to report")
+    every, (df, serving_rows) = df, scenarios.split(df)  # the closed-loop views read single_stream rows alone
     model_level = one_per_model(df)  # model-level metrics: one row per model, not one per backend or seq_len
     models = tables.model_table(model_level)
     by_cell = summaries(df)
@@ -88,17 +105,22 @@ def build_report(df: pd.DataFrame, manifest: Manifest, figures: Mapping[str, Pat
     where = headline.cell(df)
     teacher, students = _roles(df)
     calls = paired_calls.calls(predictions, manifest.suite, students, teacher or "teacher")
-    shown, left_out = _figures(figures or {}, skipped or {})
+    figures, skipped = figures or {}, skipped or {}
+    shown, left_out = _figures({k: v for k, v in figures.items() if k not in serving.FIGURES},
+                               {k: v for k, v in skipped.items() if k not in serving.FIGURES})
     pareto = next((f for f in shown if f.name == PARETO), None)
+    under_load = serving.section(serving_rows, manifest, _figures({k: v for k, v in figures.items()
+                                                                  if k in serving.FIGURES}, {})[0],
+                                 [reason for name, reason in skipped.items() if name in serving.FIGURES])
     return Report(
         title=facts.title(manifest),
-        facts=" ".join(s for s in (facts.run_facts(manifest), failures.counts(df, manifest)) if s),
+        facts=" ".join(s for s in (facts.run_facts(manifest), failures.counts(every, manifest)) if s),
         headline=headline.headline(by_cell[where] if where else headline.without_timing(models), where, floor,
                                    calls),
         pareto=pareto,
         machine=facts.machine_lines(manifest),
-        sections=_detail(df, manifest, model_level, by_cell, calls, predictions),
-        failures=failures.section(df, manifest),
+        sections=_detail(df, manifest, model_level, by_cell, calls, predictions) + ((under_load,) * bool(under_load)),
+        failures=failures.section(every, manifest),
         findings=findings(df, models, by_cell, facts.architectures(manifest), floor, calls),
         figures=tuple(f for f in shown if f is not pareto),
         left_out=tuple(left_out),

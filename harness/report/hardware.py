@@ -3,8 +3,10 @@
 A *machine* here is a hardware fingerprint (CPU, or GPU and driver, for the
 cell's device; torch) plus the threads and dtype the cell ran with: two
 runs on one host with 1 and 2 threads are two machines. Per model and batch
-size the report gives each machine's latency p50 (with its 95% interval),
-throughput, peak memory and energy (where measured), and two speedups:
+size of the closed-loop sweep (single_stream cells; the serving scenarios'
+rows are left out, :mod:`harness.report.scenarios`) the report gives each
+machine's latency p50 (with its 95% interval), throughput, peak memory and
+energy (where measured), and two speedups:
 
 - ``speedup_vs_reference``: the reference machine's p50 over this one's
   (above 1 is faster). The two p50s come from different runs or processes,
@@ -34,6 +36,7 @@ from harness.errors import HarnessError
 from harness.manifest import Manifest
 from harness.metrics import metric
 from harness.report import formatting, tables
+from harness.report.scenarios import single_stream
 from harness.report.variants import base_model, split_variants
 from harness.rows import Status
 from harness.store import load_results, read_manifest, run_dirs
@@ -92,8 +95,9 @@ def load_machines(paths: Sequence[Path]) -> tuple[pd.DataFrame, dict[str, dict[s
     frames, envs, keys, left_out = [], [], [], []
     for path in paths:
         for run_dir in run_dirs(Path(path)):
-            # a model timed as several backends or sequence lengths is one entry per variant, never pooled
-            manifest, df = read_manifest(run_dir), split_variants(load_results(run_dir))
+            # a model timed as several backends or sequence lengths is one entry per variant, never pooled; the
+            # closed-loop sweep alone (a server cell's latency is a response time under load)
+            manifest, df = read_manifest(run_dir), single_stream(split_variants(load_results(run_dir)))
             left_out += _left_out(df, manifest.run_id)
             timed = df[df["batch_size"].notna() & df["metric"].isin(SPEED_METRICS) & (df["status"] == Status.OK)].copy()
             names = []

@@ -32,12 +32,12 @@ def table(shown: Table, level: int = 3) -> str:
 
 
 def section(part: Section | None) -> str:
-    """A section under its heading: paragraphs, tables, then a list ('' for None)."""
+    """A section under its heading: paragraphs, tables, figures, then a list ('' for None)."""
     if part is None:
         return ""
     return "".join([f"<h2>{page.escape(part.title)}</h2>" if part.title else "",
                     *(page.paragraph(p) for p in part.paragraphs), *(table(t) for t in part.tables),
-                    page.bullets(part.bullets)])
+                    *(page.figure(f.name, f.caption, f.path) for f in part.figures), page.bullets(part.bullets)])
 
 
 def _headline(report: Report) -> str:
@@ -64,6 +64,7 @@ def write_html_report(df: pd.DataFrame, manifest: Manifest, out_dir: Path,
     :func:`~harness.report.content.build_report` of the results ``df`` and the run's per-example
     ``predictions`` (:func:`harness.store.load_predictions`; None for a run without them); return index.html's
     path."""
+    from harness.report import serving_plots
     from harness.report.plots import write_figures
     from harness.report.variants import split_variants
 
@@ -73,6 +74,8 @@ def write_html_report(df: pd.DataFrame, manifest: Manifest, out_dir: Path,
     df = split_variants(tables.devices_by_threads(df))  # backends, sequence lengths, thread counts never pooled
     out_dir = Path(out_dir)
     figures, skipped = write_figures(df, out_dir, predictions)
+    under_load, not_drawn = serving_plots.write_figures(df, manifest, out_dir)
+    figures, skipped = {**figures, **under_load}, {**skipped, **not_drawn}
     report = build_report(df, manifest, figures, skipped, predictions)
     write_markdown_report(report, out_dir)
     path = out_dir / "index.html"

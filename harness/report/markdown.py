@@ -38,11 +38,11 @@ def table(shown: Table, level: int = 3) -> str:
 
 
 def section(part: Section | None) -> str:
-    """A section under its heading: paragraphs, tables, then a list ('' for None)."""
+    """A section under its heading: paragraphs, tables, figures, then a list ('' for None)."""
     if part is None:
         return ""
     parts = [f"## {part.title}" if part.title else "", *part.paragraphs,
-             *(table(t) for t in part.tables), _bullets(part.bullets)]
+             *(table(t) for t in part.tables), *(_figure(f) for f in part.figures), _bullets(part.bullets)]
     return "\n\n".join(p for p in parts if p)
 
 

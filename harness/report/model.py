@@ -47,12 +47,14 @@ class Figure:
 
 @dataclass(frozen=True)
 class Section:
-    """A titled part of the report: paragraphs, then tables (each under its own heading), then a list."""
+    """A titled part of the report: paragraphs, then tables (each under its own heading), then its figures, then
+    a list."""
 
     title: str
     paragraphs: tuple[str, ...] = ()
     tables: tuple[Table, ...] = ()
     bullets: tuple[str, ...] = ()
+    figures: tuple[Figure, ...] = ()
 
 
 @dataclass(frozen=True)

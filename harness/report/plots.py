@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from harness.metrics import metric
-from harness.report import quality_plots, tables
+from harness.report import quality_plots, scenarios, tables
 from harness.report.drawing import DPI, Palette, Skipped, legend, new_figure, palette
 from harness.report.formatting import human_bytes
 from harness.report.headline import cell
@@ -306,12 +306,14 @@ def _save(result: Figure | Skipped, name: str, out_dir: Path, written: dict[str,
 
 def write_figures(df: pd.DataFrame, out_dir: Path, predictions: pd.DataFrame | None = None,
                   ) -> tuple[dict[str, Path], dict[str, str]]:
-    """Write ``out_dir/<name>.png`` for each figure the data supports, those of the results table, then those
-    of quality beyond top-1 (:mod:`harness.report.quality_plots`, from ``predictions`` where they need them);
+    """Write ``out_dir/<name>.png`` for each figure the data supports, those of the results table (its
+    single_stream rows), then those of quality beyond top-1 (:mod:`harness.report.quality_plots`, from
+    ``predictions`` where they need them);
     return (written name -> path, skipped name -> reason)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     colours = palette(df)
+    df = scenarios.single_stream(df)  # the Serving section draws its own (harness.report.serving_plots)
     written: dict[str, Path] = {}
     skipped: dict[str, str] = {}
     for name, (_, draw) in FIGURES.items():

@@ -28,24 +28,29 @@ KINDS = ("single_stream", "offline", "server")
 class SingleStreamSpec(Strict):
     """Closed-loop timing: one batch, wait, the next (measure.batch_sizes, measure.latency)."""
 
+    #: written as the bare name: ``single_stream``
     kind: Literal["single_stream"] = "single_stream"
 
 
 class OfflineSpec(Strict):
     """Every test input queued at once, served ``max_batch`` at a time."""
 
+    #: written as the key: ``{offline: {max_batch: 64}}`` (or the bare name, for the defaults)
     kind: Literal["offline"] = "offline"
+    #: the most queries one batch serves; the test split is served in batches of this size
     max_batch: int = Field(64, ge=1, le=1 << 16)
 
 
 class ServerSpec(Strict):
     """Queries arriving on their own clock at each rate of ``qps``, served by a dynamic batcher."""
 
+    #: written as the key: ``{server: {qps: [100, 200], slo_p99_ms: 20}}``
     kind: Literal["server"] = "server"
     #: the target rates (queries per second); each is one run of every model
     qps: list[Annotated[float, Field(gt=0, le=1e7)]] = Field(min_length=1, max_length=64)
     #: seconds of arrivals in each run (longer where a rate needs it to hold the queries a p99 needs)
     duration_seconds: float = Field(8.0, gt=0, le=24 * 3600)
+    #: poisson (exponential gaps, the count fixed: sorted uniform times) or uniform (evenly spaced)
     arrival: Literal["poisson", "uniform"] = "poisson"
     #: the most queries one batch serves (1: no batching)
     max_batch: int = Field(1, ge=1, le=1 << 16)

@@ -18,7 +18,7 @@ from harness.suite import load_suite
 from tests.conftest import FIXTURES
 
 #: what identifies a row of a run, whichever process measured it
-CELL = ["model", "seed", "device", "threads", "dtype", "batch_size", "metric", "status"]
+CELL = ["model", "seed", "device", "threads", "dtype", "scenario", "batch_size", "target_qps", "metric", "status"]
 
 
 def cells_of(df: pd.DataFrame) -> set[tuple]:
@@ -62,7 +62,7 @@ def test_merged_shards_equal_the_unsharded_run(runs: dict[str, Path]):
     shards = load_results(runs["shard1"], runs["shard2"])
     paired = shards["metric"].isin(["accuracy_gain_vs_baseline", "mcnemar_p_vs_baseline"])
     # a shard cannot pair a student with a baseline another shard measured: it says so, and merge pairs them
-    assert cells_of(shards[~paired]) == {c for c in whole if not c[6].endswith("_vs_baseline")}
+    assert cells_of(shards[~paired]) == {c for c in whole if not c[CELL.index("metric")].endswith("_vs_baseline")}
     apart = shards[paired & (shards["status"] == "skipped") & (shards["role"] == "student")]
     assert len(apart) and set(apart["error"]) == {"its baseline is measured in another shard: merge the shards"}
     merged = merge_runs([runs["shard1"], runs["shard2"]], runs["tmp"] / "merged")

@@ -40,6 +40,23 @@ def test_content_hash_is_stable_and_sensitive(tmp_path: Path):
     assert a != b
 
 
+BEFORE = "e8d41dd4d9c4f48c37d5b1edd5234a25d0bcafefdd7cdd458fc4c21e893bb2a1"
+
+
+def test_a_suite_without_scenarios_keeps_the_hash_it_had_before_them(tmp_path: Path):
+    """``measure.scenarios`` absent or ``[single_stream]`` is the same experiment as before scenarios existed
+    (BEFORE: tiny.yaml's hash at commit 44cc7a5, the last without them); a server scenario is a different one."""
+    text = (FIXTURES / "tiny.yaml").read_text()
+    line = "  batch_sizes: [1, 8]\n"
+    (tmp_path / "a.yaml").write_text(text.replace(line, line + "  scenarios: [single_stream]\n"))
+    (tmp_path / "b.yaml").write_text(text.replace(line, line + "  scenarios: [single_stream, {server: {qps: [100], "
+                                                  "duration_seconds: 5, slo_p99_ms: 20}}]\n"))
+    plain = load_suite(FIXTURES / "tiny.yaml")
+    assert plain.measure.scenario_names == ["single_stream"]
+    assert plain.content_hash() == load_suite(tmp_path / "a.yaml").content_hash() == BEFORE
+    assert load_suite(tmp_path / "b.yaml").content_hash() != plain.content_hash()
+
+
 def test_import_path_components_resolve_from_the_suite_folder():
     suite = load_suite(FIXTURES / "plugin_suite.yaml")
     assert suite.students[0].params == {"scale": 0.5}
