@@ -96,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, default=Path("reports"), help="reports directory (default: reports/)")
 
     board = sub.add_parser("leaderboard", help="rank students across runs and seeds",
-                           description="Rank the students of every run given on one metric (mean and 95%% interval "
+                           description="Rank the students of every run given on one metric (mean and 95% interval "
                                        "over all runs and seeds), the teacher as reference; shared rank where "
                                        "intervals overlap, or ranked on accuracy with per-example predictions, "
                                        "where the exact McNemar test between two students (Holm-adjusted) finds no "
@@ -104,7 +104,9 @@ def _parser() -> argparse.ArgumentParser:
                                        "different suites, or of one suite whose content differs, are refused "
                                        "unless --per-suite.")
     board.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run directory or a folder above runs")
-    board.add_argument("--by", default="accuracy", metavar="METRIC", help="metric to rank by (default: accuracy)")
+    board.add_argument("--by", default="accuracy", metavar="METRIC",
+                       help="metric to rank by (default: accuracy); a latency is the closed-loop (single_stream) one; "
+                            "max_qps_at_slo ranks by the server scenario's capacity, with its search bracket")
     board.add_argument("--batch-size", type=int, metavar="N",
                        help="batch size of latency and throughput (default: the largest common to all models)")
     board.add_argument("--device", metavar="D", help="device of latency and throughput (needed when there are several)")
@@ -149,7 +151,9 @@ def _add_gate_commands(sub: argparse._SubParsersAction) -> None:
                              description="Evaluate every gate of every model: a change fails only when it is beyond "
                                          "the bound and significant (Mann-Whitney U on raw latency samples; Welch t "
                                          "across seeds; else the stored intervals, as for speedup_vs_teacher) and, "
-                                         "for timings, above the runs' A/A noise floor. A noisy latency cell beyond "
+                                         "for timings, above the runs' A/A noise floor; a serving scenario's cell "
+                                         "(each server target rate, max_qps_at_slo) keeps no samples and is judged "
+                                         "on its values against the bound alone. A noisy latency cell beyond "
                                          "its bound follows the suite's gate_policy.noisy: fail (default) or rerun "
                                          "(stored runs are not measured again: it fails) exit 1, warn passes with a "
                                          "warning. A candidate of another suite is refused; one of the same suite "

@@ -91,8 +91,8 @@ class Manifest(BaseModel):
     build_steps: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: the A/A noise floor as :class:`harness.measure.paired.NoiseFloorLog` writes it; read it with :meth:`noise`
     noise_floor: dict[str, Any] | None = None
-    #: serving scenarios: the load generator's wake-up lateness, as :class:`harness.measure.serving.LatenessLog`
-    #: writes it (None: no server or offline cell)
+    #: serving scenarios: the load generator's wake-up lateness and each capacity search, as
+    #: :class:`harness.measure.serving.LoadLog` writes it (None: no server cell)
     loadgen: dict[str, Any] | None = None
     failed_rows: int = 0
     failed_models: int = 0

@@ -30,7 +30,7 @@ from harness.measure import quality, size
 from harness.measure.batch import BatchResult
 from harness.measure.by_task import quality_estimates
 from harness.measure.paired import TWIN_SUFFIX, GroupResult, NoiseFloorLog
-from harness.measure.serving import LatenessLog, measure_cell, scenario_results
+from harness.measure.serving import LoadLog, measure_cell, scenario_results
 from harness.measure.session import CellRequest
 from harness.metrics import METRICS, metric
 from harness.rows import SINGLE_STREAM, Row, Sample, Status
@@ -71,8 +71,8 @@ class Measurer:
         self.suite, self.data, self.teacher_logits, self.teacher_error = suite, data, teacher_logits, teacher_error
         #: the A/A ratios of the teacher against its twin, cell by cell (the run's noise floor)
         self.noise = NoiseFloorLog(suite.measure.latency.noise_floor)
-        #: serving scenarios: how late the load generator woke, per model and cell (the manifest's ``loadgen``)
-        self.loadgen = LatenessLog()
+        #: serving scenarios: the load generator's lateness and the capacity searches (the manifest's ``loadgen``)
+        self.loadgen = LoadLog()
         #: the twin's raw samples, kept beside the models' (model ``<teacher>~aa``)
         self.twin_samples: list[Sample] = []
         #: (model, seed) -> its per-example predictions on the test split, until the runner writes them

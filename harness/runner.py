@@ -185,7 +185,7 @@ def _run(suite: Suite, data: Dataset, writer: RunWriter, cache: ModelCache | Non
         writer.manifest.loadgen = lateness
         share = lateness["p99_over_median_latency"]
         log(f"  load generator: p99 wake-up lateness {lateness['p99_ms']:.3g} ms"
-            + ("" if share is None else f" ({100 * share:.2g}% of the median latency it measured)"))
+            + ("" if share is None else f" ({100 * share:.0f}% of the median latency it measured)"))
     writer.append([], measurer.twin_samples)
     elsewhere = "its baseline is measured in another shard: merge the shards" if shard is not None else ""
     writer.append(against_baseline.rows(suite.resolved(), writer.rows(), writer.predictions(), elsewhere))

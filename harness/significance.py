@@ -58,8 +58,8 @@ class Side(Protocol):
     def predictions(self) -> pd.DataFrame | None: ...
 
 
-def _rate(value: object) -> str:
-    return "" if value is None or pd.isna(value) else f"{float(value):g} qps"  # type: ignore[arg-type]
+def _rate(value: float | None) -> str:
+    return "" if value is None or math.isnan(value) else f"{value:g} qps"
 
 
 def with_cell_key(df: pd.DataFrame) -> pd.DataFrame:
@@ -69,7 +69,7 @@ def with_cell_key(df: pd.DataFrame) -> pd.DataFrame:
     it (``...|noise 0.5``), so levels are never pooled either."""
     columns = [c for c in plan.VARIANT_COLUMNS if c in df.columns]  # seeds are pooled
     values = zip(*(df[c].astype("string").fillna("").tolist() for c in columns), strict=True)
-    rates = [_rate(q) for q in df["target_qps"]] if "target_qps" in df.columns else [""] * len(df)
+    rates = [_rate(q) for q in df["target_qps"].astype(float)] if "target_qps" in df.columns else [""] * len(df)
     keys = ["|".join((*v, rate)) for v, rate in zip(values, rates, strict=True)]
     if "noise_sigma" in df.columns:
         keys = [k if pd.isna(s) else f"{k}|noise {float(s):g}" for k, s in zip(keys, df["noise_sigma"], strict=True)]
@@ -210,10 +210,9 @@ def bound_only(rows: pd.DataFrame) -> str:
     if rows.empty or (scenario_of(rows) == SINGLE_STREAM).all():
         return ""
     if is_capacity(rows):
-        return ("no test: the interval of a capacity is the search's bracket [highest rate that passed the SLO, "
-                "lowest that missed], not a sampling interval; the values are compared with the bound")
-    return ("no test: a serving scenario's rows keep no raw samples (one run per target rate, or the median of the "
-            "offline rounds); the values are compared with the bound")
+        return ("values against the bound, no test: a capacity's interval is its search's bracket [highest pass, "
+                "lowest miss], not a sampling interval")
+    return "values against the bound, no test: a serving scenario keeps no raw samples"
 
 
 def significance(cell: Cell, baseline: Side, candidate: Side) -> tuple[float | None, float | None, str]:

@@ -95,39 +95,42 @@ class CapacitySearch:
     The ladder doubles the rate from ``start`` until a run misses the SLO
     (halving instead while the first rates miss it, down to ``lowest``).
     Bisection (geometric) then narrows [highest pass, lowest miss] until
-    their ratio is at most ``1 + tolerance``. The highest pass is run once
-    more; if the repeat misses, it becomes the upper end and the next lower
-    pass is the answer. ``max_runs`` caps the runs (the bracket so far is
-    reported). The answer's interval is the bracket.
+    their ratio is at most ``1 + tolerance``, and the highest pass is run once
+    more. A miss is believed over any pass above it (a slow phase can fail a
+    rate, and a lucky run pass one): a repeat that misses becomes the upper
+    end, and the search goes on below it. ``max_runs`` caps the runs; the
+    bracket so far is reported, unconfirmed. Runs made before the search (the
+    scenario's fixed rates) are evidence too: :meth:`record` them with
+    ``counted=False``. The answer's interval is the bracket.
 
     >>> search = CapacitySearch(100.0, tolerance=0.1)
     >>> while (rate := search.next_rate()) is not None:
     ...     search.record(rate, rate <= 333.0)
-    >>> round(search.low, 1), round(search.high, 1), search.runs
-    (308.4, 336.4, 7)
+    >>> round(search.low, 1), round(search.high, 1), search.runs, search.confirmed
+    (308.4, 336.4, 7, True)
     """
 
     def __init__(self, start: float, *, tolerance: float = 0.1, lowest: float = 0.0, max_runs: int = 16):
         self.start, self.tolerance, self.lowest, self.max_runs = start, tolerance, lowest, max_runs
-        self.low: float | None = None  # highest rate that passed
+        self.low: float | None = None  # highest rate that passed (below every miss)
         self.high: float | None = None  # lowest rate that missed
         self.passed: list[float] = []
         self.runs = 0
-        self.confirmed: bool | None = None  # None: not yet repeated
-        self.note = ""
+        self.confirmed = False  # the highest pass passed again
+        self.stopped = ""  # why the search ended without a confirmed answer
+        #: every run it knows of: (rate, passed, counted as a search run)
+        self.trail: list[tuple[float, bool, bool]] = []
 
     def next_rate(self) -> float | None:
-        if self.confirmed is not None:
+        if self.confirmed or self.stopped:
             return None
         if self.runs >= self.max_runs:
-            self.note = f"stopped after {self.runs} runs (the bracket so far is reported, unconfirmed)"
-            self.confirmed = False
+            self.stopped = f"stopped after {self.runs} runs: the bracket so far is reported, unconfirmed"
             return None
         if self.low is None:
-            rate = self.start if self.high is None else self.high / 2
+            rate = self.start if self.high is None else min(self.start, self.high / 2)
             if rate < self.lowest:
-                self.note = f"the p99 is over the SLO even at {self.high:.4g} queries/s"
-                self.confirmed = False
+                self.stopped = f"the p99 is over the SLO even at {self.high:.4g} queries/s"
                 return None
             return rate
         if self.high is None:
@@ -136,27 +139,31 @@ class CapacitySearch:
             return math.sqrt(self.low * self.high)
         return self.low  # the confirming repeat
 
-    def record(self, rate: float, passed: bool) -> None:
-        self.runs += 1
-        repeat = self.low is not None and self.high is not None and rate == self.low and \
+    def record(self, rate: float, passed: bool, *, counted: bool = True) -> None:
+        repeat = counted and self.low is not None and self.high is not None and rate == self.low and \
             self.high / self.low <= 1 + self.tolerance
-        if repeat:
-            self.confirmed = passed
-            if not passed:
-                self.high = rate
-                lower = [p for p in self.passed if p < rate]
-                self.low = max(lower) if lower else None
-                self.note = f"the repeat at {rate:.4g} queries/s missed the SLO: the next lower pass is reported"
-            return
+        self.runs += counted
+        self.trail.append((rate, passed, counted))
         if passed:
             self.passed.append(rate)
-            self.low = rate if self.low is None else max(self.low, rate)
-        else:
-            self.high = rate if self.high is None else min(self.high, rate)
+            if repeat:
+                self.confirmed = True
+            elif self.high is None or rate < self.high:
+                self.low = rate if self.low is None else max(self.low, rate)
+            return
+        self.high = rate if self.high is None else min(self.high, rate)
+        if self.low is not None and self.low >= self.high:  # a miss at or below the highest pass outweighs it
+            lower = [p for p in self.passed if p < self.high]
+            self.low = max(lower) if lower else None
+
+    def summary(self) -> dict[str, Any]:
+        """The search as the manifest keeps it: every run (rate, passed, whether the search made it), the answer."""
+        return {"low": self.low, "high": self.high, "confirmed": self.confirmed, "stopped": self.stopped or None,
+                "runs": [{"qps": rate, "passed": passed, "search": counted} for rate, passed, counted in self.trail]}
 
     def put(self, result: BatchResult) -> None:
         if self.low is None:
-            result.put("max_qps_at_slo", None, reason=self.note or "no rate was tried")
+            result.put("max_qps_at_slo", None, reason=self.stopped or "no rate was tried")
             return
         high = self.high if self.high is not None else math.nan
         result.put("max_qps_at_slo", self.low, (self.low, high), n=self.runs)
@@ -171,6 +178,10 @@ class Served:
     busy_seconds: float = 0.0
     queries: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    #: the fixed target rates served so far, and whether each run's p99 was within the SLO
+    fixed: list[tuple[float, bool]] = field(default_factory=list)
+    #: the capacity search as the manifest keeps it (CapacitySearch.summary)
+    search: dict[str, Any] | None = None
 
     def add(self, outcome: LoadOutcome) -> None:
         self.lateness_ms.append(outcome.lateness_ms)
@@ -229,8 +240,8 @@ def measure_scenario(players: Sequence[Player], spec: LoadSpec, reference: str |
     else:
         _server(live, served, spec, rng)
         _capacity(live, served, spec, rng, reference)
-    lateness = [{"model": label, **s.lateness()} for label, s in served.items() if s.lateness_ms] \
-        if spec.scenario == "server" else []  # offline sleeps once, before its queries (all at time 0)
+    lateness = [{"model": label, **s.lateness(), "capacity_search": s.search} for label, s in served.items()
+                if s.lateness_ms] if spec.scenario == "server" else []  # offline sleeps only before its queries
     return GroupResult({label: (setups[label][0], s.results) for label, s in served.items()}, [], lateness)
 
 
@@ -287,6 +298,7 @@ def _server(players: Sequence[Player], served: dict[str, Served], spec: LoadSpec
             mine = served[players[index].label]
             if _alive(mine) and (outcome := _run(players[index], rate_run(spec, rate, search=False), mine)):
                 put_rate(mine.results[position], outcome, spec.slo_p99_ms)
+                mine.fixed.append((rate, within_slo(outcome, spec.slo_p99_ms)))
 
 
 def _capacity(players: Sequence[Player], served: dict[str, Served], spec: LoadSpec, rng: np.random.Generator,
@@ -300,6 +312,9 @@ def _capacity(players: Sequence[Player], served: dict[str, Served], spec: LoadSp
     searches = {p.label: CapacitySearch(max(lowest, 0.5 * served[p.label].service_rate()),
                                         tolerance=spec.search_tolerance, lowest=lowest)
                 for p in players if _alive(served[p.label])}
+    for label, search in searches.items():  # the fixed rates' runs are evidence too
+        for rate, passed in served[label].fixed:
+            search.record(rate, passed, counted=False)
     while True:
         steps = [(p, rate) for p in players if p.label in searches and _alive(served[p.label])
                  and (rate := searches[p.label].next_rate()) is not None]
@@ -311,6 +326,7 @@ def _capacity(players: Sequence[Player], served: dict[str, Served], spec: LoadSp
             if outcome is not None:
                 searches[player.label].record(rate, within_slo(outcome, spec.slo_p99_ms))
     for label, search in searches.items():
+        served[label].search = search.summary()
         if _alive(served[label]):
             search.put(served[label].results[-1])
     _capacity_ratios(served, searches, reference)
@@ -335,9 +351,10 @@ def _capacity_ratios(served: dict[str, Served], searches: dict[str, CapacitySear
                    n=mine.runs)
 
 
-class LatenessLog:
-    """How late the load generator woke, per model and scenario cell, and the worst of it against the
-    latencies it measured: ``summary()`` is the manifest's ``loadgen`` (None without a server cell)."""
+class LoadLog:
+    """What the server scenario's runs did, per model and cell: how late the load generator woke (against the
+    latencies it measured) and each capacity search's runs. ``summary()`` is the manifest's ``loadgen`` (None
+    without a server cell)."""
 
     METHOD = ("each sleep of the server loop (until the next arrival, or until a batch's timeout): its actual "
               "wake-up minus the time it slept until; it adds to the latency of the queries it delayed")

@@ -9,6 +9,12 @@ the headline (:mod:`harness.report.headline`), the detailed tables
 so are the students' paired calls against their baselines, from the run's
 per-example predictions (:mod:`harness.report.paired_calls`), which the
 headline, the findings and the per-seed table all state.
+
+Every view here but one reads the closed-loop sweep alone (single_stream
+rows, :func:`harness.report.scenarios.split`): the serving scenarios' rows
+(offline, server) go to the Serving section (:mod:`harness.report.serving`),
+after the tables by batch size. The counts of what was measured and the
+failures cover every row.
 """
 
 from __future__ import annotations
@@ -119,7 +125,7 @@ def build_report(df: pd.DataFrame, manifest: Manifest, figures: Mapping[str, Pat
                                    calls),
         pareto=pareto,
         machine=facts.machine_lines(manifest),
-        sections=_detail(df, manifest, model_level, by_cell, calls, predictions) + ((under_load,) * bool(under_load)),
+        sections=_detail(df, manifest, model_level, by_cell, calls, predictions) + tuple(s for s in (under_load,) if s),
         failures=failures.section(every, manifest),
         findings=findings(df, models, by_cell, facts.architectures(manifest), floor, calls),
         figures=tuple(f for f in shown if f is not pareto),

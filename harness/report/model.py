@@ -61,8 +61,8 @@ class Section:
 class Report:
     """One run's report. In reading order: ``title`` and ``facts``; the answer to "which student do I ship?"
     (``headline``, with ``pareto`` beside it); the ``machine``; the detailed ``sections`` (models, build
-    notes, a table per device and batch size); ``failures``; ``findings``; the other ``figures`` and the
-    ones ``left_out``, each with why."""
+    notes, a table per device and batch size, and Serving where the run has serving scenarios, with its own
+    figure); ``failures``; ``findings``; the other ``figures`` and the ones ``left_out``, each with why."""
 
     title: str
     facts: str

@@ -123,7 +123,8 @@ def ranked_note(df: pd.DataFrame, by: str) -> str:
     sizes = ", ".join(str(int(b)) for b in sorted(own["batch_size"].dropna().unique()))
     note = f"{by} is a metric of the {where} scenario, one value per model (max_batch {sizes})."
     if is_capacity(own):
-        note += (" Its interval comes from the capacity search's bracket [the highest rate that passed the SLO, the "
-                 "lowest that missed] (of a ratio to the teacher's: the ratios of the two brackets' ends), not a 95% "
-                 "interval: models whose brackets overlap share a rank.")
+        bracket = "the capacity search's bracket [the highest rate that passed the SLO, the lowest that missed]"
+        what = (f"the ratios of the ends of the model's and the teacher's brackets ({bracket})"
+                if metric(by).relative_to_teacher else bracket)
+        note += f" Its interval is {what}, not a 95% interval: models whose intervals overlap share a rank."
     return note

@@ -43,7 +43,7 @@ FIGURES = {"serving_latency": "Response time p50 and p99 against the target rate
 RATE_COLUMNS = (("achieved", "achieved_qps"), ("p50", "latency_p50_ms"), ("p99", "latency_p99_ms"),
                 ("mean", "latency_mean_ms"), ("late", "late_share"), ("dropped", "dropped_share"),
                 ("mean batch", "mean_batch_size"))
-BRACKET = ("max_qps_at_slo is the highest Poisson rate whose p99 response time stayed within the SLO: a ladder of "
+BRACKET = ("max_qps_at_slo is the highest rate whose p99 response time stayed within the SLO: a ladder of "
            "rates, then bisection, then a repeat of the highest pass. Its bracket runs from the highest rate that "
            "passed to the lowest that missed: the capacity lies between them. It is the search's resolution, not "
            "a 95% interval. Capacity vs teacher is a model's max_qps_at_slo over the teacher's (the teacher's is 1), "
@@ -196,6 +196,11 @@ def _share(cell: Mapping[str, Any]) -> float | None:
     return p99 / median if isinstance(p99, (int, float)) and isinstance(median, (int, float)) and median else None
 
 
+def _number(value: Any) -> str:
+    """A suite's setting as written (2, 0.5), '—' where the manifest does not say."""
+    return f"{value:g}" if isinstance(value, (int, float)) else MISSING
+
+
 def _intro(manifest: Manifest) -> str:
     found = specs(manifest)
     parts = ["Models under load, apart from the closed-loop tables above (one batch, wait, the next), which the "
@@ -204,10 +209,10 @@ def _intro(manifest: Manifest) -> str:
     server = found.get(scenarios.SERVER)
     if server:
         parts.append(f"Server: queries arrive at each target rate ({server.get('arrival', 'poisson')} arrivals, "
-                     f"{format_value(server.get('duration_seconds'), 's')} s per rate) and a dynamic batcher serves "
-                     f"them in batches of up to {server.get('max_batch', MISSING)}, waiting at most "
-                     f"{format_value(server.get('batch_timeout_ms'), 'ms')} ms to fill one; the SLO is a p99 "
-                     f"response time of at most {format_value(server.get('slo_p99_ms'), 'ms')} ms.")
+                     f"{_number(server.get('duration_seconds'))} s per rate) and a dynamic batcher serves them in "
+                     f"batches of up to {server.get('max_batch', MISSING)}, waiting at most "
+                     f"{_number(server.get('batch_timeout_ms'))} ms to fill one; the SLO is a p99 response time of "
+                     f"at most {_number(server.get('slo_p99_ms'))} ms.")
     offline = found.get(scenarios.OFFLINE)
     if offline:
         parts.append(f"Offline: the whole test split queued at once, served in batches of "

@@ -13,9 +13,10 @@ import math
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator
 
 from harness.manifest import Manifest
 from harness.report import scenarios, tables
@@ -74,8 +75,11 @@ def latency_against_rate(rows: pd.DataFrame, slo: float | None, colours: Palette
             getattr(ax, f"set_{limits}")(min(low for low, _ in ends), max(high for _, high in ends))
     for ax in axes:
         plain_log(ax)
+        low, high = ax.get_xlim()
+        if high > 300 * low:  # over 2.5 decades: 1, 2, 5 of each would run into each other
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0,)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v >= 1000 else f"{v:g}"))
-    handles: dict[str, object] = {}
+    handles: dict[str, Artist] = {}
     for ax in axes:  # a panel without a capacity has no line for it: the legend takes every panel's
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)

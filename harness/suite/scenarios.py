@@ -88,6 +88,7 @@ class ServerSpec(Strict):
 
 def _item(value: Any) -> Any:
     """``"offline"`` or ``{offline: {...}}`` -> ``{"kind": "offline", ...}``; an unknown scenario is refused."""
+    params: Any
     if isinstance(value, str):
         name, params = value, {}
     elif isinstance(value, dict) and len(value) == 1 and "kind" not in value:
