@@ -130,7 +130,8 @@ class CapacitySearch:
         if self.low is None:
             rate = self.start if self.high is None else min(self.start, self.high / 2)
             if rate < self.lowest:
-                self.stopped = f"the p99 is over the SLO even at {self.high:.4g} queries/s"
+                self.stopped = (f"the p99 is over the SLO even at {self.high:.4g} queries/s" if self.high is not None
+                                else f"the start, {rate:.4g} queries/s, is under the lowest rate ({self.lowest:.4g})")
                 return None
             return rate
         if self.high is None:
@@ -313,8 +314,8 @@ def _capacity(players: Sequence[Player], served: dict[str, Served], spec: LoadSp
                                         tolerance=spec.search_tolerance, lowest=lowest)
                 for p in players if _alive(served[p.label])}
     for label, search in searches.items():  # the fixed rates' runs are evidence too
-        for rate, passed in served[label].fixed:
-            search.record(rate, passed, counted=False)
+        for fixed_rate, passed in served[label].fixed:
+            search.record(fixed_rate, passed, counted=False)
     while True:
         steps = [(p, rate) for p in players if p.label in searches and _alive(served[p.label])
                  and (rate := searches[p.label].next_rate()) is not None]
