@@ -118,8 +118,9 @@ class CapacitySearch:
         self.runs = 0
         self.confirmed = False  # the highest pass passed again
         self.stopped = ""  # why the search ended without a confirmed answer
-        #: every run it knows of: (rate, passed, counted as a search run)
-        self.trail: list[tuple[float, bool, bool]] = []
+        #: every run it knows of: (rate, passed, counted as a search run, its p99 in ms: inf for a run that
+        #: gave up once over 1% of it was late)
+        self.trail: list[tuple[float, bool, bool, float]] = []
 
     def next_rate(self) -> float | None:
         if self.confirmed or self.stopped:
@@ -140,11 +141,11 @@ class CapacitySearch:
             return math.sqrt(self.low * self.high)
         return self.low  # the confirming repeat
 
-    def record(self, rate: float, passed: bool, *, counted: bool = True) -> None:
+    def record(self, rate: float, passed: bool, *, counted: bool = True, p99_ms: float = math.nan) -> None:
         repeat = counted and self.low is not None and self.high is not None and rate == self.low and \
             self.high / self.low <= 1 + self.tolerance
         self.runs += counted
-        self.trail.append((rate, passed, counted))
+        self.trail.append((rate, passed, counted, p99_ms))
         if passed:
             self.passed.append(rate)
             if repeat:
@@ -160,7 +161,8 @@ class CapacitySearch:
     def summary(self) -> dict[str, Any]:
         """The search as the manifest keeps it: every run (rate, passed, whether the search made it), the answer."""
         return {"low": self.low, "high": self.high, "confirmed": self.confirmed, "stopped": self.stopped or None,
-                "runs": [{"qps": rate, "passed": passed, "search": counted} for rate, passed, counted in self.trail]}
+                "runs": [{"qps": rate, "passed": passed, "search": counted, "p99_ms": p if math.isfinite(p) else None}
+                         for rate, passed, counted, p in self.trail]}
 
     def put(self, result: BatchResult) -> None:
         if self.low is None:
@@ -179,8 +181,8 @@ class Served:
     busy_seconds: float = 0.0
     queries: int = 0
     latencies_ms: list[float] = field(default_factory=list)
-    #: the fixed target rates served so far, and whether each run's p99 was within the SLO
-    fixed: list[tuple[float, bool]] = field(default_factory=list)
+    #: the fixed target rates served so far: (rate, whether its p99 was within the SLO, that p99)
+    fixed: list[tuple[float, bool, float]] = field(default_factory=list)
     #: the capacity search as the manifest keeps it (CapacitySearch.summary)
     search: dict[str, Any] | None = None
 
@@ -299,7 +301,7 @@ def _server(players: Sequence[Player], served: dict[str, Served], spec: LoadSpec
             mine = served[players[index].label]
             if _alive(mine) and (outcome := _run(players[index], rate_run(spec, rate, search=False), mine)):
                 put_rate(mine.results[position], outcome, spec.slo_p99_ms)
-                mine.fixed.append((rate, within_slo(outcome, spec.slo_p99_ms)))
+                mine.fixed.append((rate, within_slo(outcome, spec.slo_p99_ms), p99(outcome)))
 
 
 def _capacity(players: Sequence[Player], served: dict[str, Served], spec: LoadSpec, rng: np.random.Generator,
@@ -314,8 +316,8 @@ def _capacity(players: Sequence[Player], served: dict[str, Served], spec: LoadSp
                                         tolerance=spec.search_tolerance, lowest=lowest)
                 for p in players if _alive(served[p.label])}
     for label, search in searches.items():  # the fixed rates' runs are evidence too
-        for fixed_rate, passed in served[label].fixed:
-            search.record(fixed_rate, passed, counted=False)
+        for fixed_rate, passed, fixed_p99 in served[label].fixed:
+            search.record(fixed_rate, passed, counted=False, p99_ms=fixed_p99)
     while True:
         steps = [(p, rate) for p in players if p.label in searches and _alive(served[p.label])
                  and (rate := searches[p.label].next_rate()) is not None]
@@ -325,7 +327,7 @@ def _capacity(players: Sequence[Player], served: dict[str, Served], spec: LoadSp
             player, rate = steps[index]
             outcome = _run(player, rate_run(spec, rate, search=True), served[player.label])
             if outcome is not None:
-                searches[player.label].record(rate, within_slo(outcome, spec.slo_p99_ms))
+                searches[player.label].record(rate, within_slo(outcome, spec.slo_p99_ms), p99_ms=p99(outcome))
     for label, search in searches.items():
         served[label].search = search.summary()
         if _alive(served[label]):

@@ -37,8 +37,9 @@ from harness.report.model import Figure, Section, Table
 
 TITLE = "Serving"
 #: the figure of this section (drawn by :mod:`harness.report.serving_plots`) -> its caption
-FIGURES = {"serving_latency": "Response time p50 and p99 against the target rate per model, the SLO as a dotted "
-                              "line, max_qps_at_slo as a dash-dotted line with its bracket shaded"}
+FIGURES = {"serving_latency": "Response time p50 and p99 against the target rate per model, the p99 of the capacity "
+                              "search's runs as points (hollow within the SLO, crosses over it), the SLO as a "
+                              "dotted line, max_qps_at_slo as a dash-dotted line with its bracket shaded"}
 #: each per-rate column: (label, metric)
 RATE_COLUMNS = (("achieved", "achieved_qps"), ("p50", "latency_p50_ms"), ("p99", "latency_p99_ms"),
                 ("mean", "latency_mean_ms"), ("late", "late_share"), ("dropped", "dropped_share"),
@@ -208,11 +209,12 @@ def _intro(manifest: Manifest) -> str:
              "quantity."]
     server = found.get(scenarios.SERVER)
     if server:
+        served = "one at a time (max_batch 1: no batching)" if server.get("max_batch") == 1 else \
+            (f"by a dynamic batcher in batches of up to {server.get('max_batch', MISSING)}, waiting at most "
+             f"{_number(server.get('batch_timeout_ms'))} ms to fill one")
         parts.append(f"Server: queries arrive at each target rate ({server.get('arrival', 'poisson')} arrivals, "
-                     f"{_number(server.get('duration_seconds'))} s per rate) and a dynamic batcher serves them in "
-                     f"batches of up to {server.get('max_batch', MISSING)}, waiting at most "
-                     f"{_number(server.get('batch_timeout_ms'))} ms to fill one; the SLO is a p99 response time of "
-                     f"at most {_number(server.get('slo_p99_ms'))} ms.")
+                     f"{_number(server.get('duration_seconds'))} s per rate) and are served {served}; the SLO is a "
+                     f"p99 response time of at most {_number(server.get('slo_p99_ms'))} ms.")
     offline = found.get(scenarios.OFFLINE)
     if offline:
         parts.append(f"Offline: the whole test split queued at once, served in batches of "

@@ -3,8 +3,10 @@
 One panel per model: p50 and p99 of the response time at each target rate of
 the server scenario, the SLO (``slo_p99_ms``) as a dotted horizontal line, and
 ``max_qps_at_slo`` as a dash-dotted vertical line with its bracket shaded; every panel has the same scales. The
-capacity search's own runs are not stored, so the lines join the suite's
-target rates only.
+lines join the suite's target rates; the capacity search's own runs (the
+manifest's ``loadgen``) are the p99 points beside them: hollow where the run
+kept its p99 within the SLO, crosses where it did not (a run that gave up once
+over 1% of it was late has no finite p99 and is not drawn).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from harness.report.plots import axis_label, plain_log
 from harness.report.serving import FIGURES, slo_ms
 
 NAME = next(iter(FIGURES))
+RUN_COLUMNS = ["model", "rate", "p99_ms", "passed"]
 
 
 def _points(rows: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -37,11 +40,26 @@ def _points(rows: pd.DataFrame, name: str) -> pd.DataFrame:
     return pd.DataFrame(records, columns=["rate", "value"])
 
 
+def search_runs(manifest: Manifest) -> pd.DataFrame:
+    """Each capacity search run with a finite p99, from the manifest: model, rate, p99_ms, passed."""
+    cells = (manifest.loadgen or {}).get("cells", [])
+    records = [{"model": cell["model"], "rate": run["qps"], "p99_ms": run["p99_ms"], "passed": run["passed"]}
+               for cell in cells for run in (cell.get("capacity_search") or {}).get("runs", [])
+               if run.get("search") and run.get("p99_ms") is not None]
+    return pd.DataFrame(records, columns=RUN_COLUMNS)
+
+
 def _panel(ax: Axes, rates: pd.DataFrame, capacity: pd.DataFrame, colour: tuple[float, ...], slo: float | None,
-           model: str) -> None:
+           model: str, searched: pd.DataFrame) -> None:
     for name, style, label in (("latency_p50_ms", "o-", "p50"), ("latency_p99_ms", "s--", "p99")):
         found = _points(rates, name)
         ax.plot(found["rate"], found["value"], style, color=colour, label=label)
+    for passed, marker, label in ((True, "D", "p99, search runs within the SLO"),
+                                  (False, "x", "p99, search runs over it")):
+        runs = searched[searched["passed"] == passed]
+        if not runs.empty:
+            ax.scatter(runs["rate"], runs["p99_ms"], marker=marker, s=22, label=label, color=colour,
+                       facecolors="none" if passed else colour, linewidths=1.0)
     if slo is not None:
         ax.axhline(slo, color="0.3", linewidth=1, linestyle=":", label=f"SLO: p99 ≤ {slo:g} ms")
     cap = tables.aggregate(capacity[capacity["metric"] == "max_qps_at_slo"])
@@ -56,7 +74,8 @@ def _panel(ax: Axes, rates: pd.DataFrame, capacity: pd.DataFrame, colour: tuple[
     ax.set_ylabel(axis_label("response time", "latency_p99_ms"))
 
 
-def latency_against_rate(rows: pd.DataFrame, slo: float | None, colours: Palette) -> Figure | Skipped:
+def latency_against_rate(rows: pd.DataFrame, slo: float | None, colours: Palette,
+                         searched: pd.DataFrame | None = None) -> Figure | Skipped:
     """One panel per model with server rates measured: p50 and p99 against the target rate, the SLO and the
     capacity; :class:`Skipped` when no model has a response time at any rate."""
     rates, capacity = scenarios.per_rate(rows), scenarios.capacity(rows)
@@ -66,7 +85,9 @@ def latency_against_rate(rows: pd.DataFrame, slo: float | None, colours: Palette
         return Skipped("no model has a response time at any target rate of the server scenario")
     fig, axes = new_figure(len(models), width=4.2)
     for ax, model in zip(axes, models, strict=True):
-        _panel(ax, rates[rates["model"] == model], capacity[capacity["model"] == model], colours[model], slo, model)
+        runs = searched[searched["model"] == model] if searched is not None else pd.DataFrame(columns=RUN_COLUMNS)
+        _panel(ax, rates[rates["model"] == model], capacity[capacity["model"] == model], colours[model], slo, model,
+               runs)
     for ax in axes[1:]:
         ax.set_ylabel("")
     for limits in ("xlim", "ylim"):  # one scale for every model, so that panels compare at a glance
@@ -93,7 +114,7 @@ def write_figures(df: pd.DataFrame, manifest: Manifest, out_dir: Path) -> tuple[
     rows = scenarios.of(df, scenarios.SERVER)
     if rows.empty:
         return {}, {}
-    drawn = latency_against_rate(rows, slo_ms(manifest), palette(df))
+    drawn = latency_against_rate(rows, slo_ms(manifest), palette(df), search_runs(manifest))
     if isinstance(drawn, Skipped):
         return {}, {NAME: drawn.reason}
     path = Path(out_dir) / f"{NAME}.png"

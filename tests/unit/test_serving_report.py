@@ -78,8 +78,12 @@ def test_the_intro_says_these_are_not_the_closed_loop_latencies_and_states_the_s
     intro = section().paragraphs[0]
     assert "not the same quantity" in intro
     assert "(poisson arrivals, 2 s per rate)" in intro
-    assert "batches of up to 1, waiting at most 1 ms to fill one; the SLO is a p99 response time of at most 10 ms." \
+    assert "are served one at a time (max_batch 1: no batching); the SLO is a p99 response time of at most 10 ms." \
         in intro
+    batched = {**RUN.suite, "measure": {**RUN.suite["measure"], "scenarios": [
+        {**s, "max_batch": 4} if s["kind"] == "server" else s for s in RUN.suite["measure"]["scenarios"]]}}
+    intro = serving.section(frame(server_rows()), RUN.model_copy(update={"suite": batched})).paragraphs[0]
+    assert "are served by a dynamic batcher in batches of up to 4, waiting at most 1 ms to fill one;" in intro
     assert "Offline: the whole test split queued at once, served in batches of 64." in intro
 
 
