@@ -25,7 +25,7 @@ def _cells_once(df: pd.DataFrame) -> bool:
 
 def _expected_rows(models: int, batch_sizes: int, devices: int = 1) -> int:
     per_model = sum(1 for _, m in METRICS.items() if not m.per_batch_size)
-    per_batch = sum(1 for _, m in METRICS.items() if m.per_batch_size)
+    per_batch = sum(1 for _, m in METRICS.items() if "single_stream" in m.scenarios)  # the default scenario
     return models * (per_model + per_batch * batch_sizes * devices)
 
 
