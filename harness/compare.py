@@ -295,10 +295,12 @@ def _cells(model: str, m: Metric, gate: GateSpec, baseline: RunData, candidate: 
         for key, device, batch, scenario, rate in zip(rows["_cell"], rows["device"], rows["batch_size"],
                                                       scenario_of(rows), rates, strict=True):
             size = None if pd.isna(batch) else int(batch)
-            if not m.per_batch_size or gate.batch_sizes is None or size in gate.batch_sizes:
+            # batch_sizes are the closed-loop sweep's: a serving cell (its batch size is its max_batch) is judged
+            serving = scenario != SINGLE_STREAM
+            if not m.per_batch_size or gate.batch_sizes is None or serving or size in gate.batch_sizes:
                 # the closed-loop cells first, then each scenario's, a server's rates ascending (its capacity last)
                 cells[(str(key), str(device), size if m.per_batch_size else None)] = (
-                    scenario != SINGLE_STREAM, str(scenario), math.inf if pd.isna(rate) else float(rate), str(key),
+                    serving, str(scenario), math.inf if pd.isna(rate) else float(rate), str(key),
                     size or 0)
     if not cells:
         return [Cell(model, m, None, None)]

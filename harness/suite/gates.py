@@ -52,7 +52,8 @@ class GateSpec(BaseModel):
     """One metric's gate: how much worse (and, optionally, how much better) a candidate may be.
 
     ``batch_sizes`` limits a per-batch-size metric's gate to those batch sizes
-    (default: every measured one). ``alpha`` is the significance level: a
+    of the closed-loop sweep (default: every measured one); a serving
+    scenario's cells are judged whatever it says. ``alpha`` is the significance level: a
     change beyond a bound fails only when the test says it is real at that level.
     ``false`` (or ``off``) in a suite switches a gate off.
     """

@@ -51,10 +51,10 @@ def _changed(row: dict[str, Any]) -> dict[str, Any]:
             "ci_high": high if high is not None else row["ci_high"]}
 
 
-def make_run(tmp: Path, label: str, changed: bool = False) -> Path:
+def make_run(tmp: Path, label: str, changed: bool = False, gates: dict[str, Any] = GATES) -> Path:
     suite = {"name": "quick", "measure": {"scenarios": SCENARIOS},
-             "teacher": {"name": "teacher", "gates": GATES},
-             "students": [{"name": m, "gates": GATES} for m in ("scratch-16", "kd-16")]}
+             "teacher": {"name": "teacher", "gates": gates},
+             "students": [{"name": m, "gates": gates} for m in ("scratch-16", "kd-16")]}
     writer = RunWriter.create(tmp / label, "quick", {**MANIFEST_KEYS, "suite": suite, "suite_name": "quick",
                                                      "hardware": HARDWARE})
     served = [{**(_changed(r) if changed else r), "threads": 1} for r in server_rows()]
@@ -113,6 +113,16 @@ def test_a_capacity_gate_compares_the_values_with_the_bound_and_says_the_bracket
     assert "not a sampling interval" in teacher.note
     (relative,) = results(comparison, "teacher", "capacity_vs_teacher").values()
     assert relative.verdict == SKIPPED and "1 by construction" in relative.note
+
+
+def test_a_gate_s_batch_sizes_limit_the_closed_loop_cells_only(tmp_path: Path):
+    """``batch_sizes`` names the closed-loop sweep's batch sizes; a server cell, whose batch size is its
+    max_batch, is judged whatever the list says (here it leaves no closed-loop cell at all)."""
+    gates = {"latency_p99_ms": {"max_regression_pct": 10, "batch_sizes": [64]}}
+    base, cand = make_run(tmp_path, "base", gates=gates), make_run(tmp_path, "cand", changed=True, gates=gates)
+    found = results(compare_runs(RunData.load(base), RunData.load(cand)), "scratch-16", "latency_p99_ms")
+    assert list(found) == ["50 qps", "100 qps"]  # a label names only what differs between the cells shown
+    assert found["100 qps"].verdict == FAIL
 
 
 def test_a_rate_without_a_baseline_value_is_skipped_with_the_reason(comparison):
