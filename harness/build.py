@@ -11,14 +11,14 @@ import functools
 import time
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import torch
 from torch import nn
 
-from harness.cache import ModelCache, cache_key, file_digest
-from harness.data.base import Dataset
+from harness.cache import ModelCache, cache_key, content_digest, file_digest
+from harness.data.base import DATASETS, Dataset, dataset_params
 from harness.errors import one_line
 from harness.measure.size import model_dtype
 from harness.methods import BuildContext, get_method
@@ -116,10 +116,25 @@ def load_model(arch: str | None, params: dict[str, Any], checkpoint: str, data: 
     return load_weights(make_model(arch, params, data, seed), Path(checkpoint))
 
 
+def dataset_key(suite: Suite) -> dict[str, Any]:
+    """The dataset's part of every cache key: its resolved spec and, for each file it reads (each parameter
+    whose value is a path), the sha256 of the file's content (a folder's: :func:`content_digest`), so that a
+    changed data file rebuilds and the same content rewritten does not. Hashed once per run (a Builder's)."""
+    spec = suite.dataset.model_dump(mode="json")
+    params = dataset_params(DATASETS.get(suite.dataset.name)).model_validate(suite.dataset.params)
+    files = {name: content_digest(Path(value)) if isinstance(value, PurePath)
+             else [content_digest(Path(item)) for item in value]
+             for name, value in params if isinstance(value, PurePath) or (
+                 isinstance(value, (list, tuple)) and value and all(isinstance(v, PurePath) for v in value))}
+    return {**spec, "files": files} if files else spec
+
+
 class Builder:
-    def __init__(self, suite: Suite, data: Dataset, cache: ModelCache | None, log: Log):
+    def __init__(self, suite: Suite, data: Dataset, cache: ModelCache | None, log: Log,
+                 dataset_spec: dict[str, Any] | None = None):
         self.suite, self.data, self.cache, self.log = suite, data, cache, log
-        self.dataset_spec = suite.dataset.model_dump(mode="json")
+        #: the dataset's part of the cache keys, data file digests included (given: computed by another Builder)
+        self.dataset_spec = dataset_key(suite) if dataset_spec is None else dataset_spec
         self.threads = suite.build.threads
         self.outputs = TeacherOutputs()
         #: seed -> name -> built model, for methods that learn from several (``ctx.models``)

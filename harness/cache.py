@@ -56,6 +56,17 @@ def file_digest(path: Path) -> str:
     return _sha256(path)
 
 
+def content_digest(path: Path) -> str:
+    """sha256 of a data file's content, or of a folder's: each file under it, in sorted order, by its relative
+    path and its content's sha256. A folder costs one read of every byte under it (once per run)."""
+    if not path.is_dir():
+        return _sha256(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{file.relative_to(path).as_posix()}\0{_sha256(file)}\n".encode())
+    return digest.hexdigest()
+
+
 class ModelCache:
     def __init__(self, root: Path):
         self.root = root

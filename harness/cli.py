@@ -1,17 +1,18 @@
 """The ``harness`` command line.
 
-    harness run SUITE [--out RESULTS_DIR] [--resume RUN_DIR] [--shard I/N] [--executor local|ray [--address A]]
+    harness run SUITE [--set KEY=VALUE]... [--out RESULTS_DIR] [--resume RUN_DIR] [--shard I/N]
+                      [--executor local|ray [--address A]]
                                               train/load, measure, write a run (last line: the run directory)
     harness merge RUN_DIR... --out RESULTS_DIR  merge the shards of one suite into one run directory
     harness hardware RUN_DIR... [--reference LABEL] [--out DIR]
                                               compare machines: reports/hardware/<suite>/{index.html,report.md}
-    harness validate SUITE                    check a suite without running it
+    harness validate SUITE [--set KEY=VALUE]...  check a suite without running it
     harness report RUN_DIR... [--out DIR]     write reports/<suite>/<run_id>/{index.html,report.md} + PNGs
     harness leaderboard RUN_DIR... [--by METRIC] [--batch-size N] [--device D] [--out DIR] [--per-suite]
                                               rank students across runs and seeds (md, html, csv)
     harness baseline save RUN_DIR --name NAME [--dir DIR] [--force] | baseline list [--dir DIR]
                                               keep a finished run as a baseline (results/baselines/NAME)
-    harness compare BASELINE CANDIDATE [--suite SUITE] [--format text|markdown|json] [--out FILE]
+    harness compare BASELINE CANDIDATE [--suite SUITE [--set KEY=VALUE]...] [--format text|markdown|json] [--out FILE]
                     [--allow-hardware-change | --skip-hardware-gates]
                                               check the gates: exit 0 all hold, 1 one fails, 2 bad input/refused
     harness verify RUN_DIR...                 check runs are whole (sha256 of each file, readable tables): 0 or 2
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
@@ -50,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
                                      "measure them, write results/<suite>/<run_id>/ and a report. "
                                      "The last line printed is the run directory.")
     run.add_argument("suite", type=Path, help="suite YAML file")
+    _add_set(run)
     run.add_argument("--out", type=Path, default=Path("results"), help="results directory (default: results/)")
     run.add_argument("--reports", type=Path, default=Path("reports"), help="reports directory (default: reports/)")
     run.add_argument("--no-report", action="store_true", help="do not write the report after the run")
@@ -87,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
                               description="Exit 0 for a valid suite; otherwise print one line "
                                           "FILE:LINE: field.path: what is wrong, and exit 2.")
     validate.add_argument("suite", type=Path, help="suite YAML file")
+    _add_set(validate)
 
     report = sub.add_parser("report", help="write the HTML and Markdown reports from stored results",
                             description="Write <out>/<suite>/<run_id>/index.html (self-contained, figures "
@@ -134,6 +138,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_set(parser: argparse.ArgumentParser, when: str = "") -> None:
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help=f"{when}override a value of the suite file, before it is validated (repeatable, applied "
+                             "in order); KEY: dotted keys and list items by index or name, VALUE: YAML, e.g. "
+                             "--set measure.batch_sizes=[1,8] --set 'students[0].method.epochs=5' (run: recorded "
+                             "in the manifest's overrides; the suite hash covers the result)")
+
+
 def _add_gate_commands(sub: argparse._SubParsersAction) -> None:
     from harness.baseline import DEFAULT_DIR
 
@@ -164,6 +176,7 @@ def _add_gate_commands(sub: argparse._SubParsersAction) -> None:
     compare.add_argument("candidate", metavar="CANDIDATE", help="run directory (or baseline name)")
     compare.add_argument("--suite", type=Path,
                          help="take the gates and gate_policy from this suite (default: the candidate's)")
+    _add_set(compare, "with --suite: ")
     compare.add_argument("--baselines", type=Path, default=DEFAULT_DIR,
                          help=f"where baseline names are looked up (default: {DEFAULT_DIR}/)")
     compare.add_argument("--format", choices=["text", "markdown", "json"], default="text", help="output format")
@@ -200,14 +213,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from harness.compare import RunData, compare_runs
     from harness.report.compare import render_comparison
 
+    if args.overrides and args.suite is None:
+        raise HarnessError(f"--set {args.overrides[0]}: --set changes the suite given with --suite: give one")
     baseline = RunData.load(locate(args.baseline, args.baselines))
     candidate = RunData.load(locate(args.candidate, args.baselines))
     gates, policy = None, None
     if args.suite is not None:
         from harness.suite import load_suite
 
-        suite = load_suite(args.suite)
+        suite = load_suite(args.suite, args.overrides)
         gates, policy = suite.gates_by_model(), suite.gate_policy
+
     result = compare_runs(baseline, candidate, gates, allow_hardware_change=args.allow_hardware_change,
                           skip_hardware_gates=args.skip_hardware_gates, names=(args.baseline, args.candidate),
                           policy=policy)
@@ -223,7 +239,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from harness.plan import cells
     from harness.suite import import_paths, load_suite
 
-    suite = load_suite(args.suite)
+    suite = load_suite(args.suite, args.overrides)
     models = 1 + len(suite.students) * len(suite.seeds)
     matrix = cells(suite.measure)
     print(f"{args.suite}: valid suite {suite.name!r} v{suite.version}: dataset {suite.dataset.name}, "
@@ -255,7 +271,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     shard = Shard.parse(args.shard) if args.shard else None
     if args.address and args.executor != "ray":
         raise HarnessError("--address applies to --executor ray")
-    suite = load_suite(args.suite)
+    suite = load_suite(args.suite, args.overrides)
     executor = make_executor(args.executor, args.address)
     cache = None if args.no_cache else ModelCache(default_cache_dir())
     try:
@@ -264,7 +280,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except RunInterrupted as stop:
         kept = len(stop.writer.done_models())
         print(f"harness: interrupted; {kept} models measured are kept. Resume with: "
-              f"harness run {args.suite} --resume {stop.writer.run_dir}", file=sys.stderr)
+              f"harness run {args.suite}{''.join(f' --set {shlex.quote(o)}' for o in args.overrides)} "
+              f"--resume {stop.writer.run_dir}", file=sys.stderr)
         print(stop.writer.run_dir)
         return 130
     if not args.no_report:

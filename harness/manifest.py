@@ -81,6 +81,8 @@ class Manifest(BaseModel):
     started_at: str | None = None
     finished_at: str | None = None
     suite_file: str | None = None
+    #: the ``--set KEY=VALUE`` overrides applied to the suite file, as given (the resolved ``suite`` holds their result)
+    overrides: list[str] = Field(default_factory=list)
     hardware: Hardware = Field(default_factory=Hardware)
     harness_version: str | None = None
     git_commit: str | None = None
@@ -94,6 +96,9 @@ class Manifest(BaseModel):
     #: serving scenarios: the load generator's wake-up lateness and each capacity search, as
     #: :class:`harness.measure.serving.LoadLog` writes it (None: no server cell)
     loadgen: dict[str, Any] | None = None
+    #: what loading a user's data file learned (harness.data.base.Dataset.info: its rows, the target's class
+    #: labels by id, the standardisation statistics); empty for a built-in dataset
+    dataset_info: dict[str, Any] = Field(default_factory=dict)
     failed_rows: int = 0
     failed_models: int = 0
     row_counts: dict[str, int] = Field(default_factory=dict)

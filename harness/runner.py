@@ -68,10 +68,18 @@ def load_dataset(suite: Suite) -> Dataset:
 
 def _manifest(suite: Suite, shard: plan.Shard | None, executor: Executor) -> dict[str, Any]:
     return {"suite": suite.resolved(), "suite_name": suite.name, "suite_hash": suite.content_hash(),
-            "suite_file": str(suite.source) if suite.source else None,
+            "suite_file": str(suite.source) if suite.source else None, "overrides": list(suite.overrides),
             "hardware": fingerprint(suite.measure.threads), "harness_version": harness.__version__,
             "git_commit": git_commit(), "executor": executor.describe(),
             **({"shard": shard.as_dict()} if shard else {})}
+
+
+def _overrides_differ(recorded: list[str], given: tuple[str, ...]) -> str:
+    """What a resume's message adds when the run's ``--set`` overrides are not the ones given now."""
+    if list(recorded) == list(given):
+        return ""
+    shown = [" ".join(f"--set {o}" for o in overrides) or "none" for overrides in (recorded, given)]
+    return f", and the same --set overrides (the run had: {shown[0]}; given now: {shown[1]})"
 
 
 def _shard_of(writer: RunWriter, shard: plan.Shard | None) -> plan.Shard | None:
@@ -100,15 +108,16 @@ def run_suite(suite: Suite, results_dir: Path, cache: ModelCache | None, log: Lo
         if resume is not None:
             writer = RunWriter.open(resume)
             if writer.manifest.suite_hash != suite.content_hash():
-                raise HarnessError(f"{resume}: made by a different suite (or a changed one); "
-                                   f"resume needs the same suite, unchanged")
+                raise HarnessError(f"{resume}: made by a different suite (or a changed one); resume needs the same "
+                                   f"suite, unchanged{_overrides_differ(writer.manifest.overrides, suite.overrides)}")
             shard = _shard_of(writer, shard)
         executor.prepare()  # the local executor's fork server starts now, overlapping loading data and training
         data = load_dataset(suite)  # before the run directory: a dataset that fails leaves nothing behind
         log(f"dataset {suite.dataset.name}: {len(data.x_train)} train / {len(data.x_test)} test, "
             f"input {data.input_shape}, {data.num_classes} classes")
         if resume is None:
-            writer = RunWriter.create(results_dir, suite.name, _manifest(suite, shard, executor))
+            writer = RunWriter.create(results_dir, suite.name,
+                                      {**_manifest(suite, shard, executor), "dataset_info": data.info})
         else:
             writer.manifest.resumed_at.append(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         log(f"run {writer.run_id}: {writer.run_dir}" + (f" (shard {shard})" if shard else ""))

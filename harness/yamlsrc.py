@@ -144,11 +144,17 @@ def load_yaml(path: Path) -> tuple[Any, Locations]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line: int | None = data[: exc.start].count(b"\n") + 1
         raise SuiteError(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); a suite is a YAML text file",
-                         file=file, line=line) from None
+                         file=file, line=data[: exc.start].count(b"\n") + 1) from None
+    return parse_yaml(text, file)
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, Locations]:
+    """Parse the YAML ``text`` that ``file`` names (a path, or ``--set KEY=VALUE``) as :func:`load_yaml` does."""
+    if len(text.encode()) > MAX_BYTES:
+        raise SuiteError(f"over the {MAX_BYTES // 2**20} MiB a suite may have", file=file)
     if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
+        line: int | None = text[: text.index("\x00")].count("\n") + 1
         raise SuiteError("a NUL byte: a suite is a YAML text file", file=file, line=line)
     loader = None
     try:

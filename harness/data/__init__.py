@@ -2,10 +2,11 @@
 
 >>> from harness.data import DATASETS
 >>> DATASETS.names()
-['digits', 'mnist', 'mnist1d', 'npz', 'stdlib_sentences', 'synthetic']
+['arrays', 'digits', 'mnist', 'mnist1d', 'npz', 'stdlib_sentences', 'synthetic', 'table', 'text_table']
 """
 
-from harness.data import digits, mnist, mnist1d, npz, sentences, synthetic
+from harness.data import arrays, digits, mnist, mnist1d, npz, sentences, synthetic, table, text_table
 from harness.data.base import DATASETS, Dataset
 
-__all__ = ["DATASETS", "Dataset", "digits", "mnist", "mnist1d", "npz", "sentences", "synthetic"]
+__all__ = ["DATASETS", "Dataset", "arrays", "digits", "mnist", "mnist1d", "npz", "sentences", "synthetic", "table",
+           "text_table"]

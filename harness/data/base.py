@@ -8,7 +8,7 @@ A dataset is a callable registered in :data:`DATASETS` that takes ``seed``
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pydantic
@@ -42,6 +42,9 @@ class Dataset:
     #: extra unlabeled training inputs (a transfer set): a teacher labels them for the methods that distil
     #: on them (``function_matching``); None when the dataset has none
     x_transfer: torch.Tensor | None = None
+    #: what the dataset learned from its data, as JSON-native values, for the manifest and the report (the
+    #: ``table`` dataset's class of each id, feature names, standardisation statistics); empty when none
+    info: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -66,9 +66,9 @@ def _build_student(builder_parts: tuple[Any, ...], name: str, seed: int, teacher
     from harness.measure.threads import torch_threads
     from harness.registry import extra_sys_path
 
-    suite, data, cache_root, suite_dir = builder_parts
+    suite, data, cache_root, suite_dir, dataset_spec = builder_parts
     lines: list[str] = []
-    builder = Builder(suite, data, ModelCache(Path(cache_root)) if cache_root else None, lines.append)
+    builder = Builder(suite, data, ModelCache(Path(cache_root)) if cache_root else None, lines.append, dataset_spec)
     if logits is not None:
         builder.outputs.cache["logits"] = logits
     spec = next(s for s in suite.students if s.name == name)
@@ -158,7 +158,7 @@ class RayExecutor(Executor):
             logits = builder.outputs.get("logits", lambda: predict_logits(module, builder.data.x_train))
         cache_root = str(builder.cache.root) if builder.cache else None
         suite_dir = builder.suite.source.parent if builder.suite.source else None
-        parts = ray.put((builder.suite, builder.data, cache_root, suite_dir))
+        parts = ray.put((builder.suite, builder.data, cache_root, suite_dir, builder.dataset_spec))
         shared_teacher, shared_logits = ray.put(teacher), ray.put(logits)
         task = ray.remote(_build_student).options(num_cpus=builder.suite.build.threads)
         refs = [task.remote(parts, spec.name, seed, shared_teacher, shared_logits) for spec, seed in jobs]

@@ -2,10 +2,10 @@
 
 >>> from harness.models import ARCHITECTURES
 >>> ARCHITECTURES.names()
-['cnn1d', 'cnn2d', 'minilm', 'mlp', 'resnet']
+['cnn1d', 'cnn2d', 'hf', 'minilm', 'mlp', 'resnet']
 """
 
-from harness.models import cnn, minilm, mlp, resnet
+from harness.models import cnn, hf, minilm, mlp, resnet
 from harness.models.base import ARCHITECTURES, INJECTED
 from harness.models.checkpoint import load_state_dict_file, load_weights, save_safetensors
 
@@ -13,6 +13,7 @@ __all__ = [
     "ARCHITECTURES",
     "INJECTED",
     "cnn",
+    "hf",
     "load_state_dict_file",
     "load_weights",
     "minilm",

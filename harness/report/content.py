@@ -65,6 +65,9 @@ def _detail(df: pd.DataFrame, manifest: Manifest, model_level: pd.DataFrame,
     """The detailed sections: models, embedding quality, each seed against the baseline, the classes compression
     costs most, build notes, one table per device and batch size."""
     sections = [Section("Models", tables=(display.models(model_level),))]
+    data = facts.data_section(manifest)
+    if data is not None:
+        sections.append(data)
     embedding = display.embedding_table(model_level)
     if embedding is not None:
         sections.append(Section("Embedding quality", (display.EMBEDDING_INTRO,), (display.as_table(embedding),)))

@@ -17,7 +17,7 @@ from typing import Any
 from harness.manifest import Manifest
 from harness.report import noise
 from harness.report.formatting import format_value
-from harness.report.model import Section
+from harness.report.model import Section, Table
 
 #: (label, key of the manifest's hardware) in the order the machine is described; driver and CUDA only when known
 MACHINE = (("CPU", "cpu"), ("Cores", "cores"), ("RAM", "ram_bytes"), ("GPU", "gpu"), ("Driver", "driver"),
@@ -95,3 +95,23 @@ def architectures(manifest: Manifest) -> dict[str, str]:
             params = json.dumps(student.get("params") or {}, sort_keys=True, default=str)
             found[str(student["name"])] = f"{student['arch']} {params}"
     return found
+
+
+def data_section(manifest: Manifest) -> Section | None:
+    """What a user's data file held and what loading it did (the manifest's ``dataset_info``): the file, its
+    rows, the target's class labels by id, and whether the features were standardised; None without one."""
+    info = manifest.dataset_info
+    if not info:
+        return None
+    dropped = info.get("rows_dropped") or 0
+    said = [f"{info.get('path', 'the data file')}: {info.get('rows', '?')} rows"
+            + (f" ({dropped} with missing values dropped, dropna: true)" if dropped else "")
+            + (f", target {info['target']}" if info.get("target") else "")
+            + (f", {len(info['features'])} features" if info.get("features") else "") + "."]
+    if info.get("standardized"):
+        said.append("Features standardised with the training split's mean and standard deviation (each feature's, "
+                    "in the manifest's dataset_info).")
+    classes = info.get("classes") or []
+    table = Table(("class id", "label"), tuple((str(i), str(label)) for i, label in enumerate(classes)),
+                  intro="The target's labels, mapped to class ids in sorted order:") if classes else None
+    return Section("Data", tuple(said), (table,) if table else ())

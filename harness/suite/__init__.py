@@ -5,10 +5,11 @@
 >>> [s.name for s in suite.students]                   # doctest: +SKIP
 ['scratch-16', 'kd-16']
 
-Three modules, imported in one direction (gates <- schema <- resolve):
+Modules, imported in one direction (gates <- schema <- resolve, overrides <- resolve):
 
 - :mod:`harness.suite.gates`: what a gate and the noisy-cell policy are;
 - :mod:`harness.suite.schema`: the structure of a suite file (pydantic models);
+- :mod:`harness.suite.overrides`: ``--set KEY=VALUE``, applied to the parsed file before validation;
 - :mod:`harness.suite.resolve`: loading a file, then checking each component's own
   parameters against the registered component's signature.
 

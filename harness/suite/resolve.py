@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -22,8 +22,9 @@ import yaml
 from harness.errors import HarnessError, SuiteError
 from harness.registry import did_you_mean, extra_sys_path
 from harness.suite.gates import REGRESSION, GateSpec, effective_gates
+from harness.suite.overrides import Source, apply_overrides, parse_override
 from harness.suite.schema import DatasetSpec, MethodSpec, StudentSpec, Suite, TeacherSpec
-from harness.yamlsrc import Locations, format_path, line_of, load_yaml
+from harness.yamlsrc import line_of, load_yaml
 
 Loc = tuple[Any, ...]
 
@@ -111,7 +112,7 @@ def _as_written(loc: Loc, raw: Any) -> Loc:
 
 
 def _to_suite_error(exc: pydantic.ValidationError, model: type[pydantic.BaseModel], prefix: Loc,
-                    file: str, locations: Locations, raw: Any = None) -> SuiteError:
+                    source: Source, raw: Any = None) -> SuiteError:
     # an unknown key first: it usually explains the 'missing' error beside it (a misspelt name)
     error = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
     loc = tuple(part for part in error["loc"] if part != "params" or not prefix)
@@ -121,7 +122,7 @@ def _to_suite_error(exc: pydantic.ValidationError, model: type[pydantic.BaseMode
     if error["type"] == "extra_forbidden" and not allowed and model is not Suite:
         allowed = list(model.model_fields)
     path = prefix + loc
-    return SuiteError(_describe(error, allowed), file=file, line=line_of(locations, path), path=format_path(path))
+    return source.error(_describe(error, allowed), path)
 
 
 def _is_path(annotation: Any) -> bool:
@@ -147,11 +148,11 @@ def _not_plain(value: Any, path: Loc) -> tuple[str, Loc] | None:
 
 
 class _Resolver:
-    def __init__(self, file: str, raw: dict[str, Any], locations: Locations, suite_dir: Path):
-        self.file, self.raw, self.locations, self.suite_dir = file, raw, locations, suite_dir
+    def __init__(self, source: Source, raw: dict[str, Any], suite_dir: Path):
+        self.source, self.raw, self.suite_dir = source, raw, suite_dir
 
     def fail(self, message: str, path: Loc) -> SuiteError:
-        return SuiteError(message, file=self.file, line=line_of(self.locations, path), path=format_path(path))
+        return self.source.error(message, path)
 
     def lookup(self, registry_get: typing.Callable[[str], Any], name: str, path: Loc) -> Any:
         try:
@@ -176,7 +177,7 @@ class _Resolver:
         try:
             return model.model_validate_json(text, strict=True).model_dump(mode="json")
         except pydantic.ValidationError as exc:
-            raise _to_suite_error(exc, model, path, self.file, self.locations) from None
+            raise _to_suite_error(exc, model, path, self.source) from None
 
     def files(self, model: type[pydantic.BaseModel], params: dict[str, Any], path: Loc, what: str) -> dict[str, Any]:
         """``params`` with the text of each ``Path`` parameter made absolute from the suite's folder, once it is
@@ -321,25 +322,29 @@ class _Resolver:
         return merged
 
 
-def load_suite(path: str | Path) -> Suite:
-    """Load, validate and resolve a suite file; raises :class:`~harness.errors.SuiteError`."""
-    return load_and_resolve(Path(path))
+def load_suite(path: str | Path, overrides: Sequence[str] = ()) -> Suite:
+    """Load, validate and resolve a suite file, changed by ``--set`` ``overrides`` (``KEY=VALUE``,
+    :mod:`harness.suite.overrides`); raises :class:`~harness.errors.SuiteError`."""
+    return load_and_resolve(Path(path), overrides)
 
 
-def load_and_resolve(path: Path) -> Suite:
+def load_and_resolve(path: Path, overrides: Sequence[str] = ()) -> Suite:
     file = str(path)
+    changes = [parse_override(text) for text in overrides]
     raw, locations = load_yaml(path)
     if raw is None:
         raise SuiteError("the file is empty; a suite needs name, dataset, teacher and students", file=file, line=1)
     if not isinstance(raw, dict):
         raise SuiteError(f"a suite is a mapping of keys to values, not a {type(raw).__name__}", file=file,
                          line=line_of(locations, ()))
+    raw, origins = apply_overrides(raw, changes)
+    source = Source(file, locations, origins)
     try:
         suite = Suite.model_validate(raw)
     except pydantic.ValidationError as exc:
-        raise _to_suite_error(exc, Suite, (), file, locations, raw) from None
+        raise _to_suite_error(exc, Suite, (), source, raw) from None
     suite_dir = path.resolve().parent
-    resolver = _Resolver(file, raw, locations, suite_dir)
+    resolver = _Resolver(source, raw, suite_dir)
     with extra_sys_path(suite_dir):
         teacher = resolver.teacher(suite.teacher)
         resolved = suite.model_copy(update={
@@ -355,6 +360,7 @@ def load_and_resolve(path: Path) -> Suite:
                      for i, s in enumerate(resolved.students)],
     })
     resolved._source = path.resolve()
+    resolved._overrides = tuple(overrides)
     return resolved
 
 

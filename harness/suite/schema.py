@@ -307,6 +307,7 @@ class Suite(Strict):
     gate_policy: GatePolicy = GatePolicy()
 
     _source: Path | None = PrivateAttr(None)
+    _overrides: tuple[str, ...] = PrivateAttr(())
 
     @field_validator("seeds")
     @classmethod
@@ -345,6 +346,11 @@ class Suite(Strict):
     def source(self) -> Path | None:
         """The file this suite was loaded from, if any."""
         return self._source
+
+    @property
+    def overrides(self) -> tuple[str, ...]:
+        """The ``--set KEY=VALUE`` overrides applied to the file, as given (:mod:`harness.suite.overrides`)."""
+        return self._overrides
 
     def resolved(self) -> dict[str, Any]:
         """The suite with every default filled in, as plain JSON data."""

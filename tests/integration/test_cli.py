@@ -24,6 +24,7 @@ def test_help_documents_every_command():
     run_help = _harness("run", "--help").stdout
     assert "--out" in run_help and "last line" in run_help
     assert "--shard" in run_help and "--executor" in run_help and "--address" in run_help
+    assert "--set KEY=VALUE" in run_help and "--set KEY=VALUE" in _harness("validate", "--help").stdout
 
 
 def test_validate_a_good_suite():

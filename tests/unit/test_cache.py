@@ -54,3 +54,17 @@ def test_default_cache_dir_honours_the_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("HARNESS_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "harness"
+
+
+def test_a_folders_digest_covers_its_files_names_and_contents(tmp_path: Path):
+    from harness.cache import content_digest, file_digest
+
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "a.txt").write_text("a")
+    (tmp_path / "d" / "sub" / "b.txt").write_text("b")
+    first = content_digest(tmp_path / "d")
+    assert content_digest(tmp_path / "d" / "a.txt") == file_digest(tmp_path / "d" / "a.txt")
+    (tmp_path / "d" / "a.txt").write_text("a")  # the same content again: the same digest
+    assert content_digest(tmp_path / "d") == first
+    (tmp_path / "d" / "sub" / "b.txt").rename(tmp_path / "d" / "sub" / "c.txt")
+    assert content_digest(tmp_path / "d") != first

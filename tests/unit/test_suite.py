@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pydantic
 import pytest
 
@@ -155,7 +156,7 @@ def _message(path: Path) -> str:
 
 def test_a_data_file_is_found_beside_the_suite_and_recorded_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "blobs.npz").write_bytes(b"checked when a run reads it")
+    np.savez(tmp_path / "data" / "blobs.npz", x=np.zeros((4, 2)), y=np.arange(4))  # validation reads its index
     suite = _tiny_with(tmp_path, "{name: synthetic, num_samples: 120, seed: 0}", "{name: npz, path: data/blobs.npz}")
     monkeypatch.chdir(FIXTURES)  # not the working directory: the suite's folder
     assert load_suite(suite).dataset.params == {"path": str(tmp_path / "data" / "blobs.npz"), "test_fraction": 0.2}

@@ -1,0 +1,201 @@
+"""``table``: your own data, as a table in a ``.csv``, ``.parquet`` or ``.feather`` file beside the suite.
+
+One column is the ``target`` (class labels: text, or any values, mapped to class ids 0..K-1 in sorted
+order; integers 0..K-1 are kept as they are); the features are every other column, or those listed in
+``features``. Numeric features are standardised with the training split's mean and std (unless
+``standardize: false``); the columns listed in ``categorical`` are one-hot encoded with the categories
+of the training split (a category seen only in the test split is all zeros). The rows are split
+stratified by ``seed``. What the dataset learned is in :attr:`Dataset.info`: the class of each id, the
+feature names after one-hot, the mean and std of each standardised feature, the categories and the
+rows dropped.
+
+``harness validate`` checks the file's extension and that every named column exists (the header is
+read, not the rows); the rows are checked when a run loads them, before the run directory is made.
+Each bad input is one line naming the file and the column.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import AfterValidator, Field, ValidationInfo
+
+from harness.data.base import DATASETS, Dataset
+from harness.data.split import stratified_split
+from harness.data.table_io import EXTENSIONS, columns_of, read_table, supported
+from harness.errors import HarnessError
+from harness.registry import did_you_mean
+
+
+def _unknown(names: str | tuple[str, ...] | None, columns: list[str], file: str) -> str | None:
+    """What is wrong when one of ``names`` is no column of the table, or None."""
+    for name in () if names is None else (names,) if isinstance(names, str) else names:
+        if name not in columns:
+            shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
+            return f"no column {name!r} in {file} (columns: {shown}{did_you_mean(name, columns)})"
+    return None
+
+
+def _known(names: str | tuple[str, ...] | None, info: ValidationInfo) -> Any:
+    """``names`` once each is a column of the file (``path``, validated before): at ``harness validate``."""
+    path = info.data.get("path")
+    if path is not None and (problem := _unknown(names, columns_of(Path(path)), Path(path).name)):
+        raise ValueError(problem)
+    return names
+
+
+Column = Annotated[str, AfterValidator(_known)]
+Columns = Annotated[tuple[str, ...], AfterValidator(_known)]
+
+
+@DATASETS.register("table")
+def table(
+    *,
+    seed: int,
+    path: Annotated[Path, AfterValidator(supported), Field(
+        description=f"the table ({', '.join(EXTENSIONS)}), from the suite's folder (checked by harness validate)")],
+    target: Annotated[Column, Field(description="the column of class labels")],
+    features: Annotated[Columns | None, Field(description="the feature columns; default: every column but target")]
+    = None,
+    categorical: Annotated[Columns, Field(description="feature columns of categories, one-hot encoded")] = (),
+    test_fraction: Annotated[float, Field(gt=0, lt=1, description="share of rows held out for testing (stratified)")]
+    = 0.2,
+    standardize: Annotated[bool, Field(description="scale numeric features by the training split's mean and std")]
+    = True,
+    dropna: Annotated[bool, Field(description="drop rows with a missing value (else a missing value is an error)")]
+    = False,
+) -> Dataset:
+    """Your own table: one row per example, the ``target`` column's classes, numeric and categorical features.
+
+    >>> import tempfile
+    >>> file = Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = file.write_text("a,b,kind\\n" + "".join(f"{i},{i % 3},{'xy'[i % 2]}\\n" for i in range(20)))
+    >>> ds = table(seed=0, path=file, target="kind")
+    >>> ds.input_shape, ds.num_classes, len(ds.y_train), len(ds.y_test), ds.info["classes"]
+    ((2,), 2, 16, 4, ['x', 'y'])
+    """
+    frame = read_table(path)
+    for named in (target, features, categorical):
+        if problem := _unknown(named, list(frame.columns), path.name):
+            raise HarnessError(f"{path}: {problem}")
+    names = list(features) if features is not None else [c for c in frame.columns if c != target]
+    _check_columns(path, target, names, categorical)
+    frame, dropped = _missing(path, frame[[target, *names]], dropna)
+    y, classes = _classes(path, frame[target])
+    for name in names:
+        if name not in categorical and not _numeric(frame[name]):
+            example = frame[name].iloc[0] if len(frame) else None
+            raise HarnessError(f"{path}: feature column {name!r} is not numbers ({frame[name].dtype}, e.g. "
+                               f"{example!r:.40}): declare it in categorical: to one-hot encode it, "
+                               f"or leave it out of features:")
+    train, test = _split(path, y, classes, test_fraction, seed)
+    x_train, x_test, info = _encode(frame.iloc[train], frame.iloc[test], names, categorical, standardize)
+    info = {"path": str(path), "target": target, "classes": classes, "rows": len(frame), "rows_dropped": dropped,
+            **info}
+    return Dataset(name="table", x_train=torch.tensor(x_train, dtype=torch.float32),
+                   y_train=torch.tensor(y[train], dtype=torch.int64), x_test=torch.tensor(x_test, dtype=torch.float32),
+                   y_test=torch.tensor(y[test], dtype=torch.int64), num_classes=len(classes), info=info)
+
+
+def _check_columns(path: Path, target: str, names: list[str], categorical: tuple[str, ...]) -> None:
+    if target in names:
+        raise HarnessError(f"{path}: column {target!r} is the target: leave it out of features")
+    if not names:
+        raise HarnessError(f"{path}: no feature columns: the table has only the target {target!r}")
+    if stray := [c for c in categorical if c not in names]:
+        raise HarnessError(f"{path}: categorical column {stray[0]!r} is not one of the features "
+                           f"({'the target' if stray[0] == target else 'add it to features:'})")
+
+
+def _numeric(column: pd.Series) -> bool:
+    return column.dtype.kind in "biuf"
+
+
+def _missing(path: Path, frame: pd.DataFrame, dropna: bool) -> tuple[pd.DataFrame, int]:
+    """``frame`` less the rows with a missing value (``dropna``), and how many; or one line naming the column."""
+    counts = frame.isna().sum()
+    if not counts.any():
+        return frame.reset_index(drop=True), 0
+    if not dropna:
+        column = str(counts[counts > 0].index[0])
+        raise HarnessError(f"{path}: column {column!r} has {int(counts[column])} missing values "
+                           f"(set dropna: true to drop those rows)")
+    kept = frame.dropna().reset_index(drop=True)
+    return kept, len(frame) - len(kept)
+
+
+def _classes(path: Path, column: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    """Class ids 0..K-1 and the label of each: integers 0..K-1 as they are, anything else in sorted order."""
+    values = column.to_numpy()
+    if values.dtype.kind not in "biuf":
+        values = values.astype(str)
+    labels = sorted(set(values.tolist()))
+    if len(labels) < 2:
+        raise HarnessError(f"{path}: target {column.name!r} has {len(labels)} class"
+                           f"{'' if len(labels) == 1 else 'es'} ({', '.join(map(repr, labels))}): "
+                           f"a classifier needs at least two")
+    ids = {label: i for i, label in enumerate(labels)}
+    return np.array([ids[v] for v in values.tolist()], dtype=np.int64), [_plain(v) for v in labels]
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-native value: an integral float as an int (``1.0`` -> ``1``), numpy scalars as Python ones."""
+    value = value.item() if isinstance(value, np.generic) else value
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _split(path: Path, y: np.ndarray, classes: list[Any], test_fraction: float,
+           seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of train and test, stratified; one line when a class misses either side."""
+    counts = np.bincount(y, minlength=len(classes))
+    n_test = math.ceil(test_fraction * len(y))
+    if counts.min() < 2 or n_test < len(classes) or len(y) - n_test < len(classes):
+        rarest = int(counts.argmin())
+        raise HarnessError(f"{path}: too few rows to split with test_fraction={test_fraction}: {len(y)} rows, "
+                           f"class {classes[rarest]!r} has {counts[rarest]}; every class needs a row in train "
+                           f"and in test")
+    train, test, _, _ = stratified_split(np.arange(len(y)), y, test_fraction=test_fraction, seed=seed,
+                                         name=f"table {path}")
+    for part, rows in (("train", train), ("test", test)):
+        if missing := sorted(set(range(len(classes))) - set(y[rows].tolist())):
+            raise HarnessError(f"{path}: too few rows to split with test_fraction={test_fraction}: class "
+                               f"{classes[missing[0]]!r} ({counts[missing[0]]} rows) has none in the {part} "
+                               f"split; every class needs a row in train and in test")
+    return np.sort(train), np.sort(test)
+
+
+def _encode(train: pd.DataFrame, test: pd.DataFrame, names: list[str], categorical: tuple[str, ...],
+            standardize: bool) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Feature matrices of both splits, in ``names``' order (a categorical column as its one-hot columns)."""
+    parts_train: list[np.ndarray] = []
+    parts_test: list[np.ndarray] = []
+    features: list[str] = []
+    mean: dict[str, float] = {}
+    std: dict[str, float] = {}
+    categories: dict[str, list[Any]] = {}
+    for name in names:
+        if name in categorical:
+            seen = sorted(set(train[name].astype(str)))
+            categories[name] = seen
+            for part, frame in ((parts_train, train), (parts_test, test)):
+                part.append(frame[name].astype(str).to_numpy()[:, None] == np.array(seen)[None, :])
+            features += [f"{name}={value}" for value in seen]
+            continue
+        column_train = train[name].to_numpy(dtype=np.float64)
+        column_test = test[name].to_numpy(dtype=np.float64)
+        if standardize:
+            mu, sigma = float(column_train.mean()), float(column_train.std())
+            mean[name], std[name] = mu, sigma
+            scale = sigma if sigma > 0 else 1.0  # a constant column: centred, not divided by zero
+            column_train, column_test = (column_train - mu) / scale, (column_test - mu) / scale
+        parts_train.append(column_train[:, None])
+        parts_test.append(column_test[:, None])
+        features.append(name)
+    info = {"features": features, "standardized": {"mean": mean, "std": std} if standardize else None,
+            "categories": categories}
+    return (np.hstack(parts_train).astype(np.float32), np.hstack(parts_test).astype(np.float32), info)

@@ -1,0 +1,147 @@
+"""``text_table``: text classification from your own table (``.csv``, ``.parquet`` or ``.feather`` beside the suite).
+
+The ``text`` column is tokenized with ``tokenizer`` (a folder that ``save_pretrained`` wrote, or a hub id
+read from the local Hugging Face cache, never downloaded) into ``seq_len`` int64 ids: the tokenizer's
+special tokens added, truncated, padded with 0 (the tokenizer's pad id must be 0, as in BERT's
+WordPiece). The ``target`` column's values are the classes, mapped to ids 0..K-1 in sorted order (as
+text). The rows are split stratified by ``seed``. Pair it with an ``hf`` model whose vocabulary is
+the tokenizer's; a token id beyond the model's vocabulary is one line when the model meets it.
+
+``harness validate`` checks the file's extension and that the two columns exist (the header is read);
+the rows and the tokenizer are checked when a run loads them, each bad input one line naming it.
+:attr:`Dataset.info` says the class of each id, the tokenizer's vocabulary size and how many texts
+were longer than ``seq_len`` (truncated).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import torch
+from pydantic import AfterValidator, Field, ValidationInfo
+
+from harness.data.base import DATASETS, Dataset
+from harness.data.split import stratified_split
+from harness.data.table_io import EXTENSIONS, columns_of, read_table, supported
+from harness.errors import HarnessError, one_line
+from harness.registry import did_you_mean
+
+#: files of which a tokenizer folder holds at least one
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
+                   "sentencepiece.bpe.model")
+
+
+def _unknown(name: str, columns: list[str], file: str) -> str | None:
+    if name in columns:
+        return None
+    shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
+    return f"no column {name!r} in {file} (columns: {shown}{did_you_mean(name, columns)})"
+
+
+def _known(name: str, info: ValidationInfo) -> str:
+    """``name`` once it is a column of the file (``path``, validated before): at ``harness validate``."""
+    path = info.data.get("path")
+    if path is not None and (problem := _unknown(name, columns_of(Path(path)), Path(path).name)):
+        raise ValueError(problem)
+    return name
+
+
+Column = Annotated[str, AfterValidator(_known)]
+
+
+@functools.lru_cache(maxsize=4)
+def load_tokenizer(name: str) -> Any:
+    """The tokenizer of a folder, or of a hub id in the local cache; anything else is one line."""
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from harness.models.hf import locate, not_cached
+
+    folder = Path(name).expanduser()
+    if folder.is_dir() and not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        raise HarnessError(f"text_table: tokenizer folder {folder.resolve()} has no tokenizer files "
+                           f"(one of {', '.join(TOKENIZER_FILES)}; tokenizer.save_pretrained writes them)")
+    source = str(folder.resolve()) if folder.is_dir() else locate(name, "text_table: tokenizer")
+    hf_logging.set_verbosity_error()
+    try:
+        return AutoTokenizer.from_pretrained(source, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        if not folder.is_dir():
+            raise not_cached("text_table: tokenizer", name, exc) from None
+        raise HarnessError(f"text_table: cannot read the tokenizer in {source}: {one_line(exc)}") from None
+
+
+def tokenize(tokenizer: Any, texts: list[str], seq_len: int, name: str) -> torch.Tensor:
+    """Token ids (int64, (len(texts), seq_len)): special tokens added, truncated, padded with 0."""
+    if tokenizer.pad_token_id != 0:
+        raise HarnessError(f"text_table: tokenizer {name} pads with id {tokenizer.pad_token_id}, but text models "
+                           f"here take 0 as padding (BERT-style WordPiece tokenizers do)")
+    encoded = tokenizer(texts, padding="max_length", truncation=True, max_length=seq_len, return_tensors="pt")
+    return encoded["input_ids"].to(torch.int64)
+
+
+def classes(path: Path, values: list[str], target: str) -> tuple[np.ndarray, list[str]]:
+    """Class ids 0..K-1 (labels in sorted order) and the labels; fewer than two classes is one line."""
+    labels = sorted(set(values))
+    if len(labels) < 2:
+        raise HarnessError(f"{path}: target {target!r} has {len(labels)} class{'' if len(labels) == 1 else 'es'} "
+                           f"({', '.join(map(repr, labels))}): a classifier needs at least two")
+    ids = {label: i for i, label in enumerate(labels)}
+    return np.array([ids[v] for v in values], dtype=np.int64), labels
+
+
+def split(path: Path, y: np.ndarray, labels: list[str], test_fraction: float,
+          seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of train and test, stratified; one line when a class cannot be in both."""
+    counts = np.bincount(y, minlength=len(labels))
+    n_test = math.ceil(test_fraction * len(y))
+    if counts.min() < 2 or n_test < len(labels) or len(y) - n_test < len(labels):
+        rarest = int(counts.argmin())
+        raise HarnessError(f"{path}: too few rows to split with test_fraction={test_fraction}: {len(y)} rows, "
+                           f"class {labels[rarest]!r} has {counts[rarest]}; every class needs a row in train "
+                           f"and in test")
+    train, test, _, _ = stratified_split(np.arange(len(y)), y, test_fraction=test_fraction, seed=seed,
+                                         name=f"text_table {path}")
+    return np.sort(train), np.sort(test)
+
+
+@DATASETS.register("text_table")
+def text_table(
+    *,
+    seed: int,
+    path: Annotated[Path, AfterValidator(supported), Field(
+        description=f"the table ({', '.join(EXTENSIONS)}), from the suite's folder (checked by harness validate)")],
+    text: Annotated[Column, Field(description="the column of texts")],
+    target: Annotated[Column, Field(description="the column of class labels")],
+    tokenizer: Annotated[str, Field(min_length=1, description="a tokenizer folder (from the directory the harness "
+                                                              "runs in), or a hub id in the local cache (never "
+                                                              "downloaded)")],
+    seq_len: Annotated[int, Field(ge=4, le=8192, description="token ids per text: truncated, padded with 0")] = 64,
+    test_fraction: Annotated[float, Field(gt=0, lt=1, description="share of rows held out for testing (stratified)")]
+    = 0.2,
+) -> Dataset:
+    """Texts of a table as token ids, its ``target`` as classes, split into train and test by ``seed``."""
+    frame = read_table(path)
+    for name in (text, target):
+        if problem := _unknown(name, list(frame.columns), path.name):
+            raise HarnessError(f"{path}: {problem}")
+    for name in (text, target):
+        if missing := int(frame[name].isna().sum()):
+            raise HarnessError(f"{path}: column {name!r} has {missing} missing values")
+    y, labels = classes(path, frame[target].astype(str).tolist(), target)
+    train, test = split(path, y, labels, test_fraction, seed)
+    found = load_tokenizer(tokenizer)
+    texts = frame[text].astype(str).tolist()
+    x_train = tokenize(found, [texts[i] for i in train], seq_len, tokenizer)
+    x_test = tokenize(found, [texts[i] for i in test], seq_len, tokenizer)
+    first = max(found.all_special_ids, default=0) + 1
+    size = len(found)
+    cut = sum(len(ids) > seq_len for ids in found(texts)["input_ids"])
+    info = {"path": str(path), "rows": len(frame), "text": text, "target": target, "classes": labels,
+            "tokenizer": tokenizer, "vocab_size": size, "seq_len": seq_len, "texts_truncated": cut}
+    return Dataset("text_table", x_train, torch.tensor(y[train]), x_test, torch.tensor(y[test]),
+                   num_classes=len(labels), token_range=(first if first < size else 1, size), info=info)
