@@ -28,6 +28,7 @@ from harness.data.base import DATASETS, Dataset
 from harness.data.split import stratified_split
 from harness.data.table_io import EXTENSIONS, columns_of, read_table, supported
 from harness.errors import HarnessError, one_line
+from harness.paths import FOLDER_OR_ID
 from harness.registry import did_you_mean
 
 #: files of which a tokenizer folder holds at least one
@@ -117,9 +118,9 @@ def text_table(
         description=f"the table ({', '.join(EXTENSIONS)}), from the suite's folder (checked by harness validate)")],
     text: Annotated[Column, Field(description="the column of texts")],
     target: Annotated[Column, Field(description="the column of class labels")],
-    tokenizer: Annotated[str, Field(min_length=1, description="a tokenizer folder (from the directory the harness "
-                                                              "runs in), or a hub id in the local cache (never "
-                                                              "downloaded)")],
+    tokenizer: Annotated[str, FOLDER_OR_ID, Field(min_length=1, description="a tokenizer folder (from the suite's "
+                                                                            "folder), or a hub id in the local cache "
+                                                                            "(never downloaded)")],
     seq_len: Annotated[int, Field(ge=4, le=8192, description="token ids per text: truncated, padded with 0")] = 64,
     test_fraction: Annotated[float, Field(gt=0, lt=1, description="share of rows held out for testing (stratified)")]
     = 0.2,

@@ -1,7 +1,7 @@
 """``hf``: a Hugging Face transformer encoder, from a local folder or the local hub cache, never downloaded.
 
 ``model`` is a folder that ``save_pretrained`` wrote (``config.json`` and the weights; absolute, or
-relative to the directory the harness runs in), or a hub id (``bert-base-uncased``) read from the local
+relative to the suite's folder), or a hub id (``bert-base-uncased``) read from the local
 Hugging Face cache with ``local_files_only=True`` (``HF_HUB_OFFLINE=1`` is set here if unset): a model
 that is not there is one line naming the id. The encoder is transformers' ``AutoModel`` for the
 folder's ``config.json`` (a folder saved from a ``...ForSequenceClassification`` model gives its encoder).
@@ -32,6 +32,7 @@ from torch import nn
 
 from harness.errors import HarnessError, one_line
 from harness.models.base import ARCHITECTURES
+from harness.paths import FOLDER_OR_ID
 
 _PATH_LIKE = ("/", "./", "../", "~", ".\\")
 
@@ -138,8 +139,9 @@ class TextEncoder(nn.Module):
         return F.normalize(pooled, p=2, dim=1) if self.head is None else self.head(pooled)
 
 
-Model = Annotated[str, Field(min_length=1, description="a save_pretrained folder (from the directory the harness "
-                                                     "runs in), or a hub id in the local cache (never downloaded)")]
+Model = Annotated[str, FOLDER_OR_ID, Field(min_length=1, description="a save_pretrained folder (from the suite's "
+                                                                   "folder), or a hub id in the local cache (never "
+                                                                   "downloaded)")]
 Task = Annotated[Literal["classification", "embedding"], Field(
     description="classification: a linear head on the mean-pooled tokens; embedding: the pooled vector, L2-normalised")]
 Layers = Annotated[int | None, Field(ge=1, le=1000, description="keep only the first N transformer layers, with their "

@@ -20,6 +20,7 @@ import pydantic
 import yaml
 
 from harness.errors import HarnessError, SuiteError
+from harness.paths import FolderOrId
 from harness.registry import did_you_mean, extra_sys_path
 from harness.suite.gates import REGRESSION, GateSpec, effective_gates
 from harness.suite.overrides import Source, apply_overrides, parse_override
@@ -181,10 +182,15 @@ class _Resolver:
 
     def files(self, model: type[pydantic.BaseModel], params: dict[str, Any], path: Loc, what: str) -> dict[str, Any]:
         """``params`` with the text of each ``Path`` parameter made absolute from the suite's folder, once it is
-        known to name a file (a folder where the type says so: pydantic's ``DirectoryPath``)."""
+        known to name a file (a folder where the type says so: pydantic's ``DirectoryPath``), and each
+        folder-or-id parameter (:data:`harness.paths.FOLDER_OR_ID`) made absolute where it names a folder there."""
         resolved = dict(params)
         for name, info in model.model_fields.items():
             value = params.get(name)
+            if isinstance(value, str) and any(isinstance(m, FolderOrId) for m in info.metadata):
+                beside = self.suite_dir / Path(value).expanduser()  # a folder beside the suite, or an id as written
+                resolved[name] = str(beside.resolve()) if beside.is_dir() else value
+                continue
             if not _is_path(info.annotation) or not isinstance(value, (str, list)):
                 continue
             folder = _wants_folder(info.annotation, *info.metadata)

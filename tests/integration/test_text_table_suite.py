@@ -52,10 +52,12 @@ def _run(tmp_path: Path, suite: str) -> tuple[subprocess.CompletedProcess[str], 
     sentences().to_csv(tmp_path / "data" / "texts.csv", index=False)
     (tmp_path / "suite.yaml").write_text(suite)
     env = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    # the model and tokenizer folders are named from the directory the harness runs in; the table from the suite's
-    result = subprocess.run([sys.executable, "-m", "harness.cli", "run", "suite.yaml", "--out", "results",
-                             "--no-report"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    return result, tmp_path / result.stdout.strip().splitlines()[-1] if result.stdout.strip() else tmp_path
+    elsewhere = tmp_path / "elsewhere"  # the table, model and tokenizer folders are named from the suite's folder
+    elsewhere.mkdir()
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(tmp_path / "suite.yaml"), "--out",
+                             "results", "--no-report"], cwd=elsewhere, env=env, capture_output=True, text=True,
+                            timeout=300)
+    return result, elsewhere / result.stdout.strip().splitlines()[-1] if result.stdout.strip() else tmp_path
 
 
 @pytest.mark.slow
@@ -78,7 +80,7 @@ def test_a_pretrained_teacher_as_it_is_and_a_model_whose_vocabulary_is_not_the_t
     assert result.returncode == 1, result.stderr[-3000:]  # the student's measurements failed: their rows say why
     # the largest id of the first batch: words of the tokenizer's vocabulary of 33 beyond the model's 20
     assert re.search(r"small-vocab \(seed 0\): FAILED HarnessError: hf: token id (2\d|3[0-2]) is beyond the "
-                     r"vocabulary of small \(vocab_size 20\): the dataset's tokenizer is not the model's\n",
+                     r"vocabulary of \S*/small \(vocab_size 20\): the dataset's tokenizer is not the model's\n",
                      result.stderr), result.stderr
     df = load_results(run)
     teacher = df[(df["model"] == "teacher") & df["batch_size"].isna()].set_index("metric")
