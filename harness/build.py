@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import time
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
@@ -24,8 +25,11 @@ from harness.measure.size import model_dtype
 from harness.methods import BuildContext, get_method
 from harness.methods.base import TeacherOutputs, needs_teacher
 from harness.models import ARCHITECTURES
+from harness.models.base import arch_params
 from harness.models.checkpoint import load_weights
 from harness.models.programs import load_program
+from harness.paths import FolderOrId
+from harness.registry import is_import_path
 from harness.suite import StudentSpec, Suite
 
 Log = Callable[[str], None]
@@ -129,6 +133,17 @@ def dataset_key(suite: Suite) -> dict[str, Any]:
     return {**spec, "files": files} if files else spec
 
 
+def arch_key(arch: str, params: dict[str, Any]) -> dict[str, Any]:
+    """An architecture's parameters as the cache keys see them: with the sha256 of each model folder a
+    folder-or-id parameter names (``arch: hf``'s ``model``: :data:`harness.paths.FOLDER_OR_ID`), so that
+    changed weights rebuild; a hub id keys by its name."""
+    fields = arch_params(ARCHITECTURES.get(arch)).model_fields
+    folders = {name: content_digest(Path(value)) for name, value in params.items()
+               if name in fields and any(isinstance(m, FolderOrId) for m in fields[name].metadata)
+               and isinstance(value, str) and Path(value).is_absolute() and Path(value).is_dir()}
+    return {**params, "folders": folders} if folders else params
+
+
 class Builder:
     def __init__(self, suite: Suite, data: Dataset, cache: ModelCache | None, log: Log,
                  dataset_spec: dict[str, Any] | None = None):
@@ -140,6 +155,18 @@ class Builder:
         #: seed -> name -> built model, for methods that learn from several (``ctx.models``)
         self.built_models: dict[int, dict[str, nn.Module]] = {}
         self.built_keys: dict[int, dict[str, str | None]] = {}
+        self._arch_keys: dict[str, dict[str, Any]] = {}
+
+    def keyed(self, spec: Any) -> dict[str, Any]:
+        """A teacher's or student's parameters as its cache key sees them (:func:`arch_key`), each model folder
+        hashed once per run."""
+        arch, params = spec.arch, spec.params
+        if arch is None or is_import_path(arch):
+            return params
+        known = json.dumps([arch, params], sort_keys=True, default=str)
+        if known not in self._arch_keys:
+            self._arch_keys[known] = arch_key(arch, params)
+        return self._arch_keys[known]
 
     def _cached_build(self, key: str | None, model: nn.Module, build: Callable[[], nn.Module],
                       label: str) -> tuple[nn.Module, float, bool, bool]:
@@ -166,16 +193,16 @@ class Builder:
                 model = load_model(spec.arch, spec.params, spec.checkpoint, self.data, spec.seed)
                 self.log(f"  {spec.name}: loaded {spec.checkpoint}")
                 key = cache_key(role="teacher", checkpoint=file_digest(Path(spec.checkpoint)), arch=spec.arch,
-                                params=spec.params)
+                                params=self.keyed(spec))
                 return Built(spec.name, "teacher", method, spec.seed, model.eval(), key=key)
             assert spec.arch is not None  # the suite requires it with a train recipe
             model = make_model(spec.arch, spec.params, self.data, spec.seed)
             if spec.pretrained:
                 self.log(f"  {spec.name}: pretrained {spec.arch}")
-                key = cache_key(role="teacher", pretrained=True, arch=spec.arch, params=spec.params)
+                key = cache_key(role="teacher", pretrained=True, arch=spec.arch, params=self.keyed(spec))
                 return Built(spec.name, "teacher", method, spec.seed, model.eval(), key=key)
             recipe = get_method("train")
-            key = cache_key(role="teacher", dataset=self.dataset_spec, arch=spec.arch, params=spec.params,
+            key = cache_key(role="teacher", dataset=self.dataset_spec, arch=spec.arch, params=self.keyed(spec),
                             method={"name": "train", "params": spec.train}, seed=spec.seed, threads=self.threads)
             ctx = BuildContext(model, self.data, spec.seed, spec.name)
             build = functools.partial(recipe.build, ctx, recipe.params.model_validate(spec.train))
@@ -213,7 +240,7 @@ class Builder:
             cacheable = spec.checkpoint is None or spec.arch is not None
             total, all_cached, timings = 0.0, True, []
             for index, (step, found) in enumerate(zip(spec.method, steps, strict=True)):
-                key = cache_key(role="student", dataset=self.dataset_spec, arch=spec.arch, params=spec.params,
+                key = cache_key(role="student", dataset=self.dataset_spec, arch=spec.arch, params=self.keyed(spec),
                                 init=spec.init, previous=key, method=step.model_dump(mode="json"), seed=seed,
                                 threads=self.threads, teacher=teacher.key if distils[index] else None,
                                 models=self.built_keys.get(seed) if found.uses_models else None)

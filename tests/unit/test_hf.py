@@ -100,3 +100,19 @@ def test_inputs_it_cannot_take_are_refused_when_built(bert: Path):
         ARCHITECTURES.get("hf")((8,), 0, model=str(bert))
     with pytest.raises(HarnessError, match=r"seq_len 65 is longer .* \(max_position_embeddings 64\)"):
         ARCHITECTURES.get("hf")((65,), 3, model=str(bert))
+
+
+def test_a_model_folder_s_content_is_part_of_the_cache_key(tmp_path: Path):
+    """Changed weights in the folder give another key (the model rebuilds); the same bytes the same key; a hub
+    id keys by its name, and other architectures' parameters are keyed as they always were."""
+    from harness.build import arch_key
+
+    folder = save_bert(tmp_path / "bert")
+    params = {"model": str(folder), "layers": 1}
+    first = arch_key("hf", params)
+    assert set(first) == {"model", "layers", "folders"} and len(first["folders"]["model"]) == 64
+    assert arch_key("hf", params) == first
+    save_bert(folder, seed=1)  # other weights, same names
+    assert arch_key("hf", params)["folders"] != first["folders"]
+    assert arch_key("hf", {"model": "bert-base-uncased"}) == {"model": "bert-base-uncased"}
+    assert arch_key("mlp", {"hidden": [16]}) == {"hidden": [16]}
