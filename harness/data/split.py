@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -43,3 +45,12 @@ def to_dataset(
         y_test=torch.tensor(y_test, dtype=torch.int64),
         num_classes=num_classes,
     )
+
+
+def given_split(path: Path, is_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of train and test where the data came split; an empty side is one line."""
+    train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
+    for part, rows in (("train", train), ("test", test)):
+        if not len(rows):
+            raise HarnessError(f"{path}: the {part} split has no rows")
+    return train, test

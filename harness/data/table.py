@@ -26,13 +26,13 @@ import torch
 from pydantic import AfterValidator, Field, ValidationInfo
 
 from harness.data.base import DATASETS, Dataset
-from harness.data.split import stratified_split
+from harness.data.split import given_split, stratified_split
 from harness.data.table_io import EXTENSIONS, columns_of, read_table, supported
 from harness.errors import HarnessError
 from harness.registry import did_you_mean
 
 
-def _unknown(names: str | tuple[str, ...] | None, columns: list[str], file: str) -> str | None:
+def unknown_column(names: str | tuple[str, ...] | None, columns: list[str], file: str) -> str | None:
     """What is wrong when one of ``names`` is no column of the table, or None."""
     for name in () if names is None else (names,) if isinstance(names, str) else names:
         if name not in columns:
@@ -44,7 +44,7 @@ def _unknown(names: str | tuple[str, ...] | None, columns: list[str], file: str)
 def _known(names: str | tuple[str, ...] | None, info: ValidationInfo) -> Any:
     """``names`` once each is a column of the file (``path``, validated before): at ``harness validate``."""
     path = info.data.get("path")
-    if path is not None and (problem := _unknown(names, columns_of(Path(path)), Path(path).name)):
+    if path is not None and (problem := unknown_column(names, columns_of(Path(path)), Path(path).name)):
         raise ValueError(problem)
     return names
 
@@ -79,25 +79,34 @@ def table(
     >>> ds.input_shape, ds.num_classes, len(ds.y_train), len(ds.y_test), ds.info["classes"]
     ((2,), 2, 16, 4, ['x', 'y'])
     """
-    frame = read_table(path)
+    return from_frame("table", path, read_table(path), target=target, features=features, categorical=categorical,
+                      test_fraction=test_fraction, seed=seed, standardize=standardize, dropna=dropna)
+
+
+def from_frame(name: str, path: Path, frame: pd.DataFrame, *, target: str, features: tuple[str, ...] | None,
+               categorical: tuple[str, ...], test_fraction: float, seed: int, standardize: bool, dropna: bool,
+               is_test: np.ndarray | None = None) -> Dataset:
+    """The ``table`` steps on a frame read from ``path``: split stratified by ``seed``, or as ``is_test`` says."""
     for named in (target, features, categorical):
-        if problem := _unknown(named, list(frame.columns), path.name):
+        if problem := unknown_column(named, list(frame.columns), path.name):
             raise HarnessError(f"{path}: {problem}")
     names = list(features) if features is not None else [c for c in frame.columns if c != target]
     _check_columns(path, target, names, categorical)
+    if is_test is not None and dropna:
+        is_test = is_test[frame[[target, *names]].notna().all(axis=1).to_numpy()]
     frame, dropped = _missing(path, frame[[target, *names]], dropna)
     y, classes = _classes(path, frame[target])
-    for name in names:
-        if name not in categorical and not _numeric(frame[name]):
-            example = frame[name].iloc[0] if len(frame) else None
-            raise HarnessError(f"{path}: feature column {name!r} is not numbers ({frame[name].dtype}, e.g. "
+    for column in names:
+        if column not in categorical and not _numeric(frame[column]):
+            example = frame[column].iloc[0] if len(frame) else None
+            raise HarnessError(f"{path}: feature column {column!r} is not numbers ({frame[column].dtype}, e.g. "
                                f"{example!r:.40}): declare it in categorical: to one-hot encode it, "
                                f"or leave it out of features:")
-    train, test = _split(path, y, classes, test_fraction, seed)
+    train, test = _split(path, y, classes, test_fraction, seed) if is_test is None else given_split(path, is_test)
     x_train, x_test, info = _encode(frame.iloc[train], frame.iloc[test], names, categorical, standardize)
     info = {"path": str(path), "target": target, "classes": classes, "rows": len(frame), "rows_dropped": dropped,
             **info}
-    return Dataset(name="table", x_train=torch.tensor(x_train, dtype=torch.float32),
+    return Dataset(name=name, x_train=torch.tensor(x_train, dtype=torch.float32),
                    y_train=torch.tensor(y[train], dtype=torch.int64), x_test=torch.tensor(x_test, dtype=torch.float32),
                    y_test=torch.tensor(y[test], dtype=torch.int64), num_classes=len(classes), info=info)
 

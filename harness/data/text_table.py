@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
+import pandas as pd
 import torch
 from pydantic import AfterValidator, Field, ValidationInfo
 
 from harness.data.base import DATASETS, Dataset
-from harness.data.split import stratified_split
+from harness.data.split import given_split, stratified_split
 from harness.data.table_io import EXTENSIONS, columns_of, read_table, supported
 from harness.errors import HarnessError, one_line
 from harness.paths import FOLDER_OR_ID
@@ -126,15 +127,21 @@ def text_table(
     = 0.2,
 ) -> Dataset:
     """Texts of a table as token ids, its ``target`` as classes, split into train and test by ``seed``."""
-    frame = read_table(path)
-    for name in (text, target):
-        if problem := _unknown(name, list(frame.columns), path.name):
+    return from_frame("text_table", path, read_table(path), text=text, target=target, tokenizer=tokenizer,
+                      seq_len=seq_len, test_fraction=test_fraction, seed=seed)
+
+
+def from_frame(name: str, path: Path, frame: pd.DataFrame, *, text: str, target: str, tokenizer: str, seq_len: int,
+               test_fraction: float, seed: int, is_test: np.ndarray | None = None) -> Dataset:
+    """The ``text_table`` steps on a frame read from ``path``: split stratified by ``seed``, or as ``is_test`` says."""
+    for column in (text, target):
+        if problem := _unknown(column, list(frame.columns), path.name):
             raise HarnessError(f"{path}: {problem}")
-    for name in (text, target):
-        if missing := int(frame[name].isna().sum()):
-            raise HarnessError(f"{path}: column {name!r} has {missing} missing values")
+    for column in (text, target):
+        if missing := int(frame[column].isna().sum()):
+            raise HarnessError(f"{path}: column {column!r} has {missing} missing values")
     y, labels = classes(path, frame[target].astype(str).tolist(), target)
-    train, test = split(path, y, labels, test_fraction, seed)
+    train, test = split(path, y, labels, test_fraction, seed) if is_test is None else given_split(path, is_test)
     found = load_tokenizer(tokenizer)
     texts = frame[text].astype(str).tolist()
     x_train = tokenize(found, [texts[i] for i in train], seq_len, tokenizer)
@@ -144,5 +151,5 @@ def text_table(
     cut = sum(len(ids) > seq_len for ids in found(texts)["input_ids"])
     info = {"path": str(path), "rows": len(frame), "text": text, "target": target, "classes": labels,
             "tokenizer": tokenizer, "vocab_size": size, "seq_len": seq_len, "texts_truncated": cut}
-    return Dataset("text_table", x_train, torch.tensor(y[train]), x_test, torch.tensor(y[test]),
+    return Dataset(name, x_train, torch.tensor(y[train]), x_test, torch.tensor(y[test]),
                    num_classes=len(labels), token_range=(first if first < size else 1, size), info=info)
