@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from torch import nn
 
 from harness.errors import HarnessError, one_line
@@ -139,9 +139,17 @@ class TextEncoder(nn.Module):
         return F.normalize(pooled, p=2, dim=1) if self.head is None else self.head(pooled)
 
 
-Model = Annotated[str, FOLDER_OR_ID, Field(min_length=1, description="a save_pretrained folder (from the suite's "
-                                                                   "folder), or a hub id in the local cache (never "
-                                                                   "downloaded)")]
+def _a_model_folder(model: str) -> str:
+    """Checked when the suite is validated: a folder has its config.json, a path-like name is a folder."""
+    try:
+        locate(model)
+    except HarnessError as exc:
+        raise ValueError(str(exc).removeprefix("hf: ")) from None
+    return model
+
+
+MODEL_DOC = "a save_pretrained folder (from the suite's folder), or a hub id in the local cache (never downloaded)"
+Model = Annotated[str, FOLDER_OR_ID, AfterValidator(_a_model_folder), Field(min_length=1, description=MODEL_DOC)]
 Task = Annotated[Literal["classification", "embedding"], Field(
     description="classification: a linear head on the mean-pooled tokens; embedding: the pooled vector, L2-normalised")]
 Layers = Annotated[int | None, Field(ge=1, le=1000, description="keep only the first N transformer layers, with their "

@@ -116,3 +116,19 @@ def test_a_model_folder_s_content_is_part_of_the_cache_key(tmp_path: Path):
     assert arch_key("hf", params)["folders"] != first["folders"]
     assert arch_key("hf", {"model": "bert-base-uncased"}) == {"model": "bert-base-uncased"}
     assert arch_key("mlp", {"hidden": [16]}) == {"hidden": [16]}
+
+
+def test_harness_validate_refuses_a_model_folder_without_config_json(tmp_path: Path):
+    """One line at validate time, naming the field and the folder (from the suite's folder)."""
+    from harness.errors import SuiteError
+    from harness.suite import load_suite
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "suite.yaml").write_text(
+        "name: s\ndataset: {name: synthetic, num_samples: 60, seed: 0}\n"
+        "teacher: {arch: mlp, params: {hidden: [8]}, train: {epochs: 1}}\n"
+        "students:\n  - {name: h, arch: hf, params: {model: empty}, method: {name: scratch, epochs: 1}}\n")
+    with pytest.raises(SuiteError) as info:
+        load_suite(tmp_path / "suite.yaml")
+    assert str(info.value) == (f"{tmp_path / 'suite.yaml'}:5: students[0].params.model: {tmp_path / 'empty'} has "
+                               "no config.json: not a model folder (save_pretrained writes one)")
