@@ -13,13 +13,14 @@ pytest.importorskip("transformers", reason="needs the text extra: pip install 'h
 from harness.data.text_table import load_tokenizer, text_table  # noqa: E402
 from harness.errors import HarnessError, SuiteError  # noqa: E402
 from harness.suite import load_suite  # noqa: E402
-from tests.tiny_text import VOCAB, save_tokenizer, sentences  # noqa: E402
+from tests.tiny_text import VOCAB, save_bert, save_tokenizer, sentences  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("text")
     save_tokenizer(root / "tok")
+    save_bert(root / "bert", tokenizer=False)  # a model folder for the suites' teacher (validate checks its config)
     sentences().to_csv(root / "texts.csv", index=False)
     sentences().to_parquet(root / "texts.parquet")
     return root
@@ -64,7 +65,7 @@ def test_parquet_reads_the_same_and_the_split_follows_the_seed(folder: Path):
 
 def _suite(folder: Path, dataset: str) -> Path:
     suite = folder / "suite.yaml"
-    suite.write_text(f"name: t\ndataset: {dataset}\nteacher: {{arch: hf, params: {{model: {folder}/tok}}, "
+    suite.write_text(f"name: t\ndataset: {dataset}\nteacher: {{arch: hf, params: {{model: {folder}/bert}}, "
                      f"pretrained: true}}\nstudents: [{{name: s, init: teacher, method: {{name: as_is}}}}]\n")
     return suite
 
