@@ -9,8 +9,9 @@ stratified by ``seed``. What the dataset learned is in :attr:`Dataset.info`: the
 feature names after one-hot, the mean and std of each standardised feature, the categories and the
 rows dropped.
 
-``harness validate`` checks the file's extension and that every named column exists (the header is
-read, not the rows); the rows are checked when a run loads them, before the run directory is made.
+``harness validate`` checks the file's extension, that every named column exists (from the header) and
+that the target holds two classes at least (its column is read); the other checks of the rows run when a
+run loads them, before the run directory is made.
 Each bad input is one line naming the file and the column.
 """
 
@@ -49,8 +50,20 @@ def _known(names: str | tuple[str, ...] | None, info: ValidationInfo) -> Any:
     return names
 
 
+def _two_classes(target: str, info: ValidationInfo) -> str:
+    """At ``harness validate``: the target column (its values read) holds at least two classes."""
+    path = info.data.get("path")
+    if path is not None:
+        try:
+            _classes(Path(path), read_table(Path(path))[target].dropna())
+        except HarnessError as exc:
+            raise ValueError(str(exc).removeprefix(f"{path}: ")) from None
+    return target
+
+
 Column = Annotated[str, AfterValidator(_known)]
 Columns = Annotated[tuple[str, ...], AfterValidator(_known)]
+Target = Annotated[str, AfterValidator(_known), AfterValidator(_two_classes)]
 
 
 @DATASETS.register("table")
@@ -59,7 +72,8 @@ def table(
     seed: int,
     path: Annotated[Path, AfterValidator(supported), Field(
         description=f"the table ({', '.join(EXTENSIONS)}), from the suite's folder (checked by harness validate)")],
-    target: Annotated[Column, Field(description="the column of class labels")],
+    target: Annotated[Target, Field(description="the column of class labels (two classes at least: checked by harness "
+                                                "validate)")],
     features: Annotated[Columns | None, Field(description="the feature columns; default: every column but target")]
     = None,
     categorical: Annotated[Columns, Field(description="feature columns of categories, one-hot encoded")] = (),

@@ -150,6 +150,15 @@ def test_harness_validate_checks_the_file_and_its_columns(tmp_path: Path, datase
     assert len(str(caught.value).splitlines()) == 1 and str(caught.value).startswith(str(tmp_path / "suite.yaml"))
 
 
+def test_harness_validate_refuses_a_target_with_one_class(tmp_path: Path):
+    """The target's column is read at validate time: one class is one line naming the field."""
+    _write(tmp_path, [{**row, "label": "x"} for row in ROWS])
+    with pytest.raises(SuiteError) as caught:
+        load_suite(_suite(tmp_path, "{name: table, path: t.csv, target: label, seed: 0}"))
+    assert str(caught.value).endswith("dataset.target: target 'label' has 1 class ('x'): a classifier needs at "
+                                      "least two")
+
+
 def test_the_suite_resolves_the_path_from_its_folder(tmp_path: Path):
     _write(tmp_path, ROWS)
     suite = load_suite(_suite(tmp_path, "{name: table, path: t.csv, target: label, seed: 0}"))
