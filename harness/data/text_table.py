@@ -23,36 +23,18 @@ from typing import Annotated, Any
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import AfterValidator, Field, ValidationInfo
+from pydantic import AfterValidator, Field
 
 from harness.data.base import DATASETS, Dataset
 from harness.data.split import given_split, stratified_split
-from harness.data.table_io import EXTENSIONS, columns_of, read_table, supported
+from harness.data.table import Column, unknown_column
+from harness.data.table_io import EXTENSIONS, read_table, supported
 from harness.errors import HarnessError, one_line
 from harness.paths import FOLDER_OR_ID
-from harness.registry import did_you_mean
 
 #: files of which a tokenizer folder holds at least one
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
                    "sentencepiece.bpe.model")
-
-
-def _unknown(name: str, columns: list[str], file: str) -> str | None:
-    if name in columns:
-        return None
-    shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
-    return f"no column {name!r} in {file} (columns: {shown}{did_you_mean(name, columns)})"
-
-
-def _known(name: str, info: ValidationInfo) -> str:
-    """``name`` once it is a column of the file (``path``, validated before): at ``harness validate``."""
-    path = info.data.get("path")
-    if path is not None and (problem := _unknown(name, columns_of(Path(path)), Path(path).name)):
-        raise ValueError(problem)
-    return name
-
-
-Column = Annotated[str, AfterValidator(_known)]
 
 
 @functools.lru_cache(maxsize=4)
@@ -135,7 +117,7 @@ def from_frame(name: str, path: Path, frame: pd.DataFrame, *, text: str, target:
                test_fraction: float, seed: int, is_test: np.ndarray | None = None) -> Dataset:
     """The ``text_table`` steps on a frame read from ``path``: split stratified by ``seed``, or as ``is_test`` says."""
     for column in (text, target):
-        if problem := _unknown(column, list(frame.columns), path.name):
+        if problem := unknown_column(column, list(frame.columns), path.name):
             raise HarnessError(f"{path}: {problem}")
     for column in (text, target):
         if missing := int(frame[column].isna().sum()):
