@@ -88,7 +88,10 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check a suite without running it",
                               description="Exit 0 for a valid suite; otherwise print one line "
-                                          "FILE:LINE: field.path: what is wrong, and exit 2.")
+                                          "FILE:LINE: field.path: what is wrong, and exit 2. The dataset is "
+                                          "loaded too (a data file read, split and encoded) and each model "
+                                          "checked against it (an hf model's vocabulary against the tokenizer): "
+                                          "a problem there is one line FILE: what is wrong, exit 2.")
     validate.add_argument("suite", type=Path, help="suite YAML file")
     _add_set(validate)
 
@@ -236,18 +239,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from harness.plan import cells
-    from harness.suite import import_paths, load_suite
+    from harness.preflight import validate
 
-    suite = load_suite(args.suite, args.overrides)
-    models = 1 + len(suite.students) * len(suite.seeds)
-    matrix = cells(suite.measure)
-    print(f"{args.suite}: valid suite {suite.name!r} v{suite.version}: dataset {suite.dataset.name}, "
-          f"1 teacher + {len(suite.students)} students x {len(suite.seeds)} seeds = {models} models, "
-          f"batch sizes {list(suite.measure.batch_sizes)} on {', '.join(suite.measure.devices)}"
-          + (f"; {len(matrix)} cells per model ({'; '.join(c.label() for c in matrix)})" if len(matrix) > 1 else ""))
-    for path in import_paths(suite):
-        print(f"  runs user code: {path}")
+    print(validate(args.suite, args.overrides))
     return 0
 
 

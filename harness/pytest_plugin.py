@@ -7,6 +7,11 @@ unless ``--harness-suite`` is given::
     pytest --harness-suite suites/quick.yaml --harness-baseline quick-cpu
     pytest --harness-suite suites/quick.yaml --harness-baseline quick-cpu --harness-run results/quick/RUN_ID
     pytest --harness-suite suites/quick.yaml --harness-benchmark --benchmark-json bench.json   # benchmarks only
+    pytest --harness-suite suites/quick.yaml --harness-baseline quick-cpu --harness-set measure.batch_sizes=[1,8]
+
+``--harness-set KEY=VALUE`` (repeatable) changes the suite as ``harness run --set`` does: the run the
+plugin makes, its items and the gates it judges all use the changed suite, and the run's manifest records
+the overrides. A bad override, like a bad suite file, is one line (a collection error, exit 2).
 
 Each model × gate of the suite is one item (``suites/quick.yaml::kd-16::latency_p50_ms``);
 the suite runs (or ``--harness-run`` is read) once, when the first item
@@ -45,6 +50,11 @@ BENCH_MODULE = Path(__file__).with_name("pytest_bench.py")
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "harness: a suite's regression gates as tests")
     group.addoption("--harness-suite", metavar="SUITE", help="suite whose gates become test items (enables the plugin)")
+    group.addoption("--harness-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a value of the suite file, before it is validated (repeatable, applied in order); "
+                         "KEY: dotted keys and list items by index or name, VALUE: YAML, e.g. "
+                         "--harness-set measure.batch_sizes=[1,8] --harness-set 'students[0].method.epochs=5' "
+                         "(recorded in the run's manifest overrides; the suite hash covers the result)")
     group.addoption("--harness-baseline", metavar="NAME", help="baseline name (see --harness-baselines) or run dir")
     group.addoption("--harness-baselines", metavar="DIR", default="results/baselines",
                     help="where baseline names are looked up (default: results/baselines)")
@@ -102,7 +112,7 @@ class HarnessSession:
         if self._suite is None:
             from harness.suite import load_suite
 
-            self._suite = load_suite(self.suite_path)
+            self._suite = load_suite(self.suite_path, self.config.getoption("harness_set"))
         return self._suite
 
     def candidate_dir(self) -> Path:
@@ -122,10 +132,10 @@ class HarnessSession:
         from harness.build import Builder
         from harness.cache import ModelCache, default_cache_dir
         from harness.measure.threads import torch_threads
-        from harness.runner import load_dataset
+        from harness.preflight import checked_dataset
 
         suite = self.suite
-        data = load_dataset(suite)
+        data = checked_dataset(suite)
         builder = Builder(suite, data, ModelCache(default_cache_dir()), lambda message: None)
         with torch_threads(suite.build.threads):
             teacher = builder.teacher()

@@ -20,15 +20,15 @@ from typing import Any
 
 import harness
 from harness import against_baseline, plan
-from harness.build import Builder, Log, build_plan
+from harness.build import Builder, Log, build_plan, dataset_key
 from harness.cache import ModelCache
-from harness.data import DATASETS
-from harness.data.base import Dataset, dataset_params
+from harness.data.base import Dataset
 from harness.errors import HarnessError, one_line
 from harness.executors import Executor, LocalExecutor
 from harness.hardware import fingerprint, git_commit
 from harness.measure.threads import torch_threads
 from harness.measurer import Measurer
+from harness.preflight import checked_dataset
 from harness.registry import extra_sys_path
 from harness.rows import Status
 from harness.store import RunWriter
@@ -48,22 +48,6 @@ class RunInterrupted(KeyboardInterrupt):
 
 def _stderr(message: str) -> None:
     print(f"[{time.perf_counter() - _START:6.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def load_dataset(suite: Suite) -> Dataset:
-    """The suite's dataset; whatever its loader raises (a missing file, bad content) is one HarnessError line."""
-    name = suite.dataset.name
-    try:
-        fn = DATASETS.get(name)
-        params = dataset_params(fn).model_validate(suite.dataset.params)  # typed: a Path, a tuple
-        data = fn(seed=suite.dataset.seed, **dict(params))
-    except HarnessError:
-        raise
-    except Exception as exc:
-        raise HarnessError(f"dataset {name}: {one_line(exc)}") from None
-    if not isinstance(data, Dataset):
-        raise HarnessError(f"dataset {name}: returned a {type(data).__name__}, not a harness.data.Dataset")
-    return data
 
 
 def _manifest(suite: Suite, shard: plan.Shard | None, executor: Executor) -> dict[str, Any]:
@@ -112,17 +96,20 @@ def run_suite(suite: Suite, results_dir: Path, cache: ModelCache | None, log: Lo
                                    f"suite, unchanged{_overrides_differ(writer.manifest.overrides, suite.overrides)}")
             shard = _shard_of(writer, shard)
         executor.prepare()  # the local executor's fork server starts now, overlapping loading data and training
-        data = load_dataset(suite)  # before the run directory: a dataset that fails leaves nothing behind
+        data = checked_dataset(suite)  # before the run directory: bad data or a model that cannot take it
+        # leaves nothing behind
         log(f"dataset {suite.dataset.name}: {len(data.x_train)} train / {len(data.x_test)} test, "
             f"input {data.input_shape}, {data.num_classes} classes")
+        key = dataset_key(suite)  # each data file's sha256, hashed once: the cache keys' and the manifest's
         if resume is None:
+            digests = {"sha256": key["files"]} if "files" in key else {}
             writer = RunWriter.create(results_dir, suite.name,
-                                      {**_manifest(suite, shard, executor), "dataset_info": data.info})
+                                      {**_manifest(suite, shard, executor), "dataset_info": {**data.info, **digests}})
         else:
             writer.manifest.resumed_at.append(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         log(f"run {writer.run_id}: {writer.run_dir}" + (f" (shard {shard})" if shard else ""))
         try:
-            _run(suite, data, writer, cache, log, executor, shard)
+            _run(suite, data, key, writer, cache, log, executor, shard)
         except KeyboardInterrupt:
             writer.finish("interrupted")
             raise RunInterrupted(writer) from None
@@ -145,11 +132,11 @@ def _skipped_jobs(suite: Suite, writer: RunWriter, shard: plan.Shard | None, log
     return done | (set(every) - set(mine))
 
 
-def _run(suite: Suite, data: Dataset, writer: RunWriter, cache: ModelCache | None, log: Log, executor: Executor,
-         shard: plan.Shard | None) -> None:
+def _run(suite: Suite, data: Dataset, key: dict[str, Any], writer: RunWriter, cache: ModelCache | None, log: Log,
+         executor: Executor, shard: plan.Shard | None) -> None:
     skip = _skipped_jobs(suite, writer, shard, log)
     log(f"build ({suite.build.threads} thread{'s' if suite.build.threads > 1 else ''}, {executor.describe()})")
-    builder = Builder(suite, data, cache, log)
+    builder = Builder(suite, data, cache, log, key)
     with torch_threads(suite.build.threads):
         teacher = builder.teacher()  # every shard builds it (from the cache when shared): students learn from it
         models = [teacher] if (teacher.name, teacher.seed) not in skip else []

@@ -8,12 +8,14 @@ tokenized to ``seq_len`` ids). A ``DatasetDict`` with ``train`` and ``test`` spl
 split; a single ``Dataset`` (or a ``DatasetDict`` of one split) is split stratified by ``seed``.
 
 ``harness validate`` checks that the folder is a ``save_to_disk`` folder and that every named column
-is in it (its ``dataset_info.json`` is read, not the rows, and ``datasets`` is not needed); the rows
-are checked when a run loads them. Each bad input is one line naming the folder and the column.
+is in it (its ``dataset_info.json`` is read, and ``datasets`` is not needed for that), then loads the
+rows as a run does (:mod:`harness.preflight`). Each bad input is one line naming the folder and the column.
+A ``ClassLabel`` target keeps its integer ids; :attr:`Dataset.info` names the classes by the label's names.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -64,8 +66,9 @@ Column = Annotated[str, AfterValidator(_known)]
 Columns = Annotated[tuple[str, ...], AfterValidator(_known)]
 
 
-def load(folder: Path) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """The rows of a ``save_to_disk`` folder, and which are test rows where it came split (else None)."""
+def load(folder: Path) -> tuple[pd.DataFrame, np.ndarray | None, dict[str, list[str]]]:
+    """The rows of a ``save_to_disk`` folder, which are test rows where it came split (else None), and the names
+    of each ``ClassLabel`` column's ids."""
     try:
         import datasets
     except ImportError:
@@ -76,16 +79,19 @@ def load(folder: Path) -> tuple[pd.DataFrame, np.ndarray | None]:
         raise HarnessError(f"{folder} is not a folder that datasets' save_to_disk wrote") from None
     except (OSError, ValueError) as exc:
         raise HarnessError(f"{folder}: cannot read the dataset: {one_line(exc)}") from None
+    first = next(iter(found.values())) if isinstance(found, datasets.DatasetDict) and found else found
+    names = {column: list(feature.names) for column, feature in getattr(first, "features", {}).items()
+             if isinstance(feature, datasets.ClassLabel)}
     if not isinstance(found, datasets.DatasetDict):
-        return found.to_pandas(), None
+        return found.to_pandas(), None, names
     if len(found) == 1:
-        return next(iter(found.values())).to_pandas(), None
+        return first.to_pandas(), None, names
     if not {"train", "test"} <= set(found):
         raise HarnessError(f"{folder}: a DatasetDict needs train and test splits (it has "
                            f"{', '.join(map(repr, found))}), or a single split to divide by test_fraction")
     train, test = found["train"].to_pandas(), found["test"].to_pandas()
     is_test = np.r_[np.zeros(len(train), dtype=bool), np.ones(len(test), dtype=bool)]
-    return pd.concat([train, test], ignore_index=True), is_test
+    return pd.concat([train, test], ignore_index=True), is_test, names
 
 
 @DATASETS.register("hf_disk")
@@ -105,24 +111,23 @@ def hf_disk(
                                                                                    "hub id in the local cache")] = None,
     seq_len: Annotated[int, Field(ge=4, le=8192, description="with text: token ids per text, truncated, padded "
                                                              "with 0")] = 64,
-    test_fraction: Annotated[float, Field(gt=0, lt=1, description="share of rows held out for testing (stratified) "
-                                                                  "unless the folder has train and test splits")]
-    = 0.2,
-    standardize: Annotated[bool, Field(description="scale numeric features by the training split's mean and std")]
-    = True,
-    dropna: Annotated[bool, Field(description="drop rows with a missing value (else a missing value is an error)")]
-    = False,
+    test_fraction: Annotated[table_steps.TestFraction, Field(description="share of rows held out for testing "
+                                                                         "(stratified) unless the folder has train "
+                                                                         "and test splits")] = 0.2,
+    standardize: table_steps.Standardize = True,
+    dropna: table_steps.DropNA = False,
 ) -> Dataset:
     """A ``save_to_disk`` folder's rows as a ``table`` (numeric and categorical features) or, with ``text``, as a
     ``text_table`` (token ids)."""
     if (text is None) != (tokenizer is None):
         raise HarnessError(f"{path}: text: and tokenizer: go together (given only "
                            f"{'text' if tokenizer is None else 'tokenizer'}:)")
-    frame, is_test = load(path)
+    frame, is_test, label_names = load(path)
     if text is None:
-        return table_steps.from_frame("hf_disk", path, frame, target=target, features=features,
-                                      categorical=categorical, test_fraction=test_fraction, seed=seed,
-                                      standardize=standardize, dropna=dropna, is_test=is_test)
+        return _named(table_steps.from_frame("hf_disk", path, frame, target=target, features=features,
+                                             categorical=categorical, test_fraction=test_fraction, seed=seed,
+                                             standardize=standardize, dropna=dropna, is_test=is_test),
+                      label_names.get(target))
     assert tokenizer is not None
     if features is not None or categorical:
         raise HarnessError(f"{path}: with text: the texts are the input: leave out features: and categorical:")
@@ -132,5 +137,14 @@ def hf_disk(
     if dropna:
         kept = frame[[text, target]].notna().all(axis=1).to_numpy()
         frame, is_test = frame[kept].reset_index(drop=True), None if is_test is None else is_test[kept]
-    return text_steps.from_frame("hf_disk", path, frame, text=text, target=target, tokenizer=tokenizer,
-                                 seq_len=seq_len, test_fraction=test_fraction, seed=seed, is_test=is_test)
+    return _named(text_steps.from_frame("hf_disk", path, frame, text=text, target=target, tokenizer=tokenizer,
+                                        seq_len=seq_len, test_fraction=test_fraction, seed=seed, is_test=is_test),
+                  label_names.get(target))
+
+
+def _named(data: Dataset, names: list[str] | None) -> Dataset:
+    """``data`` with its classes recorded by their ``ClassLabel`` names, and the folder's id of each (``class_ids``)."""
+    if names is None:
+        return data
+    classes = [names[int(value)] if 0 <= int(value) < len(names) else str(value) for value in data.info["classes"]]
+    return dataclasses.replace(data, info={**data.info, "classes": classes, "class_ids": data.info["classes"]})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,10 +49,37 @@ def to_dataset(
     )
 
 
-def given_split(path: Path, is_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices of train and test where the data came split; an empty side is one line."""
-    train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
+def split_rows(path: Path, y: np.ndarray, classes: list[Any], test_fraction: float, seed: int,
+               is_test: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of train and test of a user's file: stratified by ``seed``, or as ``is_test`` says where the
+    data came split; one line naming the file when a side is empty or a class misses either side.
+
+    >>> train, test = split_rows(Path("t.csv"), np.array([0, 1] * 5), ["a", "b"], 0.2, seed=0)
+    >>> len(train), len(test)
+    (8, 2)
+    >>> split_rows(Path("t.csv"), np.array([0, 0, 0, 1]), ["a", "b"], 0.5, seed=0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    harness.errors.HarnessError: t.csv: too few rows to split with test_fraction=0.5: 4 rows, class 'b' has 1; ...
+    """
+    counts = np.bincount(y, minlength=len(classes))
+    if is_test is None:
+        n_test = math.ceil(test_fraction * len(y))
+        if counts.min() < 2 or n_test < len(classes) or len(y) - n_test < len(classes):
+            rarest = int(counts.argmin())
+            raise HarnessError(f"{path}: too few rows to split with test_fraction={test_fraction}: {len(y)} rows, "
+                               f"class {classes[rarest]!r} has {counts[rarest]}; every class needs a row in train "
+                               f"and in test")
+        train, test, _, _ = stratified_split(np.arange(len(y)), y, test_fraction=test_fraction, seed=seed,
+                                             name=str(path))
+        why = f"too few rows to split with test_fraction={test_fraction}"
+    else:
+        train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
+        why = "the data came split"
     for part, rows in (("train", train), ("test", test)):
         if not len(rows):
             raise HarnessError(f"{path}: the {part} split has no rows")
-    return train, test
+        if missing := sorted(set(range(len(classes))) - set(y[rows].tolist())):
+            count = int(counts[missing[0]])
+            raise HarnessError(f"{path}: {why}: class {classes[missing[0]]!r} ({count} row{'' if count == 1 else 's'}) "
+                               f"has none in the {part} split; every class needs a row in train and in test")
+    return np.sort(train), np.sort(test)

@@ -10,14 +10,13 @@ feature names after one-hot, the mean and std of each standardised feature, the 
 rows dropped.
 
 ``harness validate`` checks the file's extension, that every named column exists (from the header) and
-that the target holds two classes at least (its column is read); the other checks of the rows run when a
-run loads them, before the run directory is made.
-Each bad input is one line naming the file and the column.
+that the target holds two classes at least (its column is read), each naming the field; then it loads
+the rows as a run does (:mod:`harness.preflight`), so the checks of the rows (a column that is not numbers,
+a missing value, too few rows for the split) are one line there too, naming the file and the column.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,7 +26,7 @@ import torch
 from pydantic import AfterValidator, Field, ValidationInfo
 
 from harness.data.base import DATASETS, Dataset
-from harness.data.split import given_split, stratified_split
+from harness.data.split import split_rows
 from harness.data.table_io import EXTENSIONS, columns_of, read_table, supported
 from harness.errors import HarnessError
 from harness.registry import did_you_mean
@@ -64,6 +63,9 @@ def _two_classes(target: str, info: ValidationInfo) -> str:
 Column = Annotated[str, AfterValidator(_known)]
 Columns = Annotated[tuple[str, ...], AfterValidator(_known)]
 Target = Annotated[str, AfterValidator(_known), AfterValidator(_two_classes)]
+TestFraction = Annotated[float, Field(gt=0, lt=1, description="share of rows held out for testing (stratified)")]
+Standardize = Annotated[bool, Field(description="scale numeric features by the training split's mean and std")]
+DropNA = Annotated[bool, Field(description="drop rows with a missing value (else a missing value is an error)")]
 
 
 @DATASETS.register("table")
@@ -77,12 +79,9 @@ def table(
     features: Annotated[Columns | None, Field(description="the feature columns; default: every column but target")]
     = None,
     categorical: Annotated[Columns, Field(description="feature columns of categories, one-hot encoded")] = (),
-    test_fraction: Annotated[float, Field(gt=0, lt=1, description="share of rows held out for testing (stratified)")]
-    = 0.2,
-    standardize: Annotated[bool, Field(description="scale numeric features by the training split's mean and std")]
-    = True,
-    dropna: Annotated[bool, Field(description="drop rows with a missing value (else a missing value is an error)")]
-    = False,
+    test_fraction: TestFraction = 0.2,
+    standardize: Standardize = True,
+    dropna: DropNA = False,
 ) -> Dataset:
     """Your own table: one row per example, the ``target`` column's classes, numeric and categorical features.
 
@@ -116,7 +115,7 @@ def from_frame(name: str, path: Path, frame: pd.DataFrame, *, target: str, featu
             raise HarnessError(f"{path}: feature column {column!r} is not numbers ({frame[column].dtype}, e.g. "
                                f"{example!r:.40}): declare it in categorical: to one-hot encode it, "
                                f"or leave it out of features:")
-    train, test = _split(path, y, classes, test_fraction, seed) if is_test is None else given_split(path, is_test)
+    train, test = split_rows(path, y, classes, test_fraction, seed, is_test)
     x_train, x_test, info = _encode(frame.iloc[train], frame.iloc[test], names, categorical, standardize)
     info = {"path": str(path), "target": target, "classes": classes, "rows": len(frame), "rows_dropped": dropped,
             **info}
@@ -146,7 +145,8 @@ def _missing(path: Path, frame: pd.DataFrame, dropna: bool) -> tuple[pd.DataFram
         return frame.reset_index(drop=True), 0
     if not dropna:
         column = str(counts[counts > 0].index[0])
-        raise HarnessError(f"{path}: column {column!r} has {int(counts[column])} missing values "
+        count = int(counts[column])
+        raise HarnessError(f"{path}: column {column!r} has {count} missing value{'' if count == 1 else 's'} "
                            f"(set dropna: true to drop those rows)")
     kept = frame.dropna().reset_index(drop=True)
     return kept, len(frame) - len(kept)
@@ -170,26 +170,6 @@ def _plain(value: Any) -> Any:
     """A JSON-native value: an integral float as an int (``1.0`` -> ``1``), numpy scalars as Python ones."""
     value = value.item() if isinstance(value, np.generic) else value
     return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _split(path: Path, y: np.ndarray, classes: list[Any], test_fraction: float,
-           seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices of train and test, stratified; one line when a class misses either side."""
-    counts = np.bincount(y, minlength=len(classes))
-    n_test = math.ceil(test_fraction * len(y))
-    if counts.min() < 2 or n_test < len(classes) or len(y) - n_test < len(classes):
-        rarest = int(counts.argmin())
-        raise HarnessError(f"{path}: too few rows to split with test_fraction={test_fraction}: {len(y)} rows, "
-                           f"class {classes[rarest]!r} has {counts[rarest]}; every class needs a row in train "
-                           f"and in test")
-    train, test, _, _ = stratified_split(np.arange(len(y)), y, test_fraction=test_fraction, seed=seed,
-                                         name=f"table {path}")
-    for part, rows in (("train", train), ("test", test)):
-        if missing := sorted(set(range(len(classes))) - set(y[rows].tolist())):
-            raise HarnessError(f"{path}: too few rows to split with test_fraction={test_fraction}: class "
-                               f"{classes[missing[0]]!r} ({counts[missing[0]]} rows) has none in the {part} "
-                               f"split; every class needs a row in train and in test")
-    return np.sort(train), np.sort(test)
 
 
 def _encode(train: pd.DataFrame, test: pd.DataFrame, names: list[str], categorical: tuple[str, ...],

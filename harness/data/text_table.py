@@ -5,10 +5,11 @@ read from the local Hugging Face cache, never downloaded) into ``seq_len`` int64
 special tokens added, truncated, padded with 0 (the tokenizer's pad id must be 0, as in BERT's
 WordPiece). The ``target`` column's values are the classes, mapped to ids 0..K-1 in sorted order (as
 text). The rows are split stratified by ``seed``. Pair it with an ``hf`` model whose vocabulary is
-the tokenizer's; a token id beyond the model's vocabulary is one line when the model meets it.
+the tokenizer's: ``harness validate`` and a run compare the two before training (``harness.models.hf.fits``).
 
-``harness validate`` checks the file's extension and that the two columns exist (the header is read);
-the rows and the tokenizer are checked when a run loads them, each bad input one line naming it.
+``harness validate`` checks the file's extension and that the two columns exist (the header is read),
+then loads the rows and the tokenizer as a run does (:mod:`harness.preflight`): each bad input one line
+naming it.
 :attr:`Dataset.info` says the class of each id, the tokenizer's vocabulary size and how many texts
 were longer than ``seq_len`` (truncated).
 """
@@ -16,7 +17,6 @@ were longer than ``seq_len`` (truncated).
 from __future__ import annotations
 
 import functools
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,8 +26,8 @@ import torch
 from pydantic import AfterValidator, Field
 
 from harness.data.base import DATASETS, Dataset
-from harness.data.split import given_split, stratified_split
-from harness.data.table import Column, unknown_column
+from harness.data.split import split_rows
+from harness.data.table import Column, TestFraction, unknown_column
 from harness.data.table_io import EXTENSIONS, read_table, supported
 from harness.errors import HarnessError, one_line
 from harness.paths import FOLDER_OR_ID
@@ -78,21 +78,6 @@ def classes(path: Path, values: list[str], target: str) -> tuple[np.ndarray, lis
     return np.array([ids[v] for v in values], dtype=np.int64), labels
 
 
-def split(path: Path, y: np.ndarray, labels: list[str], test_fraction: float,
-          seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices of train and test, stratified; one line when a class cannot be in both."""
-    counts = np.bincount(y, minlength=len(labels))
-    n_test = math.ceil(test_fraction * len(y))
-    if counts.min() < 2 or n_test < len(labels) or len(y) - n_test < len(labels):
-        rarest = int(counts.argmin())
-        raise HarnessError(f"{path}: too few rows to split with test_fraction={test_fraction}: {len(y)} rows, "
-                           f"class {labels[rarest]!r} has {counts[rarest]}; every class needs a row in train "
-                           f"and in test")
-    train, test, _, _ = stratified_split(np.arange(len(y)), y, test_fraction=test_fraction, seed=seed,
-                                         name=f"text_table {path}")
-    return np.sort(train), np.sort(test)
-
-
 @DATASETS.register("text_table")
 def text_table(
     *,
@@ -105,8 +90,7 @@ def text_table(
                                                                             "folder), or a hub id in the local cache "
                                                                             "(never downloaded)")],
     seq_len: Annotated[int, Field(ge=4, le=8192, description="token ids per text: truncated, padded with 0")] = 64,
-    test_fraction: Annotated[float, Field(gt=0, lt=1, description="share of rows held out for testing (stratified)")]
-    = 0.2,
+    test_fraction: TestFraction = 0.2,
 ) -> Dataset:
     """Texts of a table as token ids, its ``target`` as classes, split into train and test by ``seed``."""
     return from_frame("text_table", path, read_table(path), text=text, target=target, tokenizer=tokenizer,
@@ -121,9 +105,9 @@ def from_frame(name: str, path: Path, frame: pd.DataFrame, *, text: str, target:
             raise HarnessError(f"{path}: {problem}")
     for column in (text, target):
         if missing := int(frame[column].isna().sum()):
-            raise HarnessError(f"{path}: column {column!r} has {missing} missing values")
+            raise HarnessError(f"{path}: column {column!r} has {missing} missing value{'' if missing == 1 else 's'}")
     y, labels = classes(path, frame[target].astype(str).tolist(), target)
-    train, test = split(path, y, labels, test_fraction, seed) if is_test is None else given_split(path, is_test)
+    train, test = split_rows(path, y, labels, test_fraction, seed, is_test)
     found = load_tokenizer(tokenizer)
     texts = frame[text].astype(str).tolist()
     x_train = tokenize(found, [texts[i] for i in train], seq_len, tokenizer)

@@ -6,11 +6,12 @@
 """
 
 from harness.models import cnn, hf, minilm, mlp, resnet
-from harness.models.base import ARCHITECTURES, INJECTED
+from harness.models.base import ARCHITECTURES, FIT_CHECKS, INJECTED
 from harness.models.checkpoint import load_state_dict_file, load_weights, save_safetensors
 
 __all__ = [
     "ARCHITECTURES",
+    "FIT_CHECKS",
     "INJECTED",
     "cnn",
     "hf",

@@ -14,9 +14,12 @@ vector L2-normalised (as ``minilm``), and ignores the classes. ``layers: k`` kee
 transformer layers with their weights (a truncated copy, as DistilBERT starts): a student from the
 teacher's folder with ``layers: 1`` is a one-layer copy to distil.
 
-A token id beyond the model's vocabulary (a tokenizer that is not the model's) is one line naming the
-id and the model's ``vocab_size``, at the first forward pass that meets it (on CPU; CUDA reports it as
-a device-side assertion).
+A tokenizer that is not the model's is one line at ``harness validate`` and before a run trains
+anything: the dataset's token ids (those its tokenizer gives, and those it holds) must be within the
+model's ``vocab_size`` (:func:`fits`). Two tokenizers of the same size that number words differently
+cannot be told apart this way. A token id beyond the vocabulary met later (a dataset of another
+architecture's ids) is one line at the forward pass that meets it (on CPU; CUDA reports it as a
+device-side assertion).
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ import torch.nn.functional as F
 from pydantic import AfterValidator, Field
 from torch import nn
 
+from harness.data.base import Dataset
 from harness.errors import HarnessError, one_line
-from harness.models.base import ARCHITECTURES
+from harness.models.base import ARCHITECTURES, fit_check
 from harness.paths import FOLDER_OR_ID
 
 _PATH_LIKE = ("/", "./", "../", "~", ".\\")
@@ -67,20 +71,28 @@ def not_cached(what: str, name: str, exc: BaseException) -> HarnessError:
                         f"with network, or give a folder) ({one_line(exc)[:120]})")
 
 
-def load_encoder(model: str) -> nn.Module:
-    """transformers' ``AutoModel`` for ``model`` (a folder or a cached hub id), read from local files only."""
-    from transformers import AutoConfig, AutoModel
+def load_config(model: str) -> Any:
+    """transformers' ``PretrainedConfig`` of ``model`` (a folder or a cached hub id), from local files only."""
+    from transformers import AutoConfig
     from transformers.utils import logging as hf_logging
 
     source = locate(model)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
-        config = AutoConfig.from_pretrained(source, local_files_only=True)
+        return AutoConfig.from_pretrained(source, local_files_only=True)
     except (OSError, ValueError) as exc:
         if source == model and not Path(model).is_dir():
             raise not_cached("hf: model", model, exc) from None
         raise HarnessError(f"hf: cannot read the config of {source}: {one_line(exc)}") from None
+
+
+def load_encoder(model: str) -> nn.Module:
+    """transformers' ``AutoModel`` for ``model`` (a folder or a cached hub id), read from local files only."""
+    from transformers import AutoModel
+
+    config = load_config(model)
+    source = locate(model)
     try:
         encoder = AutoModel.from_pretrained(source, config=config, local_files_only=True)
     except (OSError, ValueError) as exc:
@@ -156,22 +168,46 @@ Layers = Annotated[int | None, Field(ge=1, le=1000, description="keep only the f
                                                                 "weights (default: all)")]
 
 
+def mismatch(config: Any, model: str, input_shape: tuple[int, ...], num_classes: int, task: str,
+             layers: int | None, token_ids: int | None = None) -> str | None:
+    """What keeps ``model`` (its ``config``) from taking the dataset, as one line, or None: inputs that are not
+    token ids, a classification without classes, a ``seq_len`` beyond its positions, more ``layers`` than it has,
+    or token ids (``token_ids``: one more than the largest the dataset can hold) beyond its vocabulary."""
+    if len(input_shape) != 1:
+        return (f"hf: takes token ids of shape (seq_len,), the dataset gives {input_shape}: "
+                f"use a text dataset (text_table, stdlib_sentences)")
+    if task == "classification" and num_classes < 2:
+        return f"hf: task classification needs a dataset with classes (it has {num_classes}): use task: embedding"
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is not None and input_shape[0] > positions:
+        return f"hf: seq_len {input_shape[0]} is longer than {model} takes (max_position_embeddings {positions})"
+    count = getattr(config, "num_hidden_layers", None)
+    if layers is not None and count is not None and layers > count:
+        return f"hf: layers={layers}, but {model} has {count} (allowed: 1..{count})"
+    vocab = getattr(config, "vocab_size", None)
+    if token_ids is not None and vocab is not None and token_ids > vocab:
+        return (f"hf: the dataset's token ids go up to {token_ids - 1}, beyond the vocabulary of {model} "
+                f"(vocab_size {vocab}): the dataset's tokenizer is not the model's")
+    return None
+
+
+@fit_check("hf")
+def fits(data: Dataset, model: str, task: str = "classification", layers: int | None = None) -> str | None:
+    """At ``harness validate`` and before a run builds anything: :func:`mismatch` against the loaded dataset, whose
+    token ids are those its tokenizer can give (``token_range``) and those it holds."""
+    high = None
+    if data.token_range is not None and data.x_train.dtype == torch.int64:
+        high = max(data.token_range[1], int(data.x_train.max()) + 1, int(data.x_test.max()) + 1)
+    return mismatch(load_config(model), model, data.input_shape, data.num_classes, task, layers, high)
+
+
 @ARCHITECTURES.register("hf")
 def hf(input_shape: tuple[int, ...], num_classes: int, model: Model, task: Task = "classification",
        layers: Layers = None) -> nn.Module:
     """A Hugging Face encoder on token ids (B, seq_len), truncated to ``layers``, with a head for ``task``."""
-    if len(input_shape) != 1:
-        raise HarnessError(f"hf: takes token ids of shape (seq_len,), the dataset gives {input_shape}: "
-                           f"use a text dataset (text_table, stdlib_sentences)")
-    if task == "classification" and num_classes < 2:
-        raise HarnessError(f"hf: task classification needs a dataset with classes (it has {num_classes}): "
-                           f"use task: embedding")
+    if problem := mismatch(load_config(model), model, input_shape, num_classes, task, layers):
+        raise HarnessError(problem)
     encoder = load_encoder(model)
-    positions = getattr(encoder.config, "max_position_embeddings", None)
-    if positions is not None and input_shape[0] > positions:
-        raise HarnessError(f"hf: seq_len {input_shape[0]} is longer than {model} takes "
-                           f"(max_position_embeddings {positions})")
     if layers is not None:
         truncate(encoder, layers)
     return TextEncoder(encoder, num_classes if task == "classification" else None, model).eval()
-

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Any
 
 from harness.manifest import Manifest
@@ -49,7 +50,8 @@ def _hardware_value(hardware: dict[str, Any], key: str) -> str:
 
 
 def machine_lines(manifest: Manifest) -> tuple[str, ...]:
-    """The machine the run measured on ("CPU: ...", "Cores: ..."), its commit and its A/A noise floor."""
+    """The machine the run measured on ("CPU: ...", "Cores: ..."), its commit, the ``--set`` overrides the suite
+    was run with (only when there were any) and its A/A noise floor."""
     hardware = manifest.hardware.model_dump()
     if not hardware.get("cores") and hardware.get("cores_logical"):
         physical = hardware.get("cores_physical")
@@ -57,7 +59,21 @@ def machine_lines(manifest: Manifest) -> tuple[str, ...]:
     lines = [f"{label}: {_hardware_value(hardware, key)}" for label, key in MACHINE
              if hardware.get(key) or key not in ("driver", "cuda")]
     floor = noise.sentence(noise.noise_floor(manifest), detail=True)
-    return (*lines, f"Commit: {manifest.git_commit or 'unknown'}", floor)
+    return (*lines, f"Commit: {manifest.git_commit or 'unknown'}", *overrides_line(manifest), floor)
+
+
+def overrides_line(manifest: Manifest) -> tuple[str, ...]:
+    """The ``--set KEY=VALUE`` overrides the run was made with, as they would be typed again; none: nothing.
+
+    >>> from harness.manifest import parse
+    >>> overrides_line(parse({"schema_version": 3, "run_id": "r1", "status": "complete", "suite_name": "q",
+    ...                       "suite_hash": "ab", "suite": {}, "overrides": ["measure.batch_sizes=[1,8]", "seeds=[0]"]},
+    ...                      "m.json"))
+    ("Overrides: --set 'measure.batch_sizes=[1,8]' --set 'seeds=[0]'",)
+    """
+    if not manifest.overrides:
+        return ()
+    return ("Overrides: " + " ".join(f"--set {shlex.quote(o)}" for o in manifest.overrides),)
 
 
 def teacher_outputs(manifest: Manifest) -> str | None:
@@ -99,7 +115,8 @@ def architectures(manifest: Manifest) -> dict[str, str]:
 
 def data_section(manifest: Manifest) -> Section | None:
     """What a user's data file held and what loading it did (the manifest's ``dataset_info``): the file, its
-    rows, the target's class labels by id, and whether the features were standardised; None without one."""
+    rows, its content's sha256, the target's class labels by id, and whether the features were standardised;
+    None without one."""
     info = manifest.dataset_info
     if not info:
         return None
@@ -108,6 +125,11 @@ def data_section(manifest: Manifest) -> Section | None:
             + (f" ({dropped} with missing values dropped, dropna: true)" if dropped else "")
             + (f", target {info['target']}" if info.get("target") else "")
             + (f", {len(info['features'])} features" if info.get("features") else "") + "."]
+    digests = [f"{name} {digest[:12]}" for name, digest in (info.get("sha256") or {}).items()
+               if isinstance(digest, str)]
+    if digests:
+        said.append(f"Content sha256 (first 12 hex digits; whole in the manifest, and in every cache key): "
+                    f"{', '.join(digests)}.")
     if info.get("standardized"):
         said.append("Features standardised with the training split's mean and standard deviation (each feature's, "
                     "in the manifest's dataset_info).")

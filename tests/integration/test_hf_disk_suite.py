@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.cache import ModelCache
-from harness.runner import load_dataset, run_suite
+from harness.cache import ModelCache, content_digest
+from harness.preflight import load_dataset
+from harness.runner import run_suite
 from harness.store import load_results, read_manifest
 from harness.suite import load_suite
 from tests.conftest import ROOT
@@ -50,7 +51,8 @@ def test_a_suite_runs_on_a_save_to_disk_folder_as_on_the_same_table(tmp_path: Pa
     data = load_dataset(suite)
     assert (len(data.y_train), len(data.y_test), data.input_shape) == (133, 45, (13,))
     assert data.name == "hf_disk" and data.info["classes"] == ["class_0", "class_1", "class_2"]
-    assert read_manifest(run.run_dir).dataset_info == data.info
+    digest = content_digest(tmp_path / "wine")  # the folder's: each file's sha256 by its relative path
+    assert read_manifest(run.run_dir).dataset_info == {**data.info, "sha256": {"path": digest}}
     from harness.data.table import table
 
     same = table(seed=0, path=ROOT / "examples" / "data" / "wine.csv", target="cultivar", test_fraction=0.25)

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,6 +77,42 @@ def test_collect_only_lists_the_gates_without_running(pytester: pytest.Pytester)
     result.stdout.fnmatch_lines(["*gated.yaml::teacher::accuracy", "*gated.yaml::teacher::size_bytes",
                                  "*gated.yaml::small::accuracy", "*gated.yaml::small::size_bytes",
                                  "4 tests collected*"])
+
+
+def test_harness_set_changes_the_suite_the_items_and_gates_come_from(pytester: pytest.Pytester, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch):
+    """--harness-set as harness run --set: one more gate is one more item per model; the run is made of the
+    changed suite (its manifest records the overrides); a looser bound passes."""
+    from types import SimpleNamespace
+
+    gated = ("-p", "no:cacheprovider", "--harness-suite", str(FIXTURES / "gated.yaml"))
+    listed = pytester.runpytest_inprocess(*gated, "--co", "-q", "--harness-baseline", "unread",
+                                          "--harness-set", "gates.latency_p50_ms={max_regression_pct: 10}")
+    listed.stdout.fnmatch_lines(["*gated.yaml::teacher::latency_p50_ms", "*gated.yaml::small::latency_p50_ms",
+                                 "6 tests collected*"])
+    base, cand = _hand_made(tmp_path, candidate_accuracy=0.25)
+    measured: list[tuple[str, ...]] = []
+
+    def measure(suite: Any, *args: object) -> SimpleNamespace:
+        measured.append(suite.overrides)
+        return SimpleNamespace(run_dir=cand)
+
+    monkeypatch.setattr("harness.runner.run_suite", measure)
+    overrides = ["gates.accuracy.max_regression=0.9", "gates.size_bytes.max_regression_pct=50"]
+    judged = pytester.runpytest_inprocess(*gated, "--harness-baseline", str(base),
+                                          *(arg for o in overrides for arg in ("--harness-set", o)))
+    judged.assert_outcomes(passed=4)  # small::accuracy fails with the file's bound of 0.05
+    assert measured == [tuple(overrides)]
+
+
+def test_a_bad_harness_set_is_one_line_and_a_nonzero_exit(pytester: pytest.Pytester):
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(FIXTURES / "gated.yaml"),
+                                          "--harness-baseline", "unread", "--harness-set", "measure.batch_size=[1]")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    errors = [line for line in result.stdout.lines if line.startswith("--set ")]
+    assert len(errors) == 1 and errors[0].startswith("--set measure.batch_size=[1]: measure.batch_size: unknown key")
+    assert errors[0].endswith("did you mean batch_sizes?)")
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
 def test_the_suite_alone_is_a_usage_error(pytester: pytest.Pytester):

@@ -3,13 +3,15 @@ MLP teacher that classifies it as well as scikit-learn's own models do on the sa
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 import yaml
 
 from harness.cache import ModelCache
-from harness.runner import load_dataset, run_suite
+from harness.preflight import load_dataset
+from harness.runner import run_suite
 from harness.store import load_results
 from harness.suite import load_suite
 from tests.conftest import ROOT
@@ -52,7 +54,10 @@ def test_the_table_example_s_teacher_is_as_good_as_scikit_learn_s_models(tmp_pat
     from harness.store import read_manifest
 
     manifest = read_manifest(run.run_dir)
-    assert manifest.dataset_info == data.info
+    digest = hashlib.sha256(Path(data.info["path"]).read_bytes()).hexdigest()
+    assert manifest.dataset_info == {**data.info, "sha256": {"path": digest}}
     (section,) = [s for s in build_report(rows, manifest).sections if s.title == "Data"]
     assert section.tables[0].rows == (("0", "class_0"), ("1", "class_1"), ("2", "class_2"))
     assert section.paragraphs[0].endswith("178 rows, target cultivar, 13 features.")
+    assert section.paragraphs[1] == f"Content sha256 (first 12 hex digits; whole in the manifest, and in every " \
+                                    f"cache key): path {digest[:12]}."

@@ -229,8 +229,8 @@ def _suite_with_dataset(tmp_path: Path, module: str, dataset: str):
 ])
 def test_whatever_a_dataset_raises_is_one_harness_error_line(tmp_path: Path, body: str, expected: str) -> None:
     """A user's loader may raise anything (a path typed ``str`` is not checked by validate): one line, exit 2."""
+    from harness.preflight import load_dataset
     from harness.registry import extra_sys_path
-    from harness.runner import load_dataset
 
     suite = _suite_with_dataset(tmp_path, f"def load(*, seed: int, path: str = 'x'):\n{body}\n",
                                 "{name: 'loaders_xyz:load', path: no-such-file.csv}")
@@ -240,8 +240,8 @@ def test_whatever_a_dataset_raises_is_one_harness_error_line(tmp_path: Path, bod
 
 
 def test_a_path_parameter_reaches_the_dataset_as_a_path(tmp_path: Path) -> None:
+    from harness.preflight import load_dataset
     from harness.registry import extra_sys_path
-    from harness.runner import load_dataset
 
     module = ("from pathlib import Path\nfrom harness.data import DATASETS\n"
               "def load(*, seed: int, path: Path, shape: tuple[int, ...] = (1,)):\n"

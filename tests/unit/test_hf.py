@@ -58,8 +58,9 @@ def test_layers_keeps_the_first_layers_with_their_weights(bert: Path):
     per_layer = sum(p.numel() for p in full.encoder.encoder.layer[1].parameters())
     assert sum(p.numel() for p in short.parameters()) == sum(p.numel() for p in full.parameters()) - per_layer
     assert full.encoder.pooler is None  # BERT's pooler is unused: dropped, not counted
-    with pytest.raises(HarnessError, match=r"^hf: layers=3, but the model has 2 \(allowed: 1..2\)$"):
+    with pytest.raises(HarnessError) as info:
         _hf(bert, layers=3)
+    assert str(info.value) == f"hf: layers=3, but {bert} has 2 (allowed: 1..2)"
 
 
 def test_a_folder_without_config_json_is_one_line_naming_it(tmp_path: Path):
@@ -132,3 +133,62 @@ def test_harness_validate_refuses_a_model_folder_without_config_json(tmp_path: P
         load_suite(tmp_path / "suite.yaml")
     assert str(info.value) == (f"{tmp_path / 'suite.yaml'}:5: students[0].params.model: {tmp_path / 'empty'} has "
                                "no config.json: not a model folder (save_pretrained writes one)")
+
+
+def _text_suite(folder: Path, model: str, tokenizer: str, **student: str) -> Path:
+    """A text_table suite beside its data: an hf teacher of ``model`` on texts that ``tokenizer`` tokenizes."""
+    from tests.tiny_text import sentences
+
+    sentences(rows=30).to_csv(folder / "texts.csv", index=False)
+    extra = "".join(f", {key}: {value}" for key, value in student.items())
+    (folder / "suite.yaml").write_text(
+        f"name: s\ndataset: {{name: text_table, path: texts.csv, text: sentence, target: topic, "
+        f"tokenizer: {tokenizer}, seq_len: 12}}\n"
+        f"teacher: {{arch: hf, params: {{model: {model}}}, pretrained: true}}\n"
+        f"students:\n  - {{name: h, init: teacher, method: {{name: scratch, epochs: 1}}{extra}}}\n")
+    return folder / "suite.yaml"
+
+
+def _validate(suite: Path) -> tuple[int, str]:
+    import contextlib
+    import io
+
+    from harness.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["validate", str(suite)])
+    return code, (out.getvalue() + err.getvalue()).strip()
+
+
+def test_harness_validate_refuses_a_tokenizer_that_is_not_the_model_s(tmp_path: Path):
+    """The tokenizer gives ids up to len(VOCAB) - 1; a model with a smaller vocabulary cannot take them: one line
+    at validate time naming the model and both sizes, before a run trains anything."""
+    from harness.preflight import checked_dataset
+    from harness.suite import load_suite
+    from tests.tiny_text import save_tokenizer
+
+    save_tokenizer(tmp_path / "tok")
+    save_bert(tmp_path / "small", vocab_size=20, tokenizer=False)
+    suite = _text_suite(tmp_path, "small", "tok")
+    code, text = _validate(suite)
+    assert code == 2 and text == (f"{suite}: teacher: hf: the dataset's token ids go up to {len(VOCAB) - 1}, beyond "
+                                  f"the vocabulary of {tmp_path / 'small'} (vocab_size 20): the dataset's tokenizer "
+                                  f"is not the model's")
+    with pytest.raises(HarnessError, match=r"^teacher: hf: the dataset's token ids go up to"):
+        checked_dataset(load_suite(suite))  # what a run calls before its run directory exists
+    save_bert(tmp_path / "same", tokenizer=False)
+    code, text = _validate(_text_suite(tmp_path, "same", "tok"))
+    assert code == 0 and text.endswith("data: 24 train / 6 test, input (12,), 3 classes, 30 rows in texts.csv"), text
+
+
+def test_harness_validate_refuses_more_layers_than_the_model_has(tmp_path: Path):
+    from tests.tiny_text import save_tokenizer
+
+    save_tokenizer(tmp_path / "tok")
+    save_bert(tmp_path / "bert", tokenizer=False)
+    suite = _text_suite(tmp_path, "bert", "tok")
+    suite.write_text(suite.read_text().replace("init: teacher, method", "arch: hf, params: {model: bert, layers: 3}, "
+                                                                         "method"))
+    code, text = _validate(suite)
+    assert code == 2 and text == f"{suite}: student h: hf: layers=3, but {tmp_path / 'bert'} has 2 (allowed: 1..2)"

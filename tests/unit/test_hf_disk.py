@@ -69,6 +69,28 @@ def test_a_dataset_dict_with_train_and_test_keeps_its_split(tmp_path: Path):
                                                        0.5 / math.sqrt(1.25), 1.5 / math.sqrt(1.25)])
 
 
+def test_a_class_label_target_keeps_its_ids_and_records_its_names(tmp_path: Path):
+    """A ClassLabel column is read as its integer ids; the report's classes are its names, by id."""
+    features = datasets.Features({"a": datasets.Value("float64"),
+                                  "kind": datasets.ClassLabel(names=["neg", "neu", "pos"])})
+    rows = {"a": [float(i) for i in range(12)], "kind": [2, 0, 1, 2] * 3}
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(tmp_path / "labels"))
+    ds = _load(tmp_path / "labels", test_fraction=0.25)
+    assert ds.num_classes == 3 and ds.info["classes"] == ["neg", "neu", "pos"] and ds.info["class_ids"] == [0, 1, 2]
+    assert sorted(ds.y_train.tolist() + ds.y_test.tolist()) == sorted(rows["kind"])
+
+
+def test_a_split_folder_needs_every_class_on_both_sides(tmp_path: Path):
+    train = {"a": [0.0, 1.0, 2.0, 3.0], "kind": ["x", "y", "x", "z"]}
+    test = {"a": [10.0, 11.0], "kind": ["x", "y"]}
+    datasets.DatasetDict(train=datasets.Dataset.from_dict(train),
+                         test=datasets.Dataset.from_dict(test)).save_to_disk(str(tmp_path / "lopsided"))
+    with pytest.raises(HarnessError) as info:
+        _load(tmp_path / "lopsided")
+    assert str(info.value) == (f"{tmp_path / 'lopsided'}: the data came split: class 'z' (1 row) has none in the "
+                               f"test split; every class needs a row in train and in test")
+
+
 def test_dropna_drops_rows_of_either_split(tmp_path: Path):
     train = {"a": [0.0, None, 2.0, 3.0, 4.0], "kind": ["x", "y", "x", "y", "y"]}
     test = {"a": [10.0, None, 11.0], "kind": ["x", "x", "y"]}

@@ -6,6 +6,7 @@ kd-16's latency at 64 failed and it has no peak memory at all.
 
 from __future__ import annotations
 
+import html
 import math
 
 import pandas as pd
@@ -220,6 +221,20 @@ def test_markdown_sections() -> None:
     assert "- latency_p50_ms (kd-16): error: timed out after 60 s" in md
     assert "- flops (all models): not measured" in md
     assert md.index("## Failures and skips") < md.index("## Findings")
+
+
+def test_the_overrides_a_run_was_made_with_are_shown_in_both_renderings() -> None:
+    run = manifest(overrides=["measure.batch_sizes=[1,8]", "students[0].method.epochs=5"])
+    line = "Overrides: --set 'measure.batch_sizes=[1,8]' --set 'students[0].method.epochs=5'"
+    md, page = report_md(results(), run), report_html(results(), run)
+    assert f"- Commit: 4eb73ab\n- {line}\n" in md
+    assert f"<li>{html.escape(line)}</li>" in page
+
+
+def test_a_run_without_overrides_shows_no_overrides_line() -> None:
+    assert MANIFEST.overrides == []
+    for shown in (report_md(results()), report_html(results()), report_md(results(), BARE)):
+        assert "Overrides:" not in shown and "--set" not in shown
 
 
 def test_failures_section_omitted_when_all_ok() -> None:

@@ -83,7 +83,7 @@ def test_dropna_drops_the_rows_with_a_missing_value_and_counts_them(tmp_path: Pa
     rows = [*ROWS, {"a": None, "b": 1, "shape": "round", "tag": "t10", "label": "x"},
             {"a": 1.0, "b": 0, "shape": None, "tag": "t11", "label": "x"}]
     file = _write(tmp_path, rows)
-    with pytest.raises(HarnessError, match=r"t\.csv: column 'a' has 1 missing values \(set dropna: true"):
+    with pytest.raises(HarnessError, match=r"t\.csv: column 'a' has 1 missing value \(set dropna: true"):
         _load(file, features=("a", "b"))
     ds = _load(file, features=("a", "b"), dropna=True)
     assert ds.info["rows_dropped"] == 1 and ds.info["rows"] == 11  # shape is no feature: its gap does not count
@@ -157,6 +157,39 @@ def test_harness_validate_refuses_a_target_with_one_class(tmp_path: Path):
         load_suite(_suite(tmp_path, "{name: table, path: t.csv, target: label, seed: 0}"))
     assert str(caught.value).endswith("dataset.target: target 'label' has 1 class ('x'): a classifier needs at "
                                       "least two")
+
+
+@pytest.mark.parametrize(("rows", "dataset", "message"), [
+    ([*ROWS[:4], {**ROWS[0], "label": "z"}], "{name: table, path: t.csv, target: label, features: [a], seed: 0}",
+     "t.csv: too few rows to split with test_fraction=0.2: 5 rows, class 'z' has 1; every class needs a row in "
+     "train and in test"),
+    ([{**row, "a": None} if i == 2 else row for i, row in enumerate(ROWS)],
+     "{name: table, path: t.csv, target: label, features: [a], seed: 0}",
+     "t.csv: column 'a' has 1 missing value (set dropna: true to drop those rows)"),
+    (ROWS, "{name: table, path: t.csv, target: label, seed: 0}",
+     "t.csv: feature column 'shape' is not numbers (str, e.g. 'round'): declare it in categorical: to one-hot "
+     "encode it, or leave it out of features:"),
+])
+def test_harness_validate_reads_the_rows(tmp_path: Path, rows: list[dict[str, object]], dataset: str, message: str):
+    """harness validate loads the data as a run would: a problem with the rows is one line, exit 2, and the
+    suite's file names it; good rows are valid, and validate says how they were split."""
+    import contextlib
+    import io
+
+    from harness.cli import main
+
+    _write(tmp_path, rows)
+    suite = _suite(tmp_path, dataset)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        assert main(["validate", str(suite)]) == 2
+    assert out.getvalue().strip() == f"{suite}: {tmp_path / message}"
+    _write(tmp_path, ROWS)
+    suite = _suite(tmp_path, "{name: table, path: t.csv, target: label, features: [a, b], seed: 0}")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["validate", str(suite)]) == 0
+    assert out.getvalue().splitlines()[-1] == "  data: 8 train / 2 test, input (2,), 2 classes, 10 rows in t.csv"
 
 
 def test_the_suite_resolves_the_path_from_its_folder(tmp_path: Path):

@@ -102,7 +102,7 @@ def test_missing_texts_are_one_line(folder: Path, tmp_path: Path):
     frame = sentences()
     frame.loc[3, "sentence"] = None
     frame.to_csv(tmp_path / "gaps.csv", index=False)
-    with pytest.raises(HarnessError, match=r"gaps.csv: column 'sentence' has 1 missing values$"):
+    with pytest.raises(HarnessError, match=r"gaps.csv: column 'sentence' has 1 missing value$"):
         _load(folder, str(tmp_path / "gaps.csv"))
 
 
@@ -136,3 +136,26 @@ def test_a_frame_written_by_pandas_with_an_index_column_still_reads(folder: Path
     sentences().to_csv(tmp_path / "indexed.csv")
     assert pd.read_csv(tmp_path / "indexed.csv").columns[0] == "Unnamed: 0"
     assert _load(folder, str(tmp_path / "indexed.csv")).num_classes == 3
+
+
+@pytest.mark.parametrize(("frame", "message"), [
+    (sentences().assign(topic="food"), "target 'topic' has 1 class ('food'): a classifier needs at least two"),
+    (sentences(rows=5), "too few rows to split with test_fraction=0.2: 5 rows, class 'tech' has 1; every class "
+                        "needs a row in train and in test"),
+])
+def test_harness_validate_reads_the_rows(folder: Path, tmp_path: Path, frame: pd.DataFrame, message: str):
+    """harness validate loads the texts as a run would: one class, or too few rows, is one line, exit 2."""
+    import contextlib
+    import io
+
+    from harness.cli import main
+
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(f"name: t\ndataset: {{name: text_table, path: bad.csv, text: sentence, target: topic, "
+                     f"tokenizer: {folder}/tok}}\nteacher: {{arch: hf, params: {{model: {folder}/bert}}, "
+                     f"pretrained: true}}\nstudents: [{{name: s, init: teacher, method: {{name: as_is}}}}]\n")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        assert main(["validate", str(suite)]) == 2
+    assert out.getvalue().strip() == f"{suite}: {tmp_path / 'bad.csv'}: {message}"
