@@ -20,12 +20,13 @@ from torch import nn
 
 from harness.errors import HarnessError
 from harness.methods.base import BuildContext, method
+from harness.registry import did_you_mean
 from harness.train import TrainParams, fit
 
 
 class EmbedDistillParams(TrainParams):
     loss: Literal["cosine", "mse"] = "cosine"
-    #: parameters whose names start with one of these stay as they are (``[bert.embeddings]``: the student keeps
+    #: parameters whose names start with one of these stay as they are (``[encoder.embeddings]``: the student keeps
     #: the teacher's token embeddings, and training skips the largest tensor's gradient and optimizer state)
     freeze: list[str] = []
 
@@ -35,6 +36,10 @@ def freeze(model: nn.Module, prefixes: tuple[str, ...]) -> int:
 
     >>> freeze(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)), ("0.",))
     2
+    >>> freeze(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)), ("2.weight",))
+    Traceback (most recent call last):
+    harness.errors.HarnessError: freeze ['2.weight']: no parameter name starts with these (the model's start with \
+0.bias, 0.weight, 1.bias, 1.weight; did you mean 1.weight?)
     """
     frozen = 0
     for name, parameter in model.named_parameters():
@@ -42,7 +47,11 @@ def freeze(model: nn.Module, prefixes: tuple[str, ...]) -> int:
             parameter.requires_grad_(False)
             frozen += 1
     if prefixes and not frozen:
-        raise HarnessError(f"freeze {list(prefixes)}: no parameter name starts with these")
+        names = [name for name, _ in model.named_parameters()]
+        modules = sorted({".".join(name.split(".")[:2]) for name in names})
+        raise HarnessError(f"freeze {list(prefixes)}: no parameter name starts with these (the model's start with "
+                           f"{', '.join(modules[:8])}{', ...' if len(modules) > 8 else ''}"
+                           f"{did_you_mean(prefixes[0], modules)})")
     return frozen
 
 

@@ -10,6 +10,9 @@ hidden states over the non-padding tokens, L2-normalised (384 values).
 ``layers: k`` keeps the first k of the 6 transformer layers (with their
 pretrained weights, the usual start of a layer-truncated student, as in
 DistilBERT); the embeddings and the pooling are the teacher's.
+
+It is ``arch: hf`` (:mod:`harness.models.hf`) with ``task: embedding`` on the package's folder: the same
+pooling, truncation and checks, and BERT's pooler (unused by the embedding) dropped and not counted.
 """
 
 from __future__ import annotations
@@ -19,13 +22,12 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-import torch
-import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
 from harness.errors import HarnessError
 from harness.models.base import ARCHITECTURES
+from harness.models.hf import hf
 
 LAYERS = 6
 
@@ -48,43 +50,12 @@ def tokenizer() -> Any:
     return AutoTokenizer.from_pretrained(str(model_dir()))
 
 
-class SentenceEncoder(nn.Module):
-    """A BERT encoder with mean pooling over non-padding tokens and L2 normalisation."""
-
-    def __init__(self, bert: nn.Module):
-        super().__init__()
-        self.bert = bert
-
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        mask = (input_ids != 0).to(torch.int64)
-        hidden = self.bert(input_ids=input_ids, attention_mask=mask).last_hidden_state
-        weights = mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-        return F.normalize(pooled, p=2, dim=1)
-
-
-def truncate(encoder: SentenceEncoder, layers: int) -> SentenceEncoder:
-    """Keep the first ``layers`` transformer layers of ``encoder`` (in place) and return it."""
-    bert: Any = encoder.bert
-    stack = bert.encoder.layer
-    if not 1 <= layers <= len(stack):
-        raise HarnessError(f"minilm: layers={layers}, but the model has {len(stack)} (allowed: 1..{len(stack)})")
-    bert.encoder.layer = nn.ModuleList(list(stack)[:layers])
-    bert.config.num_hidden_layers = layers
-    return encoder
-
-
 @ARCHITECTURES.register("minilm")
 def minilm(input_shape: tuple[int, ...], num_classes: int,
            layers: Annotated[int, Field(ge=1, le=LAYERS)] = LAYERS) -> nn.Module:
     """all-MiniLM-L6-v2 with its pretrained weights, truncated to its first ``layers`` layers.
 
-    ``input_shape`` is (seq_len,) of token ids; ``num_classes`` is unused (it embeds, 384 values).
+    It is ``arch: hf`` with ``task: embedding`` on the package's folder. ``input_shape`` is (seq_len,) of
+    token ids; ``num_classes`` is unused (it embeds, 384 values).
     """
-    from transformers import AutoModel
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    bert = AutoModel.from_pretrained(str(model_dir()))
-    return truncate(SentenceEncoder(bert).eval(), layers)
+    return hf(input_shape, num_classes, model=str(model_dir()), task="embedding", layers=layers)
