@@ -48,7 +48,10 @@ def check_fit(suite: Suite, data: Dataset) -> None:
     models = [("teacher", suite.teacher.arch, suite.teacher.params)]
     models += [(f"student {s.name}", s.arch, s.params) for s in suite.students]
     for who, arch, params in models:
-        check = FIT_CHECKS.get(arch) if arch is not None and ARCHITECTURES.get(arch) else None
+        if arch is None:  # a program checkpoint: the model itself, nothing to check
+            continue
+        ARCHITECTURES.get(arch)  # a module:attr architecture's module imported: it may register its check
+        check = FIT_CHECKS.get(arch)
         key = json.dumps([arch, params], sort_keys=True, default=str)
         if check is None or key in seen:
             continue

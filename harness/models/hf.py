@@ -87,11 +87,12 @@ def load_config(model: str) -> Any:
         raise HarnessError(f"hf: cannot read the config of {source}: {one_line(exc)}") from None
 
 
-def load_encoder(model: str) -> nn.Module:
-    """transformers' ``AutoModel`` for ``model`` (a folder or a cached hub id), read from local files only."""
+def load_encoder(model: str, config: Any = None) -> nn.Module:
+    """transformers' ``AutoModel`` for ``model`` (a folder or a cached hub id), read from local files only;
+    ``config``: its :func:`load_config`, where the caller read it already."""
     from transformers import AutoModel
 
-    config = load_config(model)
+    config = load_config(model) if config is None else config
     source = locate(model)
     try:
         encoder = AutoModel.from_pretrained(source, config=config, local_files_only=True)
@@ -118,10 +119,9 @@ def layer_stack(encoder: nn.Module) -> tuple[nn.Module, str, nn.ModuleList]:
 
 
 def truncate(encoder: nn.Module, layers: int) -> nn.Module:
-    """Keep the first ``layers`` transformer layers of ``encoder`` (in place) and return it."""
+    """Keep the first ``layers`` transformer layers of ``encoder`` (in place) and return it; ``layers`` is
+    1..num_hidden_layers (:func:`mismatch` says so before the model is loaded)."""
     parent, name, stack = layer_stack(encoder)
-    if not 1 <= layers <= len(stack):
-        raise HarnessError(f"hf: layers={layers}, but the model has {len(stack)} (allowed: 1..{len(stack)})")
     setattr(parent, name, nn.ModuleList(list(stack)[:layers]))
     _config(encoder).num_hidden_layers = layers
     return encoder
@@ -205,9 +205,10 @@ def fits(data: Dataset, model: str, task: str = "classification", layers: int | 
 def hf(input_shape: tuple[int, ...], num_classes: int, model: Model, task: Task = "classification",
        layers: Layers = None) -> nn.Module:
     """A Hugging Face encoder on token ids (B, seq_len), truncated to ``layers``, with a head for ``task``."""
-    if problem := mismatch(load_config(model), model, input_shape, num_classes, task, layers):
+    config = load_config(model)
+    if problem := mismatch(config, model, input_shape, num_classes, task, layers):
         raise HarnessError(problem)
-    encoder = load_encoder(model)
+    encoder = load_encoder(model, config)
     if layers is not None:
         truncate(encoder, layers)
     return TextEncoder(encoder, num_classes if task == "classification" else None, model).eval()
