@@ -11,12 +11,18 @@ A student's baseline is what it must beat to be worth its method:
 
 Rows (per seed, seed ``s`` of the student against seed ``s`` of the baseline,
 or the teacher's one seed): ``accuracy_gain_vs_baseline`` with a paired
-bootstrap interval over examples, and ``mcnemar_p_vs_baseline``. Across
-seeds, :func:`pooled` gives the one call a report makes: the mean gain over
-seeds with a bootstrap over examples (the same examples for every seed) and
-McNemar on the discordant pairs of all seeds (:mod:`harness.measure.paired_quality`);
-reports adjust those p-values across the run's students with Holm's method.
-Each model is paired in the dtype it was first evaluated in (the one it was built in).
+bootstrap interval over examples, and ``mcnemar_p_vs_baseline``: one seed
+against one seed, the exact McNemar test. Across seeds, :func:`pooled` gives
+the one call a report, compare and the leaderboard make
+(:func:`harness.measure.paired_quality.paired_accuracy`): the unit is the
+test example, counted once whatever the number of seeds. Each side's
+correctness is averaged over its distinct seeds per example (a deterministic
+student's identical seeds count once; the teacher's one seed is not reused as
+new data for every student seed), and the examples' differences are tested
+with the exact sign-flip permutation test, which is McNemar's with one seed a
+side; reports adjust those p-values across the run's students with Holm's
+method. Each model is paired in the dtype it was first evaluated in (the one
+it was built in).
 
 >>> resolved = {"teacher": {"name": "t"}, "students": [
 ...     {"name": "scratch-8", "arch": "cnn1d", "params": {"c": 8}, "init": "random", "method": [{"name": "scratch"}]},
@@ -35,14 +41,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.measure.paired_quality import McNemar, holm, mcnemar, paired_gain
+from harness.measure.paired_quality import McNemar, PairedAccuracy, holm, mcnemar, paired_accuracy, paired_gain
 from harness.measure.quality import Estimate
 from harness.metrics import metric
 from harness.rows import Row, Status
 
 GAIN, MCNEMAR = "accuracy_gain_vs_baseline", "mcnemar_p_vs_baseline"
 #: how reports name the test behind a clear call
-TEST_NAME = "exact McNemar, Holm-adjusted"
+TEST_NAME = "exact paired test over test examples (McNemar with one seed a side), Holm-adjusted"
 
 
 def _is_scratch(spec: Mapping[str, Any]) -> bool:
@@ -68,14 +74,18 @@ def baseline_of(resolved: Mapping[str, Any], student: str) -> str:
 
 @dataclass(frozen=True)
 class AgainstBaseline:
-    """One student against its baseline: each seed's gain and test, and the seeds pooled."""
+    """One student against its baseline: each seed's gain and McNemar test, and the call over every seed
+    (:func:`~harness.measure.paired_quality.paired_accuracy`: each test example once)."""
 
     student: str
     baseline: str
     seeds: tuple[int, ...]
     per_seed: tuple[tuple[Estimate, McNemar], ...]
-    gain: Estimate
-    test: McNemar
+    test: PairedAccuracy
+
+    @property
+    def gain(self) -> Estimate:
+        return self.test.gain
 
 
 def of_model(predictions: pd.DataFrame, model: str, dtype: str | None = None) -> pd.DataFrame:
@@ -98,8 +108,9 @@ def _correctness(predictions: pd.DataFrame, model: str) -> dict[int, np.ndarray]
 
 def pooled(predictions: pd.DataFrame, student: str, baseline: str) -> AgainstBaseline | None:
     """``student`` against ``baseline`` from a run's predictions; None when either has none (not measured,
-    failed, or a run written before predictions were kept). A baseline with one seed (the teacher) is
-    paired with every seed of the student."""
+    failed, or a run written before predictions were kept). Per seed, seed ``s`` of the student meets seed
+    ``s`` of the baseline, or a baseline's one seed (the teacher); the call takes every seed of each side, each
+    test example once (:func:`~harness.measure.paired_quality.paired_accuracy`)."""
     mine, theirs = _correctness(predictions, student), _correctness(predictions, baseline)
     if not mine or not theirs:
         return None
@@ -110,9 +121,8 @@ def pooled(predictions: pd.DataFrame, student: str, baseline: str) -> AgainstBas
     if any(a.shape != b.shape for a, b in pairs):
         return None
     per_seed = tuple((paired_gain(a, b), mcnemar(a, b)) for a, b in pairs)
-    student_all, baseline_all = np.stack([a for a, _ in pairs]), np.stack([b for _, b in pairs])
-    return AgainstBaseline(student, baseline, seeds, per_seed, paired_gain(student_all, baseline_all),
-                           mcnemar(student_all, baseline_all))
+    every = paired_accuracy(np.stack([mine[s] for s in seeds]), np.stack(list(theirs.values())))
+    return AgainstBaseline(student, baseline, seeds, per_seed, every)
 
 
 def holm_adjusted(results: Sequence[AgainstBaseline]) -> dict[str, float]:

@@ -96,6 +96,11 @@ class Manifest(BaseModel):
     #: serving scenarios: the load generator's wake-up lateness and each capacity search, as
     #: :class:`harness.measure.serving.LoadLog` writes it (None: no server cell)
     loadgen: dict[str, Any] | None = None
+    #: how busy the machine was while the run measured, as :class:`harness.measure.machine_load.LoadRecorder`
+    #: writes it (other processes' CPU share, steal, load average, throttling, ``contended`` and its ``reason``);
+    #: None in runs before it and where the cells were not timed on this host; read it with
+    #: :func:`harness.measure.machine_load.contention`
+    machine_load: dict[str, Any] | None = None
     #: what loading a user's data file learned (harness.data.base.Dataset.info: its rows, the target's class
     #: labels by id, the standardisation statistics); empty for a built-in dataset
     dataset_info: dict[str, Any] = Field(default_factory=dict)

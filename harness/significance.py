@@ -5,10 +5,10 @@ change is real. :mod:`harness.compare` turns these into verdicts.
 The test follows what each side holds:
 
 - accuracy, where both runs kept per-example predictions of the model on the
-  same test examples (same examples, same labels): the exact McNemar test,
-  paired by example, one-sided in each direction, on the discordant pairs of
-  every seed both runs have (seed s of the baseline against seed s of the
-  candidate) (:func:`paired_accuracy`);
+  same test examples (same examples, same labels): the exact paired test over
+  test examples, one-sided in each direction, each example counted once
+  whatever the seeds (:func:`paired_accuracy`; the exact McNemar test with one
+  seed a side);
 - statistics of the latency samples (p50, p90, mean, throughput, ...):
   Mann-Whitney U on the medians of the paired rounds (schema 3: samples of
   one round share the machine's moment, so they are not independent), or on
@@ -180,27 +180,27 @@ def _by_seed(side: Side, cell: Cell) -> dict[int, pd.DataFrame]:
 
 
 def paired_accuracy(cell: Cell, baseline: Side, candidate: Side) -> tuple[float, float, str] | None:
-    """For an accuracy cell whose model both sides kept predictions of on the same test examples: one-sided exact
-    McNemar p-values that the candidate is worse, and better, and the test's name; None otherwise. Pairs are
-    (seed, example) of the seeds both sides have; ``c`` counts the candidate wrong where the baseline was right,
-    ``b`` the reverse, and under H0 each discordant pair goes either way with probability 1/2."""
-    from scipy import stats
+    """For an accuracy cell whose model both sides kept predictions of on the same test examples: one-sided
+    p-values that the candidate is worse, and better, and the test's name; None otherwise. The unit is the test
+    example, counted once (:func:`harness.measure.paired_quality.paired_accuracy`): each side's correctness is
+    averaged over its distinct seeds (a cached model's rerun, or a deterministic method's seeds, predict
+    identically and count once), and with one seed a side the test is the exact McNemar test."""
+    from harness.measure.paired_quality import paired_accuracy as paired_test
 
     if cell.metric.name != "accuracy":
         return None
     before, after = _by_seed(baseline, cell), _by_seed(candidate, cell)
-    seeds = sorted(set(before) & set(after))
-    same = all(before[s][k].reset_index(drop=True).equals(after[s][k].reset_index(drop=True))
-               for s in seeds for k in ("example", "label"))
-    if not seeds or not same:
+    if not before or not after:
         return None
-    old = np.concatenate([before[s]["correct"].to_numpy(dtype=bool) for s in seeds])
-    new = np.concatenate([after[s]["correct"].to_numpy(dtype=bool) for s in seeds])
-    b, c = int((new & ~old).sum()), int((~new & old).sum())
-    n = b + c
-    worse, better = (float(stats.binom.sf(k - 1, n, 0.5)) if n else 1.0 for k in (c, b))
-    over = f" over {len(seeds)} seeds" if len(seeds) > 1 else ""
-    return worse, better, f"exact McNemar, {n} discordant pairs{over}"
+    first = next(iter(before.values()))
+    same = all(side[s][k].reset_index(drop=True).equals(first[k].reset_index(drop=True))
+               for side in (before, after) for s in side for k in ("example", "label"))
+    if not same:
+        return None
+    old, new = (np.stack([side[s]["correct"].to_numpy(dtype=bool) for s in sorted(side)]) for side in (before, after))
+    found = paired_test(new, old)
+    seeds = f", {len(before)} vs {len(after)} seeds" if len(before) > 1 or len(after) > 1 else ""
+    return found.p_worse, found.p_better, f"{found.test}, {found.discordant} examples differ{seeds}"
 
 
 def bound_only(rows: pd.DataFrame) -> str:

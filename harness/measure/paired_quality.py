@@ -11,11 +11,13 @@ that and have far more power than comparing two intervals:
 - :func:`paired_gain`: the student's accuracy minus the baseline's, with a
   percentile bootstrap 95% interval that resamples test *examples* (the same
   resample for both models, so the pairing is kept).
-- Several seeds: seed ``s`` of the student is paired with seed ``s`` of the
-  baseline on every example. McNemar pools the discordant pairs of all seeds
-  (each (seed, example) is a pair); the gain is the mean over seeds of each
-  seed's gain, and its bootstrap resamples examples, the same examples for
-  every seed (an example hard for one seed is hard for the others).
+- :func:`paired_accuracy`: several seeds on either side. The unit is still
+  the test example, counted once: seeds repeat a training procedure on the
+  same examples and are not new data (pooling (seed, example) pairs would
+  count each example once per seed, and the teacher's one seed once per
+  student seed). Each side's correctness is averaged over its distinct seeds
+  per example and the examples' differences are tested by the exact
+  sign-flip permutation test, which is McNemar's with one seed a side.
 - :func:`holm`: Holm's step-down adjustment of the p-values of a run's
   students, so that "clearly better" holds for all of them together at 5%.
 - :func:`ece`: expected calibration error, 15 equal-width confidence bins,
@@ -66,9 +68,12 @@ def _pairs(student: np.ndarray, baseline: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def mcnemar(student: np.ndarray, baseline: np.ndarray) -> McNemar:
-    """The exact McNemar test of two models' correctness on the same examples, (seeds, examples) each:
-    p = min(1, 2 * P(X <= min(b, c))) for X ~ Binomial(b + c, 1/2); 1 when no pair is discordant."""
+    """The exact McNemar test of two models' correctness on the same examples, one seed each:
+    p = min(1, 2 * P(X <= min(b, c))) for X ~ Binomial(b + c, 1/2); 1 when no pair is discordant. Several seeds
+    are :func:`paired_accuracy`'s: pooling (seed, example) pairs would count each example once per seed."""
     s, base = _pairs(student, baseline)
+    if s.shape[0] > 1:
+        raise ValueError(f"McNemar pairs one seed against one seed ({s.shape[0]} given): use paired_accuracy")
     b, c = int((s & ~base).sum()), int((~s & base).sum())
     n = b + c
     p = 1.0 if n == 0 else min(1.0, 2.0 * float(stats.binom.cdf(min(b, c), n, 0.5)))
@@ -226,8 +231,8 @@ def paired_accuracy(student: np.ndarray, baseline: np.ndarray, resamples: int = 
         upper = float(stats.beta.ppf(0.975, 1, d.size))  # Clopper-Pearson upper end for 0 of n
         low, high = float(d.mean()) - upper, float(d.mean()) + upper
     gain = Estimate(float(d.mean()), low, high, int(d.size))
-    return PairedAccuracy(gain, float(d[d > 0].sum()), float(abs(d[d < 0].sum())), p_better, p_worse, (n_s, n_b), how,
-                          int(np.count_nonzero(d)))
+    b, c = (float(abs(scaled[side].sum())) / (n_s * n_b) for side in (scaled > 0, scaled < 0))
+    return PairedAccuracy(gain, b, c, p_better, p_worse, (n_s, n_b), how, int(np.count_nonzero(d)))
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:

@@ -66,8 +66,8 @@ def _closing(floor: noise.NoiseFloor, calls: Calls | None = None) -> str:
              if floor.pct is None else "a speed difference is called clear only when the two 95% intervals do not "
              f"overlap and it exceeds the run's A/A noise floor ({noise.format_pct(floor.pct)})")
     if calls is not None:
-        return (f"Accuracy is called clearly better or worse only when the exact McNemar test on the same test "
-                f"examples, Holm-adjusted across the run's {calls.across}, "
+        return (f"Accuracy is called clearly better or worse only when the exact paired test on the same test "
+                f"examples (each example once, whatever the seeds; McNemar with one seed a side), Holm-adjusted across the run's {calls.across}, "
                 f"gives p < {ALPHA:g} ({TEST_NAME}); {speed}.")
     if floor.pct is None:
         return ("A difference is called clear only when the two 95% intervals do not overlap; this run has no A/A "
@@ -84,8 +84,13 @@ def paired_sentence(name: str, baseline: str, call: Call) -> str:
     shown = p_is(call.adjusted_p)
     shown += "" if shown.startswith("p <") else f" {'<' if call.adjusted_p < ALPHA else '>='} {ALPHA:g}"
     return (f"{name} vs its baseline, {baseline}: gain {pp(result.gain.value)} pp (95% interval {call.interval}) "
-            f"on {result.gain.n} test examples{seeds}; exact McNemar on {test.n} discordant pairs ({test.b} for, "
-            f"{test.c} against), Holm-adjusted {shown}: {tail}.")
+            f"on {result.gain.n} test examples{seeds}; {test.test} on {test.discordant} examples where they differ "
+            f"({_worth(test.b)} for, {_worth(test.c)} against), Holm-adjusted {shown}: {tail}.")
+
+
+def _worth(examples: float) -> str:
+    """Examples' worth of evidence: a count with one seed a side (7), a fraction over seeds (6.4)."""
+    return f"{examples:g}" if float(examples).is_integer() else f"{examples:.1f}"
 
 
 def _paired_accuracy(students: list[str], calls: Calls, label: dict[str, str]) -> list[str]:

@@ -58,10 +58,11 @@ CHANGE_RULE = ("The interval of the accuracy change runs from the student's low 
 UNPAIRED_NOTE = (f"Accuracy is compared with the teacher's from the two 95% intervals, not paired by test example: "
                  f"{WHY_NONE}, so no paired test (exact McNemar on the same examples) can be made.")
 #: how several seeds of a student combine in its paired call
-SEEDS_RULE = ("Over several seeds, seed s of a student meets seed s of its baseline (a baseline with one seed, the "
-              "teacher, meets every seed): the gain is the mean of the seeds' gains, its interval a bootstrap over "
-              "test examples, the same examples for every seed, and McNemar counts the discordant pairs of all seeds; "
-              "the table 'Against the baseline, seed by seed' shows each seed.")
+SEEDS_RULE = ("Over several seeds, each test example counts once: each side's correctness is averaged over its "
+              "distinct seeds on that example, the gain is the mean of the examples' differences, its interval a "
+              "bootstrap over examples (over seeds, then examples, where a side has several), and the exact sign-flip "
+              "test over examples decides (McNemar's test with one seed a side); the table 'Against the baseline, "
+              "seed by seed' shows each seed.")
 
 
 def cell(df: pd.DataFrame) -> tuple[str, int] | None:
@@ -177,7 +178,8 @@ def _rule(floor: noise.NoiseFloor) -> str:
 def paired_rule(floor: noise.NoiseFloor, across: str) -> str:
     """The rule under a paired headline, naming the test."""
     return (f"Verdicts: {_speed_rule(floor, '95% interval')}; more or less accurate than its baseline only when the "
-            "exact McNemar test on the test examples where the student and its baseline disagree, Holm-adjusted "
+            "exact paired test on the test examples where the student and its baseline disagree (each example "
+            "once, whatever the seeds), Holm-adjusted "
             f"across the run's {across}, gives p < 0.05 ({TEST_NAME}); anything "
             "else is within the noise. A student's baseline is the scratch student of its architecture, else the "
             "teacher (or the one the suite names). The gain is the student's accuracy minus its baseline's on the "

@@ -4,14 +4,14 @@ A student's baseline is the scratch student of its architecture, else the
 teacher, or the one the suite names (:func:`harness.against_baseline.baseline_of`).
 Both are scored on the same test examples, so the call is paired:
 
-- the gain is the student's accuracy minus the baseline's, with a paired
-  bootstrap 95% interval over examples;
-- the test is the exact McNemar test on the examples where the two disagree;
-- over several seeds, seed ``s`` of the student meets seed ``s`` of its
-  baseline (a baseline with one seed, the teacher, meets every seed): the gain
-  is the mean of the seeds' gains, its bootstrap resamples examples (the same
-  examples for every seed), and McNemar counts the discordant pairs of all
-  seeds (:func:`harness.against_baseline.pooled`);
+- the unit is the test example, counted once whatever the number of seeds:
+  each side's correctness is averaged over its distinct seeds per example
+  (:func:`harness.measure.paired_quality.paired_accuracy`);
+- the gain is the mean of the examples' differences, with a bootstrap 95%
+  interval over examples (over seeds, then examples, where a side has several
+  seeds), Clopper-Pearson where no example differs;
+- the test is the exact sign-flip permutation test over the examples, which
+  with one seed a side is the exact McNemar test;
 - the p-values of the run's students (one per student and dtype evaluated)
   are adjusted together with Holm's method, and a student is called more or
   less accurate only when its adjusted p is under 5%.

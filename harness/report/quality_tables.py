@@ -28,11 +28,13 @@ MAX_CLASSES = 10
 SEEDS_TITLE = "Against the baseline, seed by seed"
 CLASSES_TITLE = "Classes compression costs most"
 SEEDS_INTRO = ("Each seed of a student against the same seed of its baseline (a baseline with one seed, the teacher, "
-               "against every seed), then how the seeds combine: the pooled gain is the mean of the seeds' gains, its "
-               "95% interval a bootstrap over test examples with the same resample for every seed, and the pooled "
-               "exact McNemar test counts the discordant pairs of all seeds. Only the pooled p-value is Holm-adjusted "
-               "(across the run's {across}) and decides the call. Discordant pairs: for, the student right "
-               "and its baseline wrong; against, the reverse.")
+               "against every seed; exact McNemar), then the call over every seed, where each test example counts "
+               "once: each side's correctness is averaged over its distinct seeds per example, the gain is the mean "
+               "of the examples' differences, and the exact sign-flip test over examples decides (with a bootstrap "
+               "over seeds then examples where both sides have several seeds). Seeds repeat a training procedure on "
+               "the same examples; they are not new examples. Only the call's p-value is Holm-adjusted "
+               "(across the run's {across}) and decides. For / against: examples' worth of evidence for the student "
+               "and for its baseline (per seed, the discordant pairs).")
 
 
 def seeds_section(calls: Calls | None) -> Section | None:
@@ -51,11 +53,11 @@ def seeds_section(calls: Calls | None) -> Section | None:
             interval = f"{pp(gain.ci_low)} to {pp(gain.ci_high)}"
             rows.append((student, result.baseline, str(seed), pp(gain.value), interval, f"{test.b} / {test.c}",
                          format_p(test.p), ""))
-        rows.append((student, result.baseline, f"all {len(result.seeds)}, pooled", pp(result.gain.value),
-                     call.interval, f"{result.test.b} / {result.test.c}", format_p(result.test.p),
+        rows.append((student, result.baseline, f"all {len(result.seeds)}, each example once", pp(result.gain.value),
+                     call.interval, f"{result.test.b:.4g} / {result.test.c:.4g}", format_p(result.test.p),
                      format_p(call.adjusted_p)))
-    columns = ("student", "baseline", "seed", "gain (pp)", "gain 95% CI (pp)", "discordant pairs (for / against)",
-               "McNemar p", "Holm-adjusted p")
+    columns = ("student", "baseline", "seed", "gain (pp)", "gain 95% CI (pp)", "for / against (examples)",
+               "p", "Holm-adjusted p")
     table = Table(columns, tuple(rows))
     return Section(SEEDS_TITLE, (SEEDS_INTRO.format(across=calls.across),), (table,))
 

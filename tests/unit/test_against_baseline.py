@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from harness.against_baseline import GAIN, MCNEMAR, baseline_of, holm_adjusted, pooled, rows
-from harness.measure.paired_quality import mcnemar, paired_gain
 from harness.rows import Row
 from harness.store import RunWriter, frame, load_predictions
 from harness.suite import load_suite
@@ -61,6 +62,12 @@ def _run(seeds: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame(accuracy), pd.concat(parts, ignore_index=True)
 
 
+def _hand_mcnemar(student: np.ndarray, base: np.ndarray) -> tuple[int, int, float]:
+    """b, c and scipy's exact two-sided binomial p on the discordant pairs of one seed each."""
+    b, c = int((student & ~base).sum()), int((~student & base).sum())
+    return b, c, (1.0 if b + c == 0 else stats.binomtest(b, b + c, 0.5).pvalue)
+
+
 def test_each_seed_is_paired_with_the_baseline_s_same_seed_and_the_teacher_with_its_one_seed():
     results, predictions = _run()
     made = frame(rows(RESOLVED, results, predictions))
@@ -68,10 +75,10 @@ def test_each_seed_is_paired_with_the_baseline_s_same_seed_and_the_teacher_with_
     for seed in (0, 1):
         student = predictions[(predictions["model"] == "kd") & (predictions["seed"] == seed)]["correct"].to_numpy()
         base = predictions[(predictions["model"] == "scratch") & (predictions["seed"] == seed)]["correct"].to_numpy()
-        gain, test = paired_gain(student, base), mcnemar(student, base)
-        assert kd.loc[(seed, GAIN), "value"] == pytest.approx(gain.value)
-        assert (kd.loc[(seed, GAIN), "ci_low"], kd.loc[(seed, GAIN), "ci_high"]) == (gain.ci_low, gain.ci_high)
-        assert kd.loc[(seed, MCNEMAR), "value"] == test.p and kd.loc[(seed, MCNEMAR), "n"] == test.n
+        b, c, p = _hand_mcnemar(student, base)
+        assert kd.loc[(seed, GAIN), "value"] == pytest.approx(student.mean() - base.mean())
+        assert kd.loc[(seed, GAIN), "ci_low"] < kd.loc[(seed, GAIN), "value"] < kd.loc[(seed, GAIN), "ci_high"]
+        assert kd.loc[(seed, MCNEMAR), "value"] == pytest.approx(p, rel=1e-12) and kd.loc[(seed, MCNEMAR), "n"] == b + c
     scratch = made[(made["model"] == "scratch") & (made["metric"] == GAIN)]
     teacher = predictions[predictions["model"] == "t"]["correct"].to_numpy()
     mine = predictions[(predictions["model"] == "scratch") & (predictions["seed"] == 1)]["correct"].to_numpy()
@@ -79,17 +86,43 @@ def test_each_seed_is_paired_with_the_baseline_s_same_seed_and_the_teacher_with_
     assert set(made.loc[made["model"] == "t", "status"]) == {"skipped"}
 
 
-def test_the_seeds_pool_into_one_gain_and_one_test_and_holm_adjusts_across_students():
+def test_the_call_counts_each_test_example_once_and_holm_adjusts_across_students():
+    """The call over 3 seeds: each side's correctness averaged per example over its seeds (computed here), the gain
+    their mean difference; Holm across the two students as statsmodels computes it."""
     _, predictions = _run(seeds=3)
     found = pooled(predictions, "kd", "scratch")
     assert found is not None and found.seeds == (0, 1, 2)
-    assert found.gain.value == pytest.approx(np.mean([g.value for g, _ in found.per_seed]))
-    assert (found.test.b, found.test.c) == (sum(t.b for _, t in found.per_seed), sum(t.c for _, t in found.per_seed))
+
+    def mean_correct(model: str) -> np.ndarray:
+        mine = predictions[predictions["model"] == model]
+        return np.mean([mine.loc[mine["seed"] == s, "correct"].to_numpy(dtype=float) for s in sorted(set(mine["seed"]))],
+                       axis=0)
+
+    d = mean_correct("kd") - mean_correct("scratch")
+    assert found.gain.value == pytest.approx(d.mean()) and found.gain.n == 200
+    assert (found.test.b, found.test.c) == pytest.approx((d[d > 0].sum(), -d[d < 0].sum()))
     other = pooled(predictions, "scratch", "t")
     assert other is not None
     adjusted = holm_adjusted([found, other])
-    smaller, larger = sorted([found.test.p, other.test.p])
-    assert sorted(adjusted.values()) == pytest.approx([min(1, 2 * smaller), max(min(1, 2 * smaller), larger)])
+    expected = multipletests([found.test.p, other.test.p], method="holm")[1]
+    assert [adjusted["kd"], adjusted["scratch"]] == pytest.approx(list(expected), abs=1e-12)
+
+
+def test_a_deterministic_student_in_five_seeds_is_one_seed_s_exact_mcnemar_against_the_teacher():
+    """The audit's case: an int8 copy of the teacher is identical in every seed (b=10, c=3 on 200 examples). Pooling
+    5 seeds gave p = 1.6e-05; the examples say p = 0.092 (scipy's exact binomial test), in every seed count."""
+    teacher = np.zeros(200, dtype=bool)
+    teacher[:150] = True
+    copy = teacher.copy()
+    copy[:3], copy[150:160] = False, True  # 3 the teacher gets right and the copy not, 10 the reverse
+    parts = [_predictions("t", 0, teacher)] + [_predictions("int8", s, copy) for s in range(5)]
+    resolved = {"teacher": {"name": "t"}, "students": [{"name": "int8", "init": "teacher",
+                                                       "method": [{"name": "quantize"}]}]}
+    assert baseline_of(resolved, "int8") == "t"
+    found = pooled(pd.concat(parts, ignore_index=True), "int8", "t")
+    assert found is not None and found.seeds == (0, 1, 2, 3, 4)
+    assert found.test.p == pytest.approx(stats.binomtest(3, 13, 0.5).pvalue, rel=1e-9)
+    assert found.test.p == pytest.approx(0.09228515625, rel=1e-9)
 
 
 def test_a_missing_baseline_is_an_error_row_with_the_reason_and_rows_are_made_once():

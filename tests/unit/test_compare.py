@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import itertools
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -114,38 +115,59 @@ def _right_but(wrong: range, examples: int = 200) -> np.ndarray:
     return correct
 
 
+def _accuracy_rows(seeds: dict[str, list[np.ndarray]]) -> dict[str, list[tuple[float, float, float]]]:
+    return {m: [(float(c.mean()), float(c.mean()) - 0.04, float(c.mean()) + 0.04) for c in each]
+            for m, each in seeds.items()}
+
+
 def test_a_planted_accuracy_drop_fails_on_the_exact_mcnemar_test_paired_by_example(tmp_path: Path):
-    # s: the baseline's seeds are wrong on 0-9 and 0-10; the candidate's on 0-19 and on 2-14, 190 and 191:
-    # 10 + 6 pairs against the candidate, 0 + 2 for it, over the 2 seeds both runs have
+    # one seed a side: the baseline is wrong on 0-9, the candidate on 0-19 and 190-191: 10 pairs against the
+    # candidate (10-19), 0 for it, 2 more against (190, 191): b = 0, c = 12
     gates = {"t": ACC_GATE, "s": ACC_GATE}
-    before = {"t": [_right_but(range(0))], "s": [_right_but(range(10)), _right_but(range(11))]}
-    after = {"t": [_right_but(range(0))], "s": [_right_but(range(20)), _right_but([*range(2, 15), 190, 191])]}
-    accuracy = {m: [(float(c.mean()), float(c.mean()) - 0.04, float(c.mean()) + 0.04) for c in seeds]
-                for m, seeds in before.items()}
-    base = make_run(tmp_path, "b", accuracy=accuracy, gates=gates, predictions=before)
-    cand = make_run(tmp_path, "c", gates=gates, predictions=after,
-                    accuracy={m: [(float(c.mean()), float(c.mean()) - 0.04, float(c.mean()) + 0.04) for c in seeds]
-                              for m, seeds in after.items()})
+    before = {"t": [_right_but(range(0))], "s": [_right_but(range(10))]}
+    after = {"t": [_right_but(range(0))], "s": [_right_but([*range(20), 190, 191])]}
+    base = make_run(tmp_path, "b", accuracy=_accuracy_rows(before), gates=gates, predictions=before)
+    cand = make_run(tmp_path, "c", accuracy=_accuracy_rows(after), gates=gates, predictions=after)
     result = compare_runs(base, cand)
     s, t = one(result, "s", "accuracy"), one(result, "t", "accuracy")
-    from scipy.stats import binom
+    from scipy.stats import binomtest
 
-    assert s.test == "exact McNemar, 18 discordant pairs over 2 seeds" and s.verdict == FAIL
-    assert s.p_value == pytest.approx(binom.sf(16 - 1, 18, 0.5))  # one-sided: P(X >= 16), X ~ Binomial(18, 1/2)
-    assert s.note == f"worse by 0.035 (p={s.p_value:.2g} < 0.05)"  # 95% and 94.5% -> 90% and 92.5%
-    assert (t.verdict, t.test, t.p_value) == (PASS, "exact McNemar, 0 discordant pairs", 1.0)
-    text = render_comparison(result)
-    assert "exact McNemar, 18 discordant pairs over 2 seeds" in text
-    assert f"p={s.p_value:.2g} (exact McNemar, 18 discordant pairs over 2 seeds)" in failure_message(result.results)
+    assert s.test == "exact McNemar, 12 examples differ" and s.verdict == FAIL
+    assert s.p_value == pytest.approx(binomtest(12, 12, 0.5, alternative="greater").pvalue)  # 2^-12
+    assert s.note == f"worse by 0.06 (p={s.p_value:.2g} < 0.05)"  # 95% -> 89%
+    assert (t.verdict, t.test, t.p_value) == (PASS, "exact McNemar, 0 examples differ", 1.0)
+    assert "exact McNemar, 12 examples differ" in render_comparison(result)
+    assert f"p={s.p_value:.2g} (exact McNemar, 12 examples differ)" in failure_message(result.results)
     # a candidate without predictions (a run before schema 4), or of another dataset: the unpaired tests
-    unkept = make_run(tmp_path, "u", gates=gates, accuracy={m: [(float(c.mean()), float(c.mean()) - 0.04,
-                                                                  float(c.mean()) + 0.04) for c in seeds]
-                                                             for m, seeds in after.items()})
-    assert one(compare_runs(base, unkept), "s", "accuracy").test == "welch t, 2 vs 2 seeds"
+    two = {"t": [_right_but(range(0))] * 2, "s": [_right_but(range(20))] * 2}
+    unkept = make_run(tmp_path, "u", gates=gates, accuracy=_accuracy_rows({"t": two["t"], "s": [
+        _right_but(range(20)), _right_but(range(22))]}))
+    base2 = make_run(tmp_path, "b2", gates=gates, accuracy=_accuracy_rows({"t": two["t"], "s": [
+        _right_but(range(10)), _right_but(range(11))]}))
+    assert one(compare_runs(base2, unkept), "s", "accuracy").test == "welch t, 2 vs 2 seeds"
     other = make_run(tmp_path, "o", gates=gates, predictions=after, dataset={"name": "digits", "seed": 1},
-                     accuracy={m: [(float(c.mean()), float(c.mean()) - 0.04, float(c.mean()) + 0.04) for c in seeds]
-                               for m, seeds in after.items()})
-    assert one(compare_runs(base, other), "s", "accuracy").test == "welch t, 2 vs 2 seeds"
+                     accuracy=_accuracy_rows(after))
+    assert one(compare_runs(base, other), "s", "accuracy").test.startswith("z, from")  # one seed a side, unpaired
+
+
+def test_seeds_are_averaged_per_example_not_pooled_as_pairs(tmp_path: Path):
+    """2 seeds a side. Per example (computed by hand), the baseline's mean correctness is 0 on 0-9, 1/2 on 10, 1
+    elsewhere; the candidate's (wrong on 0-19 in one seed, on 2-14, 190 and 191 in the other) 1/2 on 0-1, 15-19,
+    190-191, 0 on 2-14. The differences, in halves: +1 twice (0, 1), -1 eight times (10, 15-19, 190, 191), -2 four
+    times (11-14): T = 2 - 8 - 8 = -14 of a possible 18. Listing all 2^14 sign patterns gives the sign-flip p; with
+    seeds on both sides the seeds' bootstrap may only raise it. Pooling (seed, example) pairs instead counted 18
+    discordant pairs, as if there were 18 independent examples."""
+    gates = {"t": ACC_GATE, "s": ACC_GATE}
+    before = {"t": [_right_but(range(0))] * 2, "s": [_right_but(range(10)), _right_but(range(11))]}
+    after = {"t": [_right_but(range(0))] * 2, "s": [_right_but(range(20)), _right_but([*range(2, 15), 190, 191])]}
+    base = make_run(tmp_path, "b", accuracy=_accuracy_rows(before), gates=gates, predictions=before)
+    cand = make_run(tmp_path, "c", accuracy=_accuracy_rows(after), gates=gates, predictions=after)
+    s = one(compare_runs(base, cand), "s", "accuracy")
+    k = np.array([1, 1] + [-1] * 8 + [-2] * 4)
+    totals = np.array([np.dot(signs, np.abs(k)) for signs in itertools.product((1, -1), repeat=k.size)])
+    sign_flip = float(np.mean(totals <= k.sum()))
+    assert s.p_value >= sign_flip - 1e-12 and s.test.endswith("14 examples differ, 2 vs 2 seeds")
+    assert "sign-flip over examples (exact) and a bootstrap over seeds then examples" in s.test
 
 
 def test_a_drop_beyond_the_bound_within_the_seeds_noise_holds(tmp_path: Path):
