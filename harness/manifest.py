@@ -157,8 +157,10 @@ class NoiseFloor:
 
     pct: float | None
     reason: str = ""
-    #: the A/A cell that set the floor (device, threads, dtype, backend, seq_len, batch_size, ratio, ...)
+    #: runs before the pooled floor: the A/A cell that set it (device, threads, dtype, backend, batch_size, ratio, ...)
     cell: Mapping[str, Any] | None = None
+    #: the pooled A/A ratio and its 95% interval, the rounds pooled and the design's rounds (None before them)
+    aa: Mapping[str, Any] | None = None
 
 
 def _switched_off(manifest: Manifest) -> bool:
@@ -185,4 +187,7 @@ def noise_floor(manifest: Manifest) -> NoiseFloor:
     pct = found.get("pct")
     if not isinstance(pct, (int, float)) or not math.isfinite(pct):
         return NoiseFloor(None, f"could not be measured: {found.get('reason') or 'no reason recorded'}")
+    if isinstance(found.get("ratio"), (int, float)):
+        keys = ("ratio", "ci_low", "ci_high", "rounds", "pooled_rounds")
+        return NoiseFloor(float(pct), aa={k: found.get(k) for k in keys})
     return NoiseFloor(float(pct), cell=_widest_cell(found.get("cells")))

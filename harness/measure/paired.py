@@ -13,17 +13,18 @@ block on their pipes. A slow phase then slows a few rounds of every model
 alike, which the ratio of medians cancels.
 
 Each window follows a re-warm (:func:`harness.measure.session.rewarm`) whose
-forwards are not recorded. A batch size stops after ``min_rounds`` rounds
-once every model's median is within ``target_ci`` (95%, from the spread of
-its round medians), or once the models' windows add up to ``max_seconds``
-each, and never before 3 rounds.
+forwards are not recorded. A batch size never stops before ``min_rounds``
+rounds (a true minimum: the time budget cannot cut it short, so every gate
+and interval gets the rounds it was designed for); after that it stops once
+every model's median is within ``target_ci`` (95%, from the spread of its
+round medians), or once the models' windows add up to ``max_seconds`` each.
 
 From the rounds: each model's p50, the median of its round medians, with
-an interval that resamples whole rounds (:func:`harness.measure.stats.round_bootstrap`);
+the order-statistic interval over rounds (:func:`harness.measure.stats.round_interval`);
 ``speedup_vs_teacher``, the median over rounds of each round's ratio of the
 teacher's window median to the model's (:func:`harness.measure.stats.paired_ratio`),
-with the same resampling; and the A/A ratio of the teacher's two copies,
-whose distance from 1 is the run's noise floor (:class:`NoiseFloorLog`).
+with the same interval over the rounds' ratios; and the A/A ratio of the
+teacher's two copies, from which the run's noise floor is made (:class:`NoiseFloorLog`).
 """
 
 from __future__ import annotations
@@ -42,15 +43,13 @@ from harness.measure.gpu import GpuTelemetry, combine_windows
 from harness.measure.latency import LatencySettings
 from harness.measure.loadgen import LoadRun
 from harness.measure.session import CellRequest, Session, to_payload
-from harness.measure.stats import paired_ratio, round_bootstrap
+from harness.measure.stats import paired_ratio, round_interval, round_medians
 from harness.measure.worker import Contestant, WorkerFailed
 from harness.rows import Status
 
 SPEEDUP = "speedup_vs_teacher"
 #: the label of the teacher's second copy, timed against it for the A/A noise floor ("~" is in no model name)
 TWIN_SUFFIX = "~aa"
-#: however tight or spent, a batch size gets at least this many rounds
-FEWEST_ROUNDS = 3
 Z95 = 1.959963984540054
 #: the standard error of a median over that of a mean, for normal data (sqrt(pi / 2))
 MEDIAN_EFFICIENCY = 1.2533141373155001
@@ -125,7 +124,7 @@ class Track:
         self.slots.append(slot)
 
     def p50(self) -> float:
-        """The median of the round medians: the typical window's median (see :func:`round_bootstrap`)."""
+        """The median of the round medians: the typical window's median (see :func:`round_interval`)."""
         return float(np.median(self.medians))
 
     def relative_half_width(self) -> float:
@@ -234,12 +233,13 @@ def _window(player: Player, batch_size: int, slot: int, track: Track) -> str:
 
 
 def _finished(own: list[Track], rounds: int, settings: LatencySettings) -> bool:
-    """Enough rounds at this batch size: the models' budget is spent, or each model's median is tight."""
-    if rounds < FEWEST_ROUNDS:
+    """Enough rounds at this batch size: never before ``min_rounds``; then the models' budget is spent, or each
+    model's median is tight."""
+    if rounds < settings.min_rounds:
         return False
     if sum(t.spent for t in own) >= settings.max_seconds * len(own):
         return True
-    return rounds >= settings.min_rounds and all(
+    return all(
         sum(len(w) for w in t.windows) >= settings.min_iters and t.relative_half_width() <= settings.target_ci
         for t in own)
 
@@ -271,7 +271,7 @@ def _timed(result: BatchResult, track: Track) -> None:
         return
     p50 = None
     if len(track.windows) >= 2:
-        (low, high), _ = round_bootstrap(track.windows)
+        low, high = round_interval(track.medians)
         p50 = (track.p50(), low, high)
     put_latency(result, track.pooled(), p50)
     result.rounds = [r for r, w in enumerate(track.windows) for _ in w]
@@ -302,25 +302,41 @@ def track_ratio(numerator: Track, denominator: Track) -> tuple[float, tuple[floa
     value = paired_ratio(numerator.windows, denominator.windows)
     if len(numerator.windows) < 2:
         return value, (math.nan, math.nan)
-    _, ci = round_bootstrap(numerator.windows, denominator.windows)
-    assert ci is not None
-    return value, ci
+    return value, round_interval(round_ratios(numerator, denominator))
+
+
+def round_ratios(numerator: Track, denominator: Track) -> np.ndarray:
+    """Each shared round's ratio of the two window medians."""
+    return round_medians(numerator.windows) / round_medians(denominator.windows)
 
 
 def _aa(batch_size: int, teacher: Track, twin: Track) -> dict[str, Any]:
     ratio, (low, high) = track_ratio(teacher, twin)
-    pct = 100.0 * max(abs(ratio - 1.0), high - 1.0, 1.0 - low) if not math.isnan(low) else math.nan
-    return {"batch_size": batch_size, "ratio": ratio, "ci_low": low, "ci_high": high, "pct": pct,
-            "rounds": len(teacher.windows)}
+    logs = [float(v) for v in np.log(round_ratios(teacher, twin))]
+    return {"batch_size": batch_size, "ratio": ratio, "ci_low": low, "ci_high": high, "rounds": len(teacher.windows),
+            "log_ratios": logs}
 
 
 class NoiseFloorLog:
     """The A/A ratios of a run, cell by cell, and what they add up to: ``summary()`` is the manifest's
-    ``noise_floor`` (None when the suite turned it off), which :func:`harness.store.noise_floor` reads."""
+    ``noise_floor`` (None when the suite turned it off), which :func:`harness.store.noise_floor` reads.
 
-    METHOD = ("A/A: the teacher timed against a second copy of itself (its own process) in the same paired "
-              "rounds; pct = 100 * the largest of |ratio - 1|, ci_high - 1 and 1 - ci_low over its cells and "
-              "batch sizes")
+    The floor is a property of the machine and the design, not of one interval's end: every A/A round of the run
+    (the teacher's window median over its copy's, in the same round) is pooled, across batch sizes and cells, and
+    the floor is the 95% half-width that a ratio of medians over the run's typical number of rounds ``R`` has on
+    that spread, plus the A/A ratio's own distance from 1 (a systematic difference between two identical
+    processes)::
+
+        pct = 100 * (exp(|median(log r)| + 1.96 * 1.2533 * 1.4826 * MAD(log r) / sqrt(R)) - 1)
+
+    (1.4826 x MAD: the rounds' spread, robust to a slow phase; 1.2533: a median's standard error over a mean's).
+    The extreme end of one batch size's interval, which this replaced, swung from 2.6% to 39.2% over seven
+    unchanged runs: it is the widest of many small-sample intervals, and took every slow phase at its worst.
+    """
+
+    METHOD = ("A/A: the teacher timed against a second copy of itself (its own process) in the same paired rounds; "
+              "every A/A round's log ratio pooled over cells and batch sizes; pct = 100 * (exp(|median| + 1.96 * "
+              "1.2533 * 1.4826 * MAD / sqrt(R)) - 1), R the median number of rounds per batch size")
 
     def __init__(self, enabled: bool):
         self.enabled, self.cells = enabled, list[dict[str, Any]]()
@@ -331,12 +347,31 @@ class NoiseFloorLog:
     def summary(self) -> dict[str, Any] | None:
         if not self.enabled:
             return None
-        known = [c["pct"] for c in self.cells if c["pct"] is not None]
-        if not known:
+        cells = [{k: v for k, v in c.items() if k != "log_ratios"} for c in self.cells]
+        logs = np.array([v for c in self.cells for v in c.get("log_ratios") or [] if v is not None], dtype=float)
+        if logs.size < 2:
             reason = "the teacher was not timed against its twin in any cell" if not self.cells else \
                 "too few rounds for an interval"
-            return {"pct": None, "reason": reason, "method": self.METHOD, "cells": self.cells}
-        return {"pct": round(max(known), 3), "method": self.METHOD, "cells": self.cells}
+            return {"pct": None, "reason": reason, "method": self.METHOD, "cells": cells}
+        return {**floor_of(logs, int(np.median([c["rounds"] for c in self.cells]))), "method": self.METHOD,
+                "cells": cells}
+
+
+def floor_of(log_ratios: np.ndarray, rounds: int) -> dict[str, Any]:
+    """The noise floor (see :class:`NoiseFloorLog`) of pooled A/A log ratios, for a design of ``rounds`` rounds, with
+    the pooled A/A ratio and its order-statistic 95% interval.
+
+    >>> f = floor_of(np.log([1.0, 1.02, 0.98, 1.01, 0.99, 1.0, 1.03, 0.97]), rounds=8)
+    >>> f["pct"], f["ratio"], f["rounds"]
+    (1.941, 1.0, 8)
+    """
+    center = float(np.median(log_ratios))
+    spread = MAD_TO_SD * float(np.median(np.abs(log_ratios - center)))
+    half = Z95 * MEDIAN_EFFICIENCY * spread / math.sqrt(max(rounds, 1))
+    low, high = round_interval(np.exp(log_ratios))
+    return {"pct": round(100.0 * math.expm1(abs(center) + half), 3), "ratio": round(math.exp(center), 4),
+            "ci_low": round(low, 4), "ci_high": round(high, 4), "rounds": rounds, "pooled_rounds": int(log_ratios.size),
+            "spread": round(spread, 5)}
 
 
 def _finite(value: Any) -> Any:

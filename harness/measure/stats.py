@@ -1,11 +1,12 @@
 """Statistics of a latency cell, derived from its raw samples (numpy only; no torch).
 
-Two intervals of the median, for two jobs:
+Intervals of a median:
 
-- :func:`median_ci` (order statistics, distribution-free) costs one sort, so
-  the timing loop uses it to decide when to stop;
-- :func:`bootstrap_median_ci` (percentile bootstrap, seeded) is the interval
-  that is reported, recomputable exactly from the kept samples.
+- :func:`median_ci` (order statistics with exact binomial ranks,
+  distribution-free): over timing rounds (:func:`round_interval`) it is the
+  interval every p50 and ``speedup_vs_teacher`` of paired rounds reports;
+- :func:`bootstrap_median_ci` (percentile bootstrap over samples, seeded):
+  only for a cell timed in a single window, where no rounds exist.
 """
 
 from __future__ import annotations
@@ -46,33 +47,59 @@ class LatencyStats:
     throughput_sps: float
 
 
+def order_ranks(n: int, confidence: float = 0.95) -> tuple[int, int]:
+    """The 1-based ranks ``(j, n + 1 - j)`` of the distribution-free interval of a median from ``n`` values: the
+    largest ``j`` whose exact coverage, P(j <= B <= n - j) for B ~ Binomial(n, 1/2), is at least ``confidence``.
+    Below 6 values no ``j`` reaches 95%: the interval is then [min, max], covering 1 - 2^(1-n) (5 values: 93.75%,
+    4: 87.5%, 3: 75%).
+
+    >>> order_ranks(5), order_ranks(6), order_ranks(8), order_ranks(20), order_ranks(40)
+    ((1, 5), (1, 6), (1, 8), (6, 15), (14, 27))
+    """
+    from scipy import stats
+
+    if n < 1:
+        raise ValueError("an interval of the median needs at least one value")
+    tail = (1.0 - confidence) / 2.0
+    q = int(stats.binom.ppf(tail, n, 0.5))  # the smallest m with P(B <= m) >= tail
+    below = q if stats.binom.cdf(q, n, 0.5) <= tail else q - 1  # the largest m with P(B <= m) <= tail
+    j = max(below + 1, 1)
+    return j, n + 1 - j
+
+
+def coverage(n: int, confidence: float = 0.95) -> float:
+    """The exact coverage of :func:`median_ci` for ``n`` independent values of a continuous distribution.
+
+    >>> round(coverage(5), 4), round(coverage(8), 4), coverage(3)
+    (0.9375, 0.9922, 0.75)
+    """
+    from scipy import stats
+
+    j, _ = order_ranks(n, confidence)
+    return float(1.0 - 2.0 * stats.binom.cdf(j - 1, n, 0.5))
+
+
 def median_ci(samples: np.ndarray | list[float], confidence: float = 0.95) -> tuple[float, float]:
     """Distribution-free confidence interval for the median, from order statistics.
 
-    With the samples sorted as x(1) <= ... <= x(n) (1-based ranks), the
-    interval is [x(j), x(k)] with
-
-        j = floor(n/2 - z*sqrt(n)/2),   k = ceil(n/2 + 1 + z*sqrt(n)/2),
-
-    both clamped to [1, n], where z is the two-sided normal quantile of
-    ``confidence``. These are the normal approximation to the binomial ranks
-    (Conover, Practical Nonparametric Statistics), rounded outwards, so the
-    interval is symmetric in rank (j + k = n + 1) and its coverage is at least
-    nominal. The bounds are sample values, never interpolated.
+    With the values sorted as x(1) <= ... <= x(n), the interval is
+    [x(j), x(n + 1 - j)] with the ranks of :func:`order_ranks`: the exact
+    binomial ranks (Conover, Practical Nonparametric Statistics, 3.6), so for
+    independent values of any continuous distribution the coverage is at least
+    ``confidence`` from 6 values up. Below that it cannot be: with n values
+    the widest interval, [min, max], covers 1 - 2^(1-n) (93.75% at 5 values,
+    75% at 3), which :func:`coverage` gives. The bounds are sample values,
+    never interpolated.
 
     >>> median_ci(list(range(1, 102)))
-    (40.0, 62.0)
+    (41.0, 61.0)
     """
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     ordered = np.sort(np.asarray(samples, dtype=np.float64))
-    n = ordered.size
-    if n == 0:
+    if ordered.size == 0:
         raise ValueError("median_ci needs at least one sample")
-    z = NormalDist().inv_cdf((1.0 + confidence) / 2.0)
-    half_width = z * math.sqrt(n) / 2.0
-    j = min(max(math.floor(n / 2 - half_width), 1), n)
-    k = min(max(math.ceil(n / 2 + 1 + half_width), 1), n)
+    j, k = order_ranks(ordered.size, confidence)
     return float(ordered[j - 1]), float(ordered[k - 1])
 
 
@@ -173,42 +200,23 @@ def round_medians(rounds: list[np.ndarray]) -> np.ndarray:
     return np.array([float(np.median(r)) for r in rounds])
 
 
-def round_bootstrap(rounds: list[np.ndarray], paired: list[np.ndarray] | None = None, resamples: int = 2000,
-                    seed: int = 0, confidence: float = 0.95) -> tuple[tuple[float, float], tuple[float, float] | None]:
-    """95% intervals of a p50 over timing rounds, resampling whole rounds; and of a paired ratio.
+def round_interval(values: np.ndarray | list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """The 95% interval of a median over timing rounds: :func:`median_ci` of one value per round (each round's
+    median for a p50; each round's ratio of medians for :func:`paired_ratio`).
 
-    ``rounds[r]`` holds the samples a model's window of round ``r`` timed; the
-    p50 it estimates is the median of the round medians (the typical
-    window's median: a minority of rounds caught by a slow phase of the
-    machine does not move it). Each replicate draws R rounds with
-    replacement and takes the median of their medians; the interval is the
-    (1 - confidence)/2 and (1 + confidence)/2 linear percentiles of the
-    replicates. Samples within one window share the machine's state of that
-    moment (a slow phase lasts seconds, a window milliseconds), so the round,
-    not the sample, is the independent unit: an interval over samples would
-    claim a precision the machine does not hold between windows
-    (docs/measurements.md, "Statistics of a latency cell").
+    Samples within one window share the machine's state of that moment (a
+    slow phase lasts seconds, a window milliseconds), so the round, not the
+    sample, is the independent unit: an interval over samples would claim a
+    precision the machine does not hold between windows (docs/measurements.md,
+    "Statistics of a latency cell"). The order-statistic interval holds its
+    coverage for any distribution of the rounds' values, heavy tails and slow
+    phases included, where a percentile bootstrap of the median of 3 to 5
+    rounds covered 76-93% (benchmarks/coverage.py measures both).
 
-    ``paired[r]``, when given, is another model's window in the same round
-    ``r``, and the second interval is of :func:`paired_ratio`, the median over
-    rounds of ``median(rounds[r]) / median(paired[r])``, from the same drawn rounds.
-    Random numbers come from ``numpy.random.default_rng(seed)``: exact for a seed.
-
-    >>> a = [np.full(5, 1.0), np.full(5, 2.0), np.full(5, 3.0)]
-    >>> round_bootstrap(a, [2 * r for r in a])
-    ((1.0, 3.0), (0.5, 0.5))
+    >>> round_interval([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    (1.0, 8.0)
     """
-    if len(rounds) < 1 or (paired is not None and len(paired) != len(rounds)):
-        raise ValueError("round_bootstrap needs at least one round, and as many paired rounds as rounds")
-    rng = np.random.default_rng(seed)
-    drawn = rng.integers(0, len(rounds), size=(resamples, len(rounds)))
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(np.median(round_medians(rounds)[drawn], axis=1), [tail, 100.0 - tail])
-    if paired is None:
-        return (float(low), float(high)), None
-    ratios = round_medians(rounds) / round_medians(paired)
-    ratio_low, ratio_high = np.percentile(np.median(ratios[drawn], axis=1), [tail, 100.0 - tail])
-    return (float(low), float(high)), (float(ratio_low), float(ratio_high))
+    return median_ci(values, confidence)
 
 
 def paired_ratio(rounds: list[np.ndarray], paired: list[np.ndarray]) -> float:

@@ -1,8 +1,11 @@
 """The A/A noise floor of a run, as reports state it and use it.
 
 A run times its teacher against a second copy of itself in the same paired
-rounds; the manifest's ``noise_floor.pct`` is the largest relative
-difference that A/A comparison showed over its cells and batch sizes. Two
+rounds; the manifest's ``noise_floor.pct`` is made from every A/A round of
+the run pooled: the 95% precision of a ratio of medians over the design's
+rounds on that spread, plus the A/A ratio's own distance from 1
+(:class:`harness.measure.paired.NoiseFloorLog`; runs before it recorded the
+widest end of one batch size's interval). Two
 latencies (or speedups) that differ by less than it cannot be told apart on
 that machine in that run, so no finding, tie-break or Pareto decision calls
 such a difference real (:func:`within_floor`).
@@ -52,9 +55,21 @@ def sentence(floor: NoiseFloor, *, detail: bool = False) -> str:
         return f"{PREFIX}: {floor.reason}; latency differences are judged by their intervals alone."
     text = (f"{PREFIX}: differences in latency under {format_pct(floor.pct)} cannot be told apart on this machine "
             "in this run")
-    if detail and floor.cell:
+    if detail and floor.aa:
+        text += f" ({_aa_text(floor.aa)})"
+    elif detail and floor.cell:
         text += f" ({_cell_text(floor.cell)})"
     return text + "."
+
+
+def _aa_text(aa: Mapping[str, Any]) -> str:
+    """The pooled A/A ratio beside the floor: what the floor was made from."""
+    text = f"teacher/copy ratio {aa['ratio']:.3f}"
+    if isinstance(aa.get("ci_low"), (int, float)) and isinstance(aa.get("ci_high"), (int, float)):
+        text += f", 95% interval {aa['ci_low']:.3f}–{aa['ci_high']:.3f}"
+    if aa.get("pooled_rounds"):
+        text += f", over {aa['pooled_rounds']} A/A rounds; the floor is the precision of a ratio over {aa['rounds']} rounds"
+    return text
 
 
 def format_pct(pct: float) -> str:

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from scipy import stats as sp
 from torch import nn
 
 from harness.measure import stats
@@ -20,6 +21,7 @@ from harness.measure.latency import (
     summarize,
     time_forward,
 )
+from harness.measure.stats import coverage
 from harness.measure.threads import seeded, torch_threads
 
 NO_WARMUP = dict(warmup_seconds=0.0, warmup_iters=0)
@@ -40,17 +42,26 @@ class Sleeper(nn.Module):
 # --- median_ci -------------------------------------------------------------
 
 
-def test_median_ci_on_1_to_101_is_pinned():
-    # n=101, z=1.959964: z*sqrt(101)/2 = 9.8493; j = floor(50.5 - 9.8493) = 40, k = ceil(51.5 + 9.8493) = 62.
-    assert median_ci(np.arange(1, 102)) == (40.0, 62.0)
+def _exact_rank(n: int, confidence: float = 0.95) -> int:
+    """The largest j with P(j <= B <= n - j) >= confidence, B ~ Binomial(n, 1/2), by trying every j (scipy); 1
+    when none reaches it."""
+    good = [j for j in range(1, n // 2 + 1) if sp.binom.cdf(n - j, n, 0.5) - sp.binom.cdf(j - 1, n, 0.5)
+            >= confidence]
+    return max(good, default=1)
+
+
+@pytest.mark.parametrize("n", [3, 5, 6, 8, 9, 12, 20, 30, 40, 101, 1000])
+def test_median_ci_takes_the_exact_binomial_ranks(n: int):
+    j = _exact_rank(n)
+    assert median_ci(np.arange(1, n + 1)) == (float(j), float(n + 1 - j))
+    assert coverage(n) == pytest.approx(sp.binom.cdf(n - j, n, 0.5) - sp.binom.cdf(j - 1, n, 0.5))
+    assert coverage(n) >= (0.95 if n >= 6 else 1 - 2.0 ** (1 - n)) - 1e-12
 
 
 def test_median_ci_ignores_order_and_is_symmetric_in_rank():
     values = np.arange(1, 102)[::-1].copy()
     np.random.default_rng(0).shuffle(values)
-    assert median_ci(values) == (40.0, 62.0)
-    low, high = median_ci(np.arange(1, 31))  # n=30: j = floor(15 - 5.367) = 9, k = ceil(16 + 5.367) = 22
-    assert (low, high) == (9.0, 22.0) and 9 + 22 == 30 + 1
+    assert median_ci(values) == median_ci(np.arange(1, 102)) == (41.0, 61.0)  # j = 41: 1 - 2 P(B <= 40) = 0.9554
 
 
 def test_median_ci_clamps_small_samples_to_min_and_max():
