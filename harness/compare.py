@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +71,28 @@ from harness.suite_diff import differences as suite_differences
 #: fingerprint fields that decide whether timing and memory can be compared (not machine_id: two CI
 #: runners of one kind are different machines with the same hardware; not platform: kernel updates)
 HARDWARE_KEYS = ("cpu", "cores_logical", "gpu", "gpu_count", "cuda", "driver", "torch", "threads")
-PASS, FAIL, REFUSED, NOISY, SKIPPED, NEW = "pass", "FAIL", "refused", "noisy", "skipped", "new"
+
+
+class Verdict(StrEnum):
+    """The one vocabulary of verdicts: compare, the pytest plugin and the reports print these words."""
+
+    PASS = "pass"
+    FAIL = "FAIL"
+    #: beyond the bound, but the cell's timing is unreliable (flagged noisy, or the machine was contended)
+    NOISY = "noisy"
+    #: beyond the bound, but the design cannot reach the gate's alpha (too few rounds): never a pass
+    UNDECIDABLE = "undecidable"
+    REFUSED = "refused"
+    SKIPPED = "skipped"
+    NEW = "new"
+
+
+PASS, FAIL, NOISY, UNDECIDABLE = Verdict.PASS, Verdict.FAIL, Verdict.NOISY, Verdict.UNDECIDABLE
+REFUSED, SKIPPED, NEW = Verdict.REFUSED, Verdict.SKIPPED, Verdict.NEW
 #: verdicts that are neither a pass nor a measured regression: the comparison could not decide on its own
-UNDECIDED = (REFUSED, NOISY)
+UNDECIDED = (REFUSED, NOISY, UNDECIDABLE)
+#: verdicts that follow gate_policy.noisy (fail, warn; rerun: measured again, where the pytest plugin can)
+POLICY_VERDICTS = (NOISY, UNDECIDABLE)
 
 
 @dataclass(frozen=True)
@@ -117,7 +137,7 @@ class RunData:
 class GateResult:
     model: str
     metric: str
-    verdict: str  # pass | FAIL | refused | noisy | skipped | new
+    verdict: str  # a Verdict: pass | FAIL | noisy | undecidable | refused | skipped | new
     note: str = ""
     device: str | None = None
     batch_size: int | None = None
@@ -129,6 +149,8 @@ class GateResult:
     p_value: float | None = None
     test: str = ""
     variant: str = ""  # what tells this cell from the model's others (backend, dtype, threads, seq_len)
+    #: what the verdict rests on (harness.significance.EVIDENCE): test examples, rounds within a run, ...
+    evidence: str = ""
 
     @property
     def label(self) -> str:
@@ -158,12 +180,13 @@ class Comparison:
         return sum(r.verdict == verdict for r in self.results)
 
     def does_not_hold(self, r: GateResult) -> bool:
-        """A failure, or a noisy cell under ``gate_policy.noisy`` fail or rerun (still noisy after any reruns)."""
-        return r.verdict == FAIL or (r.verdict == NOISY and self.policy.noisy != "warn")
+        """A failure, or a noisy or undecidable cell under ``gate_policy.noisy`` fail or rerun (still so after any
+        reruns)."""
+        return r.verdict == FAIL or (r.verdict in POLICY_VERDICTS and self.policy.noisy != "warn")
 
     def warns(self, r: GateResult) -> bool:
-        """A noisy cell that passes with a warning (``gate_policy.noisy: warn``)."""
-        return r.verdict == NOISY and self.policy.noisy == "warn"
+        """A noisy or undecidable cell that passes with a warning (``gate_policy.noisy: warn``)."""
+        return r.verdict in POLICY_VERDICTS and self.policy.noisy == "warn"
 
     @property
     def exit_code(self) -> int:
@@ -235,21 +258,27 @@ def _evaluate(cell: Cell, gate: GateSpec, baseline: RunData, candidate: RunData,
         return replace(values, verdict=REFUSED, note=refused)
     worse = worse_by(cell.metric, b, c)
     worse_pct = _pct(worse, b)
-    p_worse, p_better, test = significance(cell, baseline, candidate)
-    for side, amount, pct, p in (("regression", worse, worse_pct, p_worse),
-                                 ("improvement", -worse, -worse_pct, p_better)):
+    test = significance(cell, baseline, candidate, gate.alpha)
+    values = replace(values, evidence=test.evidence)
+    for side, amount, pct, p in (("regression", worse, worse_pct, test.p_worse),
+                                 ("improvement", -worse, -worse_pct, test.p_better)):
         bound = _beyond(gate, side, amount, pct)
         if bound is None:
             continue
         word = "worse" if side == "regression" else "better"
         shown = f"{pct:.1f}%" if bound == getattr(gate, f"max_{side}_pct") else f"{amount:.4g}"
-        tested = replace(values, p_value=p, test=test)
+        tested = replace(values, p_value=p, test=test.name)
+        if test.undecidable(gate.alpha):
+            note = (f"{word} by {shown}, beyond the bound, but {test.name.rsplit(', ', 1)[-1]} cannot reach "
+                    f"alpha {gate.alpha:g} (smallest possible p {test.smallest_p:.2g}): {test.needed} rounds a side "
+                    f"would (measure.latency.min_rounds)")
+            return replace(tested, verdict=UNDECIDABLE, note=note)
         if p is not None and p >= gate.alpha:
             note = f"{word} by {shown}, beyond the bound but not significant (p={p:.2g} >= {gate.alpha:g})"
             return replace(tested, verdict=PASS, note=note)
         change = f"{word} by {shown}" + ("" if p is None else f" (p={p:.2g} < {gate.alpha:g})")
         return _significant_change(tested, change, pct, cell, baseline, candidate, side == "improvement")
-    return replace(values, verdict=PASS, p_value=p_worse if worse > 0 else p_better, test=test)
+    return replace(values, verdict=PASS, p_value=test.p_worse if worse > 0 else test.p_better, test=test.name)
 
 
 def _significant_change(result: GateResult, change: str, pct: float, cell: Cell, baseline: RunData,

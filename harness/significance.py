@@ -9,12 +9,21 @@ The test follows what each side holds:
   test examples, one-sided in each direction, each example counted once
   whatever the seeds (:func:`paired_accuracy`; the exact McNemar test with one
   seed a side);
-- statistics of the latency samples (p50, p90, mean, throughput, ...):
-  Mann-Whitney U on the medians of the paired rounds (schema 3: samples of
-  one round share the machine's moment, so they are not independent), or on
-  the raw samples of a run written before rounds were recorded; seeds are
-  pooled (they change the weights, not the cost). Many observations make tiny
-  shifts significant, so on CPU the gate's bound is what keeps it from flapping;
+- statistics of the latency samples (p50, p90, p95, p99, mean, throughput):
+  Mann-Whitney U (exact for few rounds) on *the statistic the gate names*,
+  computed in each paired round from that round's window (a p99 gate tests
+  the rounds' p99s, not their medians: a tail can grow under a steady median);
+  throughput on each round's mean latency, its inverse. The round is the unit
+  (schema 3: samples of one round share the machine's moment, so they are not
+  independent); a run written before rounds were recorded falls back to its
+  raw samples. Seeds are pooled (they change the weights, not the cost). The
+  rounds measure the *precision within each run*; runs drift between each
+  other by more than rounds can see (docs/statistics.md), so such a p-value is
+  not evidence of a change on its own: the gate also needs the change beyond
+  its bound and the A/A noise floor, and ``speedup_vs_teacher`` (paired within
+  a run, drift cancelled) is the gate for "did my change slow the student".
+  Where the rounds cannot reach the gate's alpha at all (3 against 3: the
+  smallest p is 0.05), the test is *undecidable*, never a pass;
 - the rows of a serving scenario (offline, server: no raw samples; a server
   rate's latency is one run's order statistic, a capacity's interval the
   search's bracket): no test, the values against the bound (:func:`bound_only`);
@@ -31,6 +40,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Protocol, cast
 
 import numpy as np
@@ -118,14 +128,68 @@ class Cell:
         return float(df["value"].max()) if len(df) else math.nan
 
     def samples(self, side: Side) -> tuple[np.ndarray, str]:
-        """The cell's independent latency observations and what they are: the median of each paired round
-        (schema 3: samples within one round share the machine's moment, so they are not independent), or the
-        raw samples of a run written before rounds were recorded."""
+        """The cell's independent latency observations of the statistic its metric names (:data:`ROUND_STATISTIC`)
+        and what they are: that statistic of each paired round's window (schema 3: samples within one round share
+        the machine's moment, so they are not independent), or the raw samples of a run written before rounds
+        were recorded (then only a p50 is meaningful per sample, and the test is of the samples' distribution)."""
         s = side.samples
         mine = self._select(s[s["model"] == self.model])
         if len(mine) and mine["round"].notna().all():
-            return mine.groupby(["seed", "round"])["latency_ms"].median().to_numpy(dtype=float), "rounds"
+            statistic = round_statistic(self.metric.name)
+            grouped = mine.groupby(["seed", "round"])["latency_ms"]
+            return grouped.agg(statistic).to_numpy(dtype=float), "rounds"
         return mine["latency_ms"].to_numpy(dtype=float), "samples"
+
+
+#: the percentile of a round's window that each latency gate tests (mean: the window's mean latency; throughput is
+#: batch size x 1000 / mean latency, so a throughput gate tests the rounds' mean latencies, larger being worse)
+ROUND_STATISTIC: dict[str, float | str] = {"latency_p50_ms": 50.0, "latency_p90_ms": 90.0, "latency_p95_ms": 95.0,
+                                           "latency_p99_ms": 99.0, "latency_mean_ms": "mean", "throughput_sps": "mean"}
+
+
+def round_statistic(metric_name: str) -> Callable[[pd.Series], float]:
+    """The function of one round's window samples that a gate on ``metric_name`` compares (the median for a
+    latency metric not in :data:`ROUND_STATISTIC`).
+
+    >>> window = pd.Series([1.0, 1.0, 1.0, 1.0, 9.0])
+    >>> round_statistic("latency_p50_ms")(window), round_statistic("latency_mean_ms")(window)
+    (1.0, 2.6)
+    """
+    which = ROUND_STATISTIC.get(metric_name, 50.0)
+    if which == "mean":
+        return lambda window: float(np.mean(window))
+    return lambda window: float(np.percentile(window, which))
+
+
+@dataclass(frozen=True)
+class Test:
+    """What the statistics say about one cell: one-sided p-values that the candidate is worse and better (None:
+    no test applies), the test's name, and the kind of evidence it rests on (:data:`EVIDENCE`).
+    ``smallest_p``: the smallest p the design could give (rank tests on few rounds); ``needed``: the rounds a
+    side that would reach the gate's alpha, where the design cannot."""
+
+    p_worse: float | None
+    p_better: float | None
+    name: str
+    evidence: str
+    smallest_p: float | None = None
+    needed: int | None = None
+
+    def undecidable(self, alpha: float) -> bool:
+        """The design cannot reach ``alpha``: even the most extreme data would not be significant."""
+        return self.smallest_p is not None and self.smallest_p >= alpha
+
+
+#: what a verdict rests on, as compare's output names it
+EVIDENCE = {
+    "examples": "test examples, paired (each once)",
+    "rounds": "rounds within each run: precision, not between-run drift",
+    "paired rounds": "paired rounds within each run (drift cancels)",
+    "seeds": "seeds (training runs)",
+    "intervals": "stored 95% intervals",
+    "bound": "values against the bound",
+    "exact": "exact values",
+}
 
 
 def ok_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -144,9 +208,11 @@ def _half_widths(rows: pd.DataFrame) -> np.ndarray:
 
 
 def _interval_standard_error(rows: pd.DataFrame) -> float:
-    """Of the mean over rows, each row's standard error read from its stored 95% interval (0 without one)."""
+    """Of the mean over the rows that have a stored 95% interval, each row's standard error read from it
+    (half-width / 1.96): sqrt(sum of se_i^2) / k over those k rows; 0 without any. Rows without an interval add
+    nothing to k: they are not evidence of precision."""
     half = _half_widths(rows)
-    return float(half.mean() / 1.959964 / math.sqrt(len(rows))) if half.size else 0.0
+    return float(math.sqrt(float(np.sum((half / 1.959964) ** 2))) / half.size) if half.size else 0.0
 
 
 def _standard_error(rows: pd.DataFrame) -> float:
@@ -157,12 +223,12 @@ def _standard_error(rows: pd.DataFrame) -> float:
     return _interval_standard_error(rows)
 
 
-def _z_test(m: Metric, b_rows: pd.DataFrame, c_rows: pd.DataFrame, se: float) -> tuple[float, float, str]:
+def _z_test(m: Metric, b_rows: pd.DataFrame, c_rows: pd.DataFrame, se: float, evidence: str) -> Test:
     """One-sided p-values (worse, better) of the difference of the means, for a standard error ``se`` > 0."""
     from scipy import stats
 
     z = worse_by(m, float(b_rows["value"].mean()), float(c_rows["value"].mean())) / se
-    return float(stats.norm.sf(z)), float(stats.norm.cdf(z)), "z, from the 95% intervals"
+    return Test(float(stats.norm.sf(z)), float(stats.norm.cdf(z)), "z, from the 95% intervals", EVIDENCE[evidence])
 
 
 def _by_seed(side: Side, cell: Cell) -> dict[int, pd.DataFrame]:
@@ -215,43 +281,65 @@ def bound_only(rows: pd.DataFrame) -> str:
     return "values against the bound, no test: a serving scenario keeps no raw samples"
 
 
-def significance(cell: Cell, baseline: Side, candidate: Side) -> tuple[float | None, float | None, str]:
-    """One-sided p-values that the candidate is worse, and better, than the baseline; and the test's name.
+def _rank_test(cell: Cell, baseline: Side, candidate: Side, alpha: float) -> Test | None:
+    """Mann-Whitney U on the rounds' own statistic (:meth:`Cell.samples`), or None with too few observations."""
+    from scipy import stats
+
+    from harness.measure.stats import fewest_rounds, smallest_rank_p
+
+    (b, b_unit), (c, c_unit) = cell.samples(baseline), cell.samples(candidate)
+    if len(b) < 2 or len(c) < 2:
+        return None
+    # larger latency statistics are worse, whichever the metric's direction (throughput: its rounds' mean latency)
+    worse = stats.mannwhitneyu(c, b, alternative="greater").pvalue
+    better = stats.mannwhitneyu(c, b, alternative="less").pvalue
+    unit = "rounds" if b_unit == c_unit == "rounds" else "samples"
+    statistic = ROUND_STATISTIC.get(cell.metric.name, 50.0)
+    named = "mean" if statistic == "mean" else f"p{statistic:g}"
+    smallest = smallest_rank_p(len(b), len(c))
+    name = f"mann-whitney U on each round's {named}, {len(b)} vs {len(c)} rounds" if unit == "rounds" else \
+        f"mann-whitney U, {len(b)} vs {len(c)} samples"
+    return Test(float(worse), float(better), name,
+                EVIDENCE["rounds"], smallest, fewest_rounds(alpha) if smallest >= alpha else None)
+
+
+def significance(cell: Cell, baseline: Side, candidate: Side, alpha: float = 0.05) -> Test:
+    """One-sided p-values that the candidate is worse, and better, than the baseline; the test's name and the kind
+    of evidence it rests on.
 
     ``None`` for both when nothing varies (an exact comparison), or for a serving scenario's cell, judged on its
-    values alone (:func:`bound_only`).
+    values alone (:func:`bound_only`). A rank test on rounds records the smallest p its design can give, so that a
+    gate at ``alpha`` knows when it cannot decide.
     """
     from scipy import stats
 
     paired = paired_accuracy(cell, baseline, candidate)
     if paired is not None:
-        return paired
+        return Test(*paired, EVIDENCE["examples"])
     if bound_only(pd.concat([cell.rows(baseline), cell.rows(candidate)])):
-        return None, None, BOUND_TEST
+        return Test(None, None, BOUND_TEST, EVIDENCE["bound"])
 
     if cell.metric.from_latency_samples and cell.batch_size is not None:
-        (b, b_unit), (c, c_unit) = cell.samples(baseline), cell.samples(candidate)
-        if len(b) >= 3 and len(c) >= 3:  # larger latency samples are worse, whichever the metric's direction
-            worse = stats.mannwhitneyu(c, b, alternative="greater").pvalue
-            better = stats.mannwhitneyu(c, b, alternative="less").pvalue
-            unit = "rounds" if b_unit == c_unit == "rounds" else "samples"
-            return float(worse), float(better), f"mann-whitney U, {len(b)} vs {len(c)} {unit}"
+        ranked = _rank_test(cell, baseline, candidate, alpha)
+        if ranked is not None:
+            return ranked
     b_rows, c_rows = ok_rows(cell.rows(baseline)), ok_rows(cell.rows(candidate))
     if cell.metric.per_batch_size and _half_widths(b_rows).size and _half_widths(c_rows).size:
         # a timing with an interval over rounds (speedup_vs_teacher): seeds change the weights, not the cost
         se = math.hypot(_interval_standard_error(b_rows), _interval_standard_error(c_rows))
         if se > 0:
-            return _z_test(cell.metric, b_rows, c_rows, se)
+            return _z_test(cell.metric, b_rows, c_rows, se,
+                           "paired rounds" if cell.metric.relative_to_teacher else "intervals")
     b, c = b_rows["value"].to_numpy(dtype=float), c_rows["value"].to_numpy(dtype=float)
     lower = "less" if cell.metric.higher_is_better else "greater"  # the direction that is worse
     if len(b) >= 2 and len(c) >= 2 and (b.std() > 0 or c.std() > 0):
         worse = stats.ttest_ind(c, b, equal_var=False, alternative=lower).pvalue
         better = stats.ttest_ind(c, b, equal_var=False, alternative="greater" if lower == "less" else "less").pvalue
-        return float(worse), float(better), f"welch t, {len(b)} vs {len(c)} seeds"
+        return Test(float(worse), float(better), f"welch t, {len(b)} vs {len(c)} seeds", EVIDENCE["seeds"])
     se = math.hypot(_standard_error(b_rows), _standard_error(c_rows))
     if not se > 0:
-        return None, None, "exact"
-    return _z_test(cell.metric, b_rows, c_rows, se)
+        return Test(None, None, "exact", EVIDENCE["exact"])
+    return _z_test(cell.metric, b_rows, c_rows, se, "intervals")
 
 
 def worse_by(m: Metric, baseline: float, candidate: float) -> float:

@@ -231,3 +231,26 @@ def paired_ratio(rounds: list[np.ndarray], paired: list[np.ndarray]) -> float:
     2.0
     """
     return float(np.median(round_medians(rounds) / round_medians(paired)))
+
+
+def smallest_rank_p(n1: int, n2: int) -> float:
+    """The smallest one-sided p-value a rank test (Mann-Whitney U, exact) can give for ``n1`` against ``n2``
+    observations: every one of one side above every one of the other, 1 / C(n1 + n2, n1).
+
+    >>> smallest_rank_p(3, 3), round(smallest_rank_p(5, 5), 5)
+    (0.05, 0.00397)
+    """
+    return 1.0 / math.comb(n1 + n2, n1)
+
+
+def fewest_rounds(alpha: float) -> int:
+    """The fewest rounds a side (as many on each) for which a rank test can reach ``alpha``:
+    the smallest n with 1 / C(2n, n) < alpha.
+
+    >>> fewest_rounds(0.05), fewest_rounds(0.01), fewest_rounds(0.001)
+    (4, 5, 7)
+    """
+    n = 1
+    while smallest_rank_p(n, n) >= alpha:
+        n += 1
+    return n

@@ -20,11 +20,22 @@ from typing import Any
 
 from tabulate import tabulate
 
-from harness.compare import FAIL, NEW, NOISY, PASS, REFUSED, SKIPPED, UNDECIDED, Comparison, GateResult
+from harness.compare import (
+    FAIL,
+    NEW,
+    NOISY,
+    PASS,
+    REFUSED,
+    SKIPPED,
+    UNDECIDABLE,
+    UNDECIDED,
+    Comparison,
+    GateResult,
+)
 from harness.suite_diff import how_it_differs_text, short_hash
 
 HEADERS = ["model", "metric", "batch_size", "baseline", "candidate", "change", "bound", "verdict", "p-value", "test",
-           "note"]
+           "evidence", "note"]
 FORMATS = ("text", "markdown", "json")
 
 
@@ -48,7 +59,7 @@ def _row(r: GateResult, devices: bool) -> list[Any]:
         batch = f"{batch} ({r.device})"
     p = "-" if r.p_value is None else f"{r.p_value:.2g}"
     return [r.label, r.metric, batch, _number(r.baseline), _number(r.candidate), _change(r), r.bound or "-",
-            r.verdict, p, r.test or "-", r.note]
+            r.verdict, p, r.test or "-", r.evidence or "-", r.note]
 
 
 #: what a noisy cell beyond its bound does under each gate_policy.noisy, in harness compare
@@ -57,10 +68,12 @@ NOISY_OUTCOME = {"fail": "fail", "warn": "pass with a warning",
 
 
 def summary_line(c: Comparison) -> str:
-    counts = ", ".join(f"{c.count(v)} {v}" for v in (PASS, FAIL, REFUSED, NOISY, SKIPPED, NEW) if c.count(v))
+    counts = ", ".join(f"{c.count(v)} {v}" for v in (PASS, FAIL, REFUSED, NOISY, UNDECIDABLE, SKIPPED, NEW)
+                       if c.count(v))
     verdict = {0: "every gate holds", 1: "a gate fails", 2: "a gate could not decide (refused)"}[c.exit_code]
-    if c.count(NOISY):
-        verdict += f" (noisy cells {NOISY_OUTCOME[c.policy.noisy]}; gate_policy.noisy: {c.policy.noisy})"
+    kinds = " and ".join(str(v) for v in (NOISY, UNDECIDABLE) if c.count(v))
+    if kinds:
+        verdict += f" ({kinds} cells {NOISY_OUTCOME[c.policy.noisy]}; gate_policy.noisy: {c.policy.noisy})"
     return f"{len(c.results)} checks: {counts}: {verdict}"
 
 
@@ -70,7 +83,7 @@ def _where(r: GateResult) -> str:
 
 def warning_lines(c: Comparison) -> list[str]:
     """One line per noisy cell that passes under ``gate_policy.noisy: warn``."""
-    return [f"warning: {r.label} {r.metric}{_where(r)}: noisy, passes under gate_policy.noisy: warn ({r.note})"
+    return [f"warning: {r.label} {r.metric}{_where(r)}: {r.verdict}, passes under gate_policy.noisy: warn ({r.note})"
             for r in c.results if c.warns(r)]
 
 

@@ -177,6 +177,10 @@ class StudentSpec(Strict):
         return "+".join(step.name for step in self.method)
 
 
+#: the fewest rounds a suite may ask for (see LatencySpec.min_rounds)
+MIN_ROUNDS = 5
+
+
 class LatencySpec(Strict):
     """How each cell is timed: the models of a cell in paired rounds (docs/measurements.md, "Paired rounds").
 
@@ -194,8 +198,9 @@ class LatencySpec(Strict):
     target_ci: float = Field(0.02, gt=0, lt=1)
     #: timed seconds of one model's window in one round (after its re-warm)
     round_seconds: float = Field(0.02, gt=0, le=60)
-    #: rounds every batch size gets at least, however tight its intervals are sooner
-    min_rounds: int = Field(8, ge=2, le=100_000)
+    #: rounds every batch size gets at least, however tight its intervals are sooner and whatever max_seconds
+    #: says (5: the fewest whose interval of a median covers 93.75%, and a rank test on 5 against 5 reaches 0.004)
+    min_rounds: int = Field(8, ge=MIN_ROUNDS, le=100_000)
     #: forwards run, untimed, whenever a model's process takes over the CPU again (at least this many, and
     #: for at least ``rewarm_seconds``): its caches refill before its window is timed
     rewarm_iters: int = Field(3, ge=0, le=1_000_000)
@@ -340,6 +345,29 @@ class Suite(Strict):
                 hint = f"; did you mean {near[0]}?" if near else ""
                 raise ValueError(f"students[{index}].baseline: {student.baseline!r} is not the teacher or another "
                                  f"student (allowed: {', '.join(allowed)}{hint})")
+        return self
+
+    @model_validator(mode="after")
+    def _rounds_reach_the_gates(self) -> Suite:
+        """A latency gate tests rounds with a rank test: with ``min_rounds`` a side it must be able to reach the
+        gate's alpha, or every regression it sees would be undecidable."""
+        from harness.measure.stats import fewest_rounds, smallest_rank_p
+        from harness.metrics import METRICS
+
+        rounds = self.measure.latency.min_rounds
+        for owner, gates in (("gates", self.gates), *((f"students[{i}].gates", s.gates)
+                                                      for i, s in enumerate(self.students)),
+                             ("teacher.gates", self.teacher.gates)):
+            for name, gate in gates.items():
+                known = METRICS.get(name) if name in METRICS else None
+                if known is None or not known.from_latency_samples or not gate.enabled:
+                    continue
+                if fewest_rounds(gate.alpha) > rounds:
+                    raise ValueError(
+                        f"{owner}.{name}.alpha: {gate.alpha:g} cannot be reached with measure.latency.min_rounds "
+                        f"{rounds} (a rank test on {rounds} against {rounds} rounds gives p >= "
+                        f"{smallest_rank_p(rounds, rounds):.2g}): raise min_rounds to {fewest_rounds(gate.alpha)} "
+                        f"or alpha")
         return self
 
     @property

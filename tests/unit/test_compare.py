@@ -11,14 +11,26 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from harness.cli import main
-from harness.compare import FAIL, NEW, NOISY, PASS, REFUSED, SKIPPED, RunData, compare_runs, hardware_differences
+from harness.compare import (
+    FAIL,
+    NEW,
+    NOISY,
+    PASS,
+    REFUSED,
+    SKIPPED,
+    UNDECIDABLE,
+    RunData,
+    compare_runs,
+    hardware_differences,
+)
 from harness.errors import HarnessError
 from harness.metrics import metric
-from harness.report.compare import failure_message, render_comparison
+from harness.report.compare import failure_message, render_comparison, warning_lines
 from harness.store import RunWriter
-from harness.suite.gates import GateSpec
+from harness.suite.gates import GatePolicy, GateSpec
 from tests.helpers import MANIFEST_KEYS
 
 HARDWARE = {"cpu": "Test CPU 3000", "cores_logical": 2, "gpu": None, "gpu_count": 0, "cuda": None, "driver": None,
@@ -69,6 +81,8 @@ def make_run(tmp: Path, label: str, *, accuracy: dict[str, list[Interval]],
             raw = latency[model]
             rows.append({**base, "seed": 0, "metric": "latency_p50_ms", "batch_size": 1, "value": float(np.median(raw)),
                          "unit": "ms", "n": len(raw)})
+            rows.append({**base, "seed": 0, "metric": "latency_p99_ms", "batch_size": 1,
+                         "value": float(np.percentile(raw, 99)), "unit": "ms", "n": len(raw)})
             if iqr is not None:
                 rows.append({**base, "seed": 0, "metric": "latency_iqr_over_median", "batch_size": 1, "value": iqr,
                              "unit": "fraction"})
@@ -216,7 +230,7 @@ def test_paired_rounds_are_the_units_of_the_latency_test_not_their_samples(tmp_p
         medians.append([float(np.median(raw[r * 50:(r + 1) * 50])) for r in range(10)])
     r = one(compare_runs(*runs), "t", "latency_p50_ms")
     from scipy.stats import mannwhitneyu
-    assert r.test == "mann-whitney U, 10 vs 10 rounds"
+    assert r.test == "mann-whitney U on each round's p50, 10 vs 10 rounds"
     assert r.p_value == pytest.approx(mannwhitneyu(medians[1], medians[0], alternative="greater").pvalue)
 
 
@@ -488,10 +502,7 @@ def _speedup_pair(tmp_path: Path, base: list[Interval], cand: list[Interval], *,
     return b, c
 
 
-def _z_p(drop: float, *half_widths: float) -> float:
-    from scipy.stats import norm
-
-    return float(norm.sf(drop / math.hypot(*(h / 1.959964 for h in half_widths))))
+SE_PER_HALF_WIDTH = 1 / 1.959964  # a 95% interval's half-width is 1.96 standard errors
 
 
 def test_a_speedup_drop_beyond_the_bound_with_tight_intervals_fails(tmp_path: Path):
@@ -500,7 +511,9 @@ def test_a_speedup_drop_beyond_the_bound_with_tight_intervals_fails(tmp_path: Pa
     result = compare_runs(base, cand)
     s = one(result, "s", "speedup_vs_teacher")
     assert (s.verdict, s.batch_size, s.change, s.test) == (FAIL, 1, pytest.approx(-20.0), "z, from the 95% intervals")
-    assert s.p_value == pytest.approx(_z_p(1.0, 0.1, 0.1)) and s.note == f"worse by 20.0% (p={s.p_value:.2g} < 0.05)"
+    # one seed a side, se 0.1/1.96 each: z = 1 / sqrt(2 * (0.1/1.96)^2) = 13.86
+    z = 1.0 / math.sqrt(2 * (0.1 * SE_PER_HALF_WIDTH) ** 2)
+    assert s.p_value == pytest.approx(norm.sf(z)) and s.note == f"worse by 20.0% (p={s.p_value:.2g} < 0.05)"
     t = one(result, "t", "speedup_vs_teacher")
     assert (t.verdict, t.note) == (SKIPPED, "the teacher's speedup_vs_teacher is 1 by construction")
     assert result.exit_code == 1
@@ -510,7 +523,8 @@ def test_the_same_speedup_drop_with_wide_intervals_is_not_significant(tmp_path: 
     base, cand = _speedup_pair(tmp_path, [(5.0, 3.0, 7.0)], [(4.0, 2.0, 6.0)])
     result = compare_runs(base, cand)
     s = one(result, "s", "speedup_vs_teacher")
-    assert s.verdict == PASS and s.p_value == pytest.approx(_z_p(1.0, 2.0, 2.0)) and s.p_value > 0.05
+    z = 1.0 / math.sqrt(2 * (2.0 * SE_PER_HALF_WIDTH) ** 2)  # 0.693
+    assert s.verdict == PASS and s.p_value == pytest.approx(norm.sf(z)) and s.p_value > 0.05
     assert s.note == f"worse by 20.0%, beyond the bound but not significant (p={s.p_value:.2g} >= 0.05)"
     assert result.exit_code == 0
 
@@ -519,9 +533,21 @@ def test_speedup_seeds_are_pooled_with_their_intervals_not_welch(tmp_path: Path)
     """Two seeds a hair apart would make Welch's t call a 1x drop certain; the rounds' intervals say otherwise."""
     base, cand = _speedup_pair(tmp_path, [(5.0, 3.0, 7.0), (5.01, 3.01, 7.01)], [(4.0, 2.0, 6.0), (4.01, 2.01, 6.01)])
     s = one(compare_runs(base, cand), "s", "speedup_vs_teacher")
-    # each side: the mean of two seeds, standard error 2/1.96/sqrt(2)
-    assert s.test == "z, from the 95% intervals" and s.p_value == pytest.approx(_z_p(1.0, 2 / 2**0.5, 2 / 2**0.5))
+    # each side: the mean of two seeds, standard error sqrt(2 * (2/1.96)^2) / 2 = (2/1.96) / sqrt(2)
+    side = 2.0 * SE_PER_HALF_WIDTH / math.sqrt(2)
+    assert s.test == "z, from the 95% intervals" and s.p_value == pytest.approx(norm.sf(1.0 / math.hypot(side, side)))
     assert s.verdict == PASS
+
+
+def test_rows_without_an_interval_do_not_shrink_the_standard_error(tmp_path: Path):
+    """One seed with an interval (+-0.5) and three without (NaN ends): the standard error is that one row's,
+    0.5/1.96 a side, not a quarter of it (the audit's point 7: 3 rows without an interval halved it)."""
+    nan = float("nan")
+    base, cand = _speedup_pair(tmp_path, [(5.0, 4.5, 5.5), (5.0, nan, nan), (5.0, nan, nan), (5.0, nan, nan)],
+                               [(4.0, 3.5, 4.5), (4.0, nan, nan), (4.0, nan, nan), (4.0, nan, nan)])
+    s = one(compare_runs(base, cand), "s", "speedup_vs_teacher")
+    se = 0.5 * SE_PER_HALF_WIDTH
+    assert s.p_value == pytest.approx(norm.sf(1.0 / math.hypot(se, se)))
 
 
 @pytest.mark.parametrize("floors", [({"pct": 25.0, "method": "A/A"}, {"pct": None, "reason": "no teacher"}),
@@ -596,3 +622,49 @@ def test_each_noise_level_is_its_own_cell(tmp_path: Path):
         runs.append(RunData.load(run.path))
     results = [r for r in compare_runs(*runs).results if r.metric == "accuracy_under_noise"]
     assert sorted((r.variant, r.verdict) for r in results) == [("noise 0.5", PASS), ("noise 2", FAIL)]
+
+
+def _rounds(rng: np.random.Generator, rounds: int, per_round: int, slow_share: float, slow_ms: float) -> np.ndarray:
+    """``rounds`` windows of ``per_round`` forwards near 1 ms, a share of them slow (rare slow forwards)."""
+    raw = rng.normal(1.0, 0.01, rounds * per_round)
+    return np.where(rng.random(raw.size) < slow_share, slow_ms, raw)
+
+
+def test_a_p99_regression_fails_a_p99_gate_while_the_median_holds(tmp_path: Path):
+    """A model with rare slow forwards (2% of forwards): the slow ones go from 3 ms to 6 ms, p99 +100%, the median
+    unchanged. The p99 gate tests each round's p99 (here checked against scipy on the rounds' p99s computed in the
+    test) and fails; the p50 gate holds."""
+    rng = np.random.default_rng(3)
+    gates = {"t": {"latency_p99_ms": {"max_regression_pct": 50}, "latency_p50_ms": {"max_regression_pct": 10}}}
+    raws = {"b": _rounds(rng, 20, 100, 0.02, 3.0), "c": _rounds(rng, 20, 100, 0.02, 6.0)}
+    runs = [make_run(tmp_path, k, accuracy={"t": [(0.9, 0.88, 0.92)]}, latency={"t": raw}, gates=gates, per_round=100)
+            for k, raw in raws.items()]
+    result = compare_runs(*runs)
+    p99, p50 = one(result, "t", "latency_p99_ms"), one(result, "t", "latency_p50_ms")
+    from scipy.stats import mannwhitneyu
+
+    per_round = {k: [float(np.percentile(raw[r * 100:(r + 1) * 100], 99)) for r in range(20)] for k, raw in raws.items()}
+    assert p99.change == pytest.approx(100, abs=15) and p99.verdict == FAIL
+    assert p99.test == "mann-whitney U on each round's p99, 20 vs 20 rounds"
+    assert p99.p_value == pytest.approx(mannwhitneyu(per_round["c"], per_round["b"], alternative="greater").pvalue)
+    assert p50.verdict == PASS and abs(p50.change) < 2
+    assert p99.evidence == "rounds within each run: precision, not between-run drift"
+
+
+def test_three_rounds_cannot_reach_alpha_so_a_doubled_p50_is_undecidable_never_a_pass(tmp_path: Path):
+    """3 rounds against 3: the smallest one-sided Mann-Whitney p is 1/C(6, 3) = 0.05, so at alpha 0.05 no data can
+    be significant. p50 doubled (1 -> 2 ms) is undecidable; under gate_policy fail (the default) compare exits 1,
+    under warn it passes with a warning. The note names the rounds that would do: 1/C(8, 4) = 0.014 < 0.05."""
+    gates = {"t": LAT_GATE}
+    rng = np.random.default_rng(0)
+    base = make_run(tmp_path, "b", accuracy={"t": [(0.9, 0.88, 0.92)]}, latency={"t": rng.normal(1.0, 0.01, 30)},
+                    gates=gates, per_round=10)
+    cand = make_run(tmp_path, "c", accuracy={"t": [(0.9, 0.88, 0.92)]}, latency={"t": rng.normal(2.0, 0.01, 30)},
+                    gates=gates, per_round=10)
+    result = compare_runs(base, cand)
+    r = one(result, "t", "latency_p50_ms")
+    assert r.verdict == UNDECIDABLE and r.p_value == pytest.approx(1 / math.comb(6, 3))
+    assert "4 rounds a side would" in r.note and "smallest possible p 0.05" in r.note
+    assert result.exit_code == 1
+    warned = compare_runs(base, cand, policy=GatePolicy(noisy="warn"))
+    assert warned.exit_code == 0 and any("undecidable" in line for line in warning_lines(warned))
