@@ -23,12 +23,13 @@ import pandas as pd
 from harness import against_baseline, plan
 from harness.errors import HarnessError
 from harness.manifest import Manifest
+from harness.measure.machine_load import worst
 from harness.rows import Status
 from harness.store import RunWriter, load_predictions, load_results, read_manifest
 
 #: manifest keys that describe one run, not the suite: the merged manifest sets its own
 _PER_RUN = ("schema_version", "run_id", "started_at", "finished_at", "status", "shard", "resumed_at", "row_counts",
-            "failed_rows", "failed_models", "error", "noise_floor", "merged_from")
+            "failed_rows", "failed_models", "error", "noise_floor", "machine_load", "merged_from")
 _STATUS_ORDER = ("complete", "complete_with_errors", "interrupted", "failed", "running")
 
 
@@ -83,6 +84,12 @@ def merged_noise_floor(manifests: Sequence[Manifest]) -> dict[str, Any] | None:
     return merged if known else {**merged, "reason": "no shard measured it"}
 
 
+def merged_machine_load(manifests: Sequence[Manifest]) -> dict[str, Any] | None:
+    """The shards' machine load as one: the most contended shard's window (its ``run_id`` added), each shard's
+    share under ``windows``; None when no shard recorded it."""
+    return worst([{**m.machine_load, "run_id": m.run_id} if m.machine_load else None for m in manifests])
+
+
 def merge_runs(run_dirs: Sequence[Path], results_dir: Path) -> RunWriter:
     """Merge shard run directories into a new run under ``results_dir``; returns its writer."""
     if len(set(run_dirs)) != len(run_dirs):
@@ -97,8 +104,10 @@ def merge_runs(run_dirs: Sequence[Path], results_dir: Path) -> RunWriter:
               for m in manifests.values()]
     base = {k: v for k, v in first.model_dump().items() if k not in _PER_RUN}
     floor = merged_noise_floor(list(manifests.values()))
+    load = merged_machine_load(list(manifests.values()))
     writer = RunWriter.create(results_dir, first.suite_name, {**base, "merged_from": shards,
-                                                                   **({"noise_floor": floor} if floor else {})})
+                                                                   **({"noise_floor": floor} if floor else {}),
+                                                                   **({"machine_load": load} if load else {})})
     samples = pd.concat([load_results(d, samples=True) for d in manifests], ignore_index=True)
     predictions = pd.concat([load_predictions(d) for d in manifests], ignore_index=True)
     merged = pd.concat(rows.values(), ignore_index=True)

@@ -26,6 +26,7 @@ from harness.data.base import Dataset
 from harness.errors import HarnessError, one_line
 from harness.executors import Executor, LocalExecutor
 from harness.hardware import fingerprint, git_commit
+from harness.measure.machine_load import LoadRecorder, worst
 from harness.measure.threads import torch_threads
 from harness.measurer import Measurer
 from harness.preflight import checked_dataset
@@ -132,6 +133,17 @@ def _skipped_jobs(suite: Suite, writer: RunWriter, shard: plan.Shard | None, log
     return done | (set(every) - set(mine))
 
 
+def _record_load(writer: RunWriter, load: LoadRecorder, executor: Executor, log: Log) -> None:
+    """The measure window's machine load into the manifest (the worst window, when a resume measured again); only
+    where this host timed the cells: another executor's workers run elsewhere, so this host's load says nothing."""
+    if executor.name != "local":
+        return
+    found = load.summary()
+    writer.manifest.machine_load = worst([writer.manifest.machine_load, found])
+    log(f"  machine load: other processes {found['other_cpu_share'] or 0:.0%} of the CPU, load average "
+        f"{found['loadavg_max']}: {'contended, ' + found['reason'] if found['contended'] else 'not contended'}")
+
+
 def _run(suite: Suite, data: Dataset, key: dict[str, Any], writer: RunWriter, cache: ModelCache | None, log: Log,
          executor: Executor, shard: plan.Shard | None) -> None:
     skip = _skipped_jobs(suite, writer, shard, log)
@@ -162,15 +174,18 @@ def _run(suite: Suite, data: Dataset, key: dict[str, Any], writer: RunWriter, ca
             except Exception as exc:  # it cannot run on the data: every row says why
                 built.module, built.error = None, f"forward on the test split failed: {one_line(exc)}"
     used: set[int] = set()
-    for built, rows, samples, threads in executor.measure(measurer, models, teacher):
-        used |= set(threads)
-        if used:  # the counts the cells really ran with: one number, or a list for a thread matrix
-            writer.manifest.hardware.threads = min(used) if len(used) == 1 else sorted(used)
-        predictions = measurer.take_predictions(built)
-        writer.append(rows, samples, predictions if predictions is not None else ())
-        errors = sum(r.status == Status.ERROR for r in rows)
-        state = "not built, its rows record why" if built.module is None else f"{len(rows)} rows"
-        log(f"  {built.name} (seed {built.seed}): {state}" + (f", {errors} errors" if errors and built.module else ""))
+    with LoadRecorder() as load:  # how busy the machine was while the cells were timed
+        for built, rows, samples, threads in executor.measure(measurer, models, teacher):
+            used |= set(threads)
+            if used:  # the counts the cells really ran with: one number, or a list for a thread matrix
+                writer.manifest.hardware.threads = min(used) if len(used) == 1 else sorted(used)
+            predictions = measurer.take_predictions(built)
+            writer.append(rows, samples, predictions if predictions is not None else ())
+            errors = sum(r.status == Status.ERROR for r in rows)
+            state = "not built, its rows record why" if built.module is None else f"{len(rows)} rows"
+            log(f"  {built.name} (seed {built.seed}): {state}"
+                + (f", {errors} errors" if errors and built.module else ""))
+    _record_load(writer, load, executor, log)
     floor = measurer.noise.summary()
     if floor is not None:
         writer.manifest.noise_floor = floor

@@ -241,8 +241,9 @@ def worst(summaries: list[Mapping[str, Any] | None]) -> dict[str, Any] | None:
     if not found:
         return None
 
-    def badness(summary: Mapping[str, Any]) -> tuple[bool, float]:
-        return judge(summary)[0], (_number(summary.get("other_cpu_share")) or 0.0)
+    def badness(summary: Mapping[str, Any]) -> tuple[bool, float]:  # a window too short to judge counts least
+        judged = (_number(summary.get("wall_seconds")) or 0.0) >= MIN_WINDOW_SECONDS
+        return judge(summary)[0], (_number(summary.get("other_cpu_share")) or 0.0) if judged else -1.0
 
     chosen = max(found, key=badness)
     if len(found) == 1:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.manifest import Manifest
+from harness.measure import machine_load
 from harness.report import (
     display,
     facts,
@@ -133,4 +134,5 @@ def build_report(df: pd.DataFrame, manifest: Manifest, figures: Mapping[str, Pat
         findings=findings(df, models, by_cell, facts.architectures(manifest), floor, calls),
         figures=tuple(f for f in shown if f is not pareto),
         left_out=tuple(left_out),
+        warning=machine_load.warning(manifest),
     )

@@ -16,6 +16,7 @@ import shlex
 from typing import Any
 
 from harness.manifest import Manifest
+from harness.measure import machine_load
 from harness.report import noise
 from harness.report.formatting import format_value
 from harness.report.model import Section, Table
@@ -51,7 +52,7 @@ def _hardware_value(hardware: dict[str, Any], key: str) -> str:
 
 def machine_lines(manifest: Manifest) -> tuple[str, ...]:
     """The machine the run measured on ("CPU: ...", "Cores: ..."), its commit, the ``--set`` overrides the suite
-    was run with (only when there were any) and its A/A noise floor."""
+    was run with (only when there were any), its A/A noise floor and how busy the machine was while it measured."""
     hardware = manifest.hardware.model_dump()
     if not hardware.get("cores") and hardware.get("cores_logical"):
         physical = hardware.get("cores_physical")
@@ -59,7 +60,8 @@ def machine_lines(manifest: Manifest) -> tuple[str, ...]:
     lines = [f"{label}: {_hardware_value(hardware, key)}" for label, key in MACHINE
              if hardware.get(key) or key not in ("driver", "cuda")]
     floor = noise.sentence(noise.noise_floor(manifest), detail=True)
-    return (*lines, f"Commit: {manifest.git_commit or 'unknown'}", *overrides_line(manifest), floor)
+    return (*lines, f"Commit: {manifest.git_commit or 'unknown'}", *overrides_line(manifest), floor,
+            machine_load.sentence(manifest.machine_load))
 
 
 def overrides_line(manifest: Manifest) -> tuple[str, ...]:

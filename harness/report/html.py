@@ -51,7 +51,8 @@ def _headline(report: Report) -> str:
 def render_html(report: Report) -> str:
     """The whole report as one HTML page; its figures' PNGs are read and embedded."""
     return page.page(report.title, [
-        f"<h1>{page.escape(report.title)}</h1>", page.paragraph(report.facts), _headline(report),
+        f"<h1>{page.escape(report.title)}</h1>", page.paragraph(report.facts),
+        f"<p><strong>Warning:</strong> {page.escape(report.warning)}</p>" if report.warning else "", _headline(report),
         section(Section("Machine", bullets=report.machine)), *(section(s) for s in report.sections),
         section(report.failures), section(Section("Findings", bullets=report.findings)),
         page.figures(((f.name, f.caption, f.path) for f in report.figures), report.left_out),

@@ -61,7 +61,8 @@ def _figures(report: Report) -> str:
 
 def render_markdown(report: Report) -> str:
     """The whole report as Markdown."""
-    parts = [f"# {report.title}", report.facts, table(report.headline, level=2),
+    parts = [f"# {report.title}", report.facts, f"> **Warning:** {report.warning}" if report.warning else "",
+             table(report.headline, level=2),
              _figure(report.pareto) if report.pareto else "",
              section(Section("Machine", bullets=report.machine)), *(section(s) for s in report.sections),
              section(report.failures), section(Section("Findings", bullets=report.findings)), _figures(report)]

@@ -59,10 +59,12 @@ class Section:
 
 @dataclass(frozen=True)
 class Report:
-    """One run's report. In reading order: ``title`` and ``facts``; the answer to "which student do I ship?"
-    (``headline``, with ``pareto`` beside it); the ``machine``; the detailed ``sections`` (models, build
-    notes, a table per device and batch size, and Serving where the run has serving scenarios, with its own
-    figure); ``failures``; ``findings``; the other ``figures`` and the ones ``left_out``, each with why."""
+    """One run's report. In reading order: ``title`` and ``facts``; ``warning``, one line when the run was
+    measured on a busy machine (:func:`harness.measure.machine_load.warning`, "" otherwise); the answer to
+    "which student do I ship?" (``headline``, with ``pareto`` beside it); the ``machine``; the detailed
+    ``sections`` (models, build notes, a table per device and batch size, and Serving where the run has serving
+    scenarios, with its own figure); ``failures``; ``findings``; the other ``figures`` and the ones
+    ``left_out``, each with why."""
 
     title: str
     facts: str
@@ -74,3 +76,4 @@ class Report:
     findings: tuple[str, ...]
     figures: tuple[Figure, ...] = ()
     left_out: tuple[str, ...] = ()
+    warning: str = ""
