@@ -19,10 +19,25 @@ rate of the server scenario on its values.
 A timing change (a latency statistic, or ``speedup_vs_teacher``) under the
 A/A noise floor (the larger of the two runs' manifest ``noise_floor.pct``)
 passes, with a note: the run itself could not tell such a difference apart.
+
+A latency gate's test runs on rounds, which measure each run's precision,
+not the drift between runs (the same code reads 4-10% apart from one run to
+the next on a shared machine): its p-value alone is no evidence that the code
+changed, and every result names the evidence it rests on (``evidence``). What
+guards an absolute latency gate against drift is its bound and the A/A floor;
+``speedup_vs_teacher``, timed in the same rounds as the teacher, cancels the
+drift and is the gate to use for "did my change slow the student".
+
+A latency gate whose rounds cannot reach its ``alpha`` (3 against 3 rounds: the
+smallest Mann-Whitney p is 0.05) is ``undecidable`` when the change is beyond
+the bound: never a pass. Like ``noisy``, it follows ``gate_policy.noisy``.
 The teacher's ``speedup_vs_teacher`` is 1 by construction: its gate is skipped.
 
-A latency change beyond the bound in a cell flagged noisy (IQR/median above
-0.10 in either run) is ``noisy``, not a plain failure: a slow phase of the
+A timing change beyond the bound (and significant) while either run was
+measured on a busy machine (its manifest's ``machine_load``,
+:func:`harness.measure.machine_load.contention`) is ``noisy``, as is a latency
+change in a cell flagged noisy (IQR/median above
+0.10 in either run): it is not a plain failure: a slow phase of the
 machine shifts a whole cell, which no test on that cell's samples can tell
 from a regression (docs/measurements.md, Repeatability). The suite's
 ``gate_policy.noisy`` decides what it does (:class:`~harness.suite.gates.GatePolicy`):
@@ -288,7 +303,7 @@ def _significant_change(result: GateResult, change: str, pct: float, cell: Cell,
     floor = noise_floor_pct(cell.metric, baseline, candidate)
     if floor is not None and abs(pct) < floor:
         return replace(result, verdict=PASS, note=f"{change}, but under the A/A noise floor {floor:g}%")
-    noise = _noisy(cell, baseline, candidate)
+    noise = _contended(cell, baseline, candidate) or _noisy(cell, baseline, candidate)
     if noise:
         return replace(result, verdict=NOISY, note=f"{change}, but {noise}: rerun on a quieter machine")
     return replace(result, verdict=FAIL, note=change + (": a stale baseline?" if improvement else ""))
@@ -301,6 +316,19 @@ def noise_floor_pct(m: Metric, baseline: RunData, candidate: RunData) -> float |
         return None
     floors = [f for f in (baseline.noise_floor_pct, candidate.noise_floor_pct) if f is not None]
     return max(floors) if floors else None
+
+
+def _contended(cell: Cell, baseline: RunData, candidate: RunData) -> str:
+    """Why a timing cell's runs cannot decide because the machine was busy while one of them measured
+    (:func:`harness.measure.machine_load.contention`), or ""."""
+    from harness.measure.machine_load import contention
+
+    if not cell.metric.timing:
+        return ""
+    busy = [f"the {label} run was measured on a busy machine ({why})"
+            for label, why in (("baseline", contention(baseline.manifest)), ("candidate", contention(candidate.manifest)))
+            if why]
+    return "; ".join(busy)
 
 
 def _noisy(cell: Cell, baseline: RunData, candidate: RunData) -> str:

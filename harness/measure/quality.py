@@ -24,20 +24,44 @@ class Estimate:
 
 
 def bootstrap_mean(values: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> Estimate:
-    """Mean of ``values`` with a percentile bootstrap 95% interval."""
+    """Mean of ``values`` with a percentile bootstrap 95% interval. Where every value is the same, no resample can
+    show a spread: the interval is unknown (NaN ends), never a zero-width one (:func:`proportion` has an exact
+    interval for that case)."""
     values = np.asarray(values, dtype=np.float64)
     rng = np.random.default_rng(seed)
     means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
+    if not high > low:
+        low = high = np.nan
     return Estimate(float(values.mean()), float(low), float(high), len(values))
 
 
+def proportion(hits: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> Estimate:
+    """The share of true ``hits`` with a percentile bootstrap 95% interval over examples; where the bootstrap
+    degenerates (every example right, or every one wrong: 84/84 would read 100.0-100.0) the exact Clopper-Pearson
+    interval (84/84: 95.7-100%).
+
+    >>> e = proportion(np.ones(84, dtype=bool))
+    >>> e.value, round(e.ci_low, 4), e.ci_high
+    (1.0, 0.957, 1.0)
+    """
+    from scipy import stats
+
+    found = bootstrap_mean(np.asarray(hits, dtype=np.float64), resamples, seed)
+    if not np.isnan(found.ci_low):
+        return found
+    k, n = int(round(found.value * found.n)), found.n
+    low = float(stats.beta.ppf(0.025, k, n - k + 1)) if k > 0 else 0.0
+    high = float(stats.beta.ppf(0.975, k + 1, n - k)) if k < n else 1.0
+    return Estimate(found.value, low, high, n)
+
+
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> Estimate:
-    return bootstrap_mean((logits.argmax(1) == labels).double().numpy())
+    return proportion((logits.argmax(1) == labels).numpy())
 
 
 def teacher_agreement(logits: torch.Tensor, teacher_logits: torch.Tensor) -> Estimate:
-    return bootstrap_mean((logits.argmax(1) == teacher_logits.argmax(1)).double().numpy())
+    return proportion((logits.argmax(1) == teacher_logits.argmax(1)).numpy())
 
 
 def kl_to_teacher(logits: torch.Tensor, teacher_logits: torch.Tensor) -> Estimate:

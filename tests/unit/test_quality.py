@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.measure.quality import accuracy, bootstrap_mean, kl_to_teacher, teacher_agreement
+from harness.measure.quality import accuracy, bootstrap_mean, kl_to_teacher, proportion, teacher_agreement
 
 
 def test_accuracy_and_agreement_are_exact_shares():
@@ -25,8 +25,19 @@ def test_bootstrap_is_reproducible_and_brackets_the_mean():
     assert a.value == 0.9 and a.ci_low < 0.9 < a.ci_high
     # binomial standard error sqrt(.9 * .1 / 100) = 0.03: the 95% interval is about +-0.06
     assert a.ci_high - a.ci_low == pytest.approx(0.12, abs=0.03)
-    constant = bootstrap_mean(np.ones(50))
-    assert (constant.value, constant.ci_low, constant.ci_high) == (1.0, 1.0, 1.0)
+    constant = bootstrap_mean(np.ones(50))  # no spread to resample: no interval, never a zero-width one
+    assert constant.value == 1.0 and math.isnan(constant.ci_low) and math.isnan(constant.ci_high)
+
+
+@pytest.mark.parametrize(("k", "n"), [(84, 84), (0, 84), (360, 360), (1, 1)])
+def test_a_degenerate_accuracy_gets_the_clopper_pearson_interval(k: int, n: int):
+    """84/84 right: the bootstrap reads 100.0-100.0; the exact interval is about 95.7-100 (statsmodels' 'beta')."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    found = proportion(np.array([True] * k + [False] * (n - k)))
+    low, high = proportion_confint(k, n, alpha=0.05, method="beta")
+    assert found.value == k / n and (found.ci_low, found.ci_high) == pytest.approx((low, high), abs=1e-12)
+    assert found.ci_high > found.ci_low
 
 
 def test_kl_to_teacher_by_hand():
