@@ -18,7 +18,7 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.manifest import Manifest
-from harness.report import page, tables
+from harness.report import noise, page, tables
 from harness.report.content import build_report
 from harness.report.markdown import write_markdown_report
 from harness.report.model import Report, Section, Table
@@ -74,7 +74,7 @@ def write_html_report(df: pd.DataFrame, manifest: Manifest, out_dir: Path,
         raise HarnessError("the results table is empty: nothing to report")
     df = split_variants(tables.devices_by_threads(df))  # backends, sequence lengths, thread counts never pooled
     out_dir = Path(out_dir)
-    figures, skipped = write_figures(df, out_dir, predictions)
+    figures, skipped = write_figures(df, out_dir, predictions, noise.noise_floor(manifest).pct)
     under_load, not_drawn = serving_plots.write_figures(df, manifest, out_dir)
     figures, skipped = {**figures, **under_load}, {**skipped, **not_drawn}
     report = build_report(df, manifest, figures, skipped, predictions)

@@ -23,13 +23,23 @@ When ``by`` is a speed metric (latency, throughput, speedup), two rows
 whose values differ by less than the runs' A/A noise floor (the largest of
 the runs' floors, :mod:`harness.report.noise`) share a rank as well. Ranked
 on accuracy with the runs' per-example predictions, a paired test decides
-instead: two students scored in a common run tie unless the exact McNemar
-test between them, Holm-adjusted across every such pair on the board, gives
-p < 0.05 (:func:`harness.report.ranking.paired_accuracy_tests`).
-``pareto`` marks the rows that no other row (students and teacher alike)
-matches or beats in both accuracy and median latency while beating it in one;
-latencies closer than the noise floor count as equal there (both rules:
-:mod:`harness.report.ranking`).
+instead (:func:`harness.report.ranking.paired_accuracy_tests`). Its unit is
+the test example: runs of one suite content score the same test examples, so
+each model's correctness on an example is averaged over its distinct
+predictions in all the suite's runs and seeds (a cached model rerun, or seeds
+that predict identically, count once: not new data), and the examples'
+differences are tested exactly (the exact McNemar test with one distinct set
+of predictions a side). Two students tie unless that test, Holm-adjusted
+across every tested pair of the board's models (teacher included), gives
+p < 0.05; a pair without predictions on the same examples ties where the
+intervals overlap.
+``pareto`` marks the rows (students and teacher alike) that no other row is
+clearly better than on one axis while not clearly worse on the other, by the
+same tests whatever the ranked metric: clearly more accurate by that paired
+test where the two have one, else by disjoint 95% intervals; clearly faster
+when the median latencies' intervals are disjoint and the difference exceeds
+the noise floor (:func:`harness.report.ranking.pareto_flags`; a run report's
+Pareto figure draws the same flags).
 ``speedup_vs_teacher`` is the stored paired metric (teacher p50 / model p50
 from the same rounds); for runs without it (before schema 3) it is the
 unpaired ratio of the teacher's p50 to the model's, and ``speedup_paired`` is
@@ -69,7 +79,13 @@ from harness.report.leaderboard_render import (  # noqa: F401  (the leaderboard'
     write_leaderboard,
 )
 from harness.report.noise import NoiseFloor, largest
-from harness.report.ranking import paired_accuracy_tests, pareto_flags, rank_rows, tie_statement
+from harness.report.ranking import (  # noqa: F401  (pareto_flags: named here as before)
+    paired_accuracy_tests,
+    pareto_column,
+    pareto_flags,
+    rank_rows,
+    tie_statement,
+)
 from harness.report.tables import Estimate, aggregate, check_columns, devices, devices_by_threads
 from harness.rows import Status
 from harness.suite_diff import SuiteGroup, how_it_differs
@@ -177,8 +193,9 @@ def leaderboard(df: pd.DataFrame, by: str = "accuracy", batch_size: int | None =
     interval when it is none of these, pareto, notes (why a value is missing or partial), batch_size and
     device. ``floors`` (run id -> noise floor, :func:`harness.report.noise.read_noise_floors`) make speed
     differences under the largest floor of the ranked runs ties; ``attrs["noise_floors"]`` keeps them.
-    ``predictions`` (:func:`harness.store.load_predictions` of the same runs) make accuracy ties paired tests;
-    ``attrs["ties"]`` says how they were decided.
+    ``predictions`` (:func:`harness.store.load_predictions` of the same runs) make accuracy ties, and the
+    Pareto flags' accuracy comparisons whatever ``by``, paired tests over test examples; ``attrs["ties"]`` says
+    how ties were decided.
     Raises :class:`HarnessError` for an empty table, a ``by`` that is not a declared metric of the results,
     a batch size that was not measured, or several devices without ``device``. A model timed as several
     backends or sequence lengths is ranked once per variant (:func:`harness.report.variants.split_variants`).
@@ -203,16 +220,14 @@ def leaderboard(df: pd.DataFrame, by: str = "accuracy", batch_size: int | None =
     table = _unpaired_speedups(table)[[c for c in _columns(by) if c in table.columns]]
     run_floors = {str(run): (floors or {}).get(str(run), NO_MANIFEST) for run in pd.unique(df["run_id"])}
     floor_pct = largest(run_floors.values())
-    labels = [f"{i}" for i in range(len(table))]
-    flags = pareto_flags(labels, table["accuracy"].tolist(), table["latency_p50_ms"].tolist(), floor_pct)
-    table["pareto"] = [flags[label] for label in labels]
+    runs = {str(k): {str(r) for r in v} for k, v in df.groupby("suite")["run_id"].unique().items()}
+    tests = paired_accuracy_tests(table, runs, predictions)  # every row, the teacher's too: ranks and Pareto
+    table["pareto"] = pareto_column(table, tests, floor_pct)
     teachers = table[table["role"] == "teacher"].sort_values(["suite", "model"], kind="stable")
     students = table[table["role"] != "teacher"].sort_values(
         [by, "suite", "model", "method"], ascending=[not metric(by).higher_is_better, True, True, True],
         na_position="last", kind="stable")
-    runs = {str(k): {str(r) for r in v} for k, v in df.groupby("suite")["run_id"].unique().items()}
-    tests = paired_accuracy_tests(students, runs, predictions) if by == "accuracy" else {}
-    ranks, ties = rank_rows(students, by, floor_pct, tests)
+    ranks, ties = rank_rows(students, by, floor_pct, tests if by == "accuracy" else None)
     teachers.insert(0, "rank", REFERENCE)
     teachers.insert(1, "tie", "")
     students.insert(0, "rank", ranks)

@@ -50,8 +50,10 @@ LEGEND = ("Values are means over seeds (each seed averaged over the runs that ha
           "claims a place the "
           "data does not support: =k marks a row whose interval overlaps that of the row holding rank k "
           "(ranked on speed: or whose value is within the noise floor of it). "
-          "Pareto: no other model is at least as accurate and as fast, and better in one; latencies within the "
-          "noise floor count as equally fast. Speedup vs teacher: teacher p50 / model p50 from the same paired "
+          "Pareto: no other model is clearly better on one axis and not clearly worse on the other: clearly more "
+          "accurate by the paired test over test examples where both have predictions on them (else disjoint 95% "
+          "intervals), clearly faster with disjoint latency intervals and a difference beyond the noise floor. "
+          "Speedup vs teacher: teacher p50 / model p50 from the same paired "
           "rounds; (unpaired): a run without it (before schema 3), the ratio of p50s timed in separate windows. "
           "ref: the teacher, not ranked.")
 

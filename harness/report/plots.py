@@ -6,14 +6,22 @@ reason when the data cannot support it: a figure is never drawn empty. One
 palette (model -> colour, teacher first) is built per report by
 :func:`palette`, so a model has the same colour in every figure.
 
->>> pareto_front([("a", 1.0, 0.9), ("b", 2.0, 0.8), ("c", 3.0, 0.95)]) == {"a", "c"}
-True
+The Pareto frontier of the accuracy-against-latency figures is the
+leaderboard's (:func:`harness.report.ranking.pareto_column`): a model is off
+it only when another is clearly more accurate (the paired test over the run's
+test examples, Holm-adjusted, where both have predictions; else disjoint
+intervals) and not clearly slower, or clearly faster (disjoint intervals and
+beyond the run's A/A noise floor) and not clearly less accurate.
+
+>>> axis_label("latency p50", "latency_p50_ms")
+'latency p50 (ms)'
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -27,20 +35,8 @@ from harness.report import quality_plots, scenarios, tables
 from harness.report.drawing import DPI, Palette, Skipped, legend, new_figure, palette
 from harness.report.formatting import human_bytes
 from harness.report.headline import cell
+from harness.report.ranking import AccuracyTests, paired_accuracy_tests, pareto_column
 from harness.rows import Status
-
-
-def pareto_front(points: list[tuple[str, float, float]]) -> set[str]:
-    """Names of the points no other point dominates (cost no higher and value no lower, one strictly).
-
-    Cost is minimised and value maximised; identical points are all kept; NaN points are never members.
-
-    >>> sorted(pareto_front([("a", 1, 0.5), ("b", 1, 0.5), ("c", 2, 0.5), ("d", 2, 0.7)]))
-    ['a', 'b', 'd']
-    """
-    valid = [(n, c, v) for n, c, v in points if not (math.isnan(c) or math.isnan(v))]
-    return {name for name, cost, value in valid
-            if not any(c <= cost and v >= value and (c < cost or v > value) for _, c, v in valid)}
 
 
 def axis_label(text: str, name: str) -> str:
@@ -107,11 +103,12 @@ def _lines(ax: Axes, data: pd.DataFrame, colours: Palette, band: bool) -> None:
 
 
 def _pareto_panel(ax: Axes, table: pd.DataFrame, colours: Palette, title: str) -> None:
-    """Accuracy against latency p50 of one summary table (log x), the Pareto frontier as a step line."""
+    """Accuracy against latency p50 of one summary table (log x), its ``pareto`` rows outlined and joined by a
+    step line."""
     several = table["dtype"].nunique() > 1
     names = [f"{m} ({d})" if several else m for m, d in zip(table["model"], table["dtype"], strict=True)]
     points = list(zip(names, table["latency_p50_ms"], 100 * table["accuracy"], strict=True))
-    front = pareto_front(points)
+    front = {name for name, on in zip(names, table["pareto"], strict=True) if on}
     for (name, cost, value), model in zip(points, table["model"], strict=True):
         ax.scatter([cost], [value], color=colours[model], s=60, label=model, zorder=3,
                    edgecolor="black" if name in front else "none", linewidth=1.5,
@@ -126,16 +123,37 @@ def _pareto_panel(ax: Axes, table: pd.DataFrame, colours: Palette, title: str) -
     ax.set_ylabel(axis_label("accuracy", "accuracy"))
 
 
-def _placed(df: pd.DataFrame, size: int, device: str) -> pd.DataFrame:
+def pareto_tests(df: pd.DataFrame, predictions: pd.DataFrame | None) -> AccuracyTests:
+    """The paired accuracy tests the Pareto frontiers are judged with: every two rows of the summary table (the
+    same models and dtypes at every batch size of the first device) over the run's ``predictions``, Holm-adjusted
+    across them, as the leaderboard tests its rows (:func:`harness.report.ranking.paired_accuracy_tests`)."""
+    device = _device(df)
+    sizes = tables.batch_sizes(df[df["device"] == device]) if device else []
+    if not sizes or predictions is None or predictions.empty:
+        return AccuracyTests()
+    runs = {"": {str(r) for r in predictions["run_id"].unique()}}
+    return paired_accuracy_tests(tables.summary_table(df, sizes[0], device=device), runs, predictions)
+
+
+def _placed(df: pd.DataFrame, size: int, device: str, tests: AccuracyTests | None,
+            floor_pct: float | None) -> pd.DataFrame:
+    """The summary table at ``size`` on ``device``, the rows with both an accuracy and a latency, with the
+    leaderboard's Pareto flags (``pareto``): the paired accuracy ``tests`` (:func:`pareto_tests`; None: intervals
+    alone), intervals and noise floor (``floor_pct``)."""
     table = tables.summary_table(df, size, device=device)
+    if table.empty:
+        return table
+    table["pareto"] = pareto_column(table, tests or AccuracyTests(), floor_pct)
     return table[table["accuracy"].notna() & table["latency_p50_ms"].notna()]
 
 
-def accuracy_vs_latency(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
-    """Accuracy against latency p50, one panel per batch size (log x); the Pareto frontier as a step line."""
+def accuracy_vs_latency(df: pd.DataFrame, colours: Palette, tests: AccuracyTests | None = None,
+                        floor_pct: float | None = None) -> Figure | Skipped:
+    """Accuracy against latency p50, one panel per batch size (log x); the Pareto frontier (judged with the run's
+    paired accuracy ``tests`` and A/A noise floor ``floor_pct``, :func:`_placed`) as a step line."""
     device = _device(df)
     sizes = tables.batch_sizes(df[df["device"] == device]) if device else []
-    panels = [(size, table) for size in sizes if not (table := _placed(df, size, str(device))).empty]
+    panels = [(size, table) for size in sizes if not (table := _placed(df, size, str(device), tests, floor_pct)).empty]
     if not panels:
         return Skipped("no model has both an accuracy and a latency: nothing to place")
     fig, axes = new_figure(len(panels), width=4.2)
@@ -147,11 +165,13 @@ def accuracy_vs_latency(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
     return fig
 
 
-def pareto(df: pd.DataFrame, colours: Palette) -> Figure | Skipped:
+def pareto(df: pd.DataFrame, colours: Palette, tests: AccuracyTests | None = None,
+           floor_pct: float | None = None) -> Figure | Skipped:
     """Accuracy against latency p50 where the report's headline takes its speedup (the first device's smallest
-    batch size, :func:`harness.report.headline.cell`), the Pareto frontier outlined: the figure beside it."""
+    batch size, :func:`harness.report.headline.cell`), the Pareto frontier (as in :func:`accuracy_vs_latency`)
+    outlined: the figure beside it."""
     where = cell(df)
-    table = _placed(df, where[1], where[0]) if where else pd.DataFrame()
+    table = _placed(df, where[1], where[0], tests, floor_pct) if where else pd.DataFrame()
     if table.empty:
         return Skipped("no model has both an accuracy and a latency: nothing to place")
     fig, (ax,) = new_figure(width=4.6)
@@ -305,10 +325,11 @@ def _save(result: Figure | Skipped, name: str, out_dir: Path, written: dict[str,
 
 
 def write_figures(df: pd.DataFrame, out_dir: Path, predictions: pd.DataFrame | None = None,
-                  ) -> tuple[dict[str, Path], dict[str, str]]:
+                  floor_pct: float | None = None) -> tuple[dict[str, Path], dict[str, str]]:
     """Write ``out_dir/<name>.png`` for each figure the data supports, those of the results table (its
     single_stream rows), then those of quality beyond top-1 (:mod:`harness.report.quality_plots`, from
-    ``predictions`` where they need them);
+    ``predictions`` where they need them); the Pareto frontiers are judged with ``predictions`` and the run's
+    A/A noise floor ``floor_pct``, as the leaderboard judges its Pareto column;
     return (written name -> path, skipped name -> reason)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -316,8 +337,11 @@ def write_figures(df: pd.DataFrame, out_dir: Path, predictions: pd.DataFrame | N
     df = scenarios.single_stream(df)  # the Serving section draws its own (harness.report.serving_plots)
     written: dict[str, Path] = {}
     skipped: dict[str, str] = {}
+    tests = pareto_tests(df, predictions)  # once, for both figures
+    judged: dict[str, FigureFn] = {name: partial(draw, tests=tests, floor_pct=floor_pct)
+                                   for name, draw in (("pareto", pareto), ("accuracy_vs_latency", accuracy_vs_latency))}
     for name, (_, draw) in FIGURES.items():
-        _save(draw(df, colours), name, out_dir, written, skipped)
+        _save(judged.get(name, draw)(df, colours), name, out_dir, written, skipped)
     examples = quality_plots.no_predictions() if predictions is None else predictions
     for name, (_, drawn) in quality_plots.FIGURES.items():
         _save(drawn(df, examples, colours), name, out_dir, written, skipped)

@@ -133,9 +133,13 @@ def test_other_columns_are_at_the_chosen_batch_size(table):
 
 
 def test_pareto_flags_on_the_leaderboard(table):
-    # kd-16 beats scratch-16 at equal latency; prune-16 beats int8-16 at equal latency
+    # no predictions: clearly more accurate means disjoint accuracy intervals, clearly faster disjoint latency
+    # intervals (no floor given). kd-16 [0.87, 0.97] is not clearly less accurate than the teacher [0.96, 0.995]
+    # and is clearly faster, so the teacher is off the front; scratch-16 [0.743, 0.997] ties kd-16 and the teacher
+    # on accuracy but prune-16 [0.60, 0.75] overlaps it too and is clearly faster (1.0 against 2.0); prune-16 is
+    # clearly more accurate than int8-16 at the same latency; tiny-4 is the fastest.
     assert dict(zip(table["model"], table["pareto"], strict=True)) == {
-        "teacher": True, "kd-16": True, "scratch-16": False, "prune-16": True, "int8-16": False, "tiny-4": True}
+        "teacher": False, "kd-16": True, "scratch-16": False, "prune-16": True, "int8-16": False, "tiny-4": True}
 
 
 def test_pareto_flags_pure_function():
@@ -148,6 +152,18 @@ def test_pareto_flags_pure_function():
         "same-a": True, "same-b": True,  # identical points do not dominate each other
         "nan": False}
     assert pareto_flags([], [], []) == {}
+    # with intervals: a difference inside them is no difference
+    assert pareto_flags(["a", "b"], [(0.9, 0.85, 0.95), (0.88, 0.83, 0.93)], [1.0, 1.0]) == {"a": True, "b": True}
+    assert pareto_flags(["a", "b"], [(0.9, 0.89, 0.91), (0.88, 0.87, 0.885)], [1.0, 1.0]) == {"a": True, "b": False}
+    assert pareto_flags(["a", "b"], [0.9, 0.9], [(1.0, 0.8, 1.2), (1.1, 0.9, 1.3)]) == {"a": True, "b": True}
+    # a paired call overrides the intervals either way
+    assert pareto_flags(["a", "b"], [(0.9, 0.89, 0.91), (0.88, 0.87, 0.885)], [1.0, 1.0],
+                        accuracy_calls={frozenset({"a", "b"}): None}) == {"a": True, "b": True}
+    assert pareto_flags(["a", "b"], [(0.9, 0.85, 0.95), (0.88, 0.83, 0.93)], [1.0, 1.0],
+                        accuracy_calls={frozenset({"a", "b"}): "a"}) == {"a": True, "b": False}
+    # clearly more accurate but clearly slower does not dominate; not clearly slower does
+    assert pareto_flags(["a", "b"], [0.9, 0.8], [(2.0, 1.9, 2.1), (1.0, 0.9, 1.1)]) == {"a": True, "b": True}
+    assert pareto_flags(["a", "b"], [0.9, 0.8], [(1.2, 1.0, 1.4), (1.0, 0.9, 1.1)]) == {"a": True, "b": False}
     with pytest.raises(ValueError, match="unique"):
         pareto_flags(["a", "a"], [1.0, 1.0], [1.0, 1.0])
 
@@ -403,48 +419,120 @@ def test_noise_floors_are_read_from_the_run_directories(tmp_path):
                                               "itself")}
 
 
-# Paired ties: one run, 200 test examples. a is wrong on 0-9 (95%), b on 2-13 (94%), c on 0-29 (85%). Their stored
-# intervals: a and b disjoint (b's high end under a's low end), b and c overlapping.
-PAIRED_TIES = {"a": ([*range(10)], (0.945, 0.955)), "b": ([*range(2, 14)], (0.93, 0.944)),
-               "c": ([*range(30)], (0.80, 0.94))}
+# Paired ties: one run, 200 test examples. a is wrong on 0-9 (95%), b on 2-13 (94%), c on 0-29 (85%), the teacher on
+# none. Their stored intervals: a and b disjoint (b's high end under a's low end), b and c overlapping. Latency at
+# batch size 8: a 1% slower than b and c 0.5% slower than b, all three within a 1.7% floor; the teacher 10x.
+PAIRED_TIES = {"a": ([*range(10)], (0.945, 0.955), (1.010, 1.005, 1.015)),
+               "b": ([*range(2, 14)], (0.93, 0.944), (1.000, 0.995, 1.005)),
+               "c": ([*range(30)], (0.80, 0.94), (1.005, 1.000, 1.010))}
+TIE_MODELS = {"teacher": ([], (0.99, 1.0), (10.0, 9.9, 10.1)), **PAIRED_TIES}
 
 
-def _tie_rows() -> list[dict]:
+def _tie_rows(latency: bool = False, runs: tuple[str, ...] = ("p1",), faster_c: bool = False) -> list[dict]:
     rows = []
-    for model, (wrong, (low, high)) in {"teacher": ([], (0.99, 1.0)), **PAIRED_TIES}.items():
-        base = {"run_id": "p1", "suite": "p", "model": model, "role": "teacher" if model == "teacher" else "student",
-                "method": "kd", "seed": 0, "device": "cpu", "dtype": "float32", "status": "ok"}
-        rows.append({**base, "metric": "accuracy", "value": 1 - len(wrong) / 200, "ci_low": low, "ci_high": high})
+    for run in runs:
+        for model, (wrong, (low, high), p50) in TIE_MODELS.items():
+            base = {"run_id": run, "suite": "p", "model": model, "method": "kd", "seed": 0, "device": "cpu",
+                    "role": "teacher" if model == "teacher" else "student", "dtype": "float32", "status": "ok"}
+            rows.append({**base, "metric": "accuracy", "value": 1 - len(wrong) / 200, "ci_low": low, "ci_high": high})
+            if latency:
+                value, lo, hi = (0.5, 0.49, 0.51) if faster_c and model == "c" else p50
+                rows.append({**base, "metric": "latency_p50_ms", "batch_size": 8, "value": value, "ci_low": lo,
+                             "ci_high": hi})
     return rows
 
 
-def _tie_predictions() -> pd.DataFrame:
+def _tie_predictions(runs: tuple[str, ...] = ("p1",), seeds: int = 1) -> pd.DataFrame:
     from harness.rows import PREDICTION_COLUMNS
 
-    rows = [{"run_id": "p1", "model": model, "seed": 0, "dtype": "float32", "example": i, "label": 0,
+    rows = [{"run_id": run, "model": model, "seed": seed, "dtype": "float32", "example": i, "label": 0,
              "predicted": 1 if i in wrong else 0, "correct": i not in wrong, "agrees_with_teacher": None,
-             "confidence": 0.9} for model, (wrong, _) in {"teacher": ([], ()), **PAIRED_TIES}.items()
-            for i in range(200)]
+             "confidence": 0.9} for run in runs for seed in range(seeds)
+            for model, (wrong, _, _) in TIE_MODELS.items() for i in range(200)]
     return frame(rows, PREDICTION_COLUMNS)
+
+
+def _mcnemar(b: int, c: int) -> float:
+    """The exact McNemar p of b and c discordant examples, by scipy's binomial test."""
+    from scipy.stats import binomtest
+
+    return float(binomtest(min(b, c), b + c, 0.5).pvalue)
 
 
 def test_accuracy_ties_come_from_the_paired_test_where_the_run_kept_predictions():
     unpaired = leaderboard(frame(_tie_rows()))
     assert (unpaired["rank"].tolist(), unpaired["tie"].tolist()) == (["ref", "1", "2", "2"], ["", "", "", "=2"])
-    assert unpaired.attrs["ties"].startswith("No per-example predictions for any two students of one run")
+    assert unpaired.attrs["ties"].startswith("No per-example predictions of any two models of one suite")
     paired = leaderboard(frame(_tie_rows()), predictions=_tie_predictions())
-    # a vs b: 4 pairs for a, 2 for b, p = 0.6875: a tie though the intervals are disjoint; c is clearly below both
-    # (20 and 18 discordant pairs, none for c) though its interval overlaps b's. Holm across the 3 pairs.
+    # a vs b: 4 examples for a, 2 for b, p = 0.6875: a tie though the intervals are disjoint; c is clearly below both
+    # (20 and 18 examples, none for c) though its interval overlaps b's.
     assert paired["model"].tolist() == ["teacher", "a", "b", "c"]
     assert (paired["rank"].tolist(), paired["tie"].tolist()) == (["ref", "1", "1", "3"], ["", "", "=1", ""])
-    tests = paired_accuracy_tests(paired[paired["rank"] != "ref"], {"p": {"p1"}}, _tie_predictions())
-    pair = {frozenset(k): v for k, v in {(("p", "a"), ("p", "b")): 2 * 22 / 64, (("p", "a"), ("p", "c")): 3 * 2**-19,
-                                         (("p", "b"), ("p", "c")): 2 * 2**-17}.items()}
-    assert tests == pytest.approx(pair)
+    tests = paired_accuracy_tests(paired, {"p": {"p1"}}, _tie_predictions())
+    # Holm across the board's 6 pairs, the teacher's among them: the i-th smallest p times (6 - i), made monotone
+    raw = {("a", "b"): _mcnemar(4, 2), ("a", "c"): _mcnemar(20, 0), ("b", "c"): _mcnemar(18, 0),
+           ("teacher", "a"): _mcnemar(10, 0), ("teacher", "b"): _mcnemar(12, 0), ("teacher", "c"): _mcnemar(30, 0)}
+    assert raw[("a", "b")] == pytest.approx(44 / 64) and raw[("a", "c")] == pytest.approx(2**-19)
+    order = sorted(raw, key=raw.__getitem__)
+    assert order == [("teacher", "c"), ("a", "c"), ("b", "c"), ("teacher", "b"), ("teacher", "a"), ("a", "b")]
+    expected = {pair: (6 - i) * raw[pair] for i, pair in enumerate(order)}  # already increasing
+    assert len(tests) == 6
+    for (x, y), p in expected.items():
+        test = tests.between(("p", x, ""), ("p", y, ""))
+        assert test is not None and test.p == pytest.approx(p, rel=1e-9)
+        assert test.ahead == ("p", x, "")  # the first of each pair is right more often
     text = render_leaderboard_markdown(paired)
-    assert ("Holm-adjusted across the board's 3 such pairs, gives p < 0.05 (exact McNemar, Holm-adjusted); that "
-            "test, not the intervals, decides.") in text
+    assert ("Holm-adjusted across the board's 6 tested pairs of models (teacher and students alike), gives p < 0.05 "
+            "(exact paired test over test examples (McNemar with one seed a side), Holm-adjusted); that test, not "
+            "the intervals, decides.") in text
+    assert "a cached model rerun, or seeds that predict identically, count once" in text
     assert html.escape(paired.attrs["ties"]) in render_leaderboard_html(paired)
     by_params = leaderboard(frame([{**r, "metric": "params", "value": 10.0} for r in _tie_rows()]), by="params",
                             predictions=_tie_predictions())
     assert by_params.attrs["ties"] == ""  # the paired test is of accuracy only
+
+
+@pytest.mark.parametrize(("runs", "seeds"), [(1, 1), (2, 1), (4, 1), (4, 3)])
+def test_a_cached_model_rerun_is_not_new_data(runs, seeds):
+    """The same predictions in 1, 2 or 4 runs (and seeds that predict identically) give one run's p: the exact
+    McNemar test of the examples, not of (run, seed, example) triples pooled as if independent."""
+    ids = tuple(f"p{k}" for k in range(1, runs + 1))
+    board = leaderboard(frame(_tie_rows(runs=ids)), predictions=_tie_predictions(ids, seeds))
+    tests = paired_accuracy_tests(board, {"p": set(ids)}, _tie_predictions(ids, seeds))
+    test = tests.between(("p", "a", ""), ("p", "b", ""))
+    assert test is not None and test.p == pytest.approx(_mcnemar(4, 2), rel=1e-12)  # Holm's factor is 1 for it
+    assert (board["rank"].tolist(), board["tie"].tolist()) == (["ref", "1", "1", "3"], ["", "", "=1", ""])
+    # pooled as before, 3 seeds x 4 runs would have been 48 against 24 "pairs": p = 0.006, a clear call from the
+    # same 6 discordant examples read twelve times
+    assert _mcnemar(48, 24) < 0.05
+
+
+def test_runs_on_different_examples_are_not_paired():
+    predictions = _tie_predictions(("p1", "p2"))
+    moved = (predictions["run_id"] == "p2") & (predictions["model"] == "b") & (predictions["example"] == 0)
+    predictions.loc[moved, "label"] = 1  # b's second run is not on the same examples as a's
+    board = pd.DataFrame({"suite": "p", "model": list(TIE_MODELS)})
+    tests = paired_accuracy_tests(board, {"p": {"p1", "p2"}}, predictions)
+    assert tests.between(("p", "a", ""), ("p", "b", "")) is None
+    assert tests.between(("p", "a", ""), ("p", "c", "")) is not None  # a and c still agree on theirs
+    assert len(tests) == 3  # teacher-a, teacher-c, a-c
+
+
+def _pareto(board: pd.DataFrame) -> dict[str, bool]:
+    return dict(zip(board["model"], board["pareto"], strict=True))
+
+
+@pytest.mark.parametrize("by", ["accuracy", "latency_p50_ms"])
+def test_pareto_takes_no_model_off_the_front_on_an_accuracy_difference_the_test_does_not_find(by):
+    """The audit's case: a and b tie on accuracy (paired test p = 0.69, though their intervals are disjoint) at
+    latencies within the floor, so both stay on the front; c is clearly less accurate than a (p < 0.05 after
+    Holm) and not clearly faster, so it is off. Whatever the ranked metric, the same tests decide."""
+    board = leaderboard(frame(_tie_rows(latency=True)), by=by, floors=FLOOR, predictions=_tie_predictions())
+    assert _pareto(board) == {"teacher": True, "a": True, "b": True, "c": False}
+    unpaired = leaderboard(frame(_tie_rows(latency=True)), by=by, floors=FLOOR)  # disjoint intervals: a beats b
+    assert _pareto(unpaired) == {"teacher": True, "a": True, "b": False, "c": False}
+
+
+def test_pareto_keeps_a_clearly_less_accurate_model_that_is_clearly_faster():
+    board = leaderboard(frame(_tie_rows(latency=True, faster_c=True)), floors=FLOOR, predictions=_tie_predictions())
+    assert _pareto(board) == {"teacher": True, "a": True, "b": True, "c": True}

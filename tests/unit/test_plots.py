@@ -50,18 +50,43 @@ def _results(seeds=(0,), energy=False, paired=False) -> pd.DataFrame:
     return df
 
 
-@pytest.mark.parametrize(("points", "front"), [
-    ([], set()),
-    ([("a", 1.0, 0.5)], {"a"}),
-    ([("a", 1.0, 0.9), ("b", 2.0, 0.8), ("c", 3.0, 0.95)], {"a", "c"}),  # b dominated by a
-    ([("a", 1.0, 0.5), ("b", 1.0, 0.5)], {"a", "b"}),  # identical points: both kept
-    ([("a", 1.0, 0.5), ("b", 1.0, 0.6)], {"b"}),  # same cost, higher value wins
-    ([("a", 1.0, 0.5), ("b", 2.0, 0.5)], {"a"}),  # same value, lower cost wins
-    ([("a", 1.0, 0.5), ("b", 2.0, 0.7), ("c", 3.0, 0.7), ("d", 0.5, 0.1)], {"a", "b", "d"}),
-    ([("a", math.nan, 0.9), ("b", 2.0, 0.1)], {"b"}),  # a NaN point is never a member nor dominates
-])
-def test_pareto_front(points, front):
-    assert plots.pareto_front(points) == front
+def _tied_run() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One run (r1, suite s) at batch size 1 and its predictions on 200 test examples: kd wrong on 0-9 (95%),
+    slow on 2-13 (94%; disjoint intervals, but the paired test finds no difference: p = 0.69), the teacher on none;
+    kd 1% slower than slow, under a 1.7% noise floor."""
+    from harness.rows import PREDICTION_COLUMNS
+    from harness.store import frame
+
+    spec = {"teacher": ("teacher", [], (0.99, 1.0), (10.0, 9.9, 10.1)),
+            "kd": ("student", [*range(10)], (0.945, 0.955), (1.010, 1.005, 1.015)),
+            "slow": ("student", [*range(2, 14)], (0.93, 0.944), (1.000, 0.995, 1.005))}
+    rows, predictions = [], []
+    for model, (role, wrong, (low, high), (p50, p50_low, p50_high)) in spec.items():
+        rows += [_row(model, role, "kd", "accuracy", 1 - len(wrong) / 200, low=low, high=high),
+                 _row(model, role, "kd", "latency_p50_ms", p50, batch_size=1, low=p50_low, high=p50_high)]
+        predictions += [{"run_id": "r1", "model": model, "seed": 0, "dtype": "float32", "example": i, "label": 0,
+                         "predicted": int(i in wrong), "correct": i not in wrong, "confidence": 0.9}
+                        for i in range(200)]
+    return frame([{**r, "run_id": "r1", "suite": "s"} for r in rows]), frame(predictions, PREDICTION_COLUMNS)
+
+
+def _outlined(fig: Figure) -> set[str]:
+    return {c.get_label() for ax in fig.axes for c in ax.collections if c.get_gid() == "pareto"}
+
+
+def test_the_pareto_figure_outlines_the_leaderboards_pareto_column():
+    from harness.report.leaderboard import leaderboard
+    from harness.report.noise import NoiseFloor
+
+    df, predictions = _tied_run()
+    colours = plots.palette(df)
+    for given, front in (({"predictions": predictions}, {"teacher", "kd", "slow"}),  # the test: no difference
+                         ({}, {"teacher", "kd"})):  # intervals alone: kd clearly more accurate, not clearly slower
+        board = leaderboard(df, floors={"r1": NoiseFloor(1.7)}, **given)
+        assert {m for m, on in zip(board["model"], board["pareto"], strict=True) if on} == front
+        tests = plots.pareto_tests(df, given.get("predictions"))
+        for draw in (plots.pareto, plots.accuracy_vs_latency):
+            assert _outlined(draw(df, colours, tests, floor_pct=1.7)) == front, (draw, given)
 
 
 def test_palette_teacher_first_and_stable():
