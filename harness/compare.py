@@ -326,8 +326,8 @@ def _contended(cell: Cell, baseline: RunData, candidate: RunData) -> str:
     if not cell.metric.timing:
         return ""
     busy = [f"the {label} run was measured on a busy machine ({why})"
-            for label, why in (("baseline", contention(baseline.manifest)), ("candidate", contention(candidate.manifest)))
-            if why]
+            for label, why in (("baseline", contention(baseline.manifest)),
+                               ("candidate", contention(candidate.manifest))) if why]
     return "; ".join(busy)
 
 

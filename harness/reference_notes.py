@@ -48,7 +48,8 @@ NOTES: dict[str, str] = {
     "MeasureSpec.latency": "how each cell is timed, in paired rounds (docs/measurements.md)",
     "LatencySpec.warmup_iters": "untimed forwards at least, before a model's first window at a batch size",
     "LatencySpec.min_iters": "timed samples a model needs at least before it may stop",
-    "LatencySpec.max_seconds": "each model's timed budget per batch size: stop once its windows add up to this, never before min_rounds",
+    "LatencySpec.max_seconds": ("each model's timed budget per batch size: stop once its windows add up to this, "
+                                "never before min_rounds"),
     "LatencySpec.target_ci": "stop once every model's median is this tight (relative 95% half-width)",
     "LatencySpec.rewarm_seconds": "the re-warm's minimum duration (see rewarm_iters)",
     "GateSpec.max_regression": "how much worse the candidate may be, in the metric's unit",

@@ -39,8 +39,8 @@ The test follows what each side holds:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol, cast
 
 import numpy as np
@@ -156,7 +156,7 @@ def round_statistic(metric_name: str) -> Callable[[pd.Series], float]:
     (1.0, 2.6)
     """
     which = ROUND_STATISTIC.get(metric_name, 50.0)
-    if which == "mean":
+    if isinstance(which, str):  # "mean"
         return lambda window: float(np.mean(window))
     return lambda window: float(np.percentile(window, which))
 

@@ -67,7 +67,8 @@ def _closing(floor: noise.NoiseFloor, calls: Calls | None = None) -> str:
              f"overlap and it exceeds the run's A/A noise floor ({noise.format_pct(floor.pct)})")
     if calls is not None:
         return (f"Accuracy is called clearly better or worse only when the exact paired test on the same test "
-                f"examples (each example once, whatever the seeds; McNemar with one seed a side), Holm-adjusted across the run's {calls.across}, "
+                f"examples (each example once, whatever the seeds; McNemar with one seed a side), "
+                f"Holm-adjusted across the run's {calls.across}, "
                 f"gives p < {ALPHA:g} ({TEST_NAME}); {speed}.")
     if floor.pct is None:
         return ("A difference is called clear only when the two 95% intervals do not overlap; this run has no A/A "

@@ -68,7 +68,8 @@ def _aa_text(aa: Mapping[str, Any]) -> str:
     if isinstance(aa.get("ci_low"), (int, float)) and isinstance(aa.get("ci_high"), (int, float)):
         text += f", 95% interval {aa['ci_low']:.3f}–{aa['ci_high']:.3f}"
     if aa.get("pooled_rounds"):
-        text += f", over {aa['pooled_rounds']} A/A rounds; the floor is the precision of a ratio over {aa['rounds']} rounds"
+        text += (f", over {aa['pooled_rounds']} A/A rounds; the floor is the precision of a ratio over "
+                 f"{aa['rounds']} rounds")
     return text
 
 

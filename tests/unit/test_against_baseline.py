@@ -95,8 +95,8 @@ def test_the_call_counts_each_test_example_once_and_holm_adjusts_across_students
 
     def mean_correct(model: str) -> np.ndarray:
         mine = predictions[predictions["model"] == model]
-        return np.mean([mine.loc[mine["seed"] == s, "correct"].to_numpy(dtype=float) for s in sorted(set(mine["seed"]))],
-                       axis=0)
+        seeds = sorted(set(mine["seed"]))
+        return np.mean([mine.loc[mine["seed"] == s, "correct"].to_numpy(dtype=float) for s in seeds], axis=0)
 
     d = mean_correct("kd") - mean_correct("scratch")
     assert found.gain.value == pytest.approx(d.mean()) and found.gain.n == 200

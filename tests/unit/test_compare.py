@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import itertools
+import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -643,7 +643,8 @@ def test_a_p99_regression_fails_a_p99_gate_while_the_median_holds(tmp_path: Path
     p99, p50 = one(result, "t", "latency_p99_ms"), one(result, "t", "latency_p50_ms")
     from scipy.stats import mannwhitneyu
 
-    per_round = {k: [float(np.percentile(raw[r * 100:(r + 1) * 100], 99)) for r in range(20)] for k, raw in raws.items()}
+    per_round = {k: [float(np.percentile(raw[r * 100:(r + 1) * 100], 99)) for r in range(20)]
+                 for k, raw in raws.items()}
     assert p99.change == pytest.approx(100, abs=15) and p99.verdict == FAIL
     assert p99.test == "mann-whitney U on each round's p99, 20 vs 20 rounds"
     assert p99.p_value == pytest.approx(mannwhitneyu(per_round["c"], per_round["b"], alternative="greater").pvalue)

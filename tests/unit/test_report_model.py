@@ -259,7 +259,8 @@ def test_the_findings_call_a_planted_gain_clearly_better_with_the_test_and_its_n
     findings = build_report(paired_results(), PAIRED_RUN, predictions=found).findings
     gain = pooled(found, "kd-16", "scratch-16").gain
     assert (f"kd-16 (kd) vs its baseline, scratch-16 (scratch): gain +7.0 pp (95% interval {pp(gain.ci_low)} to "
-            f"{pp(gain.ci_high)}) on 200 test examples; exact McNemar on 14 examples where they differ (14 for, 0 against), "
+            f"{pp(gain.ci_high)}) on 200 test examples; exact McNemar on 14 examples where they differ "
+            "(14 for, 0 against), "
             "Holm-adjusted p = 0.00012 < 0.05: clearly better.") in findings
     assert (f"Against their baselines ({TEST_NAME}, 5%), 1 of 2 students came out clearly better, 0 "
             "showed no measurable difference and 1 came out clearly worse.") in findings
@@ -274,7 +275,8 @@ def test_a_tie_is_not_called() -> None:
     kd = report.headline.rows[1]
     assert kd[5:] == ("scratch-16", "0.0", kd[7], "1", "smaller and faster, accuracy within the noise of scratch-16")
     sentence = next(f for f in report.findings if f.startswith("kd-16 (kd) vs its baseline"))
-    assert sentence.endswith("exact McNemar on 4 examples where they differ (2 for, 2 against), Holm-adjusted p = 1 >= 0.05: "
+    assert sentence.endswith("exact McNemar on 4 examples where they differ (2 for, 2 against), "
+                             "Holm-adjusted p = 1 >= 0.05: "
                              "no measurable difference.")
     assert not [f for f in report.findings if "clearly better" in f and f.startswith("kd-16")]
 
