@@ -48,7 +48,7 @@ def test_fewer_epochs_fail_the_accuracy_gate(tmp_path: Path, capsys: pytest.Capt
     assert code == 1, out
     failing = [line for line in out.splitlines() if "| FAIL" in line]
     assert len(failing) == 1 and failing[0].startswith("| small ") and "| accuracy " in failing[0], out
-    assert "| exact McNemar, " in failing[0] and " discordant pairs " in failing[0], out  # paired by example
+    assert "| exact McNemar, " in failing[0] and " examples differ " in failing[0], out  # paired by example
     assert (tmp_path / "compare.md").read_text() == out
     changed = json.loads((candidate / "manifest.json").read_text())["suite_hash"][:8]
     assert changed != content
