@@ -669,3 +669,19 @@ def test_three_rounds_cannot_reach_alpha_so_a_doubled_p50_is_undecidable_never_a
     assert result.exit_code == 1
     warned = compare_runs(base, cand, policy=GatePolicy(noisy="warn"))
     assert warned.exit_code == 0 and any("undecidable" in line for line in warning_lines(warned))
+
+
+def test_identical_seeds_and_a_cached_rerun_add_no_evidence_to_the_accuracy_gate(tmp_path: Path):
+    """The candidate kept 5 seeds of a deterministic student (identical predictions), the baseline one: the gate's p
+    is one seed's exact one-sided McNemar (scipy), to 1e-9; pooling would have counted each discordant example 5
+    times. Wrong on 0-9 before, on 0-19 and 190-191 after: b = 0, c = 12."""
+    from scipy.stats import binomtest
+
+    gates = {"t": ACC_GATE, "s": ACC_GATE}
+    before = {"t": [_right_but(range(0))], "s": [_right_but(range(10))]}
+    after = {"t": [_right_but(range(0))] * 5, "s": [_right_but([*range(20), 190, 191])] * 5}
+    base = make_run(tmp_path, "b", accuracy=_accuracy_rows(before), gates=gates, predictions=before)
+    cand = make_run(tmp_path, "c", accuracy=_accuracy_rows(after), gates=gates, predictions=after)
+    s = one(compare_runs(base, cand), "s", "accuracy")
+    assert s.p_value == pytest.approx(binomtest(12, 12, 0.5, alternative="greater").pvalue, rel=1e-9)
+    assert s.test == "exact McNemar, 12 examples differ, 1 vs 5 seeds"
