@@ -20,30 +20,14 @@ A timing change (a latency statistic, or ``speedup_vs_teacher``) under the
 A/A noise floor (the larger of the two runs' manifest ``noise_floor.pct``)
 passes, with a note: the run itself could not tell such a difference apart.
 
-A latency gate's test runs on rounds, which measure each run's precision,
-not the drift between runs (the same code reads 4-10% apart from one run to
-the next on a shared machine): its p-value alone is no evidence that the code
-changed, and every result names the evidence it rests on (``evidence``). What
-guards an absolute latency gate against drift is its bound and the A/A floor;
-``speedup_vs_teacher``, timed in the same rounds as the teacher, cancels the
-drift and is the gate to use for "did my change slow the student".
-
-A latency gate whose rounds cannot reach its ``alpha`` (3 against 3 rounds: the
-smallest Mann-Whitney p is 0.05) is ``undecidable`` when the change is beyond
-the bound: never a pass. Like ``noisy``, it follows ``gate_policy.noisy``.
-The teacher's ``speedup_vs_teacher`` is 1 by construction: its gate is skipped.
-
-A timing change beyond the bound (and significant) while either run was
-measured on a busy machine (its manifest's ``machine_load``,
-:func:`harness.measure.machine_load.contention`) is ``noisy``, as is a latency
-change in a cell flagged noisy (IQR/median above
-0.10 in either run): it is not a plain failure: a slow phase of the
-machine shifts a whole cell, which no test on that cell's samples can tell
-from a regression (docs/measurements.md, Repeatability). The suite's
-``gate_policy.noisy`` decides what it does (:class:`~harness.suite.gates.GatePolicy`):
-``fail`` and ``rerun`` make the comparison exit 1 (a stored run cannot be
-measured again here), ``warn`` lets it pass with a warning. Machine-dependent
-metrics (timing, speedup, memory, energy) are ``refused`` when the two runs'
+The verdicts, what each means and what a latency p-value can prove:
+:mod:`harness.verdicts`. The teacher's ``speedup_vs_teacher`` is 1 by
+construction: its gate is skipped. A timing change beyond the bound while
+either run was measured on a busy machine, or a latency change in a cell
+flagged noisy, is ``noisy``; one the rounds cannot test at the gate's alpha
+is ``undecidable``; both follow the suite's ``gate_policy.noisy``
+(:class:`~harness.suite.gates.GatePolicy`). Machine-dependent metrics
+(timing, speedup, memory, energy) are ``refused`` when the two runs'
 hardware fingerprints differ, unless the caller allows it: exit 2 (1 if a
 gate also failed), never a silent pass.
 
@@ -58,7 +42,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -82,32 +65,22 @@ from harness.significance import (
 from harness.store import is_run_dir, load_predictions, load_results, read_manifest
 from harness.suite.gates import GatePolicy, GateSpec, gates_of_resolved_suite, policy_of_resolved_suite
 from harness.suite_diff import differences as suite_differences
+from harness.verdicts import (  # noqa: F401  (the vocabulary, named here as before)
+    FAIL,
+    NEW,
+    NOISY,
+    PASS,
+    POLICY_VERDICTS,
+    REFUSED,
+    SKIPPED,
+    UNDECIDABLE,
+    UNDECIDED,
+    Verdict,
+)
 
 #: fingerprint fields that decide whether timing and memory can be compared (not machine_id: two CI
 #: runners of one kind are different machines with the same hardware; not platform: kernel updates)
 HARDWARE_KEYS = ("cpu", "cores_logical", "gpu", "gpu_count", "cuda", "driver", "torch", "threads")
-
-
-class Verdict(StrEnum):
-    """The one vocabulary of verdicts: compare, the pytest plugin and the reports print these words."""
-
-    PASS = "pass"
-    FAIL = "FAIL"
-    #: beyond the bound, but the cell's timing is unreliable (flagged noisy, or the machine was contended)
-    NOISY = "noisy"
-    #: beyond the bound, but the design cannot reach the gate's alpha (too few rounds): never a pass
-    UNDECIDABLE = "undecidable"
-    REFUSED = "refused"
-    SKIPPED = "skipped"
-    NEW = "new"
-
-
-PASS, FAIL, NOISY, UNDECIDABLE = Verdict.PASS, Verdict.FAIL, Verdict.NOISY, Verdict.UNDECIDABLE
-REFUSED, SKIPPED, NEW = Verdict.REFUSED, Verdict.SKIPPED, Verdict.NEW
-#: verdicts that are neither a pass nor a measured regression: the comparison could not decide on its own
-UNDECIDED = (REFUSED, NOISY, UNDECIDABLE)
-#: verdicts that follow gate_policy.noisy (fail, warn; rerun: measured again, where the pytest plugin can)
-POLICY_VERDICTS = (NOISY, UNDECIDABLE)
 
 
 @dataclass(frozen=True)
