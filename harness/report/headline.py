@@ -221,7 +221,7 @@ def headline(summary: pd.DataFrame, where: tuple[str, int] | None, floor: noise.
                      for _, row in students.iterrows())
         rules = [_rule(floor), UNPAIRED_NOTE]
     else:
-        columns = (*first, "baseline", "accuracy gain (pp)", "gain 95% CI (pp)", "McNemar p, Holm-adjusted", "verdict")
+        columns = (*first, "baseline", "accuracy gain (pp)", "gain 95% CI (pp)", "paired p, Holm-adjusted", "verdict")
         teacher = str(teachers["model"].iloc[0]) if len(teachers) else ""
         rows = tuple(_paired_line(row, calls.of(str(row["model"]), row["dtype"]), floor.pct, several, teacher)
                      for _, row in students.iterrows())

@@ -238,7 +238,7 @@ def test_the_headline_calls_accuracy_against_each_baseline_from_the_paired_test(
     report = build_report(paired_results(), PAIRED_RUN, predictions=found)
     assert report.headline.columns == ("student", "method", "size vs teacher", "speedup at batch size 1",
                                        "speedup 95% CI", "baseline", "accuracy gain (pp)", "gain 95% CI (pp)",
-                                       "McNemar p, Holm-adjusted", "verdict")
+                                       "paired p, Holm-adjusted", "verdict")
     # the numbers are harness.against_baseline's: the pooled gain and the p-values Holm-adjusted across students
     expected = {s: pooled(found, s, b) for s, b in (("scratch-16", "teacher"), ("kd-16", "scratch-16"))}
     adjusted = holm_adjusted(list(expected.values()))
