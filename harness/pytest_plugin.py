@@ -190,7 +190,7 @@ class GateFailed(Exception):
 
 
 class NoisyCellWarning(UserWarning):
-    """A noisy latency cell beyond its bound, passed under ``gate_policy.noisy: warn``."""
+    """A noisy or undecidable cell beyond its bound, passed under ``gate_policy.noisy: warn``."""
 
 
 class SuiteFile(pytest.File):
