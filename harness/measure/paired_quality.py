@@ -194,7 +194,8 @@ def paired_accuracy(student: np.ndarray, baseline: np.ndarray, resamples: int = 
       McNemar test;
     - where both sides have several distinct seeds, seed-to-seed variance
       counts as well: each one-sided p is the larger of the sign-flip test's
-      and a hierarchical bootstrap's (seeds of each side, then examples);
+      and a z test of the gain over its standard error from a hierarchical
+      bootstrap (seeds of each side, then examples);
     - the interval: a percentile bootstrap over examples (hierarchical, seeds
       then examples, where a side has several seeds); where that degenerates
       (no example differs) the exact Clopper-Pearson 95% bound on the share of
@@ -220,9 +221,10 @@ def paired_accuracy(student: np.ndarray, baseline: np.ndarray, resamples: int = 
     rng = np.random.default_rng(seed)
     replicates = _bootstrap(s, base, resamples, rng) if (n_s > 1 or n_b > 1) else \
         d[rng.integers(0, d.size, size=(resamples, d.size))].mean(axis=1)
-    if n_s > 1 and n_b > 1:  # seeds vary on both sides: the bootstrap's one-sided p's count that variance too
-        p_better = max(p_better, (1 + float((replicates <= 0).sum())) / (resamples + 1))
-        p_worse = max(p_worse, (1 + float((replicates >= 0).sum())) / (resamples + 1))
+    spread = float(replicates.std(ddof=1))
+    if n_s > 1 and n_b > 1 and spread > 0:  # seeds vary on both sides: their variance counts too
+        z = float(d.mean()) / spread  # the gain over its standard error from the bootstrap over seeds then examples
+        p_better, p_worse = max(p_better, float(stats.norm.sf(z))), max(p_worse, float(stats.norm.cdf(z)))
         how = f"sign-flip over examples ({how}) and a bootstrap over seeds then examples"
     else:
         how = "exact McNemar" if n_s == n_b == 1 else f"sign-flip permutation over examples ({how})"
