@@ -175,10 +175,11 @@ def _add_gate_commands(sub: argparse._SubParsersAction) -> None:
                                          "cell (flagged, or measured on a busy machine) or an undecidable one (too "
                                          "few rounds to reach alpha) beyond its bound follows the suite's "
                                          "gate_policy.noisy: fail (default) or rerun (stored runs are not measured "
-                                         "again: it fails) exit 1, warn passes with a warning. A candidate of another suite is refused; one of the same suite "
-                                         "with other content is compared, and what differs is named. Exit 0 every "
-                                         "gate holds, 1 a gate fails, 2 bad input (another suite) or a gate refused "
-                                         "because the hardware differs.")
+                                         "again: it fails) exit 1, warn passes with a warning. A candidate of "
+                                         "another suite is refused; one of the same suite with other content is "
+                                         "compared, and what differs is named. Exit 0 every gate holds, 1 a gate "
+                                         "fails, 2 bad input (another suite) or a gate refused because the "
+                                         "hardware differs.")
     compare.add_argument("baseline", metavar="BASELINE", help="baseline name (in --baselines) or run directory")
     compare.add_argument("candidate", metavar="CANDIDATE", help="run directory (or baseline name)")
     compare.add_argument("--suite", type=Path,
