@@ -17,18 +17,30 @@ from tests.unit.test_compare import make_run
 pytest_plugins = ["pytester"]
 
 
-@pytest.fixture(autouse=True)
-def _modules_loaded_once() -> None:
-    """pytester's in-process runs drop modules first imported inside them; torch must not be imported twice."""
-    import pandas as pd
-    import scipy.stats  # noqa: F401
-
-    import harness.compare  # noqa: F401
-    import harness.runner  # noqa: F401  (torch, and every registry the suite names)
+@pytest.fixture(autouse=True, scope="module")
+def _modules_loaded_once(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """pytester drops every module first imported during a test that uses it (its snapshot of sys.modules is
+    restored after each in-process run and at teardown), and some modules cannot be imported twice in a process:
+    torch's lazily imported ones (the first optimizer step imports torch._dynamo, whose torch._inductor.test_operators
+    registers TORCH_LIBRARY _inductor_test: a second import raises "Only a single TORCH_LIBRARY ...", in whichever
+    later test trains a model), pandas' pyarrow extension types, harness's registries. So, before any pytester
+    snapshot (a module fixture is set up before the function-scoped pytester), do once what the in-process runs do:
+    run a suite (build and train, measure, write its parquet), read it back and compare it; whatever that imports,
+    whichever torch it is, stays imported."""
+    from harness.cache import ModelCache, default_cache_dir
+    from harness.compare import RunData, compare_runs
+    from harness.runner import run_suite  # torch, and every registry the suite names
     from harness.suite import load_suite
 
-    load_suite(FIXTURES / "gated.yaml")
-    pd.DataFrame({"x": [1]}).to_parquet()  # pandas' pyarrow extension types, registered once per process
+    run = run_suite(load_suite(FIXTURES / "gated.yaml"), tmp_path_factory.mktemp("warm"),
+                    ModelCache(default_cache_dir()), log=lambda _: None)
+    same = RunData.load(run.run_dir)
+    compare_runs(same, same)
+
+
+#: every in-process session: no cache directory, and no pytest-randomly (where it is installed it would shuffle
+#: the inner session's items, whose order is the suite's and is asserted)
+INNER = ("-p", "no:cacheprovider", "-p", "no:randomly")
 
 GATES = {"accuracy": {"max_regression": 0.01}, "size_bytes": {"max_regression_pct": 5}}
 
@@ -43,7 +55,7 @@ def test_the_plugin_is_registered_and_imports_nothing_heavy():
 
 def test_without_its_options_it_adds_nothing(pytester: pytest.Pytester):
     pytester.makepyfile("def test_one(): pass")
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess(*INNER)
     result.assert_outcomes(passed=1)
     assert "harness gate" not in result.stdout.str()
 
@@ -61,7 +73,7 @@ def _hand_made(tmp_path: Path, candidate_accuracy: float) -> tuple[Path, Path]:
 
 def test_each_model_and_gate_is_an_item_and_a_failure_reads_as_the_gate(pytester: pytest.Pytester, tmp_path: Path):
     base, cand = _hand_made(tmp_path, candidate_accuracy=0.25)
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(FIXTURES / "gated.yaml"),
+    result = pytester.runpytest_inprocess(*INNER, "--harness-suite", str(FIXTURES / "gated.yaml"),
                                           "--harness-baseline", str(base), "--harness-run", str(cand))
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines([
@@ -72,7 +84,7 @@ def test_each_model_and_gate_is_an_item_and_a_failure_reads_as_the_gate(pytester
 
 
 def test_collect_only_lists_the_gates_without_running(pytester: pytest.Pytester):
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--co", "-q", "--harness-baseline", "unread",
+    result = pytester.runpytest_inprocess(*INNER, "--co", "-q", "--harness-baseline", "unread",
                                           "--harness-suite", str(FIXTURES / "gated.yaml"))
     result.stdout.fnmatch_lines(["*gated.yaml::teacher::accuracy", "*gated.yaml::teacher::size_bytes",
                                  "*gated.yaml::small::accuracy", "*gated.yaml::small::size_bytes",
@@ -85,7 +97,7 @@ def test_harness_set_changes_the_suite_the_items_and_gates_come_from(pytester: p
     changed suite (its manifest records the overrides); a looser bound passes."""
     from types import SimpleNamespace
 
-    gated = ("-p", "no:cacheprovider", "--harness-suite", str(FIXTURES / "gated.yaml"))
+    gated = (*INNER, "--harness-suite", str(FIXTURES / "gated.yaml"))
     listed = pytester.runpytest_inprocess(*gated, "--co", "-q", "--harness-baseline", "unread",
                                           "--harness-set", "gates.latency_p50_ms={max_regression_pct: 10}")
     listed.stdout.fnmatch_lines(["*gated.yaml::teacher::latency_p50_ms", "*gated.yaml::small::latency_p50_ms",
@@ -106,7 +118,7 @@ def test_harness_set_changes_the_suite_the_items_and_gates_come_from(pytester: p
 
 
 def test_a_bad_harness_set_is_one_line_and_a_nonzero_exit(pytester: pytest.Pytester):
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(FIXTURES / "gated.yaml"),
+    result = pytester.runpytest_inprocess(*INNER, "--harness-suite", str(FIXTURES / "gated.yaml"),
                                           "--harness-baseline", "unread", "--harness-set", "measure.batch_size=[1]")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     errors = [line for line in result.stdout.lines if line.startswith("--set ")]
@@ -116,13 +128,13 @@ def test_a_bad_harness_set_is_one_line_and_a_nonzero_exit(pytester: pytest.Pytes
 
 
 def test_the_suite_alone_is_a_usage_error(pytester: pytest.Pytester):
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(FIXTURES / "gated.yaml"))
+    result = pytester.runpytest_inprocess(*INNER, "--harness-suite", str(FIXTURES / "gated.yaml"))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--harness-suite needs --harness-baseline NAME (gates), --harness-benchmark*"])
 
 
 def test_benchmarks_without_pytest_benchmark_are_a_usage_error(pytester: pytest.Pytester):
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:benchmark", "--harness-benchmark",
+    result = pytester.runpytest_inprocess(*INNER, "-p", "no:benchmark", "--harness-benchmark",
                                           "--harness-suite", str(FIXTURES / "gated.yaml"))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--harness-benchmark needs pytest-benchmark: pip install pytest-benchmark"])
@@ -130,7 +142,7 @@ def test_benchmarks_without_pytest_benchmark_are_a_usage_error(pytester: pytest.
 
 def test_a_missing_baseline_ends_the_session_with_one_line_and_exit_2(pytester: pytest.Pytester, tmp_path: Path):
     """Bad input, as in harness compare: exit 2 with the line, never 1 (a gate that failed)."""
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(FIXTURES / "gated.yaml"),
+    result = pytester.runpytest_inprocess(*INNER, "--harness-suite", str(FIXTURES / "gated.yaml"),
                                           "--harness-baseline", "nope", "--harness-baselines", str(tmp_path),
                                           "--harness-run", str(tmp_path))
     assert result.ret == 2
@@ -143,11 +155,11 @@ def test_a_missing_baseline_ends_the_session_with_one_line_and_exit_2(pytester: 
 def test_benchmark_items_write_pytest_benchmark_json(pytester: pytest.Pytester, tmp_path: Path):
     base, cand = _hand_made(tmp_path, candidate_accuracy=0.87)
     out = tmp_path / "bench.json"
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(FIXTURES / "gated.yaml"),
+    result = pytester.runpytest_inprocess(*INNER, "--harness-suite", str(FIXTURES / "gated.yaml"),
                                           "--harness-baseline", str(base), "--harness-run", str(cand),
                                           "--harness-benchmark", f"--benchmark-json={out}")
     result.assert_outcomes(passed=6)
-    only = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(FIXTURES / "gated.yaml"),
+    only = pytester.runpytest_inprocess(*INNER, "--harness-suite", str(FIXTURES / "gated.yaml"),
                                         "--harness-benchmark", "--benchmark-disable")
     only.assert_outcomes(passed=2)  # no baseline: the benchmarks alone
     benchmarks = json.loads(out.read_text())["benchmarks"]
@@ -162,7 +174,7 @@ def test_a_thread_matrix_gets_one_benchmark_per_count(pytester: pytest.Pytester,
     suite.write_text((FIXTURES / "gated.yaml").read_text().replace("threads: 1", "threads: [1, 2]"))
     assert "threads: [1, 2]" in suite.read_text()
     out = tmp_path / "bench.json"
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(suite),
+    result = pytester.runpytest_inprocess(*INNER, "--harness-suite", str(suite),
                                           "--harness-benchmark", f"--benchmark-json={out}")
     result.assert_outcomes(passed=4)
     benchmarks = json.loads(out.read_text())["benchmarks"]
@@ -205,7 +217,7 @@ def test_a_noisy_cell_follows_the_suites_policy(pytester: pytest.Pytester, tmp_p
                                                 monkeypatch: pytest.MonkeyPatch, policy: str, outcomes: dict):
     monkeypatch.setattr("harness.runner.run_suite", _never_measure)
     base, cand = _latency_run(tmp_path, "b", 1.0, 0.03), _latency_run(tmp_path, "c", 1.2, 0.25)
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rfs", "--harness-suite",
+    result = pytester.runpytest_inprocess(*INNER, "-rfs", "--harness-suite",
                                           str(_suite_with_policy(tmp_path, policy)),
                                           "--harness-baseline", str(base), "--harness-run", str(cand))
     result.assert_outcomes(**outcomes)
@@ -235,7 +247,7 @@ def test_rerun_measures_the_suite_again_while_a_cell_is_noisy(pytester: pytest.P
 
     monkeypatch.setattr("harness.runner.run_suite", measure)
     suite = _suite_with_policy(tmp_path, f"{{noisy: rerun, reruns: {reruns}}}")
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(suite),
+    result = pytester.runpytest_inprocess(*INNER, "--harness-suite", str(suite),
                                           "--harness-baseline", str(base))
     result.assert_outcomes(**outcomes)
     assert len(calls) == measured
@@ -252,7 +264,7 @@ def test_a_speedup_gate_on_a_measured_run(pytester: pytest.Pytester, tmp_path: P
     suite.write_text((FIXTURES / "gated.yaml").read_text() + "  speedup_vs_teacher: {max_regression_pct: 90}\n"
                      "gate_policy: {noisy: rerun, reruns: 1}\n")
     base = run_suite(load_suite(suite), tmp_path / "base", ModelCache(default_cache_dir())).run_dir
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rs", "--harness-suite", str(suite),
+    result = pytester.runpytest_inprocess(*INNER, "-rs", "--harness-suite", str(suite),
                                           "--harness-baseline", str(base), "--harness-results", str(tmp_path / "c"))
     outcomes = result.parseoutcomes()
     assert result.ret == 0 and outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 6, result.stdout.str()
@@ -277,7 +289,7 @@ def test_a_damaged_baseline_or_run_ends_the_session_with_its_line_and_exit_2(pyt
     shutil.copytree(corpus / case, bad, symlinks=True)
     shutil.copytree(corpus / "whole", whole)
     baseline, run = (bad, whole) if side == "baseline" else (whole, bad)
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--harness-suite", str(corpus / "base.yaml"),
+    result = pytester.runpytest_inprocess(*INNER, "--harness-suite", str(corpus / "base.yaml"),
                                           "--harness-baseline", str(baseline), "--harness-run", str(run))
     expected = (corpus / case / "expect.txt").read_text().strip().replace("{dir}", str(bad))
     assert result.ret == 2
