@@ -27,7 +27,11 @@ def _run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, str]
     return Path(out.strip().splitlines()[-1]), err
 
 
-def test_a_pipeline_and_a_student_started_from_the_teacher(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+def test_a_pipeline_and_a_student_started_from_the_teacher(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch):
+    # a cache of its own: the first run builds every step (another suite's student, such as failing_suite.yaml's
+    # fine, can be this pipeline's first step, and the session's cache would hold it), the second reads them all
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
     run_dir, err = _run(tmp_path, capsys)
     assert "kd-4 (seed 0) step 1 scratch: building" in err and "kd-4 (seed 0) step 2 kd: building" in err
     df = load_results(run_dir)
