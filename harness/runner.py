@@ -120,6 +120,24 @@ def run_suite(suite: Suite, results_dir: Path, cache: ModelCache | None, log: Lo
     return writer
 
 
+def _with_earlier_floor(earlier: dict[str, Any] | None, floor: dict[str, Any]) -> dict[str, Any]:
+    """A resumed run's A/A noise floor: the larger of the one its manifest recorded and the resume's own (as a
+    merge takes the largest shard's), with the cells of both; the earlier one where the resume timed no A/A round
+    (it measured nothing, say). A new run has no earlier floor: its own.
+
+    >>> before = {"pct": 2.0, "cells": ["a"]}
+    >>> _with_earlier_floor(before, {"pct": None, "reason": "no A/A round", "cells": []}) == before
+    True
+    >>> _with_earlier_floor(before, {"pct": 3.5, "cells": ["b"]})
+    {'pct': 3.5, 'cells': ['a', 'b']}
+    """
+    if not earlier:
+        return floor
+    known = [f for f in (earlier, floor) if f.get("pct") is not None]
+    chosen = max(known, key=lambda f: f["pct"]) if known else floor
+    return {**chosen, "cells": [*earlier.get("cells", []), *floor.get("cells", [])]}
+
+
 def _skipped_jobs(suite: Suite, writer: RunWriter, shard: plan.Shard | None, log: Log) -> set[plan.Job]:
     """Jobs this run does not measure: those already in the run directory, and other shards' jobs."""
     done = writer.done_models()
@@ -188,7 +206,7 @@ def _run(suite: Suite, data: Dataset, key: dict[str, Any], writer: RunWriter, ca
     _record_load(writer, load, executor, log)
     floor = measurer.noise.summary()
     if floor is not None:
-        writer.manifest.noise_floor = floor
+        floor = writer.manifest.noise_floor = _with_earlier_floor(writer.manifest.noise_floor, floor)
         log(f"  noise floor (A/A): {'not measured, ' + floor['reason'] if floor['pct'] is None else floor['pct']}"
             + ("" if floor["pct"] is None else "% (latency differences under it cannot be told apart here)"))
     lateness = measurer.loadgen.summary()

@@ -121,10 +121,13 @@ def test_a_student_learning_from_another_is_built_in_a_shard_without_it(tmp_path
     assert set(df["model"]) == {"teacher", "multi-4"} and (df["status"] != "error").all()
 
 
-def test_resume_keeps_the_shard(runs: dict[str, Path]):
+def test_resume_keeps_the_shard(runs: dict[str, Path], tmp_path: Path):
     suite = load_suite(FIXTURES / "matrix.yaml")
+    shard1 = tmp_path / "shard1"  # a resume rewrites its run in place: a copy, so the module's runs stay as measured
+    shutil.copytree(runs["shard1"], shard1)
     with pytest.raises(HarnessError, match="ran as shard 1/2, not 2/2"):
-        run_suite(suite, runs["tmp"], None, log=lambda _: None, resume=runs["shard1"], shard=Shard(2, 2))
-    before = len(load_results(runs["shard1"]))
-    run_suite(suite, runs["tmp"], None, log=lambda _: None, resume=runs["shard1"])
-    assert len(load_results(runs["shard1"])) == before  # nothing of the other shard was added
+        run_suite(suite, tmp_path, None, log=lambda _: None, resume=shard1, shard=Shard(2, 2))
+    before, floor = len(load_results(shard1)), read_manifest(shard1).noise_floor
+    run_suite(suite, tmp_path, None, log=lambda _: None, resume=shard1)
+    assert len(load_results(shard1)) == before  # nothing of the other shard was added
+    assert floor["pct"] is not None and read_manifest(shard1).noise_floor == floor  # nor timed: the A/A cells kept
