@@ -141,7 +141,7 @@ def test_page_loads_in_chromium_with_tables_and_every_image_decoded(report, tmp_
     assert figures >= 5 and f'data-images="decoded:{figures}/{figures}"' in dom
     assert dom.count("<table") >= 4  # models, two batch sizes, failures
     assert "<h2>Findings</h2>" in dom
-    shot = index.parent / "screenshot.png"
+    shot = tmp_path / "screenshot.png"  # not beside the report: the other tests count its figures
     subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'shot'}", f"--screenshot={shot}", url],
                    capture_output=True, timeout=60, check=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
