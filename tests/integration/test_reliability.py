@@ -1,5 +1,6 @@
 """A failure anywhere costs nothing already done: failing cells, Ctrl-C, SIGKILL and resume, concurrency."""
 
+import io
 import os
 import signal
 import subprocess
@@ -78,7 +79,9 @@ def _wait_for_rows(run_root: Path, at_least: int, timeout: float = 120) -> Path:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for table in run_root.rglob("measurements.parquet"):
-            df = pd.read_parquet(table)
+            # the bytes first, in one read: the run replaces the file as it goes (os.replace), and
+            # pd.read_parquet(path) can see two versions of it in one read ("Page was smaller than expected")
+            df = pd.read_parquet(io.BytesIO(table.read_bytes()))
             if df.groupby(["model", "seed"]).ngroups >= at_least:
                 return table.parent
         time.sleep(0.1)
