@@ -1,4 +1,4 @@
-"""Statistics of a latency cell, derived from its raw samples (numpy only; no torch).
+"""Statistics of a latency cell, derived from its raw samples (numpy and scipy; no torch).
 
 Intervals of a median:
 
@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as scipy_stats  # at import: median_ci runs inside the timing loop's budget
 
 #: a cell whose latency IQR/median is above this is flagged noisy
 NOISY_IQR_OVER_MEDIAN = 0.10
@@ -55,13 +56,11 @@ def order_ranks(n: int, confidence: float = 0.95) -> tuple[int, int]:
     >>> order_ranks(5), order_ranks(6), order_ranks(8), order_ranks(20), order_ranks(40)
     ((1, 5), (1, 6), (1, 8), (6, 15), (14, 27))
     """
-    from scipy import stats
-
     if n < 1:
         raise ValueError("an interval of the median needs at least one value")
     tail = (1.0 - confidence) / 2.0
-    q = int(stats.binom.ppf(tail, n, 0.5))  # the smallest m with P(B <= m) >= tail
-    below = q if stats.binom.cdf(q, n, 0.5) <= tail else q - 1  # the largest m with P(B <= m) <= tail
+    q = int(scipy_stats.binom.ppf(tail, n, 0.5))  # the smallest m with P(B <= m) >= tail
+    below = q if scipy_stats.binom.cdf(q, n, 0.5) <= tail else q - 1  # the largest m with P(B <= m) <= tail
     j = max(below + 1, 1)
     return j, n + 1 - j
 
@@ -72,10 +71,8 @@ def coverage(n: int, confidence: float = 0.95) -> float:
     >>> round(coverage(5), 4), round(coverage(8), 4), coverage(3)
     (0.9375, 0.9922, 0.75)
     """
-    from scipy import stats
-
     j, _ = order_ranks(n, confidence)
-    return float(1.0 - 2.0 * stats.binom.cdf(j - 1, n, 0.5))
+    return float(1.0 - 2.0 * scipy_stats.binom.cdf(j - 1, n, 0.5))
 
 
 def median_ci(samples: np.ndarray | list[float], confidence: float = 0.95) -> tuple[float, float]:
