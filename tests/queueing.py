@@ -23,11 +23,13 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
 from harness.measure.batch import BatchResult
 from harness.measure.loadgen import LoadOutcome, LoadRun, schedule, serve_queries
+from harness.measure.machine_load import LoadRecorder
 from harness.measure.serving import put_rate
 
 #: the model sleeps all but this much of its service time, then spins to the deadline: time.sleep wakes
@@ -160,6 +162,8 @@ class QueueRun:
     #: and with the services as the model took them (its missed deadlines, the machine's, included)
     replay_ms: np.ndarray
     values: dict[str, float] = field(default_factory=dict)
+    #: the machine's load while the case was served (:class:`harness.measure.machine_load.LoadRecorder`)
+    load: dict[str, Any] = field(default_factory=dict)
 
     @property
     def latency_ms(self) -> np.ndarray:
@@ -173,10 +177,22 @@ class QueueRun:
         return float(np.nanmean(self.replay_ms - self.lindley_ms)) / self.case.theory_ms()
 
     @property
+    def contended(self) -> bool:
+        """Did other processes (or the hypervisor) take the machine while the case was served, as the harness
+        judges a measure phase (:func:`harness.measure.machine_load.judge`)?"""
+        return bool(self.load.get("contended"))
+
+    @property
     def quiet(self) -> bool:
-        """Did the machine leave the model alone (:meth:`held_up` at most ``QUIET``)? Then it left the server
-        loop's sleeps alone too, near enough: they wait on the same scheduler."""
-        return self.held_up() <= QUIET
+        """Did the machine leave the model alone (:meth:`held_up` at most ``QUIET``) and the run uncontended?
+        Then it left the server loop's sleeps alone too, near enough: they wait on the same scheduler."""
+        return self.held_up() <= QUIET and not self.contended
+
+    def why_not_quiet(self) -> str:
+        if self.contended:
+            return f"the machine was contended while it served ({self.load.get('reason')})"
+        return (f"the machine held the model up (its missed deadlines moved the mean by {self.held_up():.1%} of W, "
+                f"over {QUIET:.0%})")
 
     def excess_ms(self) -> np.ndarray:
         """Each query's measured latency over Lindley's on the services as taken: the server loop's share
@@ -195,7 +211,8 @@ def serve(case: QueueCase) -> QueueRun:
     """Run ``case`` through :func:`serve_queries` (one query at a time, no batching) and compute Lindley."""
     arrivals = case.arrivals()
     model = ServiceModel(case.draw())
-    outcome = serve_queries(model, LoadRun(arrivals, max_batch=1))
+    with LoadRecorder() as recorder:
+        outcome = serve_queries(model, LoadRun(arrivals, max_batch=1))
     result = BatchResult(1, target_qps=case.rate)
     put_rate(result, outcome, slo_ms=math.inf)
     values = {name: v[0] for name, v in result.values.items()}
@@ -205,7 +222,7 @@ def serve(case: QueueCase) -> QueueRun:
         return np.concatenate([lindley(arrivals[:served], services) * 1000.0, np.full(len(arrivals) - served, np.nan)])
 
     return QueueRun(case, arrivals, outcome, model, response_ms(np.asarray(model.services)),
-                    response_ms(model.served_seconds()), values)
+                    response_ms(model.served_seconds()), values, recorder.summary())
 
 
 def serve_quietly(case: QueueCase, attempts: int = 2) -> QueueRun:
@@ -216,7 +233,7 @@ def serve_quietly(case: QueueCase, attempts: int = 2) -> QueueRun:
         runs.append(serve(case))
         if runs[-1].quiet:
             break
-    return min(runs, key=lambda r: r.held_up())
+    return min(runs, key=lambda r: (r.contended, r.held_up()))
 
 
 def lindley_errors(case: QueueCase, seeds: range) -> np.ndarray:

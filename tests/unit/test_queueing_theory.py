@@ -16,9 +16,11 @@ apart (see tests/queueing.py):
   (as ``serving.put_rate`` reports it) within 5% of the target.
 
 The timing checks need a model that kept its service time: a run in which
-the machine held the model up (``QueueRun.quiet``) is served again once; if
-that run is held up too, the checks that a busy machine moves are skipped
-with the numbers, not failed (the exact bound is still checked).
+the machine held the model up, or that other processes contended
+(``QueueRun.quiet``, with the harness's own machine-load judge), is served
+again once; if that run is not quiet either, the checks that a busy machine
+moves are skipped with the numbers, not failed (the exact bound is still
+checked).
 """
 
 from __future__ import annotations
@@ -31,14 +33,18 @@ import pytest
 from scipy import stats
 
 from harness.measure.loadgen import min_queries, schedule
-from tests.queueing import CASES, QUIET, QueueRun, lindley, md1_response, mm1_response, serve_quietly
+from tests.queueing import CASES, QueueRun, lindley, md1_response, mm1_response, serve_quietly
 
-#: the loop's share of the mean latency (over Lindley's on the services as taken): 2.6-3.7% was seen on a
-#: quiet 2-core VM, run after run (its wake-up lateness, about 0.1 ms, plus 0.02-0.05 ms per forward ahead in
-#: the busy period, at D = 4-5 ms). It is systematic, so 3% would need D near 8 ms (twice the time)
-LOOP_SHARE = 0.06
-#: the loop's delay of a typical query (median over the run), ms
-LOOP_MEDIAN_MS = 0.5
+#: the loop's share of the mean latency (over Lindley's on the services as taken). It is the loop's wake-up
+#: lateness (about 0.1-0.3 ms) plus its overhead per forward ahead in the busy period, so it grows with rho and
+#: with the CPU: 2.6-3.7% on the 2-core VM it was first measured on, 4.0-6.6% on an idle AMD EPYC VM (rho 0.8
+#: the largest), more in CI. The bound is set by the fault it must catch, not by one machine: a loop that idled
+#: with a query queued until the next arrival, or woke a timer tick late, adds about a gap (D / rho) to each
+#: query of a busy period, a share of 25% or more at these rho
+LOOP_SHARE = 0.12
+#: the loop's delay of a typical query (median over the run), as a share of the service time D: 0.2-0.5 ms was
+#: seen at D = 4-5 ms idle and 0.58 ms in a CI run; the faults above add D-scale delays
+LOOP_MEDIAN_OF_D = 0.2
 THEORY_TOLERANCE = 0.10
 QPS_TOLERANCE = 0.05
 
@@ -51,8 +57,7 @@ def run(name: str) -> QueueRun:
 
 def quiet(r: QueueRun) -> QueueRun:
     if not r.quiet:
-        pytest.skip(f"{r.case.name}: the machine held the model up in both runs (its missed deadlines moved "
-                    f"the mean by {r.held_up():.1%} of W, over {QUIET:.0%}): a busy machine, not the server loop")
+        pytest.skip(f"{r.case.name}: in both runs {r.why_not_quiet()}: a busy machine, not the server loop")
     return r
 
 
@@ -117,11 +122,12 @@ def test_no_query_responds_faster_than_lindley(name: str):
 @pytest.mark.parametrize("name", CASES)
 def test_the_loop_adds_little_over_lindley(name: str):
     """The loop's share over Lindley (on the services as taken, the same arrivals): a typical query within
-    0.5 ms, the mean within 6%. A loop that idled with a query queued, or woke late, would add D-scale delays."""
+    D / 5, the mean within 12%. A loop that idled with a query queued, or woke late, would add D-scale delays."""
     r = quiet(run(name))
     excess = r.excess_ms()
     share = r.latency_ms.mean() / r.replay_ms.mean() - 1
-    assert np.median(excess) <= LOOP_MEDIAN_MS, f"{name}: median loop delay {np.median(excess):.3f} ms"
+    bound = LOOP_MEDIAN_OF_D * r.case.service_ms
+    assert np.median(excess) <= bound, f"{name}: median loop delay {np.median(excess):.3f} ms, over {bound:.2f} ms"
     assert share <= LOOP_SHARE, (f"{name}: measured mean {r.latency_ms.mean():.3f} ms is {share:+.1%} over "
                                  f"Lindley's {r.replay_ms.mean():.3f} ms (wake-up lateness p99 "
                                  f"{r.lateness_ms(0.99):.3f} ms)")
