@@ -37,7 +37,8 @@ def main() -> int:
             floor, load = manifest.get("noise_floor") or {}, manifest.get("machine_load") or {}
             busy = bool(load.get("contended"))
             print(f"{manifest['run_id']}  floor {floor.get('pct')}%  A/A ratio {floor.get('ratio')} "
-                  f"({floor.get('ci_low')}-{floor.get('ci_high')}), {floor.get('pooled_rounds')} A/A rounds  "
+                  f"({floor.get('ci_low')}-{floor.get('ci_high')}), {floor.get('pooled_rounds')} A/A rounds, "
+                  f"spread {floor.get('spread')}, R {floor.get('rounds')}  "
                   f"other CPU {load.get('other_cpu_share')}{'  CONTENDED' if busy else ''}")
             if floor.get("pct"):
                 every.append(floor["pct"])

@@ -70,7 +70,7 @@ class Measurer:
     def __init__(self, suite: Suite, data: Dataset, teacher_logits: torch.Tensor | None, teacher_error: str = ""):
         self.suite, self.data, self.teacher_logits, self.teacher_error = suite, data, teacher_logits, teacher_error
         #: the A/A ratios of the teacher against its twin, cell by cell (the run's noise floor)
-        self.noise = NoiseFloorLog(suite.measure.latency.noise_floor)
+        self.noise = NoiseFloorLog(suite.measure.latency.noise_floor, suite.measure.latency.min_rounds)
         #: serving scenarios: the load generator's lateness and the capacity searches (the manifest's ``loadgen``)
         self.loadgen = LoadLog()
         #: the twin's raw samples, kept beside the models' (model ``<teacher>~aa``)

@@ -323,7 +323,7 @@ class NoiseFloorLog:
 
     The floor is a property of the machine and the design, not of one interval's end: every A/A round of the run
     (the teacher's window median over its copy's, in the same round) is pooled, across batch sizes and cells, and
-    the floor is the 95% half-width that a ratio of medians over the run's typical number of rounds ``R`` has on
+    the floor is the 95% half-width that a ratio of medians over the design's ``R = min_rounds`` rounds has on
     that spread, plus the A/A ratio's own distance from 1 (a systematic difference between two identical
     processes)::
 
@@ -332,14 +332,17 @@ class NoiseFloorLog:
     (1.4826 x MAD: the rounds' spread, robust to a slow phase; 1.2533: a median's standard error over a mean's).
     The extreme end of one batch size's interval, which this replaced, swung from 2.6% to 39.2% over seven
     unchanged runs: it is the widest of many small-sample intervals, and took every slow phase at its worst.
+    ``R`` is the suite's ``min_rounds``, fixed by the design: the rounds a batch size actually got vary with the
+    time budget from run to run (the median of them, used first, moved five idle runs' floors from 1.2% to 3.4%),
+    and ``min_rounds`` is the fewest any batch size gets, so the floor is what a gate at the minimum can resolve.
     """
 
     METHOD = ("A/A: the teacher timed against a second copy of itself (its own process) in the same paired rounds; "
               "every A/A round's log ratio pooled over cells and batch sizes; pct = 100 * (exp(|median| + 1.96 * "
-              "1.2533 * 1.4826 * MAD / sqrt(R)) - 1), R the median number of rounds per batch size")
+              "1.2533 * 1.4826 * MAD / sqrt(R)) - 1), R the suite's min_rounds")
 
-    def __init__(self, enabled: bool):
-        self.enabled, self.cells = enabled, list[dict[str, Any]]()
+    def __init__(self, enabled: bool, min_rounds: int):
+        self.enabled, self.min_rounds, self.cells = enabled, min_rounds, list[dict[str, Any]]()
 
     def add(self, columns: dict[str, Any], entries: list[dict[str, Any]]) -> None:
         self.cells += [{**columns, **{k: _finite(v) for k, v in entry.items()}} for entry in entries]
@@ -353,7 +356,7 @@ class NoiseFloorLog:
             reason = "the teacher was not timed against its twin in any cell" if not self.cells else \
                 "too few rounds for an interval"
             return {"pct": None, "reason": reason, "method": self.METHOD, "cells": cells}
-        return {**floor_of(logs, int(np.median([c["rounds"] for c in self.cells]))), "method": self.METHOD,
+        return {**floor_of(logs, self.min_rounds), "method": self.METHOD,
                 "cells": cells}
 
 

@@ -117,17 +117,17 @@ def test_the_twin_gives_an_aa_ratio_per_batch_size_that_covers_one_for_identical
         assert entry["ci_low"] <= entry["ratio"] <= entry["ci_high"]
         assert entry["ratio"] == pytest.approx(1.0, abs=0.1) and entry["rounds"] >= 8
         assert len(entry["log_ratios"]) == entry["rounds"]
-    log = paired.NoiseFloorLog(True)
+    log = paired.NoiseFloorLog(True, min_rounds=8)
     log.add({"device": "cpu"}, group.noise)
     floor = log.summary()
     assert floor is not None and "log_ratios" not in floor["cells"][0]
-    # the floor by hand: every A/A round pooled, 1.4826 x MAD of the log ratios, over sqrt(median rounds)
+    # the floor by hand: every A/A round pooled, 1.4826 x MAD of the log ratios, over sqrt(min_rounds): the design's
+    # rounds, not the rounds the budget gave (which vary from run to run)
     logs = np.concatenate([e["log_ratios"] for e in group.noise])
     center = np.median(logs)
-    half = 1.959964 * 1.2533141 * 1.4826022 * np.median(np.abs(logs - center)) / math.sqrt(
-        np.median([e["rounds"] for e in group.noise]))
+    half = 1.959964 * 1.2533141 * 1.4826022 * np.median(np.abs(logs - center)) / math.sqrt(8)
     assert floor["pct"] == pytest.approx(100 * (math.exp(abs(center) + half) - 1), abs=2e-3)
-    assert floor["pooled_rounds"] == logs.size
+    assert floor["pooled_rounds"] == logs.size and floor["rounds"] == 8
 
 
 def test_a_batch_size_that_fails_in_one_model_leaves_the_others_paired():
