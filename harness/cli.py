@@ -76,13 +76,15 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("--out", type=Path, required=True, help="results directory of the merged run")
 
     hw = sub.add_parser("hardware", help="compare machines (or thread counts, dtypes) that ran the same suite",
-                        description="Group the runs' cells by hardware fingerprint plus the threads and dtype "
-                                    "they ran with; write report.md and a self-contained index.html with "
+                        description="Group the runs' cells by hardware fingerprint plus the threads and the "
+                                    "dtype the suite asked for (an int8 student is a model, not a machine); "
+                                    "write report.md and a self-contained index.html with "
                                     "latency, throughput, memory and energy per machine, speedups against "
                                     "the reference, and what else differs between the machines.")
     hw.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run directory or a folder above runs")
     hw.add_argument("--reference", metavar="LABEL",
-                    help="the machine the others are compared with (a label from the report; default: the first)")
+                    help="the machine the others are compared with (a label from the report, or the parts of "
+                         "one that no other label has, e.g. '1 thread'; default: the first)")
     hw.add_argument("--out", type=Path, default=Path("reports/hardware"),
                     help="output directory (default: reports/hardware/); the report goes in <out>/<suite>/")
 

@@ -1,8 +1,13 @@
 """``harness hardware``: one suite on several machines (or thread counts, dtypes), compared cell by cell.
 
 A *machine* here is a hardware fingerprint (CPU, or GPU and driver, for the
-cell's device; torch) plus the threads and dtype the cell ran with: two
-runs on one host with 1 and 2 threads are two machines. Per model and batch
+cell's device; torch) plus the threads and the dtype the suite asked the cell
+for (``measure.dtypes``): two runs on one host with 1 and 2 threads are two
+machines. A model whose method fixed its dtype (an int8 quantized student, a
+float16 one) is measured as built, in the cell of its own dtype where the
+suite lists it and else in the first one (:func:`harness.plan.dtype_plan`):
+its int8 is a property of the model, not of the machine, so it is compared
+on the machines of its cell. Per model and batch
 size of the closed-loop sweep (single_stream cells; the serving scenarios'
 rows are left out, :mod:`harness.report.scenarios`) the report gives each
 machine's latency p50 (with its 95% interval), throughput, peak memory and
@@ -21,6 +26,8 @@ so a reader knows what the speedup against the reference also contains.
 
 >>> machine_labels([{"cpu": "X", "threads": 1}, {"cpu": "X", "threads": 2}])
 ['1 thread', '2 threads']
+>>> cell_dtype("int8", ["float32"]), cell_dtype("float16", ["float32", "float16"])
+('float32', 'float16')
 """
 
 from __future__ import annotations
@@ -66,6 +73,35 @@ def machine_labels(machines: Sequence[dict[str, Any]]) -> list[str]:
     return labels
 
 
+def cell_dtype(measured: str, requested: Sequence[str]) -> str:
+    """The dtype of the cell a row was measured in: its own where the suite asked for it, else the first the suite
+    asked for (where :func:`harness.plan.dtype_plan` measures a model whose method fixed its dtype)."""
+    return measured if measured in requested or not requested else str(requested[0])
+
+
+def _requested_dtypes(manifest: Manifest) -> list[str]:
+    measure = manifest.suite.get("measure") if isinstance(manifest.suite, dict) else None
+    dtypes = measure.get("dtypes") if isinstance(measure, dict) else None
+    return [str(d) for d in dtypes] if isinstance(dtypes, list) else []
+
+
+def find_machine(reference: str, machines: Sequence[str]) -> str:
+    """The machine ``reference`` names: its label, or the one label that has every part of it (``1 thread`` for
+    ``1 thread · float32`` when no other machine has 1 thread).
+
+    >>> find_machine("1 thread", ["1 thread · float32", "2 threads · float32"])
+    '1 thread · float32'
+    """
+    if reference in machines:
+        return reference
+    parts = {p.strip() for p in reference.split("·")}
+    matches = [m for m in machines if parts <= {p.strip() for p in m.split("·")}]
+    if len(matches) == 1:
+        return matches[0]
+    why = "names several machines" if matches else "not a machine of these runs"
+    raise HarnessError(f"--reference {reference!r}: {why} (allowed: {', '.join(machines)})")
+
+
 def _environment(manifest: Manifest, device: str, threads: Any, dtype: str) -> dict[str, Any]:
     hardware = manifest.hardware
     cuda = device.startswith("cuda")
@@ -100,9 +136,9 @@ def load_machines(paths: Sequence[Path]) -> tuple[pd.DataFrame, dict[str, dict[s
             manifest, df = read_manifest(run_dir), single_stream(split_variants(load_results(run_dir)))
             left_out += _left_out(df, manifest.run_id)
             timed = df[df["batch_size"].notna() & df["metric"].isin(SPEED_METRICS) & (df["status"] == Status.OK)].copy()
-            names = []
+            names, requested = [], _requested_dtypes(manifest)
             for device, threads, dtype in zip(timed["device"], timed["threads"], timed["dtype"], strict=True):
-                env = _environment(manifest, str(device), threads, str(dtype))
+                env = _environment(manifest, str(device), threads, cell_dtype(str(dtype), requested))
                 if _machine_key(env) not in keys:
                     keys.append(_machine_key(env))
                     envs.append(env)

@@ -20,6 +20,7 @@ from harness.report.hardware import (
     comparison_table,
     display_comparison,
     environment_table,
+    find_machine,
     findings,
     load_machines,
 )
@@ -48,10 +49,16 @@ def _panels(table: pd.DataFrame, value: str, ylabel: str, band: bool, reference_
         ax.set_xlabel("batch size")
         ax.set_title(model)
         ax.set_ylabel(ylabel)
+    for ax, model in zip(axes, models, strict=True):
+        if not table.loc[table["model"] == model, value].gt(0).any():  # e.g. a model only one machine measured
+            sizes = sorted(set(table["batch_size"]))
+            ax.set_xlim(sizes[0] / 1.5, sizes[-1] * 1.5)  # a log axis with no data has no limits of its own
+            ax.text(0.5, 0.5, "nothing to draw", transform=ax.transAxes, ha="center", va="center", color="0.4")
     if value == "latency_p50_ms":
-        for ax in axes:
-            ax.set_yscale("log")
-            plots.plain_log(ax, "y")
+        for ax, model in zip(axes, models, strict=True):
+            if table.loc[table["model"] == model, value].gt(0).any():
+                ax.set_yscale("log")
+                plots.plain_log(ax, "y")
     else:  # one scale for every model, so that panels compare at a glance
         low, high = min(ax.get_ylim()[0] for ax in axes), max(ax.get_ylim()[1] for ax in axes)
         for ax in axes:
@@ -80,7 +87,7 @@ def render_markdown(suite: str, reference: str, table: pd.DataFrame, env: pd.Dat
                     figures: dict[str, Path], left_out: list[str]) -> str:
     lines = [f"# {suite}: hardware comparison", "",
              f"Machines: {', '.join(env.columns[2:])}. Reference: {reference}. A machine is a hardware fingerprint "
-             f"plus the threads and dtype its cells ran with; {SPEEDUPS}.", "",
+             f"plus the threads and the dtype the suite asked its cells for; {SPEEDUPS}.", "",
              "## Findings", "", *(f"- {line}" for line in findings(table, reference)), "",
              "## Environment", "", "What differs besides the hardware (rows that differ first):", "",
              formatting.markdown_table(env), "", "## Latency, throughput, memory per model and batch size", "",
@@ -97,7 +104,7 @@ def render_html(suite: str, reference: str, table: pd.DataFrame, env: pd.DataFra
     return page.page(heading, [
         f"<h1>{page.escape(heading)}</h1>",
         page.paragraph(f"Machines: {', '.join(env.columns[2:])}. Reference: {reference}. A machine is a hardware "
-                       f"fingerprint plus the threads and dtype its cells ran with; {SPEEDUPS}."),
+                       f"fingerprint plus the threads and the dtype the suite asked its cells for; {SPEEDUPS}."),
         "<h2>Findings</h2>" + page.bullets(findings(table, reference)),
         "<h2>Environment</h2>" + page.paragraph("What differs besides the hardware (rows that differ first).",
                                                 note=True) + page.frame(env),
@@ -113,9 +120,7 @@ def write_hardware_report(paths: Sequence[Path], out: Path, reference: str | Non
     machines = list(envs)
     if len(machines) < 2:
         raise HarnessError(f"hardware: all runs ran on one machine ({machines[0]}): nothing to compare")
-    reference = reference or machines[0]
-    if reference not in machines:
-        raise HarnessError(f"--reference {reference!r}: not a machine of these runs (allowed: {', '.join(machines)})")
+    reference = find_machine(reference, machines) if reference else machines[0]
     table = comparison_table(rows, machines, reference)
     env = environment_table(envs)
     out_dir = Path(out) / _suite_of(rows)

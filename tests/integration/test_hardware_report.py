@@ -4,6 +4,7 @@ import math
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from harness.cli import main
@@ -145,3 +146,58 @@ def test_runs_without_the_paired_metric_fall_back_to_the_unpaired_ratio_labelled
     shown = display_comparison(table).set_index(["model", "machine"])
     assert shown.loc[("s", "2 threads"), "speedup vs teacher"] == "4x (unpaired)"
     assert shown.loc[("s", "2 threads"), "speedup vs teacher 95% CI"] == "—"
+
+
+COMPRESSED = """
+name: compressed
+dataset: {name: synthetic, num_samples: 100, seed: 3}
+teacher: {arch: mlp, params: {hidden: [16]}, train: {epochs: 1, lr: 1.0e-2, batch_size: 32}}
+students:
+  - {name: int8-teacher, init: teacher, method: {name: quantize, mode: dynamic}}
+  - {name: pruned-teacher, init: teacher, method: {name: prune, sparsity: 0.5, epochs: 1, lr: 1.0e-3}}
+measure:
+  devices: [cpu]
+  threads: [1, 2]
+  batch_sizes: [1, 8]
+  latency: {min_iters: 5, max_seconds: 0.05}
+seeds: [0]
+"""
+
+
+def test_int8_and_pruned_students_are_models_not_machines(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """An int8 student's rows say int8: that is the model's dtype, not a third machine. The two machines are the two
+    thread counts, every model is on both, "--reference '1 thread'" names one, and the figures are drawn."""
+    from harness.cache import ModelCache
+    from harness.runner import run_suite
+    from harness.suite import load_suite
+
+    (tmp_path / "compressed.yaml").write_text(COMPRESSED)
+    run = run_suite(load_suite(tmp_path / "compressed.yaml"), tmp_path / "results", ModelCache(tmp_path / "cache"),
+                    log=lambda _: None).run_dir
+    df = load_results(run)
+    assert set(df.loc[df["model"] == "int8-teacher", "dtype"].dropna()) == {"int8"}  # what made it a machine before
+    rows, envs, _ = load_machines([run])
+    assert list(envs) == ["1 thread", "2 threads"]
+    table = comparison_table(rows, list(envs), reference="1 thread")
+    assert set(table["model"]) == {"teacher", "int8-teacher", "pruned-teacher"}
+    assert table.groupby("model")["machine"].nunique().eq(2).all()
+    assert table["speedup_vs_reference"].notna().all()
+    assert main(["hardware", str(run), "--reference", "1 thread", "--out", str(tmp_path / "hw")]) == 0
+    index = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert index.exists() and {p.name for p in index.parent.glob("*.png")} == {"hardware_latency.png",
+                                                                              "hardware_speedup.png"}
+    assert "int8-teacher" in (index.parent / "report.md").read_text()
+
+
+def test_a_model_measured_on_one_machine_only_is_drawn_without_a_scale_error(tmp_path: Path):
+    """Its speedup against the reference is missing on every batch size: the panel says so instead of raising
+    matplotlib's "Data cannot be log-scaled" (as the log-scaled latency panel of a model with no latency did)."""
+    from harness.report.hardware_report import write_figures
+
+    nan = math.nan
+    table = pd.DataFrame({"model": ["a", "a", "b", "b"], "machine": ["one", "two", "two", "two"],
+                          "batch_size": [1, 1, 1, 8], "latency_p50_ms": [1.0, 0.5, nan, nan],
+                          "latency_p50_ms_low": [0.9, 0.4, nan, nan], "latency_p50_ms_high": [1.1, 0.6, nan, nan],
+                          "speedup_vs_reference": [1.0, 2.0, nan, nan]})
+    paths = write_figures(table, tmp_path)
+    assert all(p.stat().st_size > 0 for p in paths.values())
