@@ -24,6 +24,15 @@ the item, ``warn`` passes it with a :class:`NoisyCellWarning`, ``rerun`` measure
 the suite again (up to ``gate_policy.reruns`` times, while a cell is noisy) and
 judges the noisy cells on the last run; with ``--harness-run`` there is nothing to
 measure again, so ``rerun`` fails as in ``harness compare``.
+The run's folder is printed at the end of the session (pytest's terminal
+summary, ``harness: run ...``), with the suite line ``harness compare``
+prints (``same suite`` or ``suite content differs: ...``), and named in every
+failing item's message. A run the plugin made in a temporary folder (no
+``--harness-results``) is kept when a gate failed, was refused or noisy, or
+the session failed otherwise, so it can be opened; when every gate held it is
+removed. With ``--harness-run``, a run whose suite content differs from the
+suite the gates come from (a run made with ``--set``) is said so, as
+``harness compare`` says it between baseline and candidate.
 ``--harness-benchmark`` adds one pytest-benchmark item per model × batch
 size (``harness/pytest_bench.py``), so ``--benchmark-json``,
 ``--benchmark-autosave`` and ``--benchmark-compare-fail`` apply.
@@ -32,6 +41,7 @@ Without other paths on the command line only the suite's items run.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -106,6 +116,10 @@ class HarnessSession:
         self._suite: Suite | None = None
         self._comparison: Comparison | None = None
         self._error: Exception | None = None
+        #: every run this session measured or read, in order (the last is the one judged)
+        self.runs: list[Path] = []
+        #: the temporary folders the session made runs in (removed at the end only if every gate held)
+        self.temporary: list[Path] = []
 
     @property
     def suite(self) -> Suite:
@@ -117,15 +131,64 @@ class HarnessSession:
 
     def candidate_dir(self) -> Path:
         run = self.config.getoption("harness_run")
-        return Path(run) if run else self.measure()
+        if run:
+            self.runs.append(Path(run))
+            return Path(run)
+        return self.measure()
 
     def measure(self) -> Path:
         """Run the suite; its run directory."""
         from harness.cache import ModelCache, default_cache_dir
         from harness.runner import run_suite
 
-        out = self.config.getoption("harness_results") or tempfile.mkdtemp(prefix="harness-pytest-")
-        return run_suite(self.suite, Path(out), ModelCache(default_cache_dir())).run_dir
+        out = self.config.getoption("harness_results")
+        if not out:
+            out = tempfile.mkdtemp(prefix="harness-pytest-")
+            self.temporary.append(Path(out))
+        run_dir = run_suite(self.suite, Path(out), ModelCache(default_cache_dir())).run_dir
+        self.runs.append(run_dir)
+        return run_dir
+
+    def summary_lines(self, kept: bool) -> list[str]:
+        """What the terminal summary says: each run's folder (kept or removed), and the suites compared."""
+        from harness.report.compare import suite_line
+
+        lines = []
+        for run in self.runs:
+            made_here = any(run.is_relative_to(t) for t in self.temporary)
+            fate = "" if not made_here else " (kept: open it with harness report)" if kept else \
+                " (removed: every gate held; --harness-results DIR keeps the run)"
+            lines.append(f"harness: run {run}{fate}")
+        if self._comparison is not None:
+            lines.append(f"harness: {suite_line(self._comparison)}")
+        given = self.config.getoption("harness_run")
+        if given and self._suite is not None:
+            lines += self._given_run_differs(Path(given))
+        return lines
+
+    def _given_run_differs(self, run: Path) -> list[str]:
+        """A ``--harness-run`` made from other suite content than the gates' suite (``--set``, an edited file)."""
+        from harness.store import read_manifest
+        from harness.suite_diff import differences, short_hash, summary
+
+        try:
+            manifest = read_manifest(run)
+        except Exception:  # a damaged run was already reported by the comparison
+            return []
+        suite = self.suite
+        if manifest.suite_hash == suite.content_hash():
+            return []
+        found = differences(suite.resolved(), manifest.suite)
+        return [f"harness: suite content differs: {self.suite_path} {short_hash(suite.content_hash())} -> the run's "
+                f"{short_hash(manifest.suite_hash)}: {summary(found)}"]
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
+        kept = exitstatus != 0
+        for line in self.summary_lines(kept):
+            terminalreporter.write_line(line)
+        if not kept:
+            for folder in self.temporary:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def built_models(self) -> tuple[dict[str, Any], Any, Suite]:
         """Every model of the suite (first seed), built as a run builds them, for the benchmark items."""
@@ -228,7 +291,8 @@ class GateItem(pytest.Item):
         comparison = harness_session(self.config).comparison()
         results = self.results()
         if any(comparison.does_not_hold(r) or r.verdict == REFUSED for r in results):
-            raise GateFailed(failure_message(results))
+            runs = harness_session(self.config).runs
+            raise GateFailed(failure_message(results) + (f"\nrun: {runs[-1]}" if runs else ""))
         for r in results:
             if comparison.warns(r):
                 warnings.warn(NoisyCellWarning(failure_message([r])), stacklevel=1)

@@ -295,3 +295,45 @@ def test_a_damaged_baseline_or_run_ends_the_session_with_its_line_and_exit_2(pyt
     assert result.ret == 2
     result.stdout.fnmatch_lines([f"*harness: {expected}*"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.parametrize(("accuracy", "kept"), [(0.25, True), (0.87, False)])
+def test_the_run_folder_is_printed_and_kept_when_a_gate_fails(pytester: pytest.Pytester, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch, accuracy: float,
+                                                              kept: bool):
+    """The plugin's own temporary run is named in the terminal summary and in the failing item's message; it
+    is kept when a gate failed (to be opened), removed when every gate held."""
+    from types import SimpleNamespace
+
+    base, cand = _hand_made(tmp_path, candidate_accuracy=accuracy)
+    made: list[Path] = []
+
+    def measure(suite: Any, out: Path, *args: object, **kwargs: object) -> SimpleNamespace:
+        made.append(out / "run")
+        shutil.copytree(cand, made[-1])
+        return SimpleNamespace(run_dir=made[-1])
+
+    monkeypatch.setattr("harness.runner.run_suite", measure)
+    result = pytester.runpytest_inprocess(*INNER, "--harness-suite", str(FIXTURES / "gated.yaml"),
+                                          "--harness-baseline", str(base))
+    assert len(made) == 1 and made[0].parent.name.startswith("harness-pytest-")
+    if kept:
+        result.assert_outcomes(passed=3, failed=1)
+        result.stdout.fnmatch_lines([f"run: {made[0]}", f"harness: run {made[0]} (kept: open it with harness report)"])
+        assert made[0].is_dir()
+    else:
+        result.assert_outcomes(passed=4)
+        result.stdout.fnmatch_lines([f"harness: run {made[0]} (removed: every gate held*"])
+        assert not made[0].parent.exists()
+
+
+def test_a_given_run_of_other_suite_content_is_said_so(pytester: pytest.Pytester, tmp_path: Path):
+    """--harness-run with a run whose resolved suite is not the gates' suite (here a hand-made run; a run made with
+    --set is the usual case): the summary says the content differs and how, as harness compare does."""
+    base, cand = _hand_made(tmp_path, candidate_accuracy=0.87)
+    result = pytester.runpytest_inprocess(*INNER, "--harness-suite", str(FIXTURES / "gated.yaml"),
+                                          "--harness-baseline", str(base), "--harness-run", str(cand))
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines([f"harness: run {cand}", "harness: same suite: hand*",
+                                 f"harness: suite content differs: {FIXTURES / 'gated.yaml'} * -> the run's *: *"])
+    assert cand.is_dir()  # a run the user gave is never removed
