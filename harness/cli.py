@@ -345,6 +345,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from harness.methods import METHODS
     from harness.metrics import METRICS
     from harness.models import ARCHITECTURES
+    from harness.registry import first_sentence
 
     if args.name is not None:
         from harness.reference import component, component_text
@@ -359,7 +360,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name, item in registry.items():
             doc = getattr(item, "summary", None) or getattr(item, "description", None) or (item.__doc__ or "")
             unit = f" [{item.unit}]" if hasattr(item, "unit") else ""
-            print(f"  {name:<20}{unit} {doc.strip().splitlines()[0] if doc.strip() else ''}")
+            print(f"  {name:<20}{unit} {first_sentence(doc)}")
     return 0
 
 

@@ -86,7 +86,8 @@ BOTH = ("single_stream", "server")
 SERVER = ("server",)
 _declare("latency_p50_ms", "ms", False,
          "single_stream: median forward latency of one batch: the median of the paired rounds' window medians; "
-         "interval: bootstrap over rounds (2000 resamples, seed 0). server: median response time of a query "
+         "interval: order statistics of the rounds' medians (exact binomial ranks, at least 95%). server: median "
+         "response time of a query "
          "(completion minus scheduled arrival) at target_qps", True, from_latency_samples=True, scenarios=BOTH)
 _declare("latency_p90_ms", "ms", False, "90th percentile forward latency of one batch (server: response time of a "
          "query at target_qps)", True, from_latency_samples=True, scenarios=BOTH)
@@ -116,7 +117,8 @@ _declare("capacity_vs_teacher", "x", True, "server: max_qps_at_slo over the teac
          "brackets' ends", True, scenarios=SERVER, relative_to_teacher=True)
 _declare("speedup_vs_teacher", "x", True,
          "teacher p50 over this model's p50 from the same paired rounds: the median over rounds of each round's "
-         "ratio of window medians (1 for the teacher); interval: bootstrap over rounds (2000 resamples, seed 0)",
+         "ratio of window medians (1 for the teacher); interval: order statistics of the rounds' ratios (exact "
+         "binomial ranks, at least 95%)",
          True, relative_to_teacher=True)
 _declare("latency_iqr_over_median", "fraction", False,
          "latency spread: interquartile range over median; above 0.10 the cell is flagged noisy", True)

@@ -19,7 +19,7 @@ from torch import nn
 
 from harness.data.base import Dataset
 from harness.errors import HarnessError
-from harness.registry import Registry, params_model
+from harness.registry import Registry, first_sentence, params_model
 
 
 @dataclass
@@ -116,7 +116,7 @@ def needs_teacher(found: Method, params: Any) -> bool:
 def _as_method(name: str, fn: Callable[..., nn.Module], uses_teacher: bool | Callable[[Any], bool],
                uses_models: bool = False) -> Method:
     """``fn(ctx, params: Model)`` as it is; ``fn(ctx, *, a=1, b=2)`` gets its keywords from the validated model."""
-    summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+    summary = first_sentence(fn.__doc__)
     model = params_model(fn, skip=("ctx",))
     build = fn
     if "params" not in inspect.signature(fn).parameters:
