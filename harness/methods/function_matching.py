@@ -37,6 +37,7 @@ from harness.train import TrainParams, optimizer_and_schedule
 
 
 class FunctionMatchingParams(TrainParams):
+    #: softmax temperature T of both distributions (the loss is scaled by T^2); the paper matches at T = 1
     temperature: float = Field(1.0, gt=0, le=1000)
     #: Beta(mixup, mixup) mixing weights; 0 turns mixup off
     mixup: float = Field(1.0, ge=0, le=100)
