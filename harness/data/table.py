@@ -139,14 +139,22 @@ def _numeric(column: pd.Series) -> bool:
 
 
 def _missing(path: Path, frame: pd.DataFrame, dropna: bool) -> tuple[pd.DataFrame, int]:
-    """``frame`` less the rows with a missing value (``dropna``), and how many; or one line naming the column."""
+    """``frame`` less the rows with a missing value (``dropna``), and how many; or one line naming every column
+    with gaps and its count.
+
+    >>> _missing(Path("t.csv"), pd.DataFrame({"a": [1, None, None], "b": [1, 2, 3], "c": [None, 1, 2]}), False)
+    Traceback (most recent call last):
+    harness.errors.HarnessError: t.csv: 3 rows have missing values, in columns 'a' (2 missing), 'c' (1 missing) \
+(set dropna: true to drop those rows)
+    """
     counts = frame.isna().sum()
     if not counts.any():
         return frame.reset_index(drop=True), 0
     if not dropna:
-        column = str(counts[counts > 0].index[0])
-        count = int(counts[column])
-        raise HarnessError(f"{path}: column {column!r} has {count} missing value{'' if count == 1 else 's'} "
+        gaps = ", ".join(f"{str(column)!r} ({int(n)} missing)" for column, n in counts[counts > 0].items())
+        rows = int(frame.isna().any(axis=1).sum())
+        raise HarnessError(f"{path}: {rows} row{'' if rows == 1 else 's'} {'has' if rows == 1 else 'have'} missing "
+                           f"values, in column{'' if (counts > 0).sum() == 1 else 's'} {gaps} "
                            f"(set dropna: true to drop those rows)")
     kept = frame.dropna().reset_index(drop=True)
     return kept, len(frame) - len(kept)

@@ -96,7 +96,8 @@ def test_dropna_drops_rows_of_either_split(tmp_path: Path):
     test = {"a": [10.0, None, 11.0], "kind": ["x", "x", "y"]}
     datasets.DatasetDict(train=datasets.Dataset.from_dict(train),
                          test=datasets.Dataset.from_dict(test)).save_to_disk(str(tmp_path / "gaps"))
-    with pytest.raises(HarnessError, match=r"gaps: column 'a' has 2 missing values \(set dropna: true"):
+    with pytest.raises(HarnessError,
+                       match=r"gaps: 2 rows have missing values, in column 'a' \(2 missing\) \(set dropna: true"):
         _load(tmp_path / "gaps")
     ds = _load(tmp_path / "gaps", dropna=True, standardize=False)
     assert ds.x_train[:, 0].tolist() == [0.0, 2.0, 3.0, 4.0] and ds.x_test[:, 0].tolist() == [10.0, 11.0]

@@ -83,7 +83,8 @@ def test_dropna_drops_the_rows_with_a_missing_value_and_counts_them(tmp_path: Pa
     rows = [*ROWS, {"a": None, "b": 1, "shape": "round", "tag": "t10", "label": "x"},
             {"a": 1.0, "b": 0, "shape": None, "tag": "t11", "label": "x"}]
     file = _write(tmp_path, rows)
-    with pytest.raises(HarnessError, match=r"t\.csv: column 'a' has 1 missing value \(set dropna: true"):
+    with pytest.raises(HarnessError,
+                       match=r"t\.csv: 1 row has missing values, in column 'a' \(1 missing\) \(set dropna: true"):
         _load(file, features=("a", "b"))
     ds = _load(file, features=("a", "b"), dropna=True)
     assert ds.info["rows_dropped"] == 1 and ds.info["rows"] == 11  # shape is no feature: its gap does not count
@@ -165,7 +166,7 @@ def test_harness_validate_refuses_a_target_with_one_class(tmp_path: Path):
      "train and in test"),
     ([{**row, "a": None} if i == 2 else row for i, row in enumerate(ROWS)],
      "{name: table, path: t.csv, target: label, features: [a], seed: 0}",
-     "t.csv: column 'a' has 1 missing value (set dropna: true to drop those rows)"),
+     "t.csv: 1 row has missing values, in column 'a' (1 missing) (set dropna: true to drop those rows)"),
     (ROWS, "{name: table, path: t.csv, target: label, seed: 0}",
      "t.csv: feature column 'shape' is not numbers (str, e.g. 'round'): declare it in categorical: to one-hot "
      "encode it, or leave it out of features:"),
@@ -197,3 +198,11 @@ def test_the_suite_resolves_the_path_from_its_folder(tmp_path: Path):
     suite = load_suite(_suite(tmp_path, "{name: table, path: t.csv, target: label, seed: 0}"))
     assert suite.dataset.params["path"] == str(tmp_path / "t.csv")
     assert suite.dataset.params["standardize"] is True and suite.dataset.params["dropna"] is False
+
+
+def test_every_column_with_gaps_is_named_with_its_count(tmp_path: Path):
+    rows = [{**row, "a": None} if i in (1, 2) else {**row, "b": None} if i == 3 else row for i, row in enumerate(ROWS)]
+    file = _write(tmp_path, rows)
+    with pytest.raises(HarnessError, match=r"/t\.csv: 3 rows have missing values, in columns 'a' \(2 missing\), "
+                                           r"'b' \(1 missing\) \(set dropna: true to drop those rows\)$"):
+        _load(file, features=("a", "b"))
