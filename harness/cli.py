@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
                           "run directories with harness merge")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
                      help="local (default): in this process; ray: students built as parallel Ray tasks, each "
-                          "measure cell a Ray task owning a node's CPUs or a GPU (pip install .[ray])")
+                          "measure cell a Ray task owning a node's CPUs or a GPU (pip install -e '.[ray]')")
     run.add_argument("--address", metavar="ADDR",
                      help="with --executor ray: the Ray cluster to join (default: start a local instance)")
 

@@ -1,6 +1,6 @@
 """``hf_disk``: your own data, as a folder that Hugging Face ``datasets`` wrote with ``save_to_disk``.
 
-The optional ``hf`` extra (``pip install 'harness[hf]'``) reads it: ``datasets.load_from_disk`` on the
+The optional ``hf`` extra (``pip install -e '.[hf]'``) reads it: ``datasets.load_from_disk`` on the
 local folder (never a download), converted to a pandas frame and handed to the steps of ``table``
 (numeric features standardised on the training split, ``categorical`` one-hot, the ``target`` mapped
 to classes) or, when ``text`` and ``tokenizer`` are given, of ``text_table`` (the ``text`` column
@@ -30,7 +30,7 @@ from harness.data.base import DATASETS, Dataset
 from harness.errors import HarnessError, one_line
 from harness.paths import FOLDER_OR_ID
 
-MISSING_EXTRA = "hf_disk needs the hf extra: pip install 'harness[hf]'"
+MISSING_EXTRA = "hf_disk needs the hf extra: pip install -e '.[hf]'"
 
 
 def saved(folder: Path) -> Path:

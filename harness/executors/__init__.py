@@ -13,7 +13,7 @@ executor only does the two phases' work:
 
 :class:`LocalExecutor` does both in this process, one cell after another,
 each model of a cell in its own fresh process from the fork server.
-``RayExecutor`` (:mod:`harness.executors.ray`, ``pip install .[ray]``) builds
+``RayExecutor`` (:mod:`harness.executors.ray`, ``pip install -e '.[ray]'``) builds
 the students as parallel Ray tasks and times each cell's paired rounds in a
 Ray task that owns its node's CPUs or a GPU.
 """

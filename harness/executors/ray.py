@@ -1,4 +1,4 @@
-"""The Ray executor: ``harness run SUITE --executor ray [--address ADDR]`` (``pip install .[ray]``).
+"""The Ray executor: ``harness run SUITE --executor ray [--address ADDR]`` (``pip install -e '.[ray]'``).
 
 Build phase: the runner builds the teacher here (from the model cache when
 it is there); then every student is a Ray task of ``build.threads`` CPUs,
@@ -54,7 +54,7 @@ except ImportError:  # an optional extra
 
 def _require_ray() -> Any:
     if ray is None:
-        raise HarnessError("--executor ray needs Ray, an optional extra: pip install .[ray]")
+        raise HarnessError("--executor ray needs Ray, an optional extra: pip install -e '.[ray]'")
     return ray
 
 

@@ -12,7 +12,7 @@ prepared model serves every batch size):
   call at each new shape, which :func:`first_call_seconds` times.
 - ``onnx``: ``torch.onnx.export(dynamo=True)`` to a temporary file, run by an
   ``onnxruntime.InferenceSession`` on the CPU with the measurement's thread
-  count. Needs the optional extra ``pip install harness[onnx]``.
+  count. Needs the optional extra ``pip install -e '.[onnx]'``.
 
 A backend that cannot run a model raises :class:`BackendUnavailable` (the
 cells are ``skipped``: onnxruntime is not installed, ONNX Runtime on a cuda
@@ -111,7 +111,7 @@ def _onnx(model: nn.Module, example: Tensor, threads: int | None) -> Runner:
         import onnxruntime  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError as exc:
-        raise BackendUnavailable(f"{exc.name} is not installed (pip install 'harness[onnx]')") from None
+        raise BackendUnavailable(f"{exc.name} is not installed (pip install -e '.[onnx]')") from None
     folder = Path(tempfile.mkdtemp(prefix="harness-onnx-"))
     path = folder / "model.onnx"
     with warnings.catch_warnings(), _quiet_loggers("torch.onnx", "onnxscript"):

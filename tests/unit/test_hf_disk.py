@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-datasets = pytest.importorskip("datasets", reason="needs the hf extra: pip install 'harness[hf]'")
+datasets = pytest.importorskip("datasets", reason="needs the hf extra: pip install -e '.[hf]'")
 
 from harness.data.hf_disk import hf_disk  # noqa: E402
 from harness.data.table import table  # noqa: E402
@@ -105,7 +105,7 @@ def test_dropna_drops_rows_of_either_split(tmp_path: Path):
 
 
 def test_a_text_dataset_is_the_text_table_of_the_same_rows(tmp_path: Path):
-    pytest.importorskip("transformers", reason="needs the text extra: pip install 'harness[text]'")
+    pytest.importorskip("transformers", reason="needs the text extra: pip install -e '.[text]'")
     from harness.data.text_table import text_table
     from tests.tiny_text import VOCAB, save_tokenizer, sentences
 
@@ -130,7 +130,7 @@ def test_without_the_datasets_package_it_is_one_line(tmp_path: Path, monkeypatch
     monkeypatch.setitem(sys.modules, "datasets", None)
     with pytest.raises(HarnessError) as info:
         _load(folder)
-    assert str(info.value) == "hf_disk needs the hf extra: pip install 'harness[hf]'"
+    assert str(info.value) == "hf_disk needs the hf extra: pip install -e '.[hf]'"
 
 
 def test_a_folder_that_save_to_disk_did_not_write_is_one_line(tmp_path: Path):
@@ -188,3 +188,4 @@ def test_validate_resolves_the_folder_and_checks_it_and_its_columns(tmp_path: Pa
         with pytest.raises(SuiteError) as info:
             load_suite(_suite(tmp_path, dataset))
         assert str(info.value).endswith(message), (dataset, str(info.value))
+
