@@ -73,7 +73,9 @@ def _detail(df: pd.DataFrame, manifest: Manifest, model_level: pd.DataFrame,
     if embedding is not None:
         sections.append(Section("Embedding quality", (display.EMBEDDING_INTRO,), (display.as_table(embedding),)))
     teacher, students = _roles(df)
-    for part in (quality_tables.seeds_section(calls), quality_tables.classes_section(predictions, teacher, students)):
+    class_names = manifest.dataset_info.get("classes")
+    for part in (quality_tables.seeds_section(calls),
+                 quality_tables.classes_section(predictions, teacher, students, class_names)):
         if part is not None:
             sections.append(part)
     shared = facts.teacher_outputs(manifest)

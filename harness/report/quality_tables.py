@@ -14,6 +14,7 @@ against its baseline, and the classes compression costs most.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,8 +68,20 @@ def _per_class(correct: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> 
     return np.array([correct[:, labels == k].mean() for k in classes])
 
 
-def classes_section(predictions: pd.DataFrame | None, teacher: str | None, students: Sequence[str]) -> Section | None:
-    """The per-class table against ``teacher``; None without the teacher's predictions or any student's."""
+def class_label(class_id: int, names: Sequence[Any] | None) -> str:
+    """A class as the report shows it: its label where the dataset's file named it (``names``, the manifest's
+    ``dataset_info.classes`` by id), else its id.
+
+    >>> class_label(1, ["cat", "dog"]), class_label(2, ["cat", "dog"]), class_label(0, None)
+    ('dog', '2', '0')
+    """
+    return str(names[class_id]) if names is not None and 0 <= class_id < len(names) else str(class_id)
+
+
+def classes_section(predictions: pd.DataFrame | None, teacher: str | None, students: Sequence[str],
+                    class_names: Sequence[Any] | None = None) -> Section | None:
+    """The per-class table against ``teacher``; None without the teacher's predictions or any student's. Classes
+    are named by ``class_names`` (by id) where the data had labels."""
     if predictions is None or teacher is None or examples.of_model(predictions, teacher).empty:
         return None
     first = examples.of_model(predictions, teacher)
@@ -87,7 +100,8 @@ def classes_section(predictions: pd.DataFrame | None, teacher: str | None, stude
     worst = np.max(np.stack(list(drops.values())), axis=0)
     order = sorted(range(classes.size), key=lambda i: (-worst[i], classes[i]))[:MAX_CLASSES]
     columns = ("class", "examples", "teacher (%)", *(c for s in accuracy for c in (f"{s} (%)", f"{s} drop (pp)")))
-    rows = tuple((str(classes[i]), str(int((labels == classes[i]).sum())), format_value(reference[i], "fraction"),
+    rows = tuple((class_label(int(classes[i]), class_names), str(int((labels == classes[i]).sum())),
+                  format_value(reference[i], "fraction"),
                   *(c for s in accuracy for c in (format_value(accuracy[s][i], "fraction"),
                                                    format_value(100 * drops[s][i], "pp"))))
                  for i in order)

@@ -353,3 +353,14 @@ def test_the_models_table_shows_ece_with_its_interval() -> None:
     assert models.column("ECE (%)") == ("1.2", "9.9", "—")
     assert models.column("ECE 95% CI (%)") == ("1.0–3.4", "8.3–12.0", "—")
     assert "ece (kd-16): error: no softmax" in models.missing
+
+
+def test_the_classes_table_names_classes_by_the_labels_the_data_file_had() -> None:
+    """A string target (the manifest's dataset_info.classes, by id) is shown by its labels, not its ids 0..K-1."""
+    labels = np.arange(30) % 3
+    student = labels != 2  # misses every example of class 2
+    found = predictions({"teacher": [np.ones(30, dtype=bool)], "kd-16": [student]}, labels)
+    section = classes_section(found, "teacher", ["kd-16"], ["setosa", "versicolor", "virginica"])
+    assert section is not None
+    assert [r[0] for r in section.tables[0].rows] == ["virginica", "setosa", "versicolor"]
+    assert section.tables[0].rows[0] == ("virginica", "10", "100.0", "0.0", "100.0")
