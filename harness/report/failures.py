@@ -11,8 +11,9 @@ with each metric (:mod:`harness.metrics`):
 - accuracy under input noise in a suite that asked for no noise levels (``measure.noise_sigmas``).
 
 A report counts those apart: "78 metrics do not apply here (60 GPU metrics:
-this host has no GPU; ...)", not "78 skipped". Every other skip keeps its own
-reason, and errors come first.
+this host has no GPU; ...)", not "78 skipped", and names them in one line; its
+table lists only what a user can act on: errors first, then skips with a
+reason of their own.
 
 >>> from harness.manifest import Hardware
 >>> why_not_applicable("gpu_util_pct", "cpu", "eager", "skipped", Hardware(gpu=None))
@@ -73,9 +74,10 @@ def _reasons(rows: pd.DataFrame, hardware: Hardware) -> pd.Series:
                       for name, device, backend, status, role, error in columns], index=rows.index, dtype=object)
 
 
-def failures_table(df: pd.DataFrame, hardware: Hardware | None = None) -> pd.DataFrame | None:
+def failures_table(df: pd.DataFrame, hardware: Hardware | None = None,
+                   not_applicable: bool = True) -> pd.DataFrame | None:
     """Every row whose status is not ok, one line per (status, device, dtype, reason): errors first, then skips,
-    then metrics that do not apply on the cell's device; None when every row is ok."""
+    then (``not_applicable``) metrics that do not apply on the cell's device; None when no row is left."""
     bad = df[df["status"] != Status.OK]
     if bad.empty:
         return None
@@ -86,6 +88,8 @@ def failures_table(df: pd.DataFrame, hardware: Hardware | None = None) -> pd.Dat
         backend = row.get("backend", "eager")
         applies = not why_not_applicable(row["metric"], row["device"], backend, row["status"], hardware,
                                          row.get("role", "student"), row["error"])
+        if not applies and not not_applicable:
+            continue
         key = (str(row["status"]) if applies else NOT_APPLICABLE, *(str(row[c]) for c in ("device", "dtype")),
                tables.error_text(row["error"]))
         models, metrics, sizes, seeds = groups.setdefault(key, ([], [], [], []))
@@ -94,6 +98,8 @@ def failures_table(df: pd.DataFrame, hardware: Hardware | None = None) -> pd.Dat
                              (seeds, str(row["seed"]))):
             if value not in found:
                 found.append(value)
+    if not groups:
+        return None
     rows = [[status, "all models" if models == every_model else ", ".join(models), ", ".join(metrics), device,
              dtype, ", ".join(sizes), ", ".join(seeds), error or MISSING]
             for (status, device, dtype, error), (models, metrics, sizes, seeds)
@@ -131,12 +137,13 @@ def counts(df: pd.DataFrame, manifest: Manifest) -> str:
 
 
 def section(df: pd.DataFrame, manifest: Manifest) -> Section | None:
-    """The failures section, with its table; None when every row is ok."""
-    table = failures_table(df, manifest.hardware)
-    if table is None:
-        return None
+    """The failures section: one line for the metrics that do not apply here, and a table of the errors and of
+    the skips with a reason of their own (the ones a user can act on); None when every row is ok."""
+    table = failures_table(df, manifest.hardware, not_applicable=False)
     rows = _once(df)
     reasons = _reasons(rows, manifest.hardware)
     summary = _summary(reasons)
+    if table is None and not summary:
+        return None
     intro = f"{summary}: {', '.join(sorted(set(rows.loc[reasons != '', 'metric'])))}." if summary else ""
-    return Section("Failures and skips", (intro,) if intro else (), (as_table(table),))
+    return Section("Failures and skips", (intro,) if intro else (), (as_table(table),) if table is not None else ())
