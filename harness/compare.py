@@ -304,13 +304,18 @@ def _contended(cell: Cell, baseline: RunData, candidate: RunData) -> str:
     return "; ".join(busy)
 
 
+#: how the output names each noise measure (:data:`harness.measure.stats.NOISE_METRICS`)
+_NOISE_LABELS = {"latency_round_spread": "round spread", "latency_iqr_over_median": "samples' IQR/median"}
+
+
 def _noisy(cell: Cell, baseline: RunData, candidate: RunData) -> str:
-    """Why a latency cell's samples cannot decide (flagged noisy on either side), or ""."""
+    """Why a latency cell's rounds cannot decide (flagged noisy on either side: the rounds' window medians scatter
+    by more than 0.10 of their median), or ""."""
     from harness.measure.stats import NOISY_IQR_OVER_MEDIAN
 
     if not cell.metric.from_latency_samples or cell.batch_size is None:
         return ""
-    flagged = [f"{label} IQR/median {value:.2f}" for label, value in
+    flagged = [f"{label} {_NOISE_LABELS.get(name, name)} {value:.2f}" for label, (value, name) in
                (("baseline", cell.noise(baseline)), ("candidate", cell.noise(candidate)))
                if value > NOISY_IQR_OVER_MEDIAN]
     return f"the cell is noisy ({', '.join(flagged)} > {NOISY_IQR_OVER_MEDIAN:g})" if flagged else ""

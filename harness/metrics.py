@@ -121,7 +121,11 @@ _declare("speedup_vs_teacher", "x", True,
          "binomial ranks, at least 95%)",
          True, relative_to_teacher=True)
 _declare("latency_iqr_over_median", "fraction", False,
-         "latency spread: interquartile range over median; above 0.10 the cell is flagged noisy", True)
+         "spread of the raw samples: interquartile range over median (jitter within a window included); the noise "
+         "flag of runs written before latency_round_spread", True)
+_declare("latency_round_spread", "fraction", False,
+         "spread of the rounds: interquartile range of the paired rounds' window medians over their median; above "
+         "0.10 the cell is flagged noisy", True)
 _declare("peak_memory_bytes", "bytes", False, "weights + input + peak live intermediate tensors in one forward", True)
 _declare("rss_peak_bytes", "bytes", False, "peak resident memory of the measuring process during one forward (cpu)",
          True)

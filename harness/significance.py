@@ -120,12 +120,17 @@ class Cell:
         df = side.rows
         return self._select(df[(df["model"] == self.model) & (df["metric"] == self.metric.name)])
 
-    def noise(self, side: Side) -> float:
-        """The cell's latency IQR/median on one side (NaN where there is none)."""
+    def noise(self, side: Side) -> tuple[float, str]:
+        """The cell's noise on one side and what it is: the rounds' spread, or for a run written before it was
+        recorded the raw samples' IQR/median (:data:`harness.measure.stats.NOISE_METRICS`); NaN where neither."""
+        from harness.measure.stats import NOISE_METRICS
+
         df = side.rows
-        df = self._select(df[(df["model"] == self.model) & (df["metric"] == "latency_iqr_over_median") &
-                             (df["status"] == Status.OK)])
-        return float(df["value"].max()) if len(df) else math.nan
+        for name in NOISE_METRICS:
+            found = self._select(df[(df["model"] == self.model) & (df["metric"] == name) & (df["status"] == Status.OK)])
+            if len(found):
+                return float(found["value"].max()), name
+        return math.nan, ""
 
     def samples(self, side: Side) -> tuple[np.ndarray, str]:
         """The cell's independent latency observations of the statistic its metric names (:data:`ROUND_STATISTIC`)

@@ -4,7 +4,7 @@
   ``alpha``, or under the A/A noise floor (a timing).
 - ``FAIL``: beyond the bound, significant, and (a timing) beyond the floor.
 - ``noisy``: beyond the bound and significant, but the timing cannot be
-  trusted: a cell flagged noisy (IQR/median above 0.10 in either run), or a
+  trusted: a cell flagged noisy (the rounds' spread above 0.10 in either run), or a
   run measured on a busy machine (its manifest's ``machine_load``). A slow
   phase of the machine shifts a whole cell, which no test on that cell's
   samples can tell from a regression.

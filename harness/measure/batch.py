@@ -24,6 +24,7 @@ from harness.measure.gpu import GpuTelemetry
 from harness.measure.latency import summarize
 from harness.measure.memory import inference_memory
 from harness.measure.rss import RssBreakdown, cuda_peak
+from harness.measure.stats import round_spread
 from harness.rows import Status
 
 #: (value, ci_low, ci_high, n) of one metric; NaN where there is no interval
@@ -61,10 +62,11 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 def put_latency(result: BatchResult, samples_ms: np.ndarray,
-                p50: tuple[float, float, float] | None = None) -> None:
+                p50: tuple[float, float, float] | None = None, medians: list[float] | None = None) -> None:
     """Latency statistics of the pooled samples. ``p50``: (value, ci_low, ci_high) of the median from paired
-    rounds (the median of the round medians, :func:`harness.measure.stats.round_bootstrap`); without it the
-    pooled median with the percentile bootstrap over samples."""
+    rounds (the median of the round medians, :func:`harness.measure.stats.round_interval`); without it the
+    pooled median with the percentile bootstrap over samples. ``medians``: the rounds' window medians, whose
+    spread (:func:`harness.measure.stats.round_spread`) flags the cell noisy."""
     st = summarize(samples_ms, result.batch_size)
     result.samples_ms = [float(s) for s in samples_ms]
     value, low, high = p50 or (st.p50_ms, st.boot_low_ms, st.boot_high_ms)
@@ -73,6 +75,9 @@ def put_latency(result: BatchResult, samples_ms: np.ndarray,
                         ("latency_mean_ms", st.mean_ms), ("throughput_sps", st.throughput_sps),
                         ("latency_iqr_over_median", st.iqr_over_median)):
         result.put(name, value, n=st.n)
+    spread = round_spread(medians or [])
+    result.put("latency_round_spread", None if math.isnan(spread) else spread, n=len(medians or []),
+               reason="fewer than two rounds: no spread between rounds")
 
 
 def put_gpu(result: BatchResult, telemetry: GpuTelemetry | None, reason: str) -> None:

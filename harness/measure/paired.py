@@ -273,7 +273,7 @@ def _timed(result: BatchResult, track: Track) -> None:
     if len(track.windows) >= 2:
         low, high = round_interval(track.medians)
         p50 = (track.p50(), low, high)
-    put_latency(result, track.pooled(), p50)
+    put_latency(result, track.pooled(), p50, track.medians)
     result.rounds = [r for r, w in enumerate(track.windows) for _ in w]
     result.slots = [s for s, w in zip(track.slots, track.windows, strict=True) for _ in w]
     if track.telemetry:

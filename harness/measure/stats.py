@@ -17,8 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as scipy_stats  # at import: median_ci runs inside the timing loop's budget
 
-#: a cell whose latency IQR/median is above this is flagged noisy
+#: a cell whose spread is above this is flagged noisy: the rounds' spread (:func:`round_spread`); for a run written
+#: before it was recorded, the raw samples' IQR/median, which read 0.4-0.6 for nearly every cell of a 2-core VM
 NOISY_IQR_OVER_MEDIAN = 0.10
+#: what a cell's noise is read from, first found first: the rounds' spread, else (older runs) the samples' IQR/median
+NOISE_METRICS = ("latency_round_spread", "latency_iqr_over_median")
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,23 @@ def summarize(samples_ms: np.ndarray | list[float], batch_size: int) -> LatencyS
         noisy=bool(iqr_over_median > NOISY_IQR_OVER_MEDIAN),
         throughput_sps=batch_size * 1000.0 / mean if mean > 0 else math.inf,
     )
+
+
+def round_spread(medians: np.ndarray | list[float]) -> float:
+    """How far the rounds' window medians scatter: their interquartile range over their median (NaN for fewer than
+    two rounds). A quiet cell reads a few per cent; one whose windows moved with slow phases of the machine (a
+    window median of 0.025 ms in one round and 0.08 ms in the next) reads 0.3 or more. It is what the raw samples'
+    IQR/median was meant to show, without the jitter inside a window, which is large for a 0.03 ms forward on any
+    machine and made that flag read 0.4-0.6 in nearly every cell.
+
+    >>> round(round_spread([1.0, 1.02, 0.98, 1.01, 0.99]), 6), round_spread([1.0])
+    (0.02, nan)
+    """
+    values = np.asarray(medians, dtype=np.float64)
+    if values.size < 2:
+        return math.nan
+    q25, q50, q75 = np.percentile(values, [25, 50, 75])
+    return float((q75 - q25) / q50) if q50 > 0 else math.inf
 
 
 def round_medians(rounds: list[np.ndarray]) -> np.ndarray:

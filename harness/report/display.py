@@ -69,9 +69,9 @@ def display_summary(table: pd.DataFrame) -> pd.DataFrame:
     _column(table, out, "size ratio", "size_ratio", "x")
     _column(table, out, "latency p50", "latency_p50_ms", lat)
     _interval_column(table, out, "p50 95% CI", "latency_p50_ms", lat)
-    if "latency_iqr_over_median" in table:
-        out["noise (IQR/p50)"] = [MISSING if pd.isna(v) else f"{100 * v:.0f}%" + (" noisy" if v > tables.NOISY else "")
-                                  for v in table["latency_iqr_over_median"]]
+    if "noise" in table:
+        out["round spread"] = [MISSING if pd.isna(v) else f"{100 * v:.0f}%" + (" noisy" if v > tables.NOISY else "")
+                               for v in table["noise"]]
     out[header("speedup vs teacher", "x")] = [speedup_text(v, paired) for v, paired in
                                               zip(table["speedup"], table["speedup_paired"], strict=True)]
     _interval_column(table, out, "speedup 95% CI", "speedup", "x")

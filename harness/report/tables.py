@@ -35,14 +35,14 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.measure.stats import NOISY_IQR_OVER_MEDIAN
+from harness.measure.stats import NOISE_METRICS, NOISY_IQR_OVER_MEDIAN
 from harness.metrics import METRICS, metric
 from harness.report.noise import within_floor
 from harness.rows import Status
 
-SUMMARY_METRICS = ("accuracy", "params", "size_bytes", "latency_p50_ms", "latency_iqr_over_median", "throughput_sps",
+SUMMARY_METRICS = ("accuracy", "params", "size_bytes", "latency_p50_ms", *NOISE_METRICS, "throughput_sps",
                    "peak_memory_bytes")
-#: a cell whose latency IQR/median is above this is flagged noisy
+#: a cell whose rounds' spread (older runs: the samples' IQR/median) is above this is flagged noisy
 NOISY = NOISY_IQR_OVER_MEDIAN
 MODEL_METRICS = ("accuracy", "params", "size_bytes", "flops", "train_seconds")
 #: shown in the models table when the results have them (a pruned model's honest size)
@@ -235,7 +235,13 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 
 def _missing(estimates: dict[str, Estimate]) -> dict[str, str]:
-    return {name: est.note for name, est in estimates.items() if est.note}
+    """Each missing value's reason; the noise once, under the measure the run should have (the rounds' spread), and
+    only where neither noise measure is there."""
+    noise = [estimates[n] for n in NOISE_METRICS if n in estimates]
+    found = {name: est.note for name, est in estimates.items() if est.note and name not in NOISE_METRICS}
+    if noise and all(est.note for est in noise):
+        found[NOISE_METRICS[0]] = noise[0].note
+    return found
 
 
 def reference_teacher(teachers: pd.DataFrame, dtype: str | None) -> pd.Series | None:
@@ -292,7 +298,7 @@ def summary_table(df: pd.DataFrame, batch_size: int, *, device: str | None = Non
                 "accuracy": acc.value, "accuracy_low": acc.low, "accuracy_high": acc.high,
                 "params": est["params"].value, "size_bytes": est["size_bytes"].value,
                 "latency_p50_ms": lat.value, "latency_p50_ms_low": lat.low, "latency_p50_ms_high": lat.high,
-                "latency_iqr_over_median": est["latency_iqr_over_median"].value,
+                "noise": next((v for v in (est[n].value for n in NOISE_METRICS) if not pd.isna(v)), math.nan),
                 "throughput_sps": est["throughput_sps"].value, "peak_memory_bytes": est["peak_memory_bytes"].value,
                 **({"energy_j_per_sample": est["energy_j_per_sample"].value} if len(energy) else {}),
                 "missing": _missing(est),

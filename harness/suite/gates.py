@@ -109,7 +109,7 @@ DEFAULT_RERUNS = 2
 class GatePolicy(BaseModel):
     """How both CI paths (``harness compare``, the pytest plugin) treat a latency change in a noisy cell.
 
-    A cell is noisy when IQR/median is above 0.10 on either side; a change
+    A cell is noisy when its rounds' spread (``latency_round_spread``) is above 0.10 on either side; a change
     beyond the bound there may be a slow phase of the machine, not the code.
     ``fail`` (default): the gate does not hold (exit 1; the item fails).
     ``warn``: it holds, with a warning (exit 0; the item passes with a pytest warning).

@@ -46,7 +46,8 @@ def make_run(tmp: Path, label: str, *, accuracy: dict[str, list[Interval]],
              status: str = "complete", iqr: float | None = None, speedup: dict[str, list[Interval]] | None = None,
              noise_floor: dict[str, Any] | None = None, policy: dict[str, Any] | None = None,
              per_round: int | None = None, suite_name: str = "hand", epochs: int | None = None,
-             predictions: dict[str, list[np.ndarray]] | None = None, dataset: dict[str, Any] | None = None) -> RunData:
+             predictions: dict[str, list[np.ndarray]] | None = None, dataset: dict[str, Any] | None = None,
+             round_spread: float | None = None) -> RunData:
     """A run directory with accuracy per model and seed ((value, ci_low, ci_high) each), latency samples at
     batch size 1 per model (p50 row = their median), size_bytes per model, speedup_vs_teacher at batch size 1
     per model and seed; gates per model and the gate policy, as a resolved suite named ``suite_name``; the
@@ -86,6 +87,9 @@ def make_run(tmp: Path, label: str, *, accuracy: dict[str, list[Interval]],
             if iqr is not None:
                 rows.append({**base, "seed": 0, "metric": "latency_iqr_over_median", "batch_size": 1, "value": iqr,
                              "unit": "fraction"})
+            if round_spread is not None:
+                rows.append({**base, "seed": 0, "metric": "latency_round_spread", "batch_size": 1,
+                             "value": round_spread, "unit": "fraction"})
             samples = [{"model": model, "seed": 0, "device": "cpu", "dtype": "float32", "batch_size": 1,
                         "iteration": i, "latency_ms": float(x), "round": i // per_round if per_round else None}
                        for i, x in enumerate(raw)]
@@ -260,6 +264,22 @@ def _noisy_pair(tmp_path: Path, policy: dict[str, Any] | None) -> tuple[RunData,
     return base, cand
 
 
+@pytest.mark.parametrize(("iqr", "spread", "verdict", "note"), [
+    (0.5, 0.03, FAIL, ""),  # jitter inside windows (every small cell's IQR/median) is not a noisy cell
+    (0.03, 0.3, NOISY, "the cell is noisy (candidate round spread 0.30 > 0.1)"),  # rounds that moved with the machine
+])
+def test_the_noisy_flag_reads_the_rounds_spread_where_the_run_has_it(tmp_path: Path, iqr: float, spread: float,
+                                                                      verdict: str, note: str):
+    rng = np.random.default_rng(1)
+    gates, acc = {"t": LAT_GATE}, {"t": [(0.9, 0.88, 0.92)]}
+    base = make_run(tmp_path, "b", accuracy=acc, latency={"t": rng.normal(1.0, 0.02, 200)}, gates=gates, iqr=0.03,
+                    round_spread=0.02)
+    cand = make_run(tmp_path, "c", accuracy=acc, latency={"t": rng.normal(1.2, 0.02, 200)}, gates=gates, iqr=iqr,
+                    round_spread=spread)
+    r = one(compare_runs(base, cand), "t", "latency_p50_ms")
+    assert r.verdict == verdict and note in r.note
+
+
 @pytest.mark.parametrize(("policy", "exit_code", "summary"), [
     (None, 1, "1 checks: 1 noisy: a gate fails (noisy cells fail; gate_policy.noisy: fail)"),
     ({"noisy": "fail"}, 1, "1 checks: 1 noisy: a gate fails (noisy cells fail; gate_policy.noisy: fail)"),
@@ -276,7 +296,7 @@ def test_a_shift_in_a_noisy_cell_follows_the_suites_policy(tmp_path: Path, polic
     result = compare_runs(base, cand)
     r = one(result, "t", "latency_p50_ms")
     assert r.verdict == NOISY and r.p_value < 1e-30 and result.exit_code == exit_code
-    assert "the cell is noisy (candidate IQR/median 0.25 > 0.1): rerun on a quieter machine" in r.note
+    assert "the cell is noisy (candidate samples' IQR/median 0.25 > 0.1): rerun on a quieter machine" in r.note
     text = render_comparison(result)
     assert text.endswith(summary), text
     warned = "warning: t latency_p50_ms at batch size 1 on cpu: noisy, passes under gate_policy.noisy: warn (worse by"

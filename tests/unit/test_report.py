@@ -146,7 +146,7 @@ def test_missing_values_are_nan_with_reason_never_zero() -> None:
     assert math.isnan(t.loc["kd-16", "latency_p50_ms"]) and math.isnan(t.loc["kd-16", "speedup"])
     assert math.isnan(t.loc["kd-16", "peak_memory_bytes"])
     assert t.loc["kd-16", "missing"] == {"latency_p50_ms": "error: timed out after 60 s",
-                                         "latency_iqr_over_median": "not measured",
+                                         "latency_round_spread": "not measured",
                                          "peak_memory_bytes": "not measured"}
     assert t.loc["teacher", "missing"] == {}
     shown = by_model(display_summary(summary_table(results(), 64)))
@@ -298,9 +298,9 @@ def test_bad_input_is_a_harness_error() -> None:
 
 def test_noisy_cells_are_flagged() -> None:
     shown = by_model(display_summary(summary_table(results(), 64)))
-    assert shown.loc["teacher", "noise (IQR/p50)"] == "25% noisy"
-    assert shown.loc["scratch-16", "noise (IQR/p50)"] == "4%"
-    assert shown.loc["kd-16", "noise (IQR/p50)"] == "—"
+    assert shown.loc["teacher", "round spread"] == "25% noisy"
+    assert shown.loc["scratch-16", "round spread"] == "4%"
+    assert shown.loc["kd-16", "round spread"] == "—"
 
 
 def test_energy_is_a_summary_column_only_where_it_was_measured() -> None:
