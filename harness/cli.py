@@ -342,10 +342,10 @@ def cmd_hardware(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from harness.data import DATASETS
+    from harness.doctext import first_sentence
     from harness.methods import METHODS
     from harness.metrics import METRICS
     from harness.models import ARCHITECTURES
-    from harness.registry import first_sentence
 
     if args.name is not None:
         from harness.reference import component, component_text

@@ -304,8 +304,7 @@ def _contended(cell: Cell, baseline: RunData, candidate: RunData) -> str:
     return "; ".join(busy)
 
 
-#: how the output names each noise measure (:data:`harness.measure.stats.NOISE_METRICS`)
-_NOISE_LABELS = {"latency_round_spread": "round spread", "latency_iqr_over_median": "samples' IQR/median"}
+_NOISE_LABELS = {"latency_round_spread": "round spread", "latency_iqr_over_median": "samples' IQR/median"}  # output
 
 
 def _noisy(cell: Cell, baseline: RunData, candidate: RunData) -> str:

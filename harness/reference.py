@@ -20,8 +20,9 @@ from typing import Any
 
 import pydantic
 
+from harness.doctext import first_sentence, markdown_code
 from harness.reference_notes import NOTES
-from harness.registry import ParamDoc, describe_params, markdown_code
+from harness.registry import ParamDoc, describe_params
 
 #: ``harness list`` kinds and the word for one of them
 KINDS = {"datasets": "dataset", "architectures": "architecture", "methods": "method", "metrics": "metric"}
@@ -44,11 +45,6 @@ class Component:
     params: tuple[ParamDoc, ...]
 
 
-def _first_line(text: str | None) -> str:
-    lines = (text or "").strip().splitlines()
-    return lines[0].strip() if lines else ""
-
-
 def component(kind: str, name: str) -> Component:
     """The component ``name`` of ``kind`` (a key of :data:`KINDS`); unknown names raise UnknownNameError."""
     if kind == "methods":
@@ -65,7 +61,7 @@ def component(kind: str, name: str) -> Component:
         from harness.data.base import dataset_params
 
         fn = DATASETS.get(name)
-        return Component(kind, name, markdown_code(_first_line(fn.__doc__)),
+        return Component(kind, name, first_sentence(fn.__doc__),
                          f"dataset: {{name: {name}, seed: <split seed>, <parameter>: <value>, ...}}", (),
                          tuple(describe_params(dataset_params(fn), NOTES)))
     if kind == "architectures":
@@ -73,7 +69,7 @@ def component(kind: str, name: str) -> Component:
         from harness.models.base import arch_params
 
         fn = ARCHITECTURES.get(name)
-        return Component(kind, name, markdown_code(_first_line(fn.__doc__)),
+        return Component(kind, name, first_sentence(fn.__doc__),
                          f"arch: {name}, params: {{<parameter>: <value>, ...}}", (),
                          tuple(describe_params(arch_params(fn), NOTES)))
     if kind == "metrics":

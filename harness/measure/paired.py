@@ -382,21 +382,14 @@ def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def measure_isolated(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: list[int], device: str,
-                     threads: int | None, settings: LatencySettings, include_h2d: bool = False,
-                     timeout: float | None = None, backend: str = "eager",
-                     token_range: tuple[int, int] | None = None) -> tuple[int | None, list[BatchResult]]:
-    """One model timed alone in its own fresh process, by the same rounds: (threads used, results)."""
-    request = CellRequest(tuple(input_shape), tuple(batch_sizes), device, threads, settings, include_h2d, timeout,
-                          backend, token_range)
-    return measure_group(request, {"model": model}).results["model"]
-
-
-def measure_in_process(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: list[int], device: str,
-                       threads: int | None, settings: LatencySettings, include_h2d: bool = False,
-                       backend: str = "eager", token_range: tuple[int, int] | None = None,
-                       ) -> tuple[int | None, list[BatchResult]]:
-    """:func:`measure_isolated` in this process (no isolation): (threads used, results)."""
-    request = CellRequest(tuple(input_shape), tuple(batch_sizes), device, threads, settings, include_h2d, None,
-                          backend, token_range)
+def measure_alone(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: list[int], device: str,
+                  threads: int | None, settings: LatencySettings, include_h2d: bool = False,
+                  timeout: float | None = None, backend: str = "eager", token_range: tuple[int, int] | None = None,
+                  isolated: bool = True) -> tuple[int | None, list[BatchResult]]:
+    """One model timed alone by the same rounds, in its own fresh process (``isolated``; ``timeout`` applies) or
+    in this one: (threads used, results)."""
+    request = CellRequest(tuple(input_shape), tuple(batch_sizes), device, threads, settings, include_h2d,
+                          timeout if isolated else None, backend, token_range)
+    if isolated:
+        return measure_group(request, {"model": model}).results["model"]
     return play([InProcess("model", model, request)], request, None).results["model"]

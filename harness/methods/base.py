@@ -18,8 +18,9 @@ import torch
 from torch import nn
 
 from harness.data.base import Dataset
+from harness.doctext import first_sentence
 from harness.errors import HarnessError
-from harness.registry import Registry, first_sentence, params_model
+from harness.registry import Registry, params_model
 
 
 @dataclass

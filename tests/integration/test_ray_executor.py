@@ -75,13 +75,14 @@ def test_sigterm_on_ray_stops_cleanly(tmp_path: Path):
     run marked interrupted with its finished models kept once. (Resume is the runner's, tested locally.)"""
     import signal
 
-    from tests.integration.test_reliability import _cells_once, _slow_suite, _start, _wait_for_rows
+    from tests.integration.test_reliability import Progress, _cells_once, _slow_suite, _start
 
     suite = _slow_suite(tmp_path)
     process = _start(suite, tmp_path / "results", "--executor", "ray")
-    run_dir = _wait_for_rows(tmp_path / "results", at_least=1)
+    progress = Progress(process)
+    run_dir = progress.wait_for_rows(at_least=1)
     process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=60)
+    out, err = progress.finish(timeout=60)
     assert process.returncode == 130, err
     assert out.strip().splitlines()[-1] == str(run_dir) and "Traceback" not in err
     assert read_manifest(run_dir).status == "interrupted" and _cells_once(load_results(run_dir))

@@ -1,7 +1,7 @@
 """A failure anywhere costs nothing already done: failing cells, Ctrl-C, SIGKILL and resume, concurrency."""
 
-import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -75,23 +75,59 @@ def _slow_suite(tmp_path: Path) -> Path:
     return path
 
 
-def _wait_for_rows(run_root: Path, at_least: int, timeout: float = 120) -> Path:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for table in run_root.rglob("measurements.parquet"):
-            # the bytes first, in one read: the run replaces the file as it goes (os.replace), and
-            # pd.read_parquet(path) can see two versions of it in one read ("Page was smaller than expected")
-            df = pd.read_parquet(io.BytesIO(table.read_bytes()))
-            if df.groupby(["model", "seed"]).ngroups >= at_least:
-                return table.parent
-        time.sleep(0.1)
-    raise AssertionError("the run wrote no rows in time")
+class Progress:
+    """A run's stderr, read line by line as it comes by a thread: a test acts on a progress line the moment it is
+    printed. Polling the results folder for rows was too slow under load: a run writes its models' rows within
+    about 3 s of each other at the end of the measure phase, and a loaded machine's poll (a parquet read) could
+    see the first rows only once the run had finished (a Ctrl-C test then read exit 0, not 130)."""
+
+    def __init__(self, process: subprocess.Popen[str]):
+        import queue
+        import threading
+
+        self.process, self.lines, self._queue = process, list[str](), queue.Queue[str | None]()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for_rows(self, at_least: int, timeout: float = 120) -> Path:
+        """Block until ``at_least`` models' rows are written (their progress lines); the run's directory."""
+        import queue
+
+        deadline, run_dir, written = time.monotonic() + timeout, None, 0
+        while written < at_least:
+            try:
+                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError("the run wrote no rows in time:\n" + "".join(self.lines)) from None
+            if line is None:
+                raise AssertionError("the run ended first:\n" + "".join(self.lines))
+            self.lines.append(line)
+            if found := re.match(r"\[\s*[\d.]+s\] run \S+: (.+)$", line.strip()):
+                run_dir = Path(found.group(1))
+            written += bool(re.search(r"\(seed \d+\): \d+ rows$", line.strip()))
+        assert run_dir is not None
+        return run_dir
+
+    def finish(self, timeout: float = 60) -> tuple[str, str]:
+        """Wait for the process to end: (stdout, all of stderr)."""
+        self.process.wait(timeout=timeout)
+        self._thread.join(timeout=timeout)
+        while (line := self._queue.get_nowait() if not self._queue.empty() else None) is not None:
+            self.lines.append(line)
+        assert self.process.stdout is not None
+        return self.process.stdout.read(), "".join(self.lines)
 
 
 def test_sigkill_part_way_then_resume_measures_each_cell_exactly_once(tmp_path: Path):
     suite = _slow_suite(tmp_path)
     process = _start(suite, tmp_path / "results")
-    run_dir = _wait_for_rows(tmp_path / "results", at_least=2)
+    run_dir = Progress(process).wait_for_rows(at_least=2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
     before = load_results(run_dir)
@@ -117,9 +153,10 @@ def test_sigkill_part_way_then_resume_measures_each_cell_exactly_once(tmp_path: 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path):
     suite = _slow_suite(tmp_path)
     process = _start(suite, tmp_path / "results")
-    run_dir = _wait_for_rows(tmp_path / "results", at_least=1)
+    progress = Progress(process)
+    run_dir = progress.wait_for_rows(at_least=1)
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
+    out, err = progress.finish(timeout=60)
     assert process.returncode == 130, err
     assert "Traceback" not in err
     assert out.strip().splitlines()[-1] == str(run_dir)

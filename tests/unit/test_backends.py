@@ -11,7 +11,7 @@ from torch import nn
 
 from harness.measure.backends import BackendUnavailable, prepare
 from harness.measure.latency import LatencySettings
-from harness.measure.paired import measure_in_process, measure_isolated
+from harness.measure.paired import measure_alone
 
 try:
     import onnxruntime  # noqa: F401
@@ -50,7 +50,7 @@ def test_a_prepared_model_computes_what_the_eager_model_does_at_every_batch_size
 
 @pytest.mark.parametrize("backend", CONVERTED)
 def test_each_backend_is_timed_with_its_preparation_as_compile_seconds(backend: str):
-    _, results = measure_isolated(tiny(), (6,), [1, 4], "cpu", 1, FAST, backend=backend)
+    _, results = measure_alone(tiny(), (6,), [1, 4], "cpu", 1, FAST, backend=backend)
     assert [r.status for r in results] == ["ok", "ok"]
     first, second = results
     assert first.values["latency_p50_ms"][0] > 0 and len(first.samples_ms) >= 3
@@ -61,13 +61,13 @@ def test_each_backend_is_timed_with_its_preparation_as_compile_seconds(backend: 
 
 
 def test_eager_has_no_compile_seconds_but_has_memory():
-    _, [result] = measure_in_process(tiny(), (6,), [2], "cpu", 1, FAST)
+    _, [result] = measure_alone(tiny(), (6,), [2], "cpu", 1, FAST, isolated=False)
     assert result.absent["compile_seconds"] == ("skipped", "eager PyTorch compiles nothing")
     assert result.values["peak_memory_bytes"][0] > 0
 
 
 def test_a_model_export_cannot_capture_is_an_error_with_the_reason():
-    _, results = measure_in_process(Branchy(), (6,), [1, 2], "cpu", 1, FAST, backend="export")
+    _, results = measure_alone(Branchy(), (6,), [1, 2], "cpu", 1, FAST, backend="export", isolated=False)
     assert {r.status for r in results} == {"error"}
     assert all(r.error.startswith("export: ") and len(r.error.splitlines()) == 1 for r in results)
 
@@ -76,14 +76,14 @@ def test_onnx_without_onnxruntime_is_skipped_not_crashed(monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what an environment without the extra looks like
     with pytest.raises(BackendUnavailable, match=r"onnxruntime is not installed \(pip install -e '\.\[onnx\]'\)"):
         prepare(tiny(), "onnx", torch.randn(2, 6), threads=1)
-    _, results = measure_in_process(tiny(), (6,), [1], "cpu", 1, FAST, backend="onnx")
+    _, results = measure_alone(tiny(), (6,), [1], "cpu", 1, FAST, backend="onnx", isolated=False)
     assert results[0].status == "skipped" and "onnxruntime is not installed" in results[0].error
 
 
 @pytest.mark.slow
 def test_torch_compile_is_timed_and_its_compilation_recorded():
     """The one test that compiles (about 15 s on 2 cores): compile_seconds holds the compilation."""
-    _, results = measure_isolated(tiny(), (6,), [4], "cpu", 1, FAST, backend="compile")
+    _, results = measure_alone(tiny(), (6,), [4], "cpu", 1, FAST, backend="compile")
     assert results[0].status == "ok", results[0].error
     compile_seconds = results[0].values["compile_seconds"][0]
     latency_seconds = results[0].values["latency_p50_ms"][0] / 1000

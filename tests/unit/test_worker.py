@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from harness.measure.latency import LatencySettings
-from harness.measure.paired import measure_in_process, measure_isolated
+from harness.measure.paired import measure_alone
 from harness.measure.worker import WorkerFailed
 
 FAST = LatencySettings(warmup_iters=1, warmup_seconds=0.0, min_iters=5, max_seconds=0.05)
 
 
 def test_isolated_measurement_returns_every_batch_size():
-    threads, results = measure_isolated(torch.nn.Linear(4, 2), (4,), [1, 8], "cpu", 1, FAST)
+    threads, results = measure_alone(torch.nn.Linear(4, 2), (4,), [1, 8], "cpu", 1, FAST)
     assert threads == 1
     assert [r.batch_size for r in results] == [1, 8]
     assert all(r.status == "ok" and r.values["latency_p50_ms"][3] == len(r.samples_ms) >= 3 for r in results)
@@ -33,7 +33,7 @@ def test_isolated_measurement_returns_every_batch_size():
 
 
 def test_a_model_class_from_a_folder_added_after_the_server_started(tmp_path, monkeypatch):
-    measure_isolated(torch.nn.Linear(2, 2), (2,), [1], "cpu", 1, FAST)  # the fork server is up now
+    measure_alone(torch.nn.Linear(2, 2), (2,), [1], "cpu", 1, FAST)  # the fork server is up now
     (tmp_path / "late_user_module.py").write_text(textwrap.dedent("""
         import torch
         class Doubler(torch.nn.Module):
@@ -43,7 +43,7 @@ def test_a_model_class_from_a_folder_added_after_the_server_started(tmp_path, mo
     monkeypatch.syspath_prepend(str(tmp_path))
     from late_user_module import Doubler  # type: ignore[import-not-found]
 
-    _, results = measure_isolated(Doubler(), (3,), [2], "cpu", 1, FAST)
+    _, results = measure_alone(Doubler(), (3,), [2], "cpu", 1, FAST)
     assert results[0].status == "ok", results[0].error
 
 
@@ -54,7 +54,7 @@ def test_a_failing_batch_size_is_recorded_and_the_sweep_goes_on():
                 raise RuntimeError("cannot do two")
             return x
 
-    _, results = measure_in_process(Picky(), (3,), [1, 2, 4], "cpu", 1, FAST)
+    _, results = measure_alone(Picky(), (3,), [1, 2, 4], "cpu", 1, FAST, isolated=False)
     assert [r.status for r in results] == ["ok", "error", "ok"]
     assert results[1].error == "RuntimeError: cannot do two"
 
@@ -78,14 +78,14 @@ class Sleeper(torch.nn.Module):
 
 
 def test_a_crashed_worker_is_an_error_not_a_crash():
-    _, [result] = measure_isolated(Crasher(), (2,), [1], "cpu", 1, FAST)
+    _, [result] = measure_alone(Crasher(), (2,), [1], "cpu", 1, FAST)
     assert (result.status, result.error) == ("error", "measurement process failed: the measuring process died "
                                                       "(exit code -9)")
 
 
 def test_a_worker_past_its_timeout_is_killed():
     started = time.perf_counter()
-    _, [result] = measure_isolated(Sleeper(), (2,), [1], "cpu", 1, FAST, timeout=1.0)
+    _, [result] = measure_alone(Sleeper(), (2,), [1], "cpu", 1, FAST, timeout=1.0)
     assert result.status == "error" and "timed out after 1 s (measure.timeout_seconds)" in result.error
     assert time.perf_counter() - started < 30
     assert multiprocessing.active_children() == []
