@@ -50,8 +50,8 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.manifest import Manifest
 from harness.metrics import Metric, metric
-from harness.report.scenarios import scenario_of
 from harness.rows import SINGLE_STREAM
+from harness.scenarios import scenario_of
 from harness.significance import (
     Cell,
     bound_only,

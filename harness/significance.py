@@ -48,8 +48,8 @@ import pandas as pd
 
 from harness import plan
 from harness.metrics import Metric
-from harness.report.scenarios import is_capacity, scenario_of
 from harness.rows import SINGLE_STREAM, Status
+from harness.scenarios import is_capacity, scenario_of
 
 #: the test column of a serving scenario's cell (:func:`bound_only`)
 BOUND_TEST = "bound on the values"

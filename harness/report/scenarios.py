@@ -1,27 +1,5 @@
-"""Keep the scenarios of a results table apart: closed-loop views read single_stream rows, serving views the rest.
-
-A per-batch-size row belongs to the scenario its cell ran in (the ``scenario``
-column, :mod:`harness.measure.serving`): ``latency_p99_ms`` of a
-``single_stream`` cell is the 99th percentile forward time of one batch, the
-same metric of a ``server`` cell the response time of a query at one target
-rate. Averaging the two would be meaningless, so every view of the closed-loop
-sweep (the report's tables, headline, findings and figures, the leaderboard,
-the hardware comparison) starts from :func:`split`, and the serving views
-(:mod:`harness.report.serving`) read the other part. Model-level rows (no batch
-size: accuracy, size) belong to every view; rows of runs written before schema
-3, which have no ``scenario``, are single_stream.
-
->>> import pandas as pd
->>> df = pd.DataFrame({"metric": ["accuracy", "latency_p99_ms", "latency_p99_ms", "max_qps_at_slo"],
-...                    "batch_size": [None, 1, 1, 1],
-...                    "scenario": ["single_stream", "single_stream", "server", "server"],
-...                    "target_qps": [None, None, 500.0, None]})
->>> closed, serving = split(df)
->>> closed["metric"].tolist(), serving["metric"].tolist()
-(['accuracy', 'latency_p99_ms'], ['latency_p99_ms', 'max_qps_at_slo'])
->>> capacity(serving)["metric"].tolist(), per_rate(serving)["target_qps"].tolist()
-(['max_qps_at_slo'], [500.0])
-"""
+"""The report's views over scenarios: what a ranking on a metric reads, and what it says about scenarios. The
+row-level split (closed-loop against serving rows) is :mod:`harness.scenarios`, re-exported here."""
 
 from __future__ import annotations
 
@@ -30,61 +8,18 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.metrics import metric
 from harness.rows import SINGLE_STREAM
-
-OFFLINE, SERVER = "offline", "server"
-
-
-def scenario_of(df: pd.DataFrame) -> pd.Series:
-    """Each row's scenario; single_stream where the table has no such column or the row no value (older runs)."""
-    if "scenario" not in df.columns:
-        return pd.Series(SINGLE_STREAM, index=df.index, dtype="string")
-    return df["scenario"].astype("string").fillna(SINGLE_STREAM)
-
-
-def _serving_mask(df: pd.DataFrame) -> pd.Series:
-    return df["batch_size"].notna() & (scenario_of(df) != SINGLE_STREAM)
-
-
-def single_stream(df: pd.DataFrame) -> pd.DataFrame:
-    """The model-level rows and the per-batch-size rows of closed-loop (single_stream) cells."""
-    return df[~_serving_mask(df)]
-
-
-def split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(:func:`single_stream` rows, the rows of the serving scenarios' cells: offline and server)."""
-    serving = _serving_mask(df)
-    return df[~serving], df[serving]
-
-
-def of(df: pd.DataFrame, scenario: str) -> pd.DataFrame:
-    """The per-batch-size rows of one scenario's cells."""
-    return df[df["batch_size"].notna() & (scenario_of(df) == scenario)]
-
-
-def _target(df: pd.DataFrame) -> pd.Series:
-    return df["target_qps"] if "target_qps" in df.columns else pd.Series(float("nan"), index=df.index)
-
-
-def per_rate(df: pd.DataFrame) -> pd.DataFrame:
-    """The server rows measured at one target rate each (latency, achieved rate, shares)."""
-    return of(df, SERVER)[_target(of(df, SERVER)).notna()]
-
-
-def capacity(df: pd.DataFrame) -> pd.DataFrame:
-    """The server rows of the capacity search (no target rate): each model's ``max_qps_at_slo`` and its ratio to
-    the teacher's, whose intervals are the search's bracket [highest pass, lowest miss], not sampling intervals."""
-    server = of(df, SERVER)
-    return server[_target(server).isna()]
-
-
-def is_capacity(rows: pd.DataFrame) -> bool:
-    """Whether ``rows`` (one metric's) are results of the capacity search: their interval is a bracket."""
-    return not rows.empty and len(capacity(rows)) == len(rows)
-
-
-def is_per_rate(rows: pd.DataFrame) -> bool:
-    """Whether ``rows`` hold a server metric at one target rate each (no raw samples, no interval)."""
-    return not rows.empty and len(per_rate(rows)) > 0
+from harness.scenarios import (  # noqa: F401  (re-exported: the report's modules read them from here)
+    OFFLINE,
+    SERVER,
+    capacity,
+    is_capacity,
+    of,
+    per_rate,
+    scenario_of,
+    single_stream,
+    split,
+    target,
+)
 
 
 def closed_loop(name: str) -> bool:
@@ -102,7 +37,7 @@ def ranked(df: pd.DataFrame, by: str) -> pd.DataFrame:
     if closed_loop(by):
         return closed
     own = serving[serving["metric"] == by]
-    rates = sorted({float(q) for q in _target(own).dropna()})
+    rates = sorted({float(q) for q in target(own).dropna()})
     if rates:
         raise HarnessError(f"cannot rank by {by}: the server scenario measures it at each target rate "
                            f"({', '.join(f'{q:g}' for q in rates)} queries/s), not once per model; rank by "

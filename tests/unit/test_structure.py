@@ -30,6 +30,20 @@ def test_harness_has_no_import_cycle():
     assert module_graph.cycles(module_graph.graph(ROOT / "harness")) == []
 
 
+#: the entry points: the command line and the pytest plugin present results, so they read the report layer
+ENTRY_POINTS = {"harness.cli", "harness.pytest_plugin", "harness.pytest_bench"}
+
+
+def test_the_engine_does_not_import_the_report_layer():
+    """Layers: measuring, storing, comparing and judging (compare, significance, ...) sit below the report
+    (harness.report); only the report itself and the entry points import it, lazily or not."""
+    edges = module_graph.graph(ROOT / "harness")
+    upward = {module: sorted(t for t in targets if t == "harness.report" or t.startswith("harness.report."))
+              for module, targets in edges.items()
+              if not module.startswith("harness.report") and module not in ENTRY_POINTS}
+    assert {m: t for m, t in upward.items() if t} == {}
+
+
 def test_no_module_is_over_400_lines():
     long = {name: n for name, path in module_graph.modules(ROOT / "harness").items()
             if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
