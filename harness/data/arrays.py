@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import AfterValidator, Field, ValidationInfo
 
-from harness.data.base import DATASETS, Dataset
+from harness.data.base import DATASETS, Dataset, two_classes_at_least
 from harness.data.split import stratified_split, to_dataset
 from harness.errors import HarnessError, one_line
 from harness.registry import did_you_mean
@@ -108,9 +108,7 @@ def load_arrays(path: Path, arrays: dict[str, np.ndarray], *, x: str, y: str, x_
     """The dataset ``name`` of the arrays named in ``path``: ``x``, ``y`` split by ``seed``, or with a test
     split of the file's own (``x_test``, ``y_test``); ``arrays`` are the file's (:func:`read_arrays`)."""
     x_train, y_train = checked(path, arrays, x, y)
-    if len(np.unique(y_train)) < 2:
-        raise HarnessError(f"{path}: {y} holds one class ({y_train[0] if len(y_train) else 'no rows'}): "
-                           "a classifier needs at least two")
+    two_classes_at_least(path, y, np.unique(y_train).tolist())
     if x_test is None or y_test is None:
         x_train, x_test_rows, y_train, y_test_rows = stratified_split(
             x_train, y_train, test_fraction=test_fraction, seed=seed, name=f"{name} {path}")

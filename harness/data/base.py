@@ -7,13 +7,15 @@ A dataset is a callable registered in :data:`DATASETS` that takes ``seed``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
 import torch
 
+from harness.errors import HarnessError
 from harness.registry import Registry, params_model
 
 
@@ -57,3 +59,15 @@ DATASETS: Registry = Registry("dataset")
 def dataset_params(fn: Callable[..., Any]) -> type[pydantic.BaseModel]:
     """The parameters a suite gives dataset ``fn``: its keywords, less the split ``seed`` (``dataset.seed``)."""
     return params_model(fn, skip=("seed",))
+
+
+def two_classes_at_least(path: Path | str, target: str, labels: Sequence[Any]) -> None:
+    """A classifier's target must hold two classes: else one line naming the file, the target and what it holds.
+
+    >>> two_classes_at_least("t.csv", "label", ["x"])
+    Traceback (most recent call last):
+    harness.errors.HarnessError: t.csv: target 'label' has 1 class ('x'): a classifier needs at least two
+    """
+    if len(labels) < 2:
+        raise HarnessError(f"{path}: target {target!r} has {len(labels)} class{'' if len(labels) == 1 else 'es'} "
+                           f"({', '.join(map(repr, labels))}): a classifier needs at least two")

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from pydantic import AfterValidator, Field, ValidationInfo
 
-from harness.data.base import DATASETS, Dataset
+from harness.data.base import DATASETS, Dataset, two_classes_at_least
 from harness.data.split import split_rows
 from harness.data.table_io import EXTENSIONS, columns_of, read_table, supported
 from harness.errors import HarnessError
@@ -54,7 +54,7 @@ def _two_classes(target: str, info: ValidationInfo) -> str:
     path = info.data.get("path")
     if path is not None:
         try:
-            _classes(Path(path), read_table(Path(path))[target].dropna())
+            classes(Path(path), read_table(Path(path))[target].dropna())
         except HarnessError as exc:
             raise ValueError(str(exc).removeprefix(f"{path}: ")) from None
     return target
@@ -108,20 +108,20 @@ def from_frame(name: str, path: Path, frame: pd.DataFrame, *, target: str, featu
     if is_test is not None and dropna:
         is_test = is_test[frame[[target, *names]].notna().all(axis=1).to_numpy()]
     frame, dropped = _missing(path, frame[[target, *names]], dropna)
-    y, classes = _classes(path, frame[target])
+    y, labels = classes(path, frame[target])
     for column in names:
         if column not in categorical and not _numeric(frame[column]):
             example = frame[column].iloc[0] if len(frame) else None
             raise HarnessError(f"{path}: feature column {column!r} is not numbers ({frame[column].dtype}, e.g. "
                                f"{example!r:.40}): declare it in categorical: to one-hot encode it, "
                                f"or leave it out of features:")
-    train, test = split_rows(path, y, classes, test_fraction, seed, is_test)
+    train, test = split_rows(path, y, labels, test_fraction, seed, is_test)
     x_train, x_test, info = _encode(frame.iloc[train], frame.iloc[test], names, categorical, standardize)
-    info = {"path": str(path), "target": target, "classes": classes, "rows": len(frame), "rows_dropped": dropped,
+    info = {"path": str(path), "target": target, "classes": labels, "rows": len(frame), "rows_dropped": dropped,
             **info}
     return Dataset(name=name, x_train=torch.tensor(x_train, dtype=torch.float32),
                    y_train=torch.tensor(y[train], dtype=torch.int64), x_test=torch.tensor(x_test, dtype=torch.float32),
-                   y_test=torch.tensor(y[test], dtype=torch.int64), num_classes=len(classes), info=info)
+                   y_test=torch.tensor(y[test], dtype=torch.int64), num_classes=len(labels), info=info)
 
 
 def _check_columns(path: Path, target: str, names: list[str], categorical: tuple[str, ...]) -> None:
@@ -160,16 +160,14 @@ def _missing(path: Path, frame: pd.DataFrame, dropna: bool) -> tuple[pd.DataFram
     return kept, len(frame) - len(kept)
 
 
-def _classes(path: Path, column: pd.Series) -> tuple[np.ndarray, list[Any]]:
-    """Class ids 0..K-1 and the label of each: integers 0..K-1 as they are, anything else in sorted order."""
+def classes(path: Path, column: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    """Class ids 0..K-1 and the label of each: integers 0..K-1 as they are, anything else in sorted order (the
+    table and text_table datasets' targets)."""
     values = column.to_numpy()
     if values.dtype.kind not in "biuf":
         values = values.astype(str)
     labels = sorted(set(values.tolist()))
-    if len(labels) < 2:
-        raise HarnessError(f"{path}: target {column.name!r} has {len(labels)} class"
-                           f"{'' if len(labels) == 1 else 'es'} ({', '.join(map(repr, labels))}): "
-                           f"a classifier needs at least two")
+    two_classes_at_least(path, str(column.name), labels)
     ids = {label: i for i, label in enumerate(labels)}
     return np.array([ids[v] for v in values.tolist()], dtype=np.int64), [_plain(v) for v in labels]
 

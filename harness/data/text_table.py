@@ -27,7 +27,7 @@ from pydantic import AfterValidator, Field
 
 from harness.data.base import DATASETS, Dataset
 from harness.data.split import split_rows
-from harness.data.table import Column, TestFraction, unknown_column
+from harness.data.table import Column, TestFraction, classes, unknown_column
 from harness.data.table_io import EXTENSIONS, read_table, supported
 from harness.errors import HarnessError, one_line
 from harness.paths import FOLDER_OR_ID
@@ -68,16 +68,6 @@ def tokenize(tokenizer: Any, texts: list[str], seq_len: int, name: str) -> torch
     return encoded["input_ids"].to(torch.int64)
 
 
-def classes(path: Path, values: list[str], target: str) -> tuple[np.ndarray, list[str]]:
-    """Class ids 0..K-1 (labels in sorted order) and the labels; fewer than two classes is one line."""
-    labels = sorted(set(values))
-    if len(labels) < 2:
-        raise HarnessError(f"{path}: target {target!r} has {len(labels)} class{'' if len(labels) == 1 else 'es'} "
-                           f"({', '.join(map(repr, labels))}): a classifier needs at least two")
-    ids = {label: i for i, label in enumerate(labels)}
-    return np.array([ids[v] for v in values], dtype=np.int64), labels
-
-
 @DATASETS.register("text_table")
 def text_table(
     *,
@@ -106,7 +96,7 @@ def from_frame(name: str, path: Path, frame: pd.DataFrame, *, text: str, target:
     for column in (text, target):
         if missing := int(frame[column].isna().sum()):
             raise HarnessError(f"{path}: column {column!r} has {missing} missing value{'' if missing == 1 else 's'}")
-    y, labels = classes(path, frame[target].astype(str).tolist(), target)
+    y, labels = classes(path, frame[target].astype(str))
     train, test = split_rows(path, y, labels, test_fraction, seed, is_test)
     found = load_tokenizer(tokenizer)
     texts = frame[text].astype(str).tolist()

@@ -77,7 +77,7 @@ def test_every_bad_input_is_one_line_naming_the_file(tmp_path: Path) -> None:
     assert _fails(_write(tmp_path / "neg.npz", x=x, y=y - 1)) == \
         "y must be 10 integer class ids from 0 (one per row of x); got int64 of shape (10,), smallest -1"
     assert _fails(_write(tmp_path / "one.npz", x=x, y=np.zeros(10, np.int64))) == \
-        "y holds one class (0): a classifier needs at least two"
+        "target 'y' has 1 class (0): a classifier needs at least two"
     assert _fails(_write(tmp_path / "nan.npz", x=np.full((10, 3), np.nan), y=y)) == \
         "x must be finite numbers of shape (N, *input_shape); got float64 of shape (10, 3)"
     few = _write(tmp_path / "few.npz", x=x[:4], y=np.array([0, 1, 2, 3]))
