@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from harness import plan
+from harness.measure.stats import Z95
 from harness.metrics import Metric
 from harness.rows import SINGLE_STREAM, Status
 from harness.scenarios import is_capacity, scenario_of
@@ -217,7 +218,7 @@ def _interval_standard_error(rows: pd.DataFrame) -> float:
     (half-width / 1.96): sqrt(sum of se_i^2) / k over those k rows; 0 without any. Rows without an interval add
     nothing to k: they are not evidence of precision."""
     half = _half_widths(rows)
-    return float(math.sqrt(float(np.sum((half / 1.959964) ** 2))) / half.size) if half.size else 0.0
+    return float(math.sqrt(float(np.sum((half / Z95) ** 2))) / half.size) if half.size else 0.0
 
 
 def _standard_error(rows: pd.DataFrame) -> float:

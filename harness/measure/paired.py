@@ -43,14 +43,13 @@ from harness.measure.gpu import GpuTelemetry, combine_windows
 from harness.measure.latency import LatencySettings
 from harness.measure.loadgen import LoadRun
 from harness.measure.session import CellRequest, Session, to_payload
-from harness.measure.stats import paired_ratio, round_interval, round_medians
+from harness.measure.stats import Z95, paired_ratio, round_interval, round_medians
 from harness.measure.worker import Contestant, WorkerFailed
 from harness.rows import Status
 
 SPEEDUP = "speedup_vs_teacher"
 #: the label of the teacher's second copy, timed against it for the A/A noise floor ("~" is in no model name)
 TWIN_SUFFIX = "~aa"
-Z95 = 1.959963984540054
 #: the standard error of a median over that of a mean, for normal data (sqrt(pi / 2))
 MEDIAN_EFFICIENCY = 1.2533141373155001
 #: the median absolute deviation of normal data times this is its standard deviation

@@ -42,6 +42,7 @@ import numpy as np
 from scipy import stats
 
 from harness.measure.quality import BOOTSTRAP_RESAMPLES, Estimate
+from harness.measure.stats import PERCENTILES_95
 
 ECE_BINS = 15
 
@@ -228,7 +229,7 @@ def paired_accuracy(student: np.ndarray, baseline: np.ndarray, resamples: int = 
         how = f"sign-flip over examples ({how}) and a bootstrap over seeds then examples"
     else:
         how = "exact McNemar" if n_s == n_b == 1 else f"sign-flip permutation over examples ({how})"
-    low, high = (float(v) for v in np.percentile(replicates, [2.5, 97.5]))
+    low, high = (float(v) for v in np.percentile(replicates, PERCENTILES_95))
     if high - low <= 0:  # no example differs in any replicate: no bootstrap can show the spread
         upper = float(stats.beta.ppf(0.975, 1, d.size))  # Clopper-Pearson upper end for 0 of n
         low, high = float(d.mean()) - upper, float(d.mean()) + upper
@@ -277,5 +278,5 @@ def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS, resam
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, confidence.size, size=(resamples, confidence.size))
     values = [_ece(confidence[p], correct[p], bins) for p in picks]
-    low, high = np.percentile(values, [2.5, 97.5])
+    low, high = np.percentile(values, PERCENTILES_95)
     return Estimate(_ece(confidence, correct, bins), float(low), float(high), int(confidence.size))

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from harness.measure.stats import PERCENTILES_95
+
 BOOTSTRAP_RESAMPLES = 1000
 
 
@@ -30,7 +32,7 @@ def bootstrap_mean(values: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, see
     values = np.asarray(values, dtype=np.float64)
     rng = np.random.default_rng(seed)
     means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
+    low, high = np.percentile(means, PERCENTILES_95)
     if not high > low:
         low = high = np.nan
     return Estimate(float(values.mean()), float(low), float(high), len(values))

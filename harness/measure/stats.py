@@ -20,6 +20,9 @@ from scipy import stats as scipy_stats  # at import: median_ci runs inside the t
 #: a cell whose spread is above this is flagged noisy: the rounds' spread (:func:`round_spread`); for a run written
 #: before it was recorded, the raw samples' IQR/median, which read 0.4-0.6 for nearly every cell of a 2-core VM
 NOISY_IQR_OVER_MEDIAN = 0.10
+#: the two-sided 95% normal quantile, and the percentiles of a 95% percentile-bootstrap interval: one definition each
+Z95 = float(scipy_stats.norm.ppf(0.975))
+PERCENTILES_95 = (2.5, 97.5)
 #: what a cell's noise is read from, first found first: the rounds' spread, else (older runs) the samples' IQR/median
 NOISE_METRICS = ("latency_round_spread", "latency_iqr_over_median")
 

@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.measure.stats import NOISE_METRICS, NOISY_IQR_OVER_MEDIAN
+from harness.measure.stats import NOISE_METRICS, NOISY_IQR_OVER_MEDIAN, Z95
 from harness.metrics import METRICS, metric
 from harness.report.noise import within_floor
 from harness.rows import Status
@@ -57,7 +57,7 @@ def t975(dof: int) -> float:
     """The 97.5% quantile of Student's t (tabulated to 30 dof, Cornish-Fisher beyond)."""
     if dof < 1:
         raise ValueError("a t-interval needs at least 2 values")
-    return _T975[dof - 1] if dof <= len(_T975) else 1.959964 + 2.3723 / dof
+    return _T975[dof - 1] if dof <= len(_T975) else Z95 + 2.3723 / dof
 
 
 @dataclass(frozen=True)
