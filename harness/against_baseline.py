@@ -34,14 +34,14 @@ it was built in).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from harness.measure.paired_quality import McNemar, PairedAccuracy, holm, mcnemar, paired_accuracy, paired_gain
+from harness.measure.paired_quality import McNemar, PairedAccuracy, mcnemar, paired_accuracy, paired_gain
 from harness.measure.quality import Estimate
 from harness.metrics import metric
 from harness.rows import Row, Status
@@ -123,11 +123,6 @@ def pooled(predictions: pd.DataFrame, student: str, baseline: str) -> AgainstBas
     per_seed = tuple((paired_gain(a, b), mcnemar(a, b)) for a, b in pairs)
     every = paired_accuracy(np.stack([mine[s] for s in seeds]), np.stack(list(theirs.values())))
     return AgainstBaseline(student, baseline, seeds, per_seed, every)
-
-
-def holm_adjusted(results: Sequence[AgainstBaseline]) -> dict[str, float]:
-    """Student -> its pooled McNemar p-value, Holm-adjusted across ``results`` (the students of a run)."""
-    return dict(zip((r.student for r in results), holm([r.test.p for r in results]), strict=True))
 
 
 def _row(template: Row, name: str, value: float, seed: int, ci: tuple[float, float] = (np.nan, np.nan),
