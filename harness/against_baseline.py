@@ -43,7 +43,6 @@ import pandas as pd
 
 from harness.measure.paired_quality import McNemar, PairedAccuracy, mcnemar, paired_accuracy, paired_gain
 from harness.measure.quality import Estimate
-from harness.metrics import metric
 from harness.rows import Row, Status
 
 GAIN, MCNEMAR = "accuracy_gain_vs_baseline", "mcnemar_p_vs_baseline"
@@ -125,13 +124,6 @@ def pooled(predictions: pd.DataFrame, student: str, baseline: str) -> AgainstBas
     return AgainstBaseline(student, baseline, seeds, per_seed, every)
 
 
-def _row(template: Row, name: str, value: float, seed: int, ci: tuple[float, float] = (np.nan, np.nan),
-         n: int | None = None, status: Status = Status.OK, error: str = "") -> Row:
-    return Row(suite=template.suite, model=template.model, role=template.role, method=template.method, seed=seed,
-               device="cpu", dtype=template.dtype, metric=name, value=value, unit=metric(name).unit, ci_low=ci[0],
-               ci_high=ci[1], n=n, status=status, error=error)
-
-
 def rows(resolved: Mapping[str, Any], results: pd.DataFrame, predictions: pd.DataFrame,
          missing_reason: str = "") -> list[Row]:
     """The two metrics for every (student, seed) of ``results`` that has no row of them yet: each seed's paired
@@ -150,7 +142,7 @@ def rows(resolved: Mapping[str, Any], results: pd.DataFrame, predictions: pd.Dat
                        method=str(record["method"]), dtype=str(record["dtype"]))
         if record["role"] == "teacher":
             reason = "the teacher is the reference every baseline comes back to"
-            out += [_row(template, name, np.nan, seed, status=Status.SKIPPED, error=reason) for name in (GAIN, MCNEMAR)]
+            out += [template.of(name, None, seed=seed, status=Status.SKIPPED, error=reason) for name in (GAIN, MCNEMAR)]
             continue
         baseline = baseline_of(resolved, model)
         if model not in cache:
@@ -159,9 +151,9 @@ def rows(resolved: Mapping[str, Any], results: pd.DataFrame, predictions: pd.Dat
         if found is None or seed not in found.seeds:
             status = Status.SKIPPED if missing_reason else Status.ERROR
             why = missing_reason or f"no predictions of {model} or of its baseline {baseline} in this run"
-            out += [_row(template, name, np.nan, seed, status=status, error=why) for name in (GAIN, MCNEMAR)]
+            out += [template.of(name, None, seed=seed, status=status, error=why) for name in (GAIN, MCNEMAR)]
             continue
         gain, test = found.per_seed[found.seeds.index(seed)]
-        out.append(_row(template, GAIN, gain.value, seed, (gain.ci_low, gain.ci_high), gain.n))
-        out.append(_row(template, MCNEMAR, test.p, seed, n=test.n))
+        out.append(template.of(GAIN, gain.value, seed=seed, ci=(gain.ci_low, gain.ci_high), n=gain.n))
+        out.append(template.of(MCNEMAR, test.p, seed=seed, n=test.n))
     return out

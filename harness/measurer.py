@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +31,7 @@ from harness.measure.by_task import quality_estimates
 from harness.measure.paired import TWIN_SUFFIX, GroupResult, NoiseFloorLog
 from harness.measure.serving import LoadLog, measure_cell, scenario_results
 from harness.measure.session import CellRequest
-from harness.metrics import METRICS, metric
+from harness.metrics import METRICS
 from harness.rows import SINGLE_STREAM, Row, Sample, Status
 from harness.suite import Suite
 from harness.suite.scenarios import load_spec
@@ -78,17 +77,11 @@ class Measurer:
         #: (model, seed) -> its per-example predictions on the test split, until the runner writes them
         self.predictions: dict[tuple[str, int], list[pd.DataFrame]] = {}
 
-    def _row(self, built: Built, name: str, value: float | None, *, batch_size: int | None = None,
-             device: str = "cpu", ci: tuple[float, float] = (math.nan, math.nan), n: int | None = None,
-             status: Status = Status.OK, error: str = "", threads: int | None = None,
-             dtype: str | None = None, backend: str = "eager", seq_len: int | None = None,
-             scenario: str = SINGLE_STREAM, noise_sigma: float | None = None,
-             target_qps: float | None = None) -> Row:
-        return Row(suite=self.suite.name, model=built.name, role=built.role, method=built.method, seed=built.seed,
-                   device=device, dtype=dtype or built.dtype, batch_size=batch_size, metric=name,
-                   value=math.nan if value is None else float(value), unit=metric(name).unit, ci_low=ci[0],
-                   ci_high=ci[1], n=n, status=status, error=error, threads=threads, backend=backend, seq_len=seq_len,
-                   scenario=scenario, noise_sigma=noise_sigma, target_qps=target_qps)
+    def _row(self, built: Built, name: str, value: float | None, **given: Any) -> Row:
+        """One row of ``built``: its identity, one metric's value and the given columns (:meth:`Row.of`)."""
+        model = Row(suite=self.suite.name, model=built.name, role=built.role, method=built.method, seed=built.seed,
+                    dtype=built.dtype)
+        return model.of(name, value, **given)
 
     def backends(self, built: Built) -> list[str]:
         """The latency backends of a model: its student spec's ``backends``, else ``measure.backends``."""

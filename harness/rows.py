@@ -73,6 +73,24 @@ class Row:
         """The row as a plain dict (the status as its string), as the tables store it."""
         return {**dataclasses.asdict(self), "status": str(self.status)}
 
+    def of(self, name: str, value: float | None, *, ci: tuple[float, float] = (math.nan, math.nan),
+           n: int | None = None, status: Status = Status.OK, error: str = "", **columns: Any) -> Row:
+        """This row as a template (a model's identity: suite, model, role, method, seed, dtype) with one metric's
+        value: ``value`` (None: NaN, for a status with its reason), its unit (:mod:`harness.metrics`), interval and
+        count, and any cell columns (device, threads, batch_size, ...). The one row builder of the measurer and
+        of the tests against a baseline.
+
+        >>> model = Row(suite="quick", model="kd-16", role="student", method="kd", seed=0)
+        >>> r = model.of("latency_p50_ms", 0.031, ci=(0.03, 0.032), n=8, batch_size=1, threads=1)
+        >>> r.metric, r.unit, r.value, r.batch_size, r.ci_high
+        ('latency_p50_ms', 'ms', 0.031, 1, 0.032)
+        """
+        from harness.metrics import metric
+
+        return dataclasses.replace(self, metric=name, value=math.nan if value is None else float(value),
+                                   unit=metric(name).unit, ci_low=ci[0], ci_high=ci[1], n=n, status=status,
+                                   error=error, **columns)
+
 
 @dataclass(frozen=True)
 class Sample:
