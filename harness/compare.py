@@ -328,10 +328,11 @@ def _cells(model: str, m: Metric, gate: GateSpec, baseline: RunData, candidate: 
         rates = rows["target_qps"] if "target_qps" in rows.columns else pd.Series(math.nan, index=rows.index)
         for key, device, batch, scenario, rate in zip(rows["_cell"], rows["device"], rows["batch_size"],
                                                       scenario_of(rows), rates, strict=True):
-            size = None if pd.isna(batch) else int(batch)
+            size, serving = None if pd.isna(batch) else int(batch), scenario != SINGLE_STREAM
+            # a gate judges the scenarios it names (default: its metric's closed-loop sweep, GateSpec.judged); its
             # batch_sizes are the closed-loop sweep's: a serving cell (its batch size is its max_batch) is judged
-            serving = scenario != SINGLE_STREAM
-            if not m.per_batch_size or gate.batch_sizes is None or serving or size in gate.batch_sizes:
+            judged = not m.per_batch_size or scenario in gate.judged(m.scenarios)
+            if judged and (not m.per_batch_size or gate.batch_sizes is None or serving or size in gate.batch_sizes):
                 # the closed-loop cells first, then each scenario's, a server's rates ascending (its capacity last)
                 cells[(str(key), str(device), size if m.per_batch_size else None)] = (
                     serving, str(scenario), math.inf if pd.isna(rate) else float(rate), str(key),

@@ -32,7 +32,7 @@ statistics live in :mod:`harness.compare`.
 ('fail', 2)
 >>> merge_gate(GateSpec(max_regression_pct=10, alpha=0.01), GateSpec(max_regression=2.0)).model_dump(exclude_unset=True)
 {'max_regression': 2.0, 'max_regression_pct': None, 'max_improvement': None, 'max_improvement_pct': None, \
-'batch_sizes': None, 'alpha': 0.01, 'enabled': True}
+'batch_sizes': None, 'scenarios': None, 'alpha': 0.01, 'enabled': True}
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ from harness.registry import did_you_mean
 REGRESSION = ("max_regression", "max_regression_pct")
 IMPROVEMENT = ("max_improvement", "max_improvement_pct")
 Bound = Annotated[float, Field(ge=0, le=1e18)]
+#: the scenarios a gate may name (harness.measure.serving); closed-loop timing is single_stream
+SINGLE_STREAM = "single_stream"
+Scenario = Literal["single_stream", "offline", "server"]
 
 
 class GateSpec(BaseModel):
@@ -53,7 +56,12 @@ class GateSpec(BaseModel):
 
     ``batch_sizes`` limits a per-batch-size metric's gate to those batch sizes
     of the closed-loop sweep (default: every measured one); a serving
-    scenario's cells are judged whatever it says. ``alpha`` is the significance level: a
+    scenario's cells are judged whatever it says. ``scenarios`` names the
+    scenarios whose cells a per-batch-size gate judges (:meth:`judged`): by
+    default a metric of the closed-loop sweep is gated there only (a
+    ``latency_p50_ms`` gate does not judge the server's response times at each
+    rate, a different quantity under load), and a serving metric
+    (``max_qps_at_slo``) in its own scenario. ``alpha`` is the significance level: a
     change beyond a bound fails only when the test says it is real at that level.
     ``false`` (or ``off``) in a suite switches a gate off.
     """
@@ -65,6 +73,7 @@ class GateSpec(BaseModel):
     max_improvement: Bound | None = None
     max_improvement_pct: Bound | None = None
     batch_sizes: list[Annotated[int, Field(ge=1, le=1 << 20)]] | None = Field(None, min_length=1)
+    scenarios: list[Scenario] | None = Field(None, min_length=1)
     alpha: float = Field(0.05, gt=0, lt=1)
     enabled: bool = True
 
@@ -84,6 +93,28 @@ class GateSpec(BaseModel):
             if all(getattr(self, f) is not None for f in side):
                 raise ValueError(f"give {side[0]} or {side[1]}, not both")
         return self
+
+    def judged(self, declared: tuple[str, ...]) -> tuple[str, ...]:
+        """The scenarios whose cells this gate judges, of those its metric is measured in (``declared``): the
+        gate's ``scenarios``, else single_stream where the metric has it, else every one declared.
+
+        >>> both = ("single_stream", "server")
+        >>> GateSpec().judged(both), GateSpec(scenarios=["server"]).judged(both)
+        (('single_stream',), ('server',))
+        >>> GateSpec().judged(("server",))
+        ('server',)
+        """
+        if self.scenarios is not None:
+            return tuple(s for s in declared if s in self.scenarios)
+        return (SINGLE_STREAM,) if SINGLE_STREAM in declared else declared
+
+    def check_scenarios(self, where: str, declared: tuple[str, ...]) -> None:
+        """A ``scenarios`` list names only scenarios its metric is measured in (``declared``; none for a metric
+        measured once per model), else one line saying which are."""
+        wrong = [s for s in self.scenarios or () if s not in declared]
+        if wrong:
+            measured = f"is measured in {', '.join(declared)}" if declared else "is measured once per model"
+            raise ValueError(f"{where}.scenarios: {', '.join(wrong)}: the metric {measured}")
 
     @property
     def has_bound(self) -> bool:

@@ -360,6 +360,7 @@ class Suite(Strict):
                              ("teacher.gates", self.teacher.gates)):
             for name, gate in gates.items():
                 known = METRICS.get(name) if name in METRICS else None
+                gate.check_scenarios(f"{owner}.{name}", known.scenarios if known else ())
                 if known is None or not known.from_latency_samples or not gate.enabled:
                     continue
                 if fewest_rounds(gate.alpha) > rounds:

@@ -1,8 +1,9 @@
 """Gates on the serving scenarios: hand-made runs written with the store's own writer, known verdicts.
 
-A gate on ``latency_p99_ms`` in a run with both scenarios checks the closed-loop cell on its paired rounds
-(Mann-Whitney U) and each target rate of the server scenario on its values against the bound (the server keeps
-no raw samples); a gate on ``max_qps_at_slo`` compares the capacities with the bound, the search's bracket being
+A gate on ``latency_p99_ms`` judges the closed-loop cell only, unless it names the server scenario; one that does
+(``scenarios: [single_stream, server]``) checks the closed-loop cell on its paired rounds (Mann-Whitney U) and each
+target rate of the server scenario on its values against the bound (the server keeps no raw samples);
+a gate on ``max_qps_at_slo`` compares the capacities with the bound, the search's bracket being
 no sampling interval. The server rows are :mod:`tests.serving`'s; the candidate changes scratch-16's.
 """
 
@@ -24,7 +25,8 @@ from tests.helpers import MANIFEST_KEYS
 from tests.serving import ROLES, SCENARIOS, server_rows
 from tests.unit.test_compare import HARDWARE
 
-GATES = {"latency_p99_ms": {"max_regression_pct": 10}, "max_qps_at_slo": {"max_regression_pct": 10},
+BOTH = ["single_stream", "server"]
+GATES = {"latency_p99_ms": {"max_regression_pct": 10, "scenarios": BOTH}, "max_qps_at_slo": {"max_regression_pct": 10},
          "capacity_vs_teacher": {"max_regression_pct": 10}}
 #: scratch-16's changes in the candidate: (metric, target rate) -> (value, ci_low, ci_high)
 CHANGED = {("latency_p99_ms", 50.0): (2.1, None, None), ("latency_p99_ms", 100.0): (4.5, None, None),
@@ -119,11 +121,25 @@ def test_a_capacity_gate_compares_the_values_with_the_bound_and_says_the_bracket
 def test_a_gate_s_batch_sizes_limit_the_closed_loop_cells_only(tmp_path: Path):
     """``batch_sizes`` names the closed-loop sweep's batch sizes; a server cell, whose batch size is its
     max_batch, is judged whatever the list says (here it leaves no closed-loop cell at all)."""
-    gates = {"latency_p99_ms": {"max_regression_pct": 10, "batch_sizes": [64]}}
+    gates = {"latency_p99_ms": {"max_regression_pct": 10, "batch_sizes": [64], "scenarios": BOTH}}
     base, cand = make_run(tmp_path, "base", gates=gates), make_run(tmp_path, "cand", changed=True, gates=gates)
     found = results(compare_runs(RunData.load(base), RunData.load(cand)), "scratch-16", "latency_p99_ms")
     assert list(found) == ["50 qps", "100 qps"]  # a label names only what differs between the cells shown
     assert found["100 qps"].verdict == FAIL
+
+
+def test_a_closed_loop_gate_does_not_judge_the_server_rates_unless_it_names_them(tmp_path: Path):
+    """Without ``scenarios`` a latency gate judges the closed-loop sweep: a server's response time at a rate is
+    another quantity (a query's time under load), and its +50% at 100 queries/s is not this gate's to fail."""
+    gates = {"latency_p99_ms": {"max_regression_pct": 10}}
+    base, cand = make_run(tmp_path, "base", gates=gates), make_run(tmp_path, "cand", changed=True, gates=gates)
+    comparison = compare_runs(RunData.load(base), RunData.load(cand))
+    found = results(comparison, "scratch-16", "latency_p99_ms")
+    assert list(found) == [""] and found[""].verdict == PASS and found[""].test.startswith("mann-whitney")
+    named = {"latency_p99_ms": {"max_regression_pct": 10, "scenarios": ["server"]}}
+    base, cand = make_run(tmp_path, "b2", gates=named), make_run(tmp_path, "c2", changed=True, gates=named)
+    found = results(compare_runs(RunData.load(base), RunData.load(cand)), "scratch-16", "latency_p99_ms")
+    assert list(found) == ["50 qps", "100 qps"] and found["100 qps"].verdict == FAIL
 
 
 def test_a_rate_without_a_baseline_value_is_skipped_with_the_reason(comparison):

@@ -80,3 +80,27 @@ def test_the_gate_policy_defaults_to_fail_and_stays_out_of_the_content_hash(tmp_
     # the manifest's resolved suite holds it; a suite from before it existed reads as the default
     assert policy_of_resolved_suite(json.loads(json.dumps(rerun.resolved()))) == rerun.gate_policy
     assert policy_of_resolved_suite({"name": "old"}) == GatePolicy()
+
+
+def test_a_gate_names_only_scenarios_its_metric_is_measured_in(tmp_path: Path):
+    import pytest
+
+    from harness.errors import SuiteError
+
+    ok = load_suite(_with(tmp_path, "gates:\n  latency_p99_ms: {max_regression_pct: 10, scenarios: [server]}\n"))
+    assert ok.gates["latency_p99_ms"].scenarios == ["server"]
+    for gate, message in [("accuracy: {max_regression: 0.1, scenarios: [server]}",
+                           "gates.accuracy.scenarios: server: the metric is measured once per model"),
+                          ("latency_p50_ms: {max_regression_pct: 10, scenarios: [offline]}",
+                           "gates.latency_p50_ms.scenarios: offline: the metric is measured in single_stream, server"),
+                          ("max_qps_at_slo: {max_regression_pct: 10, scenarios: [single_stream]}",
+                           "gates.max_qps_at_slo.scenarios: single_stream: the metric is measured in server")]:
+        with pytest.raises(SuiteError, match=message.replace(".", r"\.")):
+            load_suite(_with(tmp_path, f"gates:\n  {gate}\n"))
+
+
+def test_a_closed_loop_gate_judges_the_closed_loop_sweep_unless_it_names_more():
+    both = ("single_stream", "server")
+    assert GateSpec().judged(both) == ("single_stream",)
+    assert GateSpec(scenarios=["server", "single_stream"]).judged(both) == both
+    assert GateSpec().judged(("server",)) == ("server",)  # max_qps_at_slo: measured in its scenario only
