@@ -222,7 +222,8 @@ def test_a_noisy_cell_follows_the_suites_policy(pytester: pytest.Pytester, tmp_p
                                           "--harness-baseline", str(base), "--harness-run", str(cand))
     result.assert_outcomes(**outcomes)
     result.stdout.fnmatch_lines(["SKIPPED *: no baseline value: no row"])  # the teacher: no latency rows
-    line = "small latency_p50_ms at batch size 1 on cpu: noisy: * the cell is noisy (candidate IQR/median 0.25 > 0.1)*"
+    line = ("small latency_p50_ms at batch size 1 on cpu: noisy: * the cell is noisy (candidate samples' IQR/median "
+            "0.25 > 0.1)*")
     expected = [f"*NoisyCellWarning: {line}"] if "warn" in policy else [line, "FAILED *small::latency_p50_ms*"]
     result.stdout.fnmatch_lines(expected)
 
