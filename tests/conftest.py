@@ -1,3 +1,5 @@
+import signal
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,22 +17,26 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         yield
 
 
-#: the signals whose handlers the harness changes (harness.signals) and the tests depend on
+#: the signals whose handlers the harness changes (harness.signals) and the tests depend on, as the session found them
+#: (read when pytest imports this file, before any test module or fixture)
 _SIGNALS = ("SIGINT", "SIGTERM")
+_SESSION_HANDLERS = {name: signal.getsignal(getattr(signal, name)) for name in _SIGNALS}
+
+
+def _restore_handlers(when: str) -> None:
+    for name, handler in _SESSION_HANDLERS.items():
+        now = signal.getsignal(getattr(signal, name))
+        if handler is not None and now is not handler:
+            signal.signal(getattr(signal, name), handler)
+            warnings.warn(f"{name}'s handler was {now!r} {when}: restored", stacklevel=2)
 
 
 @pytest.fixture(autouse=True)
 def _signal_handlers_restored(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Each test starts with the process's SIGINT and SIGTERM handlers as they were before it, whatever order the
-    tests run in: a test (or a library it drives) that leaves a handler installed would otherwise make a later
-    test's Ctrl-C do nothing. A leak is restored and reported as a warning naming the test that left it."""
-    import signal
-    import warnings
-
-    before = {name: signal.getsignal(getattr(signal, name)) for name in _SIGNALS}
+    """Each test starts and ends with the process's SIGINT and SIGTERM handlers as the session found them, whatever
+    order the tests run in: a test, a module fixture's teardown or a library it drives (Ray's shutdown) that leaves
+    a handler installed would otherwise make a later test's Ctrl-C do nothing. A leak is restored and reported as a
+    warning naming where it was found."""
+    _restore_handlers(f"before {request.node.nodeid}")
     yield
-    for name, handler in before.items():
-        now = signal.getsignal(getattr(signal, name))
-        if now is not handler and handler is not None:
-            signal.signal(getattr(signal, name), handler)
-            warnings.warn(f"{request.node.nodeid} left {name}'s handler as {now!r}: restored", stacklevel=1)
+    _restore_handlers(f"after {request.node.nodeid}")

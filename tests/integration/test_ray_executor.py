@@ -66,7 +66,7 @@ def test_missing_ray_is_one_line(monkeypatch: pytest.MonkeyPatch):
     import harness.executors.ray as module
 
     monkeypatch.setattr(module, "ray", None)
-    with pytest.raises(HarnessError, match=r"pip install \.\[ray\]"):
+    with pytest.raises(HarnessError, match=r"pip install -e '\.\[ray\]'"):
         make_executor("ray")
 
 
