@@ -247,7 +247,8 @@ def lindley_errors(case: QueueCase, seeds: range) -> np.ndarray:
 
 
 #: The queues the server loop is checked against (tests/unit/test_queueing_theory.py) and tabulated
-#: (benchmarks/queueing_table.py); about 58 s of serving in all. The service time is a few ms: the loop's own
+#: (benchmarks/queueing_table.py; about 58 s of serving in all, in real time; the test serves all on a virtual clock
+#: and md1-0.5 in real time). The service time is a few ms: the loop's own
 #: share of a latency, about 0.1 ms of wake-up lateness plus 0.02-0.05 ms per forward ahead in the busy
 #: period on the 2-core VM, stays a few per cent of W. The count is what that time allows, and the theory's
 #: tolerance (10%) is what it must absorb: a run's Lindley mean is this far from W by chance, over seeds
