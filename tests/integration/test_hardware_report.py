@@ -13,10 +13,9 @@ from harness.report.hardware import comparison_table, environment_table, load_ma
 from harness.report.hardware_report import write_hardware_report
 from harness.store import load_results
 from tests.helpers import MANIFEST_KEYS
-from tests.integration.test_sharding import runs  # noqa: F401  (the module-scoped runs of the matrix suite)
 
 
-def test_machines_are_fingerprint_plus_threads(runs):  # noqa: F811
+def test_machines_are_fingerprint_plus_threads(runs):
     rows, envs, left_out = load_machines([runs["whole"]])
     assert list(envs) == ["1 thread", "2 threads"]
     assert envs["1 thread"]["threads"] == 1 and envs["2 threads"]["threads"] == 2
@@ -27,7 +26,7 @@ def test_machines_are_fingerprint_plus_threads(runs):  # noqa: F811
     assert len(left_out) == 1 and left_out[0].startswith("cuda:7 in run ") and "not available" in left_out[0]
 
 
-def test_speedup_is_reference_p50_over_p50(runs):  # noqa: F811
+def test_speedup_is_reference_p50_over_p50(runs):
     rows, envs, _ = load_machines([runs["whole"]])
     machines = ["1 thread", "2 threads"]
     table = comparison_table(rows, machines, reference=machines[0])
@@ -47,7 +46,7 @@ def test_labels_name_only_what_differs():
     assert machine_labels([{"cpu": "A"}, {"cpu": "A"}]) == ["#1", "#2"]
 
 
-def test_report_files(runs, tmp_path: Path, capsys: pytest.CaptureFixture[str]):  # noqa: F811
+def test_report_files(runs, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     index = write_hardware_report([runs["whole"]], tmp_path, reference="2 threads")
     assert index == tmp_path / "matrix" / "index.html"
     page = index.read_text()
@@ -62,7 +61,7 @@ def test_report_files(runs, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
-def test_run_report_and_leaderboard_keep_thread_counts_apart(runs, tmp_path: Path):  # noqa: F811
+def test_run_report_and_leaderboard_keep_thread_counts_apart(runs, tmp_path: Path):
     from harness.report import write_html_report
     from harness.report.leaderboard import leaderboard
     from harness.store import read_manifest

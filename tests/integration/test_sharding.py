@@ -28,18 +28,6 @@ def cells_of(df: pd.DataFrame) -> set[tuple]:
     return set(keys)
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    tmp = tmp_path_factory.mktemp("shards")
-    suite, cache = load_suite(FIXTURES / "matrix.yaml"), ModelCache(default_cache_dir())
-    found = {"whole": run_suite(suite, tmp / "whole", cache, log=lambda _: None).run_dir}
-    for index in (1, 2):
-        found[f"shard{index}"] = run_suite(suite, tmp / "shards", cache, log=lambda _: None,
-                                           shard=Shard(index, 2)).run_dir
-    found["tmp"] = tmp
-    return found
-
-
 def test_each_shard_measures_its_share_and_records_it(runs: dict[str, Path]):
     models = [sorted(set(load_results(runs[f"shard{i}"])["model"])) for i in (1, 2)]
     assert models == [["scratch-4", "teacher"], ["kd-4", "multi-4"]]  # round robin over the suite's order
