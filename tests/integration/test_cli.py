@@ -1,4 +1,6 @@
-"""The command line as a user meets it: in a real subprocess, one line per error, no tracebacks."""
+"""The command line as a user meets it: one line per error, no tracebacks. The entry point (``python -m
+harness.cli``: help, a usage error, a suite that imports user code) in a real subprocess; the rest through
+``main()`` in this process, the same code path without an interpreter and torch import per check."""
 
 import subprocess
 import sys
@@ -15,6 +17,13 @@ def _harness(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
                           timeout=120)
 
 
+def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``main(args)`` in this process: (exit code, stdout, stderr)."""
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def test_help_documents_every_command():
     result = _harness("--help")
     assert result.returncode == 0
@@ -27,10 +36,10 @@ def test_help_documents_every_command():
     assert "--set KEY=VALUE" in run_help and "--set KEY=VALUE" in _harness("validate", "--help").stdout
 
 
-def test_validate_a_good_suite():
-    result = _harness("validate", "suites/quick.yaml")
-    assert result.returncode == 0, result.stderr
-    assert "valid suite 'quick'" in result.stdout
+def test_validate_a_good_suite(capsys: pytest.CaptureFixture[str]):
+    code, out, err = _main(capsys, "validate", str(ROOT / "suites" / "quick.yaml"))
+    assert code == 0, err
+    assert "valid suite 'quick'" in out
 
 
 def test_validate_lists_the_user_code_a_suite_would_run():
@@ -41,27 +50,27 @@ def test_validate_lists_the_user_code_a_suite_would_run():
 
 @pytest.mark.parametrize("name", ["unknown_method", "batch_size_zero", "bad_indent", "empty", "missing_checkpoint",
                                   "gate_policy_unknown"])
-def test_validate_a_bad_suite_is_one_line_and_exit_2(name: str):
+def test_validate_a_bad_suite_is_one_line_and_exit_2(name: str, capsys: pytest.CaptureFixture[str]):
     path = FIXTURES / "bad_suites" / f"{name}.yaml"
-    result = _harness("validate", str(path))
-    assert result.returncode == 2
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"{path}:"), result.stderr
-    assert "Traceback" not in result.stderr
+    code, out, err = _main(capsys, "validate", str(path))
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{path}:"), err
+    assert "Traceback" not in err
 
 
-def test_run_with_a_bad_suite_fails_before_doing_anything(tmp_path: Path):
-    result = _harness("run", str(FIXTURES / "bad_suites" / "unknown_arch.yaml"), "--out", str(tmp_path))
-    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+def test_run_with_a_bad_suite_fails_before_doing_anything(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    code, _, err = _main(capsys, "run", str(FIXTURES / "bad_suites" / "unknown_arch.yaml"), "--out", str(tmp_path))
+    assert code == 2 and len(err.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
 
 
-def test_missing_files_are_one_line_errors(tmp_path: Path):
-    for args in (["validate", "no/such/suite.yaml"], ["report", str(tmp_path / "no-run")]):
-        result = _harness(*args)
-        assert result.returncode == 2, args
-        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+def test_missing_files_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    for args in (["validate", str(tmp_path / "no/such/suite.yaml")], ["report", str(tmp_path / "no-run")]):
+        code, _, err = _main(capsys, *args)
+        assert code == 2, args
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 def test_list_shows_every_registry(capsys: pytest.CaptureFixture[str]):
