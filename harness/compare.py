@@ -298,8 +298,8 @@ def _contended(cell: Cell, baseline: RunData, candidate: RunData) -> str:
 
     if not cell.metric.timing:
         return ""
-    return "; ".join(f"the {label} run was measured on a busy machine ({why})" for label, why in
-                     (("baseline", contention(baseline.manifest)), ("candidate", contention(candidate.manifest))) if why)
+    sides = (("baseline", contention(baseline.manifest)), ("candidate", contention(candidate.manifest)))
+    return "; ".join(f"the {label} run was measured on a busy machine ({why})" for label, why in sides if why)
 
 
 _NOISE_LABELS = {"latency_round_spread": "round spread", "latency_iqr_over_median": "samples' IQR/median"}  # output
