@@ -21,6 +21,12 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 #: (read when pytest imports this file, before any test module or fixture)
 _SIGNALS = ("SIGINT", "SIGTERM")
 _SESSION_HANDLERS = {name: signal.getsignal(getattr(signal, name)) for name in _SIGNALS}
+if _SESSION_HANDLERS["SIGINT"] == signal.SIG_IGN:
+    # started in the background by a shell without job control (`pytest &`, nohup): SIGINT is ignored from the
+    # start and Python installs no KeyboardInterrupt handler, which the Ctrl-C tests (and the runs they start, which
+    # inherit the ignored signal) depend on. The tests run as a terminal runs them.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _SESSION_HANDLERS["SIGINT"] = signal.default_int_handler
 
 
 def _restore_handlers(when: str) -> None:
