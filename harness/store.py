@@ -161,7 +161,7 @@ class RunWriter:
     def write_manifest(self) -> None:
         atomic_write_bytes(self.run_dir / MANIFEST, self.manifest.to_json())
 
-    def append(self, rows: Iterable[Record], samples: Iterable[Record] = (),
+    def append(self, rows: Iterable[Record], samples: Iterable[Record] | pd.DataFrame = (),
                predictions: Iterable[Record] | pd.DataFrame = ()) -> None:
         """Add rows (and raw samples, and per-example predictions) and rewrite the files atomically; Ctrl-C
         waits for the write. A table that gains nothing is not rewritten (but written once, empty, so that
