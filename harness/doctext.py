@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+#: reStructuredText's ``:role:`target``` (``~`` shortens a dotted target); its target is group 1
+_ROLE = re.compile(r":\w+:`~?([^`]+)`")
 #: a full stop that ends a sentence: not after an abbreviation (et al., e.g., i.e., vs.) nor inside a number
 _SENTENCE_END = re.compile(r"(?<!\bal)(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<!\bcf)\.(?=\s|$)")
 
@@ -19,7 +21,7 @@ def first_sentence(doc: str | None) -> str:
     'Cast with torch.Tensor.to, e.g. to float16.'
     """
     paragraph = " ".join((doc or "").strip().split("\n\n", 1)[0].split())
-    plain = re.sub(r":\w+:`~?([^`]+)`", r"\1", paragraph).replace("``", "")
+    plain = _ROLE.sub(r"\1", paragraph).replace("``", "")
     end = _SENTENCE_END.search(plain)
     return plain[:end.end()] if end else plain
 
@@ -30,4 +32,4 @@ def markdown_code(text: str) -> str:
     >>> markdown_code("see :func:`harness.plan.dtype_plan` and ``threads``")
     'see `harness.plan.dtype_plan` and `threads`'
     """
-    return re.sub(r":\w+:`~?([^`]+)`", r"`\1`", text.replace("``", "`"))
+    return _ROLE.sub(r"`\1`", text.replace("``", "`"))

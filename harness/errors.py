@@ -12,6 +12,15 @@ EXTRAS = {"transformers": "text", "sentence_transformers": "text", "tokenizers":
           "pytest": "test", "pytest_benchmark": "test", "statsmodels": "test", "hypothesis": "test"}
 
 
+def install_command(extra: str) -> str:
+    """How to install one extra of pyproject.toml into the checkout (README's install is ``pip install -e .``).
+
+    >>> install_command("onnx")
+    "pip install -e '.[onnx]'"
+    """
+    return f"pip install -e '.[{extra}]'"
+
+
 def install_hint(exc: BaseException) -> str:
     """For an import of a module an extra installs, what to run; else "".
 
@@ -20,7 +29,7 @@ def install_hint(exc: BaseException) -> str:
     """
     name = getattr(exc, "name", None) if isinstance(exc, ImportError) else None
     extra = EXTRAS.get(str(name).split(".")[0]) if name else None
-    return f"pip install -e '.[{extra}]' (the {extra} extra)" if extra else ""
+    return f"{install_command(extra)} (the {extra} extra)" if extra else ""
 
 
 def one_line(exc: BaseException) -> str:

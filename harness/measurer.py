@@ -346,11 +346,11 @@ class Measurer:
                                      for cell, threads, res in results.get(twin or "", [])])
 
 
-
 def _joined(tables: list[pd.DataFrame]) -> pd.DataFrame:
     """The sample tables of several cells as one (an empty table for none)."""
     tables = [t for t in tables if len(t)]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
 
 @dataclass
 class PairedCell:

@@ -169,7 +169,7 @@ class HarnessSession:
     def _given_run_differs(self, run: Path) -> list[str]:
         """A ``--harness-run`` made from other suite content than the gates' suite (``--set``, an edited file)."""
         from harness.store import read_manifest
-        from harness.suite_diff import differences, short_hash, summary
+        from harness.suite_diff import differences, how_it_differs_text, short_hash
 
         try:
             manifest = read_manifest(run)
@@ -180,7 +180,7 @@ class HarnessSession:
             return []
         found = differences(suite.resolved(), manifest.suite)
         return [f"harness: suite content differs: {self.suite_path} {short_hash(suite.content_hash())} -> the run's "
-                f"{short_hash(manifest.suite_hash)}: {summary(found)}"]
+                f"{short_hash(manifest.suite_hash)}: {how_it_differs_text(found)}"]
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
         kept = exitstatus != 0

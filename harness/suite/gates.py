@@ -42,12 +42,12 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.registry import did_you_mean
+from harness.rows import SINGLE_STREAM
 
 REGRESSION = ("max_regression", "max_regression_pct")
 IMPROVEMENT = ("max_improvement", "max_improvement_pct")
 Bound = Annotated[float, Field(ge=0, le=1e18)]
 #: the scenarios a gate may name (harness.measure.serving); closed-loop timing is single_stream
-SINGLE_STREAM = "single_stream"
 Scenario = Literal["single_stream", "offline", "server"]
 
 
